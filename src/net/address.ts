@@ -1,0 +1,71 @@
+/**
+ * Address parsing shared by the CLI, token files and connectors.
+ *
+ * websockify splits `host:port` on the last colon and strips brackets, so
+ * `[::1]:6080` and `::1:6080` are the same address; we keep that rule.
+ * @module
+ */
+
+/** Where a session's bytes go: a TCP host and port, or a unix socket path. */
+export type Target =
+  | { kind: "tcp"; hostname: string; port: number; tls?: boolean }
+  | { kind: "unix"; path: string };
+
+/** A host (possibly empty = all interfaces) and a port. */
+export interface HostPort {
+  hostname: string;
+  port: number;
+}
+
+/** Parses a decimal TCP port (1–65535); throws a message naming the input otherwise. */
+export function parsePort(text: string, what = "port"): number {
+  if (!/^\d{1,5}$/.test(text)) {
+    throw new Error(`${what} "${text}" is not a number from 1 to 65535`);
+  }
+  const port = Number(text);
+  if (port < 1 || port > 65535) {
+    throw new Error(`${what} "${text}" is not a number from 1 to 65535`);
+  }
+  return port;
+}
+
+function stripBrackets(host: string): string {
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
+/**
+ * Parses `[addr:]port` as websockify does: no colon means all interfaces
+ * (hostname ""), otherwise split on the last colon and strip `[` `]`.
+ */
+export function parseListen(text: string): HostPort {
+  const i = text.lastIndexOf(":");
+  if (i < 0) return { hostname: "", port: parsePort(text, "listen port") };
+  return {
+    hostname: stripBrackets(text.slice(0, i)),
+    port: parsePort(text.slice(i + 1), "listen port"),
+  };
+}
+
+/** Parses `host:port` (a host is required); `[::1]:5900` and `::1:5900` both work. */
+export function parseHostPort(text: string, what = "target"): HostPort {
+  const t = text.trim();
+  const i = t.lastIndexOf(":");
+  if (i <= 0) {
+    throw new Error(`${what} "${text}" must look like host:port (for example 127.0.0.1:5900)`);
+  }
+  const hostname = stripBrackets(t.slice(0, i));
+  if (hostname === "") throw new Error(`${what} "${text}" has an empty host`);
+  return { hostname, port: parsePort(t.slice(i + 1), `${what} port`) };
+}
+
+/** Formats a host and port for logs and URLs (`[::1]:5900`). */
+export function formatHostPort(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}
+
+/** Formats a target for log lines. */
+export function formatTarget(target: Target): string {
+  return target.kind === "unix"
+    ? `unix:${target.path}`
+    : (target.tls ? "tls:" : "") + formatHostPort(target.hostname, target.port);
+}

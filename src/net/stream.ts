@@ -1,0 +1,118 @@
+/**
+ * The byte-stream seam (DESIGN.md §3): everything above it (HTTP, WebSocket,
+ * relay) works on this interface, whether the socket is Deno's or node's,
+ * TCP, TLS or unix.
+ * @module
+ */
+
+/** A bidirectional byte stream. */
+export interface ByteStream {
+  /** Reads into `buf`; resolves the count, or null at end of stream. */
+  read(buf: Uint8Array): Promise<number | null>;
+  /** Writes all of `data`; resolves once the OS (or TLS layer) has taken it. */
+  writeAll(data: Uint8Array): Promise<void>;
+  /** Shuts down the write side (half-close); the read side stays open. */
+  closeWrite(): Promise<void>;
+  /** Closes both sides; pending reads reject or resolve null. Safe to call twice. */
+  close(): void;
+  /** Peer address for logs: `1.2.3.4:5678`, `[::1]:5678` or `unix`. */
+  readonly peer: string;
+  /** Verified TLS client certificate subject CN, when the TLS layer verified one. */
+  readonly clientCertCN?: string;
+}
+
+/** Options for {@linkcode DenoStream}. */
+export interface DenoStreamOptions {
+  /** Peer text for logs; derived from the conn's remote address when omitted. */
+  peer?: string;
+  /** Set TCP_NODELAY when the conn is a TCP conn (default true). */
+  noDelay?: boolean;
+}
+
+function describe(addr: Deno.Addr): string {
+  if (addr.transport === "tcp" || addr.transport === "udp") {
+    const h = addr.hostname.startsWith("::ffff:") ? addr.hostname.slice(7) : addr.hostname;
+    return h.includes(":") ? `[${h}]:${addr.port}` : `${h}:${addr.port}`;
+  }
+  return "unix";
+}
+
+/** {@linkcode ByteStream} over a `Deno.Conn` (TCP, TLS or unix). */
+export class DenoStream implements ByteStream {
+  readonly conn: Deno.Conn;
+  readonly peer: string;
+  #closed = false;
+
+  constructor(conn: Deno.Conn, options: DenoStreamOptions = {}) {
+    this.conn = conn;
+    this.peer = options.peer ?? describe(conn.remoteAddr);
+    if (options.noDelay !== false && "setNoDelay" in conn) {
+      try {
+        (conn as Deno.TcpConn).setNoDelay(true);
+      } catch { /* not every conn type supports it */ }
+    }
+  }
+
+  read(buf: Uint8Array): Promise<number | null> {
+    return this.conn.read(buf);
+  }
+
+  async writeAll(data: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < data.length) off += await this.conn.write(data.subarray(off));
+  }
+
+  async closeWrite(): Promise<void> {
+    try {
+      await this.conn.closeWrite();
+    } catch { /* already closed */ }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch { /* already closed */ }
+  }
+}
+
+/**
+ * A stream whose first bytes were already read (sniffed): they are returned
+ * by the first reads before the underlying stream is read again.
+ */
+export class PrefixedStream implements ByteStream {
+  readonly inner: ByteStream;
+  #prefix: Uint8Array;
+
+  constructor(inner: ByteStream, prefix: Uint8Array) {
+    this.inner = inner;
+    this.#prefix = prefix;
+  }
+
+  get peer(): string {
+    return this.inner.peer;
+  }
+  get clientCertCN(): string | undefined {
+    return this.inner.clientCertCN;
+  }
+
+  read(buf: Uint8Array): Promise<number | null> {
+    if (this.#prefix.length > 0) {
+      const n = Math.min(buf.length, this.#prefix.length);
+      buf.set(this.#prefix.subarray(0, n));
+      this.#prefix = this.#prefix.subarray(n);
+      return Promise.resolve(n);
+    }
+    return this.inner.read(buf);
+  }
+  writeAll(data: Uint8Array): Promise<void> {
+    return this.inner.writeAll(data);
+  }
+  closeWrite(): Promise<void> {
+    return this.inner.closeWrite();
+  }
+  close(): void {
+    this.inner.close();
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Logging: websockify-like text lines on stderr by default, or one JSON
+ * object per line (`--log-format json`), optionally copied to a file.
+ * Kept off the relay hot path: sessions log once at start and once at end.
+ * @module
+ */
+
+/** Log levels, most severe first. */
+export type Level = "error" | "warn" | "info" | "debug";
+
+const RANK: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+
+/** Options for {@linkcode configureLog}. */
+export interface LogOptions {
+  /** 0 = info, 1+ = debug. */
+  verbose?: number;
+  format?: "text" | "json";
+  /** Also append every line to this file. */
+  file?: string;
+  /** Where lines go (default stderr); tests capture through this. */
+  sink?: (line: string) => void;
+}
+
+const encoder = new TextEncoder();
+let maxRank = RANK.info;
+let format: "text" | "json" = "text";
+let file: Deno.FsFile | undefined;
+let filePath: string | undefined;
+let sink: (line: string) => void = (line) => {
+  try {
+    Deno.stderr.writeSync(encoder.encode(line + "\n"));
+  } catch { /* stderr closed (daemon) */ }
+};
+
+/** Sets level, format and destinations. Call once at start (and on SIGHUP to reopen the file). */
+export function configureLog(options: LogOptions): void {
+  maxRank = (options.verbose ?? 0) > 0 ? RANK.debug : RANK.info;
+  format = options.format ?? "text";
+  if (options.sink) sink = options.sink;
+  if (options.file !== undefined) {
+    filePath = options.file;
+    reopenLogFile();
+  }
+}
+
+/** Reopens the log file (logrotate moves it away, SIGHUP asks for a new one). */
+export function reopenLogFile(): void {
+  if (filePath === undefined) return;
+  try {
+    file?.close();
+  } catch { /* already closed */ }
+  file = Deno.openSync(filePath, { append: true, create: true, mode: 0o640 });
+}
+
+/** True when messages of `level` are written (to skip building costly ones). */
+export function enabled(level: Level): boolean {
+  return RANK[level] <= maxRank;
+}
+
+function stamp(): string {
+  return new Date().toISOString();
+}
+
+/** Writes one log line with optional structured fields. */
+export function log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
+  if (RANK[level] > maxRank) return;
+  let line: string;
+  if (format === "json") {
+    line = JSON.stringify({ time: stamp(), level, msg, ...fields });
+  } else {
+    const extra = Object.entries(fields)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${typeof v === "string" && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+      .join(" ");
+    line = `${stamp()} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? " " + extra : ""}`;
+  }
+  sink(line);
+  if (file) {
+    try {
+      file.writeSync(encoder.encode(line + "\n"));
+    } catch { /* disk full: stderr still has it */ }
+  }
+}
+
+/** Shorthands. */
+export const logError = (msg: string, f?: Record<string, unknown>) => log("error", msg, f);
+/** Warning line. */
+export const logWarn = (msg: string, f?: Record<string, unknown>) => log("warn", msg, f);
+/** Info line. */
+export const logInfo = (msg: string, f?: Record<string, unknown>) => log("info", msg, f);
+/** Debug line (`-v`). */
+export const logDebug = (msg: string, f?: Record<string, unknown>) => log("debug", msg, f);
