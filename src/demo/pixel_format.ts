@@ -1,0 +1,126 @@
+/**
+ * RFB pixel formats: parsing the 16-byte wire form and converting the demo
+ * desktop's 0xRRGGBB pixels into whatever true-colour format a client asked for.
+ * @module
+ */
+
+/** An RFB PIXEL_FORMAT (RFC 6143 §7.4). */
+export interface PixelFormat {
+  bitsPerPixel: 8 | 16 | 32;
+  depth: number;
+  bigEndian: boolean;
+  trueColour: boolean;
+  redMax: number;
+  greenMax: number;
+  blueMax: number;
+  redShift: number;
+  greenShift: number;
+  blueShift: number;
+}
+
+/** The format announced in ServerInit: 32 bpp, depth 24, little endian, 0x00RRGGBB. */
+export const SERVER_PIXEL_FORMAT: PixelFormat = {
+  bitsPerPixel: 32,
+  depth: 24,
+  bigEndian: false,
+  trueColour: true,
+  redMax: 255,
+  greenMax: 255,
+  blueMax: 255,
+  redShift: 16,
+  greenShift: 8,
+  blueShift: 0,
+};
+
+/** Serialises a pixel format to its 16-byte wire form. */
+export function encodePixelFormat(pf: PixelFormat): Uint8Array {
+  const out = new Uint8Array(16);
+  const v = new DataView(out.buffer);
+  v.setUint8(0, pf.bitsPerPixel);
+  v.setUint8(1, pf.depth);
+  v.setUint8(2, pf.bigEndian ? 1 : 0);
+  v.setUint8(3, pf.trueColour ? 1 : 0);
+  v.setUint16(4, pf.redMax);
+  v.setUint16(6, pf.greenMax);
+  v.setUint16(8, pf.blueMax);
+  v.setUint8(10, pf.redShift);
+  v.setUint8(11, pf.greenShift);
+  v.setUint8(12, pf.blueShift);
+  return out;
+}
+
+/**
+ * Parses the 16-byte wire form. Throws when the demo cannot serve the format
+ * (colour maps, or a bits-per-pixel other than 8, 16 or 32).
+ */
+export function decodePixelFormat(bytes: Uint8Array): PixelFormat {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, 16);
+  const bpp = v.getUint8(0);
+  if (bpp !== 8 && bpp !== 16 && bpp !== 32) {
+    throw new Error(`unsupported bits-per-pixel ${bpp}: the demo serves 8, 16 or 32`);
+  }
+  const pf: PixelFormat = {
+    bitsPerPixel: bpp,
+    depth: v.getUint8(1),
+    bigEndian: v.getUint8(2) !== 0,
+    trueColour: v.getUint8(3) !== 0,
+    redMax: v.getUint16(4),
+    greenMax: v.getUint16(6),
+    blueMax: v.getUint16(8),
+    redShift: v.getUint8(10),
+    greenShift: v.getUint8(11),
+    blueShift: v.getUint8(12),
+  };
+  if (!pf.trueColour) {
+    throw new Error("colour-map pixel formats are not supported by the demo; ask for true colour");
+  }
+  for (const s of [pf.redShift, pf.greenShift, pf.blueShift]) {
+    if (s >= bpp) throw new Error(`colour shift ${s} does not fit in ${bpp} bits per pixel`);
+  }
+  return pf;
+}
+
+/** Converts 0xRRGGBB to the client's pixel value. */
+export function pixelValue(pf: PixelFormat, rgb: number): number {
+  const r = (rgb >>> 16) & 0xff, g = (rgb >>> 8) & 0xff, b = rgb & 0xff;
+  return (
+    ((Math.round((r * pf.redMax) / 255) << pf.redShift) |
+      (Math.round((g * pf.greenMax) / 255) << pf.greenShift) |
+      (Math.round((b * pf.blueMax) / 255) << pf.blueShift)) >>> 0
+  );
+}
+
+/**
+ * Writes the pixels of a rectangle of `fb` (0xRRGGBB, row-major, `stride`
+ * pixels per row) into `out` at `offset` in the client's format; returns the
+ * offset after the last byte.
+ */
+export function encodePixels(
+  pf: PixelFormat,
+  fb: Uint32Array,
+  rect: { x: number; y: number; w: number; h: number; stride: number },
+  out: { view: DataView; offset: number },
+): number {
+  const bytes = pf.bitsPerPixel / 8;
+  const le = !pf.bigEndian;
+  const view = out.view;
+  let off = out.offset;
+  // Desktop content is mostly flat colour: remember the last conversion.
+  let lastRgb = -1, lastValue = 0;
+  for (let row = 0; row < rect.h; row++) {
+    let i = (rect.y + row) * rect.stride + rect.x;
+    const end = i + rect.w;
+    for (; i < end; i++) {
+      const rgb = fb[i];
+      if (rgb !== lastRgb) {
+        lastRgb = rgb;
+        lastValue = pixelValue(pf, rgb);
+      }
+      if (bytes === 4) view.setUint32(off, lastValue, le);
+      else if (bytes === 2) view.setUint16(off, lastValue, le);
+      else view.setUint8(off, lastValue);
+      off += bytes;
+    }
+  }
+  return off;
+}
