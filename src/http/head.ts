@@ -82,13 +82,20 @@ export function parseRequestHead(bytes: Uint8Array, limits: HeadLimits): Request
       throw new HttpError(400, "obsolete header line folding is not accepted");
     }
     const colon = line.indexOf(":");
-    if (colon <= 0) throw new HttpError(400, `malformed header line: ${JSON.stringify(line.slice(0, 80))}`);
+    if (colon <= 0) {
+      throw new HttpError(400, `malformed header line: ${JSON.stringify(line.slice(0, 80))}`);
+    }
     const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new HttpError(400, `malformed header name: ${JSON.stringify(name.slice(0, 80))}`);
+    if (!TOKEN.test(name)) {
+      throw new HttpError(400, `malformed header name: ${JSON.stringify(name.slice(0, 80))}`);
+    }
     const value = line.slice(colon + 1).trim();
     const key = name.toLowerCase();
     const prev = headers.get(key);
-    if (prev !== undefined && (key === "host" || key === "content-length" || key === "sec-websocket-key")) {
+    if (
+      prev !== undefined &&
+      (key === "host" || key === "content-length" || key === "sec-websocket-key")
+    ) {
       throw new HttpError(400, `duplicate ${name} header`);
     }
     headers.set(key, prev === undefined ? value : `${prev}, ${value}`);

@@ -48,7 +48,9 @@ const encoder = new TextEncoder();
 
 /** Serialises a response (head and, unless `headOnly`, body) to bytes. */
 export function encodeResponse(res: HttpResponse, headOnly = false): Uint8Array {
-  const body = typeof res.body === "string" ? encoder.encode(res.body) : res.body ?? new Uint8Array();
+  const body = typeof res.body === "string"
+    ? encoder.encode(res.body)
+    : res.body ?? new Uint8Array();
   const headers: Record<string, string> = {
     "Server": "vncws",
     "Connection": "close",

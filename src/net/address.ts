@@ -8,7 +8,15 @@
 
 /** Where a session's bytes go: a TCP host and port, or a unix socket path. */
 export type Target =
-  | { kind: "tcp"; hostname: string; port: number; tls?: boolean }
+  | {
+    kind: "tcp";
+    hostname: string;
+    port: number;
+    /** Connect with TLS (`--ssl-target`). */
+    tls?: boolean;
+    /** Other hosts to try in order when `hostname` fails (wrap mode: `::1` after `127.0.0.1`). */
+    alternates?: string[];
+  }
   | { kind: "unix"; path: string };
 
 /** A host (possibly empty = all interfaces) and a port. */

@@ -12,6 +12,9 @@
  *   every other bind (other ports, port 0, AF_UNIX, short addrlen) passes
  *   through untouched. Both variables must be decimal 1-65535, else nothing
  *   moves.
+ *   With VNCWS_REPORT_PORT set (vncws passed the port on the server's command
+ *   line instead, --wrap-port-arg), a bind of that port is left as it is but
+ *   reported and watched like a moved one.
  *
  * Report: after a moved bind, "PID FAMILY\n" (FAMILY 4 or 6) is appended to
  * the file named by VNCWS_REBIND_REPORT; a failed moved bind appends
@@ -217,6 +220,33 @@ __attribute__((constructor)) static void rebind_init(void) {
   if (getppid() == parent_pid) start_watcher();
 }
 
+/* Port of an IPv4/IPv6 sockaddr that is long enough to hold one; 0 otherwise. */
+static int port_of(const struct sockaddr *addr, socklen_t addrlen) {
+  if (addr->sa_family == AF_INET && addrlen >= (socklen_t)sizeof(struct sockaddr_in)) {
+    struct sockaddr_in a;
+    memcpy(&a, addr, sizeof a);
+    return ntohs(a.sin_port);
+  }
+  if (addr->sa_family == AF_INET6 && addrlen >= (socklen_t)sizeof(struct sockaddr_in6)) {
+    struct sockaddr_in6 a;
+    memcpy(&a, addr, sizeof a);
+    return ntohs(a.sin6_port);
+  }
+  return 0;
+}
+
+/* Binds unchanged; a bind of `port` is reported and watched (port given by argument). */
+static int report_only(int fd, const struct sockaddr *addr, socklen_t addrlen, int port,
+                       bind_fn real_bind) {
+  int r = real_bind(fd, addr, addrlen);
+  if (port_of(addr, addrlen) != port) return r;
+  int saved = errno;
+  report(addr->sa_family, r == 0 ? 0 : saved);
+  start_watcher();
+  errno = saved;
+  return r;
+}
+
 int bind(int fd, const struct sockaddr *addr, socklen_t addrlen) {
   static bind_fn real_bind;
   if (real_bind == NULL) {
@@ -226,9 +256,12 @@ int bind(int fd, const struct sockaddr *addr, socklen_t addrlen) {
       return -1;
     }
   }
+  if (addr == NULL) return real_bind(fd, addr, addrlen);
+  int report_port = parse_port(getenv("VNCWS_REPORT_PORT"));
+  if (report_port != 0) return report_only(fd, addr, addrlen, report_port, real_bind);
   int old_port = parse_port(getenv("REBIND_OLD_PORT"));
   int new_port = parse_port(getenv("REBIND_NEW_PORT"));
-  if (addr == NULL || old_port == 0 || new_port == 0) return real_bind(fd, addr, addrlen);
+  if (old_port == 0 || new_port == 0) return real_bind(fd, addr, addrlen);
 
   if (addr->sa_family == AF_INET && addrlen >= (socklen_t)sizeof(struct sockaddr_in)) {
     struct sockaddr_in moved;

@@ -1,0 +1,317 @@
+/*
+ * Stand-in VNC server for the vncws benchmark (scripts/bench.ts).
+ *
+ * usage: bench_target PORT     (PORT 0 picks a free one)
+ * Prints "listening PORT\n" on stdout once it accepts connections.
+ *
+ * A connection starts with a 16-byte command: op (1 byte), 7 reserved bytes,
+ * arg (u64 little-endian).
+ *   'D' N  source: write N bytes in 64 KiB writes, then wait for EOF
+ *   'U' N  sink: read N bytes, write one byte 'K', then wait for EOF
+ *   'E' -  echo everything until EOF
+ *   'P' -  ping: answer 'P' and stay idle (proves the path exists)
+ *   'R' N  RFB-shaped: N times read a 22-byte request (two PointerEvents and a
+ *          FramebufferUpdateRequest), answer with a FramebufferUpdate of Raw
+ *          rectangles whose sizes follow a fixed mix of small and large
+ * A connection that sends nothing stays idle. One epoll thread holds every
+ * connection until its command is complete (so 10 000 idle sessions cost no
+ * threads); a command then gets a blocking worker thread of its own.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CHUNK 65536
+#define MAX_FDS 262144
+
+static uint8_t source_buf[CHUNK]; /* read-only payload for 'D' */
+
+struct pending {
+  uint8_t cmd[16];
+  int have;
+};
+static struct pending *pendings[MAX_FDS];
+
+static void die(const char *what) {
+  perror(what);
+  exit(1);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int read_exact(int fd, uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+static void wait_eof(int fd) {
+  uint8_t b[4096];
+  for (;;) {
+    ssize_t r = read(fd, b, sizeof b);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return;
+  }
+}
+
+/* Deterministic generator so every peer gets the same RFB stream. */
+static uint32_t next_rand(uint32_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 17;
+  *s ^= *s << 5;
+  return *s;
+}
+
+/*
+ * A server-side output buffer the size libvncserver uses (UPDATE_BUF_SIZE), so
+ * small rectangles coalesce and large ones go out in big writes, as a real
+ * VNC server's would.
+ */
+#define OUT_SIZE 30000
+struct out {
+  int fd;
+  size_t len;
+  uint8_t buf[OUT_SIZE];
+};
+
+static int out_flush(struct out *o) {
+  int rc = write_all(o->fd, o->buf, o->len);
+  o->len = 0;
+  return rc;
+}
+
+static int out_put(struct out *o, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    if (o->len == OUT_SIZE && out_flush(o) < 0) return -1;
+    size_t room = OUT_SIZE - o->len;
+    size_t k = n < room ? n : room;
+    memcpy(o->buf + o->len, p, k);
+    o->len += k;
+    p += k;
+    n -= k;
+  }
+  return 0;
+}
+
+static void put16(uint8_t *p, unsigned v) {
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+
+/* One rectangle: mostly small (cursor, text), some tiles, a few large areas. */
+static void rect_size(uint32_t *seed, unsigned *w, unsigned *h) {
+  uint32_t r = next_rand(seed) % 1000;
+  if (r < 350) { *w = 8; *h = 8; }              /* 256 B */
+  else if (r < 600) { *w = 16; *h = 16; }       /* 1 KiB */
+  else if (r < 900) { *w = 64; *h = 64; }       /* 16 KiB */
+  else if (r < 990) { *w = 256; *h = 256; }     /* 256 KiB */
+  else { *w = 1024; *h = 768; }                 /* 3 MiB */
+}
+
+static void serve_rfb(int fd, uint64_t count) {
+  struct out *o = malloc(sizeof *o);
+  uint8_t *pixels = calloc(1, 1024 * 768 * 4);
+  if (!o || !pixels) die("malloc");
+  o->fd = fd;
+  o->len = 0;
+  uint32_t seed = 0x9e3779b9u;
+  for (uint64_t i = 0; i < count; i++) {
+    uint8_t req[22];
+    if (read_exact(fd, req, sizeof req) < 0) break;
+    unsigned nrects = 1 + next_rand(&seed) % 4;
+    uint8_t head[4] = {0, 0, 0, 0};
+    put16(head + 2, nrects);
+    if (out_put(o, head, 4) < 0) break;
+    int bad = 0;
+    for (unsigned k = 0; k < nrects && !bad; k++) {
+      unsigned w, h;
+      rect_size(&seed, &w, &h);
+      uint8_t rh[12] = {0};
+      put16(rh + 4, w);
+      put16(rh + 6, h); /* x, y = 0; encoding 0 = Raw */
+      size_t len = (size_t)w * h * 4;
+      if (out_put(o, rh, 12) < 0) bad = 1;
+      else if (len > OUT_SIZE) bad = out_flush(o) < 0 || write_all(fd, pixels, len) < 0;
+      else bad = out_put(o, pixels, len) < 0;
+    }
+    if (bad || out_flush(o) < 0) break;
+  }
+  free(pixels);
+  free(o);
+}
+
+static void *worker(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  struct pending *p = pendings[fd];
+  pendings[fd] = NULL;
+  uint8_t op = p->cmd[0];
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; i--) n = (n << 8) | p->cmd[8 + i];
+  free(p);
+  if (op == 'D') {
+    while (n > 0) {
+      size_t k = n < CHUNK ? (size_t)n : CHUNK;
+      if (write_all(fd, source_buf, k) < 0) break;
+      n -= k;
+    }
+    wait_eof(fd);
+  } else if (op == 'U') {
+    uint8_t *buf = malloc(4 * CHUNK);
+    while (n > 0) {
+      size_t want = n < 4 * CHUNK ? (size_t)n : 4 * CHUNK;
+      ssize_t r = read(fd, buf, want);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      n -= (uint64_t)r;
+    }
+    free(buf);
+    if (n == 0 && write_all(fd, (const uint8_t *)"K", 1) == 0) wait_eof(fd);
+  } else if (op == 'E') {
+    uint8_t *buf = malloc(CHUNK);
+    for (;;) {
+      ssize_t r = read(fd, buf, CHUNK);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0 || write_all(fd, buf, (size_t)r) < 0) break;
+    }
+    free(buf);
+  } else if (op == 'R') {
+    serve_rfb(fd, n);
+    wait_eof(fd);
+  } else {
+    fprintf(stderr, "bench_target: unknown command byte 0x%02x\n", op);
+  }
+  close(fd);
+  return NULL;
+}
+
+static void start_worker(int fd) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  int rc = pthread_create(&t, &attr, worker, (void *)(intptr_t)fd);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    fprintf(stderr, "bench_target: pthread_create: %s\n", strerror(rc));
+    free(pendings[fd]);
+    pendings[fd] = NULL;
+    close(fd);
+  }
+}
+
+static void raise_nofile(void) {
+  struct rlimit rl = {MAX_FDS / 2, MAX_FDS / 2};
+  if (setrlimit(RLIMIT_NOFILE, &rl) == 0) return;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: bench_target PORT\n");
+    return 2;
+  }
+  raise_nofile();
+  for (size_t i = 0; i < CHUNK; i++) source_buf[i] = (uint8_t)(i * 7);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (lfd < 0) die("socket");
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons((uint16_t)atoi(argv[1]));
+  if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0) die("bind");
+  if (listen(lfd, 4096) < 0) die("listen");
+  socklen_t sl = sizeof sa;
+  getsockname(lfd, (struct sockaddr *)&sa, &sl);
+  printf("listening %d\n", ntohs(sa.sin_port));
+  fflush(stdout);
+
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) die("epoll_create1");
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
+  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  struct epoll_event evs[256];
+  for (;;) {
+    int n = epoll_wait(ep, evs, 256, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("epoll_wait");
+    }
+    for (int i = 0; i < n; i++) {
+      int fd = evs[i].data.fd;
+      if (fd == lfd) {
+        for (;;) {
+          int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+          if (c < 0) break;
+          if (c >= MAX_FDS) {
+            close(c);
+            continue;
+          }
+          setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          pendings[c] = calloc(1, sizeof(struct pending));
+          struct epoll_event cev = {.events = EPOLLIN | EPOLLRDHUP, .data.fd = c};
+          epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+        }
+        continue;
+      }
+      struct pending *p = pendings[fd];
+      ssize_t r = read(fd, p->cmd + p->have, (size_t)(16 - p->have));
+      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      if (r <= 0) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+        free(p);
+        pendings[fd] = NULL;
+        close(fd);
+        continue;
+      }
+      p->have += (int)r;
+      if (p->have < 16) continue;
+      if (p->cmd[0] == 'P') { /* ping: answer here and stay idle in epoll */
+        p->have = 0;
+        if (write(fd, "P", 1) != 1) {
+          epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+          free(p);
+          pendings[fd] = NULL;
+          close(fd);
+        }
+        continue;
+      }
+      epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+      /* blocking from here on: the worker owns the socket */
+      int fl = fcntl(fd, F_GETFL);
+      fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+      start_worker(fd);
+    }
+  }
+}

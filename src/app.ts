@@ -1,0 +1,105 @@
+/**
+ * Wiring: a validated Config becomes a running proxy — listener, session
+ * context (routing, connecting, web), lifecycle (signals, timeouts,
+ * run-once). main.ts parses argv and calls {@linkcode runProxy}.
+ * @module
+ */
+import type { Config } from "./config.ts";
+import { formatTarget, type Target } from "./net/address.ts";
+import { connectTarget } from "./net/connect.ts";
+import { textResponse } from "./http/response.ts";
+import { configureLog, logInfo, logWarn } from "./ops/log.ts";
+import { describeListener, openListener, serve, type Server } from "./proxy/server.ts";
+import type { RouteResult, SessionContext } from "./proxy/session.ts";
+
+/** Runs the proxy until it should exit; resolves the process exit code. */
+export async function runProxy(config: Config): Promise<number> {
+  configureLog({ verbose: config.verbose, format: config.logFormat, file: config.logFile });
+  const shutdown = new AbortController();
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const exitCode = 0;
+
+  const target: Target | undefined = config.target;
+  const route = (): Promise<RouteResult> =>
+    Promise.resolve(
+      target ? { target } : textResponse(404, "no target is configured for this server"),
+    );
+
+  let sessions = 0;
+  let lastSessionEnd = Date.now();
+  const holder: { server?: Server } = {};
+  let stopping = false;
+  const stop = (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    logInfo("stopping", { why });
+    holder.server?.stopAccepting();
+  };
+
+  const ctx: SessionContext = {
+    config,
+    route,
+    connect: (t) => connectTarget(t, { timeoutMs: config.limits.connectTimeout * 1000 }),
+    rawTarget: () => (config.tokenPlugin || config.authPlugin ? undefined : target),
+    signal: shutdown.signal,
+    relayOptions: config.traffic
+      ? () => ({ traffic: (s) => void Deno.stdout.write(new TextEncoder().encode(s)) })
+      : undefined,
+    onSessionStart: () => sessions++,
+    onSessionEnd: (r) => {
+      sessions--;
+      lastSessionEnd = Date.now();
+      if (config.runOnce && r.kind === "ws") stop("--run-once: the first session ended");
+    },
+  };
+
+  const listener = openListener(
+    config.unixListen !== undefined
+      ? { kind: "unix", path: config.unixListen, mode: config.unixListenMode }
+      : { kind: "tcp", addr: config.listen!, preferIpv6: config.preferIpv6 },
+  );
+  const server = serve(listener, ctx, { maxConnections: config.limits.maxConnections });
+  holder.server = server;
+  logInfo(`listening on ${describeListener(listener)}`, {
+    target: target ? formatTarget(target) : undefined,
+  });
+
+  const onSignal = (sig: Deno.Signal) => () => {
+    if (stopping) {
+      logWarn(`${sig} again: closing every session now`);
+      shutdown.abort();
+      return;
+    }
+    stop(sig);
+    // Sessions get --drain-timeout to finish, then are closed with 1001.
+    const t = setTimeout(() => shutdown.abort(), config.drainTimeout * 1000);
+    cleanups.push(() => clearTimeout(t));
+  };
+  const handlers: Array<[Deno.Signal, () => void]> = [["SIGINT", onSignal("SIGINT")], [
+    "SIGTERM",
+    onSignal("SIGTERM"),
+  ]];
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  cleanups.push(() => {
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  });
+
+  if (config.timeout > 0) {
+    // websockify's --timeout: stop listening N s after start; running sessions go on.
+    const t = setTimeout(() => stop(`--timeout ${config.timeout}s`), config.timeout * 1000);
+    cleanups.push(() => clearTimeout(t));
+  }
+  if (config.idleTimeout > 0) {
+    const t = setInterval(() => {
+      if (sessions === 0 && Date.now() - lastSessionEnd > config.idleTimeout * 1000) {
+        stop(`--idle-timeout: no session for ${config.idleTimeout}s`);
+      }
+    }, 250);
+    cleanups.push(() => clearInterval(t));
+  }
+
+  await server.finished;
+  for (const c of cleanups.reverse()) await c();
+  logInfo("stopped");
+  return exitCode;
+}

@@ -1,0 +1,324 @@
+/**
+ * The hot path: moving bytes between a WebSocket client and a target, and
+ * between two raw streams. Backpressure comes from awaiting every write
+ * before the next read, so memory per session is two buffers whatever the
+ * peers do. One target read becomes one binary frame, written with its
+ * header in front in a single write.
+ * @module
+ */
+import type { ByteStream } from "../net/stream.ts";
+import {
+  CloseCode,
+  closePayload,
+  encodeFrame,
+  FrameDecoder,
+  MAX_SERVER_HEADER,
+  Opcode,
+  writeHeaderBefore,
+  WsProtocolError,
+} from "../ws/frame.ts";
+
+/** Read buffer size per direction; websockify reads 64 KiB from the target too. */
+export const RELAY_BUFFER = 64 * 1024;
+
+/** How a relay ended, for the session's log line. */
+export interface RelayResult {
+  /** Bytes from the client to the target. */
+  toTarget: number;
+  /** Bytes from the target to the client. */
+  toClient: number;
+  /** Close code sent or received (WebSocket), 0 for raw relays. */
+  code: number;
+  /** Why the session ended, in words. */
+  reason: string;
+}
+
+/** Writes to one stream in order from several producers (data, pongs, pings, close). */
+export class SerialWriter {
+  readonly #stream: ByteStream;
+  #tail: Promise<void> = Promise.resolve();
+  #failed = false;
+
+  constructor(stream: ByteStream) {
+    this.#stream = stream;
+  }
+
+  /** Queues `data` after earlier writes; rejects if the stream failed. */
+  write(data: Uint8Array): Promise<void> {
+    const p = this.#tail.then(() => {
+      if (this.#failed) throw new Error("stream closed");
+      return this.#stream.writeAll(data);
+    });
+    this.#tail = p.catch(() => {
+      this.#failed = true;
+    });
+    return p;
+  }
+}
+
+/** Options for {@linkcode relayWebSocket}. */
+export interface WsRelayOptions {
+  /** Client bytes already read after the request head (pipelined frames). */
+  leftover?: Uint8Array;
+  /** Max bytes per message, 0 = none (close 1009 beyond). */
+  maxMessageBytes?: number;
+  /** Send a ping every N seconds (websockify `--heartbeat`). */
+  heartbeat?: number;
+  /** With heartbeat: close when no pong arrived N seconds after a ping. */
+  pingTimeout?: number;
+  /** Close when no data moved either way for N seconds. */
+  idleTimeout?: number;
+  /** `--traffic`: called with websockify's symbols. */
+  traffic?: (symbol: string) => void;
+  /** Aborting closes the session with 1001 "Going away" (shutdown). */
+  signal?: AbortSignal;
+  /** Copies of the bytes each way, for `--record` (called before forwarding). */
+  record?: { fromClient(data: Uint8Array): void; toClient(data: Uint8Array): void };
+}
+
+type UpEnd = "close" | "protocol" | "client-eof" | "client-error" | "target-error" | "stopped";
+type DownEnd = "target-eof" | "target-error" | "client-error" | "stopped";
+
+/**
+ * Relays between a WebSocket client (after the 101) and a target until
+ * either side ends. Never throws; the result says how it ended.
+ */
+export async function relayWebSocket(
+  client: ByteStream,
+  target: ByteStream,
+  options: WsRelayOptions = {},
+): Promise<RelayResult> {
+  const writer = new SerialWriter(client);
+  const result: RelayResult = { toTarget: 0, toClient: 0, code: 0, reason: "" };
+  const traffic = options.traffic;
+  const record = options.record;
+  let closeSent = false;
+  let stopped = false;
+  let lastActivity = Date.now();
+  let awaitingPong = 0;
+
+  const sendClose = (code: number, reason: string): Promise<void> => {
+    if (closeSent) return Promise.resolve();
+    closeSent = true;
+    if (result.code === 0) {
+      result.code = code;
+      result.reason = reason;
+    }
+    return writer.write(encodeFrame(Opcode.Close, closePayload(code, reason))).catch(() => {});
+  };
+  const stopAll = () => {
+    if (stopped) return;
+    stopped = true;
+    client.close();
+    target.close();
+  };
+
+  const up = async (): Promise<UpEnd> => {
+    const decoder = new FrameDecoder({
+      expectMasked: true,
+      maxMessageBytes: options.maxMessageBytes,
+    });
+    const buf = new Uint8Array(RELAY_BUFFER);
+    let chunk: Uint8Array | undefined = options.leftover?.length ? options.leftover : undefined;
+    try {
+      for (;;) {
+        if (!chunk) {
+          let n: number | null;
+          try {
+            n = await client.read(buf);
+          } catch {
+            return stopped ? "stopped" : "client-error";
+          }
+          if (n === null) return "client-eof";
+          chunk = buf.subarray(0, n);
+        }
+        decoder.push(chunk);
+        chunk = undefined;
+        for (let ev = decoder.next(); ev !== null; ev = decoder.next()) {
+          if (ev.kind === "data") {
+            if (ev.bytes.length === 0) continue;
+            lastActivity = Date.now();
+            if (traffic) traffic("}");
+            record?.fromClient(ev.bytes);
+            try {
+              await target.writeAll(ev.bytes);
+            } catch {
+              return stopped ? "stopped" : "target-error";
+            }
+            if (traffic) traffic(">");
+            result.toTarget += ev.bytes.length;
+          } else if (ev.kind === "ping") {
+            await writer.write(encodeFrame(Opcode.Pong, ev.payload)).catch(() => {});
+          } else if (ev.kind === "pong") {
+            awaitingPong = 0;
+          } else {
+            // Close: echo the code (RFC 6455 §5.5.1) unless we already sent ours.
+            if (result.code === 0) {
+              result.code = ev.code;
+              result.reason = ev.reason ? `client closed: ${ev.reason}` : "client closed";
+            }
+            const echo = ev.code === CloseCode.NoStatus ? CloseCode.Normal : ev.code;
+            await sendClose(echo, ev.reason);
+            return "close";
+          }
+        }
+      }
+    } catch (e) {
+      if (e instanceof WsProtocolError) {
+        await sendClose(e.code, e.message);
+        return "protocol";
+      }
+      return stopped ? "stopped" : "client-error";
+    }
+  };
+
+  const down = async (): Promise<DownEnd> => {
+    const buf = new Uint8Array(MAX_SERVER_HEADER + RELAY_BUFFER);
+    const body = buf.subarray(MAX_SERVER_HEADER);
+    for (;;) {
+      let n: number | null;
+      try {
+        n = await target.read(body);
+      } catch {
+        return stopped ? "stopped" : "target-error";
+      }
+      if (n === null) return "target-eof";
+      lastActivity = Date.now();
+      if (traffic) traffic("{");
+      record?.toClient(body.subarray(0, n));
+      const start = writeHeaderBefore(buf, MAX_SERVER_HEADER, Opcode.Binary, n);
+      try {
+        await writer.write(buf.subarray(start, MAX_SERVER_HEADER + n));
+      } catch {
+        return stopped ? "stopped" : "client-error";
+      }
+      if (traffic) traffic("<");
+      result.toClient += n;
+    }
+  };
+
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  if (options.heartbeat && options.heartbeat > 0) {
+    timers.push(setInterval(() => {
+      if (
+        options.pingTimeout && awaitingPong &&
+        Date.now() - awaitingPong > options.pingTimeout * 1000
+      ) {
+        result.code = CloseCode.GoingAway;
+        result.reason = `no pong within ${options.pingTimeout}s`;
+        void sendClose(CloseCode.GoingAway, "ping timeout").finally(stopAll);
+        return;
+      }
+      if (!awaitingPong) awaitingPong = Date.now();
+      writer.write(encodeFrame(Opcode.Ping, new Uint8Array(0))).catch(() => {});
+    }, options.heartbeat * 1000));
+  }
+  if (options.idleTimeout && options.idleTimeout > 0) {
+    const ms = options.idleTimeout * 1000;
+    timers.push(setInterval(() => {
+      if (Date.now() - lastActivity > ms) {
+        void sendClose(CloseCode.GoingAway, "idle timeout").finally(stopAll);
+      }
+    }, Math.min(ms, 1000)));
+  }
+  const onAbort = () => void sendClose(CloseCode.GoingAway, "Going away").finally(stopAll);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+
+  const upP = up();
+  const downP = down();
+  const first = await Promise.race([
+    upP.then((end) => ({ side: "up" as const, end })),
+    downP.then((end) => ({ side: "down" as const, end })),
+  ]);
+  if (first.side === "up") {
+    if (first.end === "client-eof") {
+      // The client half-closed without a close frame: let the target finish.
+      if (result.code === 0) result.reason = "client closed without a close frame";
+      await target.closeWrite();
+      const d = await downP;
+      if (d === "target-eof") await sendClose(CloseCode.Normal, "Target closed");
+    } else if (first.end === "target-error") {
+      await sendClose(CloseCode.InternalError, "Target write failed");
+    } else if (first.end === "close") {
+      await target.closeWrite();
+    } else if (result.code === 0) {
+      result.code = CloseCode.Abnormal;
+      result.reason = "client connection lost";
+    }
+    stopAll();
+  } else {
+    if (first.end === "target-eof") {
+      await sendClose(CloseCode.Normal, "Target closed");
+      // Give the client a moment to answer the close frame, then hang up.
+      await Promise.race([upP, new Promise((r) => timers.push(setTimeout(r, 5000)))]);
+    } else if (first.end === "target-error") {
+      await sendClose(CloseCode.InternalError, "Target connection failed");
+    } else if (result.code === 0) {
+      result.code = CloseCode.Abnormal;
+      result.reason = "client connection lost";
+    }
+    stopAll();
+  }
+  await Promise.allSettled([upP, downP]);
+  for (const t of timers) {
+    clearInterval(t);
+    clearTimeout(t);
+  }
+  options.signal?.removeEventListener("abort", onAbort);
+  return result;
+}
+
+/** Options for {@linkcode relayRaw}. */
+export interface RawRelayOptions {
+  signal?: AbortSignal;
+}
+
+/** Relays raw bytes both ways with half-close (native VNC viewers, bridges). */
+export async function relayRaw(
+  client: ByteStream,
+  target: ByteStream,
+  options: RawRelayOptions = {},
+): Promise<RelayResult> {
+  const result: RelayResult = { toTarget: 0, toClient: 0, code: 0, reason: "" };
+  let stopped = false;
+  const stopAll = () => {
+    if (stopped) return;
+    stopped = true;
+    client.close();
+    target.close();
+  };
+  const copy = async (
+    from: ByteStream,
+    to: ByteStream,
+    count: (n: number) => void,
+  ): Promise<boolean> => {
+    const buf = new Uint8Array(RELAY_BUFFER);
+    try {
+      for (;;) {
+        const n = await from.read(buf);
+        if (n === null) break;
+        await to.writeAll(buf.subarray(0, n));
+        count(n);
+      }
+      await to.closeWrite();
+      return true;
+    } catch {
+      stopAll();
+      return false;
+    }
+  };
+  const onAbort = () => {
+    result.reason = "Going away";
+    stopAll();
+  };
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const [a, b] = await Promise.all([
+    copy(client, target, (n) => result.toTarget += n),
+    copy(target, client, (n) => result.toClient += n),
+  ]);
+  stopAll();
+  options.signal?.removeEventListener("abort", onAbort);
+  if (!result.reason) result.reason = a && b ? "both sides closed" : "connection lost";
+  return result;
+}

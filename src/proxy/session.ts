@@ -1,0 +1,357 @@
+/**
+ * One accepted connection, from its first byte to its log line: sniff
+ * (HTTP, TLS, or a silent native VNC viewer), read and check the request,
+ * route and authorise, connect the target, answer 101, relay.
+ * @module
+ */
+import type { Config } from "../config.ts";
+import { findHeadEnd, HttpError, parseRequestHead, type RequestHead } from "../http/head.ts";
+import { type HttpResponse, textResponse, writeResponse } from "../http/response.ts";
+import { formatTarget, type Target } from "../net/address.ts";
+import { ConnectError } from "../net/connect.ts";
+import { type ByteStream, PrefixedStream } from "../net/stream.ts";
+import { log, logDebug, logInfo, logWarn } from "../ops/log.ts";
+import { isUpgradeRequest, switchingProtocols, validateUpgrade } from "../ws/handshake.ts";
+import { relayRaw, type RelayResult, relayWebSocket, type WsRelayOptions } from "./relay.ts";
+
+/** Who is on the other end, as far as the transport can tell. */
+export interface ClientInfo {
+  /** `ip:port`, `[v6]:port` or `unix`. */
+  peer: string;
+  /** The verified TLS client certificate's CN (never from headers). */
+  clientCertCN?: string;
+}
+
+/** A refusal from routing or auth, or where to connect. */
+export type RouteResult = { target: Target; label?: string } | HttpResponse;
+
+/** What a session needs from the server around it. */
+export interface SessionContext {
+  config: Config;
+  /** Picks the target for an upgrade (fixed, token, auth). */
+  route(head: RequestHead, client: ClientInfo): Promise<RouteResult>;
+  /** Connects to a target (TLS to the target included). */
+  connect(target: Target): Promise<ByteStream>;
+  /** The target for raw (non-WebSocket) clients, when raw relaying is allowed. */
+  rawTarget?: () => Target | undefined;
+  /** Answers plain HTTP requests (static files, viewer); absent = 405. */
+  web?: (head: RequestHead) => Promise<HttpResponse>;
+  /** Server-side TLS for a stream whose first bytes look like a ClientHello. */
+  tls?: (stream: ByteStream) => Promise<ByteStream>;
+  /** Aborted at shutdown: sessions close with 1001. */
+  signal: AbortSignal;
+  /** Extra relay options (record, traffic). */
+  relayOptions?: (client: ClientInfo, target: Target) => Partial<WsRelayOptions>;
+  /** Called when a session (WebSocket or raw) starts relaying and when it ends. */
+  onSessionStart?: () => void;
+  onSessionEnd?: (result: RelayResult & { kind: "ws" | "raw" }) => void;
+}
+
+const TIMEOUT = Symbol("timeout");
+
+function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMEOUT> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    p,
+    new Promise<typeof TIMEOUT>((r) => timer = setTimeout(() => r(TIMEOUT), ms)),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** A stream whose first read is one already under way (the sniff read). */
+class PendingReadStream extends PrefixedStream {
+  #pending?: Promise<number | null>;
+  #buf: Uint8Array;
+  #rest: Uint8Array = new Uint8Array(0);
+
+  constructor(inner: ByteStream, pending: Promise<number | null>, buf: Uint8Array) {
+    super(inner, new Uint8Array(0));
+    this.#pending = pending;
+    this.#buf = buf;
+  }
+
+  override async read(buf: Uint8Array): Promise<number | null> {
+    if (this.#pending) {
+      const p = this.#pending;
+      this.#pending = undefined;
+      const n = await p;
+      if (n === null) return null;
+      this.#rest = this.#buf.subarray(0, n);
+    }
+    if (this.#rest.length > 0) {
+      const take = Math.min(this.#rest.length, buf.length);
+      buf.set(this.#rest.subarray(0, take));
+      this.#rest = this.#rest.subarray(take);
+      return take;
+    }
+    return super.read(buf);
+  }
+}
+
+/** Handles one accepted connection; never throws. */
+export async function handleConnection(stream: ByteStream, ctx: SessionContext): Promise<void> {
+  try {
+    await sniff(stream, ctx);
+  } catch (e) {
+    logWarn("connection failed", {
+      client: stream.peer,
+      error: e instanceof Error ? e.message : String(e),
+    });
+  } finally {
+    stream.close();
+  }
+}
+
+async function sniff(stream: ByteStream, ctx: SessionContext): Promise<void> {
+  const { limits } = ctx.config;
+  const rawTarget = ctx.rawTarget?.();
+  const rawOK = rawTarget !== undefined && limits.rawWait > 0;
+  const first = new Uint8Array(4096);
+  const pending = stream.read(first);
+  const r = await raceTimeout(pending, (rawOK ? limits.rawWait : limits.headTimeout) * 1000);
+  if (r === TIMEOUT) {
+    if (rawOK) {
+      await rawSession(new PendingReadStream(stream, pending, first), rawTarget, ctx);
+    } else {
+      pending.catch(() => {});
+      logInfo("closed a silent connection", {
+        client: stream.peer,
+        why: `nothing received within ${limits.headTimeout}s` +
+          (ctx.rawTarget ? "; raw relaying is off (token routing, auth or --raw-wait 0)" : ""),
+      });
+    }
+    return;
+  }
+  if (r === null) {
+    logDebug("client closed before sending anything", { client: stream.peer });
+    return;
+  }
+  const initial = first.slice(0, r);
+  if (initial[0] === 0x16 || initial[0] === 0x80) {
+    if (!ctx.tls) {
+      logWarn("TLS client refused", {
+        client: stream.peer,
+        why: "no certificate configured (--cert)",
+      });
+      return;
+    }
+    const secure = await ctx.tls(new PrefixedStream(stream, initial));
+    try {
+      await readHead(secure, new Uint8Array(0), ctx);
+    } finally {
+      secure.close();
+    }
+    return;
+  }
+  if (ctx.config.tls.sslOnly) {
+    logWarn("plain connection refused", { client: stream.peer, why: "--ssl-only is set" });
+    return;
+  }
+  await readHead(stream, initial, ctx);
+}
+
+/** A byte that may start an HTTP method token. */
+function looksLikeHttp(buf: Uint8Array): boolean {
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i];
+    if (c === 0x20) return i > 0;
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+async function readHead(
+  stream: ByteStream,
+  initial: Uint8Array,
+  ctx: SessionContext,
+): Promise<void> {
+  const { limits } = ctx.config;
+  const deadline = Date.now() + limits.headTimeout * 1000;
+  let buf = new Uint8Array(Math.max(4096, initial.length * 2));
+  buf.set(initial);
+  let len = initial.length;
+  let end = findHeadEnd(buf.subarray(0, len));
+  while (end < 0) {
+    if (!looksLikeHttp(buf.subarray(0, Math.min(len, 32)))) {
+      return refuse(
+        stream,
+        textResponse(400, "not an HTTP request"),
+        "garbage instead of a request",
+      );
+    }
+    if (len > limits.maxHeadBytes) {
+      return refuse(
+        stream,
+        textResponse(431, `request head larger than ${limits.maxHeadBytes} bytes`),
+        "head too large",
+      );
+    }
+    if (len === buf.length) {
+      const bigger = new Uint8Array(buf.length * 2);
+      bigger.set(buf);
+      buf = bigger;
+    }
+    const left = deadline - Date.now();
+    const r = left > 0 ? await raceTimeout(stream.read(buf.subarray(len)), left) : TIMEOUT;
+    if (r === TIMEOUT) {
+      return refuse(
+        stream,
+        textResponse(408, `request head not complete within ${limits.headTimeout}s`),
+        "head timeout",
+      );
+    }
+    if (r === null) {
+      logDebug("client closed during the request head", { client: stream.peer });
+      return;
+    }
+    const from = len;
+    len += r;
+    end = findHeadEnd(buf.subarray(0, len), from);
+  }
+  let head: RequestHead;
+  try {
+    head = parseRequestHead(buf.subarray(0, end), limits);
+  } catch (e) {
+    if (e instanceof HttpError) {
+      return refuse(stream, textResponse(e.status, e.message, e.headers), e.message);
+    }
+    throw e;
+  }
+  const leftover = buf.slice(end, len);
+  if (isUpgradeRequest(head)) return await wsSession(stream, head, leftover, ctx);
+  await plainHttp(stream, head, ctx);
+}
+
+async function refuse(
+  stream: ByteStream,
+  res: HttpResponse,
+  why: string,
+  head?: RequestHead,
+): Promise<void> {
+  log(res.status >= 500 ? "warn" : "info", "refused", {
+    client: stream.peer,
+    status: res.status,
+    why,
+    path: head?.path,
+  });
+  await writeResponse(stream, res, { headOnly: head?.method === "HEAD" });
+}
+
+async function plainHttp(
+  stream: ByteStream,
+  head: RequestHead,
+  ctx: SessionContext,
+): Promise<void> {
+  if (!ctx.web) {
+    return refuse(
+      stream,
+      textResponse(405, "this server only accepts WebSocket upgrades", { Allow: "GET" }),
+      "no web root",
+      head,
+    );
+  }
+  const res = await ctx.web(head);
+  logDebug("http", {
+    client: stream.peer,
+    method: head.method,
+    path: head.path,
+    status: res.status,
+  });
+  await writeResponse(stream, res, { headOnly: head.method === "HEAD" });
+}
+
+async function wsSession(
+  stream: ByteStream,
+  head: RequestHead,
+  leftover: Uint8Array,
+  ctx: SessionContext,
+): Promise<void> {
+  let upgrade;
+  try {
+    upgrade = validateUpgrade(head);
+  } catch (e) {
+    if (e instanceof HttpError) {
+      return refuse(stream, textResponse(e.status, e.message, e.headers), e.message, head);
+    }
+    throw e;
+  }
+  const client: ClientInfo = { peer: stream.peer, clientCertCN: stream.clientCertCN };
+  const routed = await ctx.route(head, client);
+  if (!("target" in routed)) {
+    return refuse(
+      stream,
+      routed,
+      typeof routed.body === "string" ? routed.body.trim() : "refused",
+      head,
+    );
+  }
+  const started = Date.now();
+  let target: ByteStream;
+  try {
+    target = await ctx.connect(routed.target);
+  } catch (e) {
+    const msg = e instanceof ConnectError ? e.message : `cannot connect to the target: ${e}`;
+    return refuse(stream, textResponse(502, msg), msg, head);
+  }
+  try {
+    await stream.writeAll(new TextEncoder().encode(switchingProtocols(upgrade)));
+  } catch {
+    target.close();
+    return;
+  }
+  const where = formatTarget(routed.target);
+  logDebug("session start", {
+    client: client.peer,
+    target: where,
+    token: routed.label,
+    protocol: upgrade.protocol,
+  });
+  ctx.onSessionStart?.();
+  const c = ctx.config;
+  const result = await relayWebSocket(stream, target, {
+    leftover,
+    maxMessageBytes: c.limits.maxMessageBytes,
+    heartbeat: c.heartbeat,
+    pingTimeout: c.pingTimeout,
+    idleTimeout: c.sessionIdleTimeout,
+    signal: ctx.signal,
+    ...ctx.relayOptions?.(client, routed.target),
+  });
+  ctx.onSessionEnd?.({ ...result, kind: "ws" });
+  logInfo("session end", {
+    client: client.peer,
+    target: where,
+    token: routed.label,
+    up: result.toTarget,
+    down: result.toClient,
+    ms: Date.now() - started,
+    code: result.code,
+    reason: result.reason,
+  });
+}
+
+async function rawSession(stream: ByteStream, target: Target, ctx: SessionContext): Promise<void> {
+  const started = Date.now();
+  const where = formatTarget(target);
+  let conn: ByteStream;
+  try {
+    conn = await ctx.connect(target);
+  } catch (e) {
+    logWarn("raw client refused", {
+      client: stream.peer,
+      target: where,
+      why: e instanceof Error ? e.message : String(e),
+    });
+    return;
+  }
+  ctx.onSessionStart?.();
+  const result = await relayRaw(stream, conn, { signal: ctx.signal });
+  ctx.onSessionEnd?.({ ...result, kind: "raw" });
+  logInfo("raw session end", {
+    client: stream.peer,
+    target: where,
+    up: result.toTarget,
+    down: result.toClient,
+    ms: Date.now() - started,
+    reason: result.reason,
+  });
+}

@@ -1,0 +1,77 @@
+/**
+ * What every token backend shares: the {@linkcode TokenResolver} interface,
+ * the backend-failure error, token hashing for logs and the parser for the
+ * target text that token files, APIs and Redis values hold.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { parseHostPort, type Target } from "../net/address.ts";
+
+/** Maps a token to the target a session connects to. */
+export interface TokenResolver {
+  /**
+   * Resolves a token. Resolves `null` when the token is unknown, invalid or
+   * expired (the session answers 404); rejects with {@linkcode TokenBackendError}
+   * when the backend cannot answer (the session answers 503).
+   */
+  lookup(token: string): Promise<Target | null>;
+  /** Releases backend resources (connections, timers). */
+  close?(): Promise<void>;
+}
+
+/**
+ * The token backend (HTTP API, Redis, token file) could not answer. The
+ * session answers 503 with {@linkcode TokenBackendError.status}.
+ */
+export class TokenBackendError extends Error {
+  /** The HTTP status to answer: always 503. */
+  readonly status = 503;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TokenBackendError";
+  }
+}
+
+/**
+ * A short SHA-256 hex prefix of a token for log lines: enough to correlate
+ * connections, useless for replaying the token. Never log raw tokens.
+ */
+export function tokenHash(token: string): string {
+  return createHash("sha256").update(token).digest("hex").slice(0, 12);
+}
+
+/**
+ * Builds a target from a separate host and port, as the JSON API, JWT claims
+ * and Redis values carry them. Host `unix_socket` means "port is a socket
+ * path" (websockify's convention). Throws a message naming what is wrong.
+ */
+export function targetFromParts(host: unknown, port: unknown): Target {
+  if (typeof host !== "string" || host === "") {
+    throw new Error(`host ${JSON.stringify(host)} is not a non-empty string`);
+  }
+  if (host === "unix_socket") {
+    if (typeof port !== "string" || port === "") {
+      throw new Error("unix_socket target needs the socket path as its port");
+    }
+    return { kind: "unix", path: port };
+  }
+  const portText = typeof port === "number" ? String(port) : port;
+  if (typeof portText !== "string") throw new Error(`port ${JSON.stringify(port)} is not a number`);
+  return parseTokenTarget(`${host.includes(":") ? `[${host}]` : host}:${portText}`);
+}
+
+/**
+ * Parses the target text of a token entry: `host:port`, `[v6]:port`,
+ * `v6:port` (split on the last colon, as websockify) or
+ * `unix_socket:/path/to.sock`. Throws a message naming the input.
+ */
+export function parseTokenTarget(text: string): Target {
+  const t = text.trim();
+  if (t.startsWith("unix_socket:")) {
+    const path = t.slice("unix_socket:".length);
+    if (path === "") throw new Error(`target "${t}" has an empty unix socket path`);
+    return { kind: "unix", path };
+  }
+  const { hostname, port } = parseHostPort(t, "token target");
+  return { kind: "tcp", hostname, port };
+}

@@ -1,0 +1,132 @@
+/**
+ * Token plugins written by the user: `--token-plugin ./my_tokens.ts`
+ * (any path ending in `.ts`, `.mts`, `.js` or `.mjs`).
+ *
+ * The module exports a `lookup` function and, optionally, `close`:
+ *
+ * ```ts
+ * // my_tokens.ts
+ * import type { TokenModuleContext, TokenModuleResult } from "vncws/src/route/token_module.ts";
+ *
+ * export async function lookup(
+ *   token: string,
+ *   context: TokenModuleContext,
+ * ): Promise<TokenModuleResult> {
+ *   if (token === "demo") return "127.0.0.1:5901";            // host:port text
+ *   if (token === "lab") return { kind: "tcp", hostname: "10.0.0.7", port: 5900 };
+ *   if (token === "local") return "unix_socket:/run/vnc/local.sock";
+ *   return null;                                                // unknown → 404
+ * }
+ *
+ * export async function close(): Promise<void> {}             // optional, at shutdown
+ * ```
+ *
+ * - `lookup` receives the raw token and a context whose `source` is the
+ *   `--token-source` value (a config path, URL, ... — the module decides).
+ * - It resolves a {@linkcode Target}, target text (`host:port`, `[v6]:port`,
+ *   `v6:port`, `unix_socket:/path`) or `null` for "unknown token" (HTTP 404).
+ * - Throwing {@linkcode TokenBackendError} (or any error) answers 503; the
+ *   error message is logged, never sent to the client.
+ * - Never log the token itself; use `context.tokenHash(token)`.
+ *
+ * Loading: the module is loaded with a dynamic `import()` of its absolute
+ * file URL, with the permissions vncws runs with. Under `deno run` a
+ * TypeScript or JavaScript module works, including its own relative, `npm:`
+ * and `https:` imports (Deno type-strips TypeScript). In a binary made with
+ * `deno compile`, code that was not embedded at compile time cannot be
+ * loaded from disk reliably: use a plain `.js`/`.mjs` file without
+ * imports, or build your own binary with the module embedded
+ * (`deno compile --include my_tokens.ts`), or run vncws with `deno run`.
+ * @module
+ */
+import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Target } from "../net/address.ts";
+import { parseTokenTarget, TokenBackendError, tokenHash, type TokenResolver } from "./resolver.ts";
+
+/** What a user module's `lookup` may resolve. */
+export type TokenModuleResult = Target | string | null;
+
+/** The second argument of a user module's `lookup`. */
+export interface TokenModuleContext {
+  /** The `--token-source` value, if any. */
+  source?: string;
+  /** Hash a token for log lines (raw tokens must not be logged). */
+  tokenHash(token: string): string;
+}
+
+/** The shape a user module must export. */
+export interface TokenModule {
+  lookup(
+    token: string,
+    context: TokenModuleContext,
+  ): Promise<TokenModuleResult> | TokenModuleResult;
+  close?(): Promise<void> | void;
+}
+
+/** True when a `--token-plugin` value names a module file instead of a built-in plugin. */
+export function isModulePath(plugin: string): boolean {
+  return /\.(ts|mts|js|mjs)$/.test(plugin);
+}
+
+function toTarget(result: unknown): Target | null {
+  if (result === null || result === undefined) return null;
+  if (typeof result === "string") return parseTokenTarget(result);
+  if (typeof result === "object") {
+    const t = result as Record<string, unknown>;
+    if (t.kind === "unix" && typeof t.path === "string" && t.path !== "") {
+      return { kind: "unix", path: t.path };
+    }
+    if (
+      t.kind === "tcp" && typeof t.hostname === "string" && t.hostname !== "" &&
+      Number.isInteger(t.port) && (t.port as number) >= 1 && (t.port as number) <= 65535
+    ) {
+      return { kind: "tcp", hostname: t.hostname, port: t.port as number, tls: t.tls === true };
+    }
+  }
+  throw new Error(`lookup returned ${JSON.stringify(result)}, not a target, target text or null`);
+}
+
+/** Loads a user module and wraps it as a {@linkcode TokenResolver}. */
+export async function loadTokenModule(
+  path: string,
+  options: { source?: string } = {},
+): Promise<TokenResolver> {
+  const abs = isAbsolute(path) ? path : resolve(Deno.cwd(), path);
+  let mod: Partial<TokenModule>;
+  try {
+    mod = await import(pathToFileURL(abs).href);
+  } catch (e) {
+    throw new Error(`token plugin module ${abs} could not be loaded: ${(e as Error).message}`);
+  }
+  if (typeof mod.lookup !== "function") {
+    throw new Error(
+      `token plugin module ${abs} must export "lookup(token, context)"; it exports: ${
+        Object.keys(mod).join(", ") || "nothing"
+      }`,
+    );
+  }
+  const lookup = mod.lookup;
+  const context: TokenModuleContext = { source: options.source, tokenHash };
+  return {
+    async lookup(token: string): Promise<Target | null> {
+      let result: unknown;
+      try {
+        result = await lookup(token, context);
+      } catch (e) {
+        if (e instanceof TokenBackendError) throw e;
+        throw new TokenBackendError(`token plugin ${abs} failed: ${(e as Error)?.message ?? e}`, {
+          cause: e,
+        });
+      }
+      try {
+        return toTarget(result);
+      } catch (e) {
+        throw new TokenBackendError(`token plugin ${abs}: ${(e as Error).message}`);
+      }
+    },
+    async close(): Promise<void> {
+      await mod.close?.();
+    },
+  };
+}
