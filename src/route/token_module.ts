@@ -33,10 +33,11 @@
  * file URL, with the permissions vncws runs with. Under `deno run` a
  * TypeScript or JavaScript module works, including its own relative, `npm:`
  * and `https:` imports (Deno type-strips TypeScript). In a binary made with
- * `deno compile`, code that was not embedded at compile time cannot be
- * loaded from disk reliably: use a plain `.js`/`.mjs` file without
- * imports, or build your own binary with the module embedded
- * (`deno compile --include my_tokens.ts`), or run vncws with `deno run`.
+ * `deno compile`, Deno documents dynamic imports only for modules embedded at
+ * compile time: build the binary with `deno compile --include my_tokens.ts`
+ * (and pass that same path), or run vncws with `deno run`. Loading an
+ * arbitrary module from disk at run time in the compiled binary is not
+ * supported (not verified here: the build machines cannot download `denort`).
  * @module
  */
 import { isAbsolute, resolve } from "node:path";
