@@ -1,0 +1,102 @@
+/**
+ * Finds the bundled viewer's files: our own page (src/web/viewer/) and the
+ * noVNC library (npm `@novnc/novnc`: its core/ and vendor/ directories).
+ *
+ * Two ways to run, one lookup:
+ * - `deno run`: the package sits in node_modules (nodeModulesDir "auto").
+ * - `deno compile`: the same relative paths exist in the binary's embedded
+ *   file system when compiled with
+ *   `--include src/web/viewer`
+ *   `--include node_modules/.deno/@novnc+novnc@1.7.0/node_modules/@novnc/novnc/core`
+ *   `--include node_modules/.deno/@novnc+novnc@1.7.0/node_modules/@novnc/novnc/vendor`
+ *   (the real directory, not the node_modules/@novnc/novnc symlink), and are
+ *   read through `import.meta.dirname`-relative paths.
+ * @module
+ */
+import { join } from "node:path";
+
+/** Where the bundled files live on disk (or in the compiled binary). */
+export interface BundledAssets {
+  /** Directory holding vnc.html, vnc.js and vnc.css. */
+  viewerDir: string;
+  /** The noVNC package directory, holding core/ and vendor/. */
+  novncDir: string;
+}
+
+const PACKAGE = "@novnc/novnc";
+/** Prefix of the package's directory under node_modules/.deno/. */
+const STORE_PREFIX = "@novnc+novnc@";
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+function candidates(here: string): string[] {
+  const out: string[] = [];
+  try {
+    // Under `deno run` this resolves to the package's real directory.
+    const entry = import.meta.resolve(PACKAGE);
+    if (entry.startsWith("file:")) out.push(join(new URL(entry).pathname, "..", ".."));
+  } catch { /* not resolvable here (e.g. compiled without the package) */ }
+  const nodeModules = join(here, "..", "..", "node_modules");
+  out.push(join(nodeModules, PACKAGE));
+  try {
+    const versions = [...Deno.readDirSync(join(nodeModules, ".deno"))]
+      .map((e) => e.name)
+      .filter((n) => n.startsWith(STORE_PREFIX))
+      .sort()
+      .reverse();
+    for (const v of versions) out.push(join(nodeModules, ".deno", v, "node_modules", PACKAGE));
+  } catch { /* no store directory */ }
+  return out;
+}
+
+/**
+ * Locates the bundled assets. Throws with what is missing and how to get it
+ * (run `deno install` in the repository) when the noVNC package is absent.
+ */
+export function locateAssets(): BundledAssets {
+  const here = import.meta.dirname;
+  if (here === undefined) {
+    throw new Error("bundled viewer needs a local module path (import.meta.dirname is undefined)");
+  }
+  const viewerDir = join(here, "viewer");
+  if (!isFile(join(viewerDir, "vnc.html"))) {
+    throw new Error(`bundled viewer page missing: ${join(viewerDir, "vnc.html")} not found`);
+  }
+  const tried = candidates(here);
+  const novncDir = tried.find((dir) => isFile(join(dir, "core", "rfb.js")));
+  if (novncDir === undefined) {
+    throw new Error(
+      `noVNC library (npm ${PACKAGE}) not found in ${tried.join(", ")}; ` +
+        "run `deno install` in the vncws directory, or serve a noVNC copy with --web DIR",
+    );
+  }
+  return { viewerDir, novncDir };
+}
+
+async function walk(dir: string, urlPrefix: string, out: Map<string, string>): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name.startsWith(".")) continue;
+    const path = join(dir, e.name);
+    if (e.isDirectory) await walk(path, `${urlPrefix}${e.name}/`, out);
+    else if (e.isFile) out.set(`${urlPrefix}${e.name}`, path);
+  }
+}
+
+/**
+ * Every bundled file by URL path: `/vnc.html`, `/vnc.js`, `/vnc.css` from the
+ * viewer directory; `/core/...` and `/vendor/...` from the noVNC package.
+ * Only these exact paths are ever served in bundled mode.
+ */
+export async function bundledFiles(assets: BundledAssets): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  await walk(assets.viewerDir, "/", out);
+  await walk(join(assets.novncDir, "core"), "/core/", out);
+  await walk(join(assets.novncDir, "vendor"), "/vendor/", out);
+  return out;
+}
