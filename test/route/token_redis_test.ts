@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { parseRedisSource, parseRedisValue, TokenRedis } from "../../src/route/token_redis.ts";
+import { TokenBackendError } from "../../src/route/resolver.ts";
+import { freePort, skipUnless, startProcess } from "../_util.ts";
+
+const ignore = skipUnless("redis-server", "apt-get install redis-server");
+
+async function startRedis(port: number, extra: string[] = []) {
+  const p = startProcess("redis-server", [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    ...extra,
+  ]);
+  await p.waitFor("Ready to accept connections");
+  return p;
+}
+
+Deno.test("TokenRedis source syntax", () => {
+  assert.deepEqual(parseRedisSource("redis.local"), {
+    host: "redis.local",
+    port: 6379,
+    db: 0,
+    password: undefined,
+    namespace: undefined,
+  });
+  assert.deepEqual(parseRedisSource("h:6380:2:pw:ns"), {
+    host: "h",
+    port: 6380,
+    db: 2,
+    password: "pw",
+    namespace: "ns",
+  });
+  assert.deepEqual(parseRedisSource("h:::verysecret"), {
+    host: "h",
+    port: 6379,
+    db: 0,
+    password: "verysecret",
+    namespace: undefined,
+  });
+  assert.deepEqual(parseRedisSource('h::::"first:second"'), {
+    host: "h",
+    port: 6379,
+    db: 0,
+    password: undefined,
+    namespace: "first:second",
+  });
+  assert.deepEqual(parseRedisSource('h:1:3:"p:w":'), {
+    host: "h",
+    port: 1,
+    db: 3,
+    password: "p:w",
+    namespace: undefined,
+  });
+  for (const bad of ["", ":6379", "h:port", "h:1:x", "h:1:2:3:4:5", 'h:"open', 'h:"a"b']) {
+    assert.throws(() => parseRedisSource(bad), /host\[:port/, bad);
+  }
+});
+
+Deno.test("TokenRedis value formats", () => {
+  assert.deepEqual(parseRedisValue('{"host": "127.0.0.1:5901"}'), {
+    kind: "tcp",
+    hostname: "127.0.0.1",
+    port: 5901,
+  });
+  assert.deepEqual(parseRedisValue('{"host": "h", "port": 5902}'), {
+    kind: "tcp",
+    hostname: "h",
+    port: 5902,
+  });
+  assert.deepEqual(parseRedisValue(" 127.0.0.1:5903\n"), {
+    kind: "tcp",
+    hostname: "127.0.0.1",
+    port: 5903,
+  });
+  assert.deepEqual(parseRedisValue("[::1]:5904"), { kind: "tcp", hostname: "::1", port: 5904 });
+  assert.deepEqual(parseRedisValue("unix_socket:/run/a.sock"), {
+    kind: "unix",
+    path: "/run/a.sock",
+  });
+  assert.throws(() => parseRedisValue("{broken"));
+  assert.throws(() => parseRedisValue('{"port": 1}'));
+});
+
+Deno.test({
+  name: "TokenRedis against a real redis-server: namespace, db, password, JSON and plain values",
+  ignore,
+  async fn() {
+    const port = freePort();
+    const server = await startRedis(port, ["--requirepass", "pa:ss"]);
+    const admin = new Redis({
+      port,
+      host: "127.0.0.1",
+      password: "pa:ss",
+      db: 3,
+      lazyConnect: true,
+    });
+    try {
+      await admin.connect();
+      await admin.set("vnc:app:json", '{"host": "127.0.0.1:5901"}');
+      await admin.set("vnc:app:plain", "[::1]:5902\n");
+      await admin.set("vnc:app:garbage", "hello");
+      await admin.set("plain", "127.0.0.1:5999");
+      const r = new TokenRedis(`127.0.0.1:${port}:3:"pa:ss":"vnc:app"`);
+      assert.deepEqual(await r.lookup("json"), { kind: "tcp", hostname: "127.0.0.1", port: 5901 });
+      assert.deepEqual(await r.lookup("plain"), { kind: "tcp", hostname: "::1", port: 5902 });
+      assert.equal(await r.lookup("garbage"), null);
+      assert.equal(await r.lookup("missing"), null);
+      // Changes are seen at once (no cache).
+      await admin.set("vnc:app:json", "127.0.0.1:5905");
+      assert.deepEqual(await r.lookup("json"), { kind: "tcp", hostname: "127.0.0.1", port: 5905 });
+      await r.close();
+
+      // Without namespace the key is the token itself.
+      const bare = new TokenRedis(`127.0.0.1:${port}:3:"pa:ss"`);
+      assert.deepEqual(await bare.lookup("plain"), {
+        kind: "tcp",
+        hostname: "127.0.0.1",
+        port: 5999,
+      });
+      await bare.close();
+
+      // Wrong password: the backend refuses, which is a backend error (503).
+      const wrong = new TokenRedis(`127.0.0.1:${port}:3:nope`, { timeout: 2 });
+      await assert.rejects(() => wrong.lookup("plain"), TokenBackendError);
+      await wrong.close();
+    } finally {
+      admin.disconnect();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "TokenRedis: unreachable and stopped servers are TokenBackendError; recovers on restart",
+  ignore,
+  async fn() {
+    const dead = new TokenRedis(`127.0.0.1:${freePort()}`, { timeout: 1 });
+    await assert.rejects(() => dead.lookup("x"), TokenBackendError);
+    await assert.rejects(() => dead.lookup("x"), TokenBackendError);
+    await dead.close();
+
+    const port = freePort();
+    let server = await startRedis(port);
+    const r = new TokenRedis(`127.0.0.1:${port}`, { timeout: 3 });
+    try {
+      const admin = new Redis({ port, host: "127.0.0.1" });
+      await admin.set("t", "127.0.0.1:5901");
+      admin.disconnect();
+      assert.deepEqual(await r.lookup("t"), { kind: "tcp", hostname: "127.0.0.1", port: 5901 });
+      await server.stop();
+      await assert.rejects(() => r.lookup("t"), TokenBackendError);
+      server = await startRedis(port);
+      // Empty again (no persistence): the shared client reconnects and answers "unknown".
+      assert.equal(await r.lookup("t"), null);
+    } finally {
+      await r.close();
+      await server.stop();
+    }
+  },
+});
