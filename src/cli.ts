@@ -208,12 +208,6 @@ export function parseCommandLine(argv: string[]): Command {
   if (o.help) return { kind: "help" };
   if (o.version) return { kind: "version" };
 
-  for (const name of Object.keys(o)) {
-    if (NOT_YET.has(name) && o[name] !== undefined && o[name] !== false) {
-      throw new UsageError(`not supported yet: --${name} (this vncws build does not implement it)`);
-    }
-  }
-
   const str = (k: string) => o[k] as string | undefined;
   const bool = (k: string) => o[k] === true;
   const list = (k: string) =>
@@ -237,6 +231,12 @@ export function parseCommandLine(argv: string[]): Command {
   needs("unix-listen-mode", "unix-listen");
   needs("target-ca", "ssl-target");
   needs("ssl-target-insecure", "ssl-target");
+
+  for (const name of Object.keys(o)) {
+    if (NOT_YET.has(name) && o[name] !== undefined && o[name] !== false) {
+      throw new UsageError(`not supported yet: --${name} (this vncws build does not implement it)`);
+    }
+  }
 
   c.verbose = (o.verbose as boolean[] | undefined)?.length ?? 0;
   c.traffic = bool("traffic");

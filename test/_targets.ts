@@ -1,0 +1,74 @@
+/**
+ * Small TCP targets for proxy tests: an echo server that speaks first (like
+ * an RFB server) and a slow reader.
+ * @module
+ */
+
+/** A running target. */
+export interface TestTarget {
+  port: number;
+  /** Bytes received so far (all connections). */
+  received(): number;
+  close(): Promise<void>;
+}
+
+/** Options for {@linkcode startEchoTarget}. */
+export interface EchoOptions {
+  /** Sent to each client first (default "RFB 003.008\n"). */
+  banner?: string;
+  /** Echo what arrives (default true). */
+  echo?: boolean;
+  /** Read this many bytes at a time with this delay between reads (slow reader). */
+  slow?: { chunk: number; delayMs: number };
+  /** Close each connection right after the banner. */
+  closeAfterBanner?: boolean;
+}
+
+/** Starts an in-process TCP target on 127.0.0.1:0. */
+export function startEchoTarget(options: EchoOptions = {}): TestTarget {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  let received = 0;
+  const banner = new TextEncoder().encode(options.banner ?? "RFB 003.008\n");
+  const handle = async (conn: Deno.Conn) => {
+    conns.add(conn);
+    try {
+      if (banner.length) await conn.write(banner);
+      if (options.closeAfterBanner) return;
+      const buf = new Uint8Array(options.slow?.chunk ?? 65536);
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        received += n;
+        if (options.echo !== false) {
+          let off = 0;
+          while (off < n) off += await conn.write(buf.subarray(off, n));
+        }
+        if (options.slow) await new Promise((r) => setTimeout(r, options.slow!.delayMs));
+      }
+    } catch {
+      /* peer gone */
+    } finally {
+      conns.delete(conn);
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
+  };
+  const loop = (async () => {
+    for await (const c of listener) handle(c);
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    received: () => received,
+    async close() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+      await loop;
+    },
+  };
+}
