@@ -8,7 +8,7 @@
  *
  * | kind      | names                                     | arguments appended               |
  * |-----------|-------------------------------------------|----------------------------------|
- * | X server  | Xvnc, Xtigervnc, Xtightvnc, Xvnc4, Xtightvnc | `-rfbport NEW -localhost`      |
+ * | X server  | Xvnc, Xtigervnc, Xtightvnc, Xvnc4          | `-rfbport NEW -localhost`        |
  * | x11vnc    | x11vnc                                     | `-rfbport NEW -localhost -listen localhost` |
  * | wrapper   | vncserver, tightvncserver, tigervncserver, tigervncserver-*, vnc4server | tightvnc: `-rfbport NEW -localhost`; tigervnc: `-rfbport NEW -localhost yes` |
  *

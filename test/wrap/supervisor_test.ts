@@ -1,0 +1,237 @@
+/**
+ * startWrap with real VNC servers: the port moves to loopback, the server is
+ * supervised (exit, ignore, respawn, daemonizing wrappers), and stop()
+ * leaves no process behind.
+ */
+import assert from "node:assert/strict";
+import type { WrapConfig } from "../../src/config.ts";
+import { configureLog } from "../../src/ops/log.ts";
+import { listenersOn } from "../../src/wrap/proc.ts";
+import { startWrap, type WrapHandle } from "../../src/wrap/supervisor.ts";
+import { skipUnless, startProcess } from "../_util.ts";
+import {
+  cleanupDisplay,
+  identify,
+  isAlive,
+  pickDisplay,
+  rfbGreeting,
+  waitUntil,
+} from "./_helpers.ts";
+
+configureLog({ verbose: 1 });
+
+const LOOPBACK = new Set(["0100007F", "00000000000000000000000001000000"]);
+
+function wrapConfig(command: string[], over: Partial<WrapConfig> = {}): WrapConfig {
+  return { command, mode: "exit", portArg: "preload", readyTimeout: 20, ...over };
+}
+
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  const marker = Symbol();
+  const r = await Promise.race([p.then(() => true, () => true), Promise.resolve(marker)]);
+  return r !== marker;
+}
+
+function assertMovedTo(w: WrapHandle, listenPort: number): void {
+  assert.deepEqual(listenersOn(listenPort), [], `something listens on ${listenPort}`);
+  const moved = listenersOn(w.port);
+  assert.ok(moved.length > 0, `nothing listens on ${w.port}`);
+  for (const l of moved) assert.ok(LOOPBACK.has(l.address), `listens on ${l.address}`);
+}
+
+const tiger = skipUnless("Xtigervnc", "apt-get install tigervnc-standalone-server");
+
+Deno.test({
+  name: "wrap: Xtigervnc moves to loopback on IPv4 and IPv6; stop() ends it",
+  ignore: tiger,
+  async fn() {
+    const n = pickDisplay();
+    const listenPort = 5900 + n;
+    const w = await startWrap(
+      wrapConfig([
+        "Xtigervnc",
+        `:${n}`,
+        "-SecurityTypes",
+        "None",
+        "-noreset",
+        "-geometry",
+        "320x240",
+      ]),
+      { listenPort },
+    );
+    try {
+      await w.ready;
+      assert.match(await rfbGreeting(w.target), /^RFB 003\.008\n$/);
+      assertMovedTo(w, listenPort);
+      // Xtigervnc binds both families: both were moved.
+      assert.deepEqual(new Set(listenersOn(w.port).map((l) => l.family)), new Set([4, 6]));
+      assert.match(await rfbGreeting(w.targets[1]), /^RFB 003\.008\n$/);
+      assert.deepEqual(w.serverPids, [w.childPid]);
+    } finally {
+      const server = identify(w.childPid!);
+      await w.stop();
+      assert.equal(isAlive(server), false);
+      cleanupDisplay(n);
+    }
+  },
+});
+
+const PY = "/usr/bin/python3";
+const noPython = skipUnless([PY, "cc", "setsid"], "apt-get install python3 gcc util-linux");
+
+/** A python TCP server that binds 0.0.0.0:PORT and [::]:PORT and listens. */
+function pyServer(port: number): string[] {
+  return [
+    PY,
+    "-c",
+    "import socket,time\n" +
+    `a=socket.socket(); a.bind(("0.0.0.0",${port})); a.listen()\n` +
+    `b=socket.socket(socket.AF_INET6); b.bind(("::",${port})); b.listen()\n` +
+    "time.sleep(600)",
+  ];
+}
+
+Deno.test({
+  name: "wrap: exit mode resolves done with the command's exit code; ready explains",
+  ignore: skipUnless("sh", "apt-get install dash"),
+  async fn() {
+    const w = await startWrap(wrapConfig(["sh", "-c", "exit 7"]), {
+      listenPort: 5999,
+      output: "null",
+    });
+    try {
+      assert.equal(await w.done, 7);
+      await assert.rejects(w.ready, /exited \(code 7\) before it listened on port \d+/);
+    } finally {
+      await w.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "wrap: a command that never binds → readiness error names the port rule",
+  ignore: skipUnless("sleep", "apt-get install coreutils"),
+  async fn() {
+    const w = await startWrap(wrapConfig(["sleep", "30"], { readyTimeout: 1 }), {
+      listenPort: 5901,
+      output: "null",
+    });
+    try {
+      const child = identify(w.childPid!);
+      await assert.rejects(
+        w.ready,
+        (e: Error) =>
+          e.message.includes(
+            `did not listen on 127.0.0.1:${w.port} or [::1]:${w.port} within 1 s`,
+          ) &&
+          e.message.includes("5900+N") && e.message.includes("--wrap-port-arg=arg"),
+      );
+      assert.equal(await settled(w.done), false);
+      await w.stop();
+      assert.equal(isAlive(child), false);
+    } finally {
+      await w.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "wrap: respawn restarts a killed server on the same port and counts it",
+  ignore: noPython,
+  async fn() {
+    const listenPort = 5900 + pickDisplay();
+    const w = await startWrap(wrapConfig(pyServer(listenPort), { mode: "respawn" }), {
+      listenPort,
+      output: "null",
+    });
+    try {
+      await w.ready;
+      assertMovedTo(w, listenPort);
+      const first = identify(w.childPid!);
+      Deno.kill(first.pid, "SIGKILL");
+      await waitUntil(
+        () => w.restarts === 1 && w.childPid !== first.pid && listenersOn(w.port).length > 0,
+        "the respawned server to listen",
+      );
+      assertMovedTo(w, listenPort);
+      assert.equal(await settled(w.done), false);
+    } finally {
+      await w.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "wrap: a daemonizing wrapper is followed to its server; exit mode waits for the server",
+  ignore: noPython,
+  async fn() {
+    const listenPort = 5900 + pickDisplay();
+    // The wrapper starts the server in a new session and exits 0, like vncserver.
+    const cmd = [
+      "sh",
+      "-c",
+      'setsid "$@" >/dev/null 2>&1 </dev/null & exit 0',
+      "sh",
+      ...pyServer(listenPort),
+    ];
+    const w = await startWrap(wrapConfig(cmd), { listenPort, output: "null" });
+    try {
+      await w.ready;
+      const wrapper = w.childPid!;
+      await waitUntil(
+        () => processGone(wrapper) && w.serverPids.length === 1,
+        "the wrapper to exit and be reaped",
+      );
+      const [server] = w.serverPids;
+      assert.notEqual(server, wrapper);
+      assert.equal(await settled(w.done), false);
+      Deno.kill(server, "SIGTERM");
+      assert.equal(await w.done, 0);
+    } finally {
+      await w.stop();
+    }
+  },
+});
+
+function processGone(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+Deno.test({
+  name:
+    "wrap: when the vncws process is SIGKILLed, the shim ends the server (also a daemonized one)",
+  ignore: noPython,
+  async fn() {
+    const parentScript = new URL("./_orphan_parent.ts", import.meta.url).pathname;
+    for (const daemonize of [false, true]) {
+      const listenPort = 5900 + pickDisplay();
+      const server = pyServer(listenPort);
+      const cmd = daemonize
+        ? ["sh", "-c", 'setsid "$@" >/dev/null 2>&1 </dev/null & exit 0', "sh", ...server]
+        : server;
+      const parent = startProcess(Deno.execPath(), [
+        "run",
+        "-A",
+        parentScript,
+        String(listenPort),
+        ...cmd,
+      ]);
+      try {
+        const line = await parent.waitFor(/\{.*\}\n/, 20000);
+        const info = JSON.parse(/\{.*\}/.exec(line)![0]) as { servers: number[]; port: number };
+        assert.equal(info.servers.length, 1);
+        const s = identify(info.servers[0]);
+        await parent.stop("SIGKILL");
+        await waitUntil(() => !isAlive(s), `server ${s.pid} to end after its vncws was killed`);
+        assert.deepEqual(listenersOn(info.port), []);
+      } finally {
+        await parent.stop("SIGKILL");
+      }
+    }
+  },
+});
