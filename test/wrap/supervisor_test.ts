@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { WrapConfig } from "../../src/config.ts";
 import { configureLog } from "../../src/ops/log.ts";
-import { listenersOn } from "../../src/wrap/proc.ts";
+import { groupMembers, listenersOn } from "../../src/wrap/proc.ts";
 import { startWrap, type WrapHandle } from "../../src/wrap/supervisor.ts";
 import { skipUnless, startProcess } from "../_util.ts";
 import {
@@ -221,17 +221,135 @@ Deno.test({
         String(listenPort),
         ...cmd,
       ]);
+      let s: { pid: number; start: number } | undefined;
       try {
         const line = await parent.waitFor(/\{.*\}\n/, 20000);
         const info = JSON.parse(/\{.*\}/.exec(line)![0]) as { servers: number[]; port: number };
         assert.equal(info.servers.length, 1);
-        const s = identify(info.servers[0]);
+        s = identify(info.servers[0]);
         await parent.stop("SIGKILL");
-        await waitUntil(() => !isAlive(s), `server ${s.pid} to end after its vncws was killed`);
+        await waitUntil(() => !isAlive(s!), `server ${s.pid} to end after its vncws was killed`);
         assert.deepEqual(listenersOn(info.port), []);
       } finally {
         await parent.stop("SIGKILL");
+        if (s && isAlive(s)) Deno.kill(s.pid, "SIGKILL");
       }
     }
   },
 });
+
+const tight = skipUnless(
+  ["tightvncserver", "Xtightvnc", "vncpasswd"],
+  "apt-get install tightvncserver xfonts-base",
+);
+
+/** A HOME for tightvncserver: a password file and a session that just sleeps. */
+async function tightHome(): Promise<string> {
+  const home = await Deno.makeTempDir({ prefix: "vncws-tight-home-" });
+  await Deno.mkdir(`${home}/.vnc`, { mode: 0o700 });
+  const pw = new Deno.Command("vncpasswd", { args: ["-f"], stdin: "piped", stdout: "piped" })
+    .spawn();
+  const writer = pw.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("secret12\nsecret12\n"));
+  await writer.close();
+  const out = await pw.output();
+  await Deno.writeFile(`${home}/.vnc/passwd`, out.stdout, { mode: 0o600 });
+  await Deno.writeTextFile(`${home}/.vncstartup`, "#!/bin/sh\nexec sleep 600\n", { mode: 0o755 });
+  return home;
+}
+
+for (const mode of ["ignore", "exit"] as const) {
+  Deno.test({
+    name: `wrap: tightvncserver :N (daemonizes) with mode ${mode}; stop() leaves no Xtightvnc`,
+    ignore: tight,
+    async fn() {
+      const n = pickDisplay();
+      const listenPort = 5900 + n;
+      const home = await tightHome();
+      const w = await startWrap(
+        wrapConfig(["tightvncserver", `:${n}`, "-geometry", "320x240"], { mode }),
+        { listenPort, env: { HOME: home, USER: Deno.env.get("USER") ?? "root" }, output: "null" },
+      );
+      const wrapper = w.childPid!;
+      try {
+        await w.ready;
+        assert.match(await rfbGreeting(w.target), /^RFB 003\.00[38]\n$/);
+        assertMovedTo(w, listenPort);
+        await waitUntil(
+          () => processGone(wrapper) && w.serverPids.length === 1,
+          "tightvncserver to exit, leaving Xtightvnc",
+        );
+        const server = identify(w.serverPids[0]);
+        assert.match(Deno.readTextFileSync(`/proc/${server.pid}/cmdline`), /Xtightvnc/);
+        // The wrapper has exited 0, but its server lives: exit mode keeps going.
+        assert.equal(await settled(w.done), false);
+        assert.match(await rfbGreeting(w.target), /^RFB 003\.00[38]\n$/);
+        await w.stop();
+        assert.equal(isAlive(server), false, "Xtightvnc still runs after stop()");
+        assert.deepEqual(groupMembers(wrapper), [], "the session's processes still run");
+      } finally {
+        await w.stop();
+        cleanupDisplay(n);
+        await Deno.remove(home, { recursive: true });
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "wrap: x11vnc on Xvfb gets -rfbport on loopback (portArg auto picks arguments)",
+  ignore: skipUnless(["x11vnc", "Xvfb"], "apt-get install x11vnc xvfb"),
+  async fn() {
+    const n = pickDisplay();
+    const xvfb = startProcess("Xvfb", [
+      `:${n}`,
+      "-nolisten",
+      "tcp",
+      "-noreset",
+      "-screen",
+      "0",
+      "320x240x24",
+    ]);
+    try {
+      await waitUntil(() => exists(`/tmp/.X11-unix/X${n}`), `Xvfb :${n}`);
+      const listenPort = 5900 + pickDisplay();
+      const w = await startWrap(
+        wrapConfig(["x11vnc", "-display", `:${n}`, "-forever", "-shared", "-nopw"], {
+          portArg: "auto",
+        }),
+        { listenPort, output: "null" },
+      );
+      try {
+        await w.ready;
+        const cmdline = Deno.readTextFileSync(`/proc/${w.childPid}/cmdline`).split("\0");
+        assert.ok(
+          cmdline.includes("-rfbport") && cmdline.includes(String(w.port)),
+          cmdline.join(" "),
+        );
+        assert.ok(
+          !Deno.readTextFileSync(`/proc/${w.childPid}/environ`).includes("REBIND_OLD_PORT"),
+        );
+        assert.match(await rfbGreeting(w.target), /^RFB 003\.008\n$/);
+        assertMovedTo(w, listenPort);
+        assert.deepEqual(w.serverPids, [w.childPid]);
+        const server = identify(w.childPid!);
+        await w.stop();
+        assert.equal(isAlive(server), false);
+      } finally {
+        await w.stop();
+      }
+    } finally {
+      await xvfb.stop();
+      cleanupDisplay(n);
+    }
+  },
+});
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
