@@ -11,6 +11,8 @@ import { textResponse } from "./http/response.ts";
 import { configureLog, logInfo, logWarn } from "./ops/log.ts";
 import { describeListener, openListener, serve, type Server } from "./proxy/server.ts";
 import type { RouteResult, SessionContext } from "./proxy/session.ts";
+import { startDemoServer } from "./demo/rfb_server.ts";
+import { createWebHandler } from "./web/static.ts";
 
 /** Runs the proxy until it should exit; resolves the process exit code. */
 export async function runProxy(config: Config): Promise<number> {
@@ -19,7 +21,13 @@ export async function runProxy(config: Config): Promise<number> {
   const cleanups: Array<() => Promise<void> | void> = [];
   const exitCode = 0;
 
-  const target: Target | undefined = config.target;
+  let target: Target | undefined = config.target;
+  if (config.demo) {
+    // The demo desktop is an RFB server on loopback: the same data path as a real one.
+    const demo = await startDemoServer({ hostname: "127.0.0.1", port: 0 });
+    target = { kind: "tcp", hostname: "127.0.0.1", port: demo.addr.port };
+    cleanups.push(() => demo.close());
+  }
   const route = (): Promise<RouteResult> =>
     Promise.resolve(
       target ? { target } : textResponse(404, "no target is configured for this server"),
@@ -41,6 +49,9 @@ export async function runProxy(config: Config): Promise<number> {
     route,
     connect: (t) => connectTarget(t, { timeoutMs: config.limits.connectTimeout * 1000 }),
     rawTarget: () => (config.tokenPlugin || config.authPlugin ? undefined : target),
+    web: config.web === null
+      ? undefined
+      : createWebHandler({ root: config.web, dirListing: config.dirListing }),
     signal: shutdown.signal,
     relayOptions: config.traffic
       ? () => ({ traffic: (s) => void Deno.stdout.write(new TextEncoder().encode(s)) })
@@ -61,8 +72,9 @@ export async function runProxy(config: Config): Promise<number> {
   const server = serve(listener, ctx, { maxConnections: config.limits.maxConnections });
   holder.server = server;
   logInfo(`listening on ${describeListener(listener)}`, {
-    target: target ? formatTarget(target) : undefined,
+    target: config.demo ? "demo desktop" : target ? formatTarget(target) : undefined,
   });
+  if (config.web !== null) { for (const url of viewerUrls(listener)) logInfo(`open ${url}`); }
 
   const onSignal = (sig: Deno.Signal) => () => {
     if (stopping) {
@@ -102,4 +114,16 @@ export async function runProxy(config: Config): Promise<number> {
   for (const c of cleanups.reverse()) await c();
   logInfo("stopped");
   return exitCode;
+}
+
+/** URLs to open in a browser for this listener (novnc_proxy prints these too). */
+export function viewerUrls(listener: Deno.Listener): string[] {
+  const a = listener.addr;
+  if (a.transport !== "tcp") return [];
+  const hosts = a.hostname === "::" || a.hostname === "0.0.0.0"
+    ? [Deno.hostname(), "127.0.0.1"]
+    : [a.hostname];
+  return [...new Set(hosts)].map((h) =>
+    `http://${h.includes(":") ? `[${h}]` : h}:${a.port}/vnc.html?autoconnect=1&path=websockify`
+  );
 }

@@ -120,7 +120,6 @@ export const NOT_YET = new Set<string>([
   "metrics",
   "pid-file",
   "token-path-prefix",
-  "demo",
   "wrap-port-arg",
   "wrap-ready-timeout",
 ]);
