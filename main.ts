@@ -9,6 +9,11 @@ import { HELP, parseCommandLine, UsageError, VERSION } from "./src/cli.ts";
 import { runProxy } from "./src/app.ts";
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "bridge") {
+    // The client bridge has its own options; loaded only when asked for.
+    const { runBridge } = await import("./src/bridge/main.ts");
+    return await runBridge(argv.slice(1));
+  }
   let cmd;
   try {
     cmd = parseCommandLine(argv);

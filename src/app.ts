@@ -13,6 +13,8 @@ import { describeListener, openListener, serve, type Server } from "./proxy/serv
 import type { RouteResult, SessionContext } from "./proxy/session.ts";
 import { startDemoServer } from "./demo/rfb_server.ts";
 import { createWebHandler } from "./web/static.ts";
+import { createTlsServer, type TlsServer } from "./net/tls_server.ts";
+import { createTlsConnector, type TlsConnector } from "./net/tls_client.ts";
 
 /** Runs the proxy until it should exit; resolves the process exit code. */
 export async function runProxy(config: Config): Promise<number> {
@@ -33,6 +35,14 @@ export async function runProxy(config: Config): Promise<number> {
       target ? { target } : textResponse(404, "no target is configured for this server"),
     );
 
+  // TLS files are read before listening, so a bad file stops the start with its name.
+  const tlsServer: TlsServer | undefined = config.tls.cert
+    ? await createTlsServer(config.tls)
+    : undefined;
+  const tlsConnector: TlsConnector | undefined = config.targetTls.enabled
+    ? await createTlsConnector(config.targetTls)
+    : undefined;
+
   let sessions = 0;
   let lastSessionEnd = Date.now();
   const holder: { server?: Server } = {};
@@ -47,7 +57,9 @@ export async function runProxy(config: Config): Promise<number> {
   const ctx: SessionContext = {
     config,
     route,
-    connect: (t) => connectTarget(t, { timeoutMs: config.limits.connectTimeout * 1000 }),
+    connect: (t) =>
+      connectTarget(t, { timeoutMs: config.limits.connectTimeout * 1000, tls: tlsConnector }),
+    tls: tlsServer?.upgrade,
     rawTarget: () => (config.tokenPlugin || config.authPlugin ? undefined : target),
     web: config.web === null
       ? undefined

@@ -10,8 +10,8 @@ import { type ByteStream, DenoStream } from "./stream.ts";
 export interface ConnectOptions {
   /** Give up after this many milliseconds. */
   timeoutMs?: number;
-  /** TLS to a TCP target (`--ssl-target`); see src/net/tls_client.ts for the options. */
-  tls?: (tcp: Deno.TcpConn, target: Target & { kind: "tcp" }) => Promise<ByteStream>;
+  /** TLS to a TCP target whose `tls` flag is set (`--ssl-target`); see src/net/tls_client.ts. */
+  tls?: (tcp: Deno.TcpConn, servername: string) => Promise<ByteStream>;
 }
 
 /** A target connection failed; the message says why (for the 502 body and the log). */
@@ -61,7 +61,10 @@ export async function connectTarget(
         ms,
       );
       conn.setNoDelay(true);
-      if (options.tls && target.tls) return await options.tls(conn, target);
+      if (target.tls) {
+        if (!options.tls) throw new Error("TLS to the target is not configured");
+        return await options.tls(conn, target.hostname);
+      }
       return new DenoStream(conn);
     } catch (e) {
       last = e;
