@@ -80,6 +80,14 @@ export function decodePixelFormat(bytes: Uint8Array): PixelFormat {
   return pf;
 }
 
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** True for 32 bpp little-endian 0x00RRGGBB, the framebuffer's own layout. */
+function isNative(pf: PixelFormat): boolean {
+  return pf.bitsPerPixel === 32 && !pf.bigEndian && pf.redMax === 255 && pf.greenMax === 255 &&
+    pf.blueMax === 255 && pf.redShift === 16 && pf.greenShift === 8 && pf.blueShift === 0;
+}
+
 /** Converts 0xRRGGBB to the client's pixel value. */
 export function pixelValue(pf: PixelFormat, rgb: number): number {
   const r = (rgb >>> 16) & 0xff, g = (rgb >>> 8) & 0xff, b = rgb & 0xff;
@@ -105,6 +113,17 @@ export function encodePixels(
   const le = !pf.bigEndian;
   const view = out.view;
   let off = out.offset;
+  if (HOST_LITTLE_ENDIAN && isNative(pf)) {
+    // The framebuffer's memory already is the wire format: copy whole rows.
+    const src = new Uint8Array(fb.buffer, fb.byteOffset, fb.byteLength);
+    const dst = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    for (let row = 0; row < rect.h; row++) {
+      const start = ((rect.y + row) * rect.stride + rect.x) * 4;
+      dst.set(src.subarray(start, start + rect.w * 4), off);
+      off += rect.w * 4;
+    }
+    return off;
+  }
   // Desktop content is mostly flat colour: remember the last conversion.
   let lastRgb = -1, lastValue = 0;
   for (let row = 0; row < rect.h; row++) {

@@ -278,3 +278,72 @@ Deno.test("demo server: an incremental request waits for a change, then gets onl
     await server.close();
   }
 });
+
+Deno.test("demo server: noVNC's format (32bpp, red in the low byte) and 8bpp BGR233", async () => {
+  const server = await startDemoServer({ width: 64, height: 48 });
+  try {
+    const s = await Client.connect(server.addr.port);
+    try {
+      await s.client.setPixelFormat(32, false, [255, 255, 255], [0, 8, 16]);
+      await s.client.request(false, 0, 0, 64, 48);
+      const [r] = await s.client.update(4);
+      // Yellow bar (x 8..15): bytes R, G, B, 0 = ff ff 00 00; blue bar (x 48..55): 00 00 ff 00.
+      assertEquals([...r.pixels.subarray(4 * 12, 4 * 13)], [255, 255, 0, 0], "yellow");
+      assertEquals([...r.pixels.subarray(4 * 52, 4 * 53)], [0, 0, 255, 0], "blue");
+      await s.client.setPixelFormat(8, false, [7, 7, 3], [0, 3, 6]);
+      await s.client.request(false, 0, 0, 64, 48);
+      const [r8] = await s.client.update(1);
+      assertEquals(r8.pixels.length, 64 * 48, "8bpp raw bytes");
+      assertEquals([r8.pixels[12], r8.pixels[44], r8.pixels[52]], [0x3f, 0x07, 0xc0], "BGR233");
+    } finally {
+      s.client.close();
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("demo server: a click draws a dot where the pointer is", async () => {
+  const server = await startDemoServer({});
+  try {
+    const s = await Client.connect(server.addr.port);
+    try {
+      const at = { x: 400, y: 560 }; // on the plain panel, away from text
+      await s.client.request(false, at.x, at.y, 1, 1);
+      const [before] = await s.client.update(4);
+      const b = new Uint8Array(6);
+      const v = new DataView(b.buffer);
+      v.setUint8(0, 5);
+      v.setUint8(1, 1); // left button
+      v.setUint16(2, at.x);
+      v.setUint16(4, at.y);
+      await s.client.conn.write(b);
+      await s.client.request(false, at.x, at.y, 1, 1);
+      const [after] = await s.client.update(4);
+      assert(
+        before.pixels.join() !== after.pixels.join(),
+        `pixel under the click unchanged: ${before.pixels}`,
+      );
+    } finally {
+      s.client.close();
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("demo server: an unknown message type closes the connection", async () => {
+  const server = await startDemoServer({ width: 32, height: 32 });
+  try {
+    const s = await Client.connect(server.addr.port);
+    try {
+      await s.client.conn.write(new Uint8Array([77, 0, 0, 0]));
+      const r = await s.client.conn.read(new Uint8Array(16)).catch(() => null);
+      assertEquals(r, null, "EOF after an unknown message");
+    } finally {
+      s.client.close();
+    }
+  } finally {
+    await server.close();
+  }
+});
