@@ -1,0 +1,147 @@
+/**
+ * Access checks run before the target is connected: IP deny/allow lists,
+ * the `--allow-origin` list, then the `--auth-plugin` (websockify's names:
+ * `BasicHTTPAuth`, `ExpectOrigin`, `ClientCertCNAuth`, bare or as
+ * `websockify.auth_plugins.NAME`). The first refusal is answered.
+ * @module
+ */
+import type { RequestHead } from "../http/head.ts";
+import { type HttpResponse, textResponse } from "../http/response.ts";
+import type { Target } from "../net/address.ts";
+import { createBasicAuth } from "./basic.ts";
+import { CidrList } from "./cidr.ts";
+import { createOriginCheck } from "./origin.ts";
+
+/** Options for {@linkcode createAuthorizer}. */
+export interface AuthorizerOptions {
+  /** `--auth-plugin`: BasicHTTPAuth, ExpectOrigin or ClientCertCNAuth. */
+  authPlugin?: string;
+  /** `--auth-source`: the plugin's argument. */
+  authSource?: string;
+  /**
+   * `--allow-origin`: allowed `Origin` values (`https://host[:port]`). Empty
+   * (the default, as websockify) = no Origin check; see `origin.ts` for the
+   * risk and when to set it.
+   */
+  allowOrigin: string[];
+  /** `--allow-ip`: if not empty, only client addresses in these CIDR blocks. */
+  allowIp?: string[];
+  /** `--deny-ip`: client addresses in these CIDR blocks are refused (wins over allow). */
+  denyIp?: string[];
+}
+
+/** Who is asking: filled in by the session from the connection, never from headers. */
+export interface AuthClient {
+  /** Client IP text, after `clientAddress` (trusted proxies applied). */
+  address: string;
+  /** CN of the verified TLS client certificate, when the TLS layer verified one. */
+  clientCertCN?: string;
+  /** The resolved target (websockify passes it to plugins); unused by the built-ins. */
+  target?: Target;
+}
+
+/** The access check a session runs. */
+export interface Authorizer {
+  /**
+   * Every check (address lists, Origin, plugin). Resolves `null` when allowed,
+   * else the response to send (400/401/403).
+   */
+  check(head: RequestHead, client: AuthClient): Promise<HttpResponse | null>;
+  /**
+   * Only the address lists, for connections without an HTTP head (raw VNC
+   * viewers): `null` when allowed, else a 403 (the session just closes).
+   */
+  checkAddress(address: string): HttpResponse | null;
+  /**
+   * True when an Origin list or an auth plugin is configured: a connection
+   * without an HTTP request (raw VNC) cannot pass those and must be refused.
+   */
+  readonly requiresHttp: boolean;
+}
+
+type Check = (
+  head: RequestHead,
+  client: AuthClient,
+) => HttpResponse | null | Promise<HttpResponse | null>;
+
+/** The built-in auth plugin names. */
+export const AUTH_PLUGIN_NAMES: readonly string[] = [
+  "BasicHTTPAuth",
+  "ExpectOrigin",
+  "ClientCertCNAuth",
+];
+
+const WEBSOCKIFY_PREFIX = "websockify.auth_plugins.";
+
+function pluginCheck(plugin: string, source: string | undefined): Check {
+  const name = plugin.startsWith(WEBSOCKIFY_PREFIX)
+    ? plugin.slice(WEBSOCKIFY_PREFIX.length)
+    : plugin;
+  if (!AUTH_PLUGIN_NAMES.includes(name)) {
+    throw new Error(`unknown auth plugin "${plugin}"; use one of ${AUTH_PLUGIN_NAMES.join(", ")}`);
+  }
+  if (source === undefined || source.trim() === "") {
+    throw new Error(`auth plugin ${name} needs --auth-source`);
+  }
+  if (name === "BasicHTTPAuth") return createBasicAuth(source);
+  if (name === "ExpectOrigin") return createOriginCheck([source]);
+  const names = new Set(source.split(/\s+/).filter((n) => n !== ""));
+  // The CN comes only from the TLS layer: SSL_* request headers (any case) are never read.
+  return (_head, client) => {
+    if (client.clientCertCN === undefined) {
+      return textResponse(403, "a verified TLS client certificate is required");
+    }
+    if (!names.has(client.clientCertCN)) {
+      return textResponse(403, "client certificate CN not allowed");
+    }
+    return null;
+  };
+}
+
+/**
+ * Builds the access check. Throws an Error saying what to fix for an unknown
+ * plugin, a missing source or a bad CIDR block, so the CLI fails at start.
+ * Order: deny-ip, allow-ip (403 "address not allowed"), allow-origin (403),
+ * then the plugin.
+ */
+export function createAuthorizer(options: AuthorizerOptions): Promise<Authorizer> {
+  try {
+    return Promise.resolve(buildAuthorizer(options));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function buildAuthorizer(options: AuthorizerOptions): Authorizer {
+  const deny = new CidrList(options.denyIp ?? []);
+  const allow = new CidrList(options.allowIp ?? []);
+  const checkAddress = (address: string): HttpResponse | null => {
+    if (!deny.empty && deny.contains(address)) {
+      return textResponse(403, "client address not allowed");
+    }
+    if (!allow.empty && !allow.contains(address)) {
+      return textResponse(403, "client address not allowed");
+    }
+    return null;
+  };
+  const checks: Check[] = [];
+  if (options.allowOrigin.length > 0) checks.push(createOriginCheck(options.allowOrigin));
+  if (options.authPlugin !== undefined && options.authPlugin !== "") {
+    checks.push(pluginCheck(options.authPlugin, options.authSource));
+  } else if (options.authSource !== undefined) {
+    throw new Error("--auth-source given without --auth-plugin");
+  }
+  return {
+    requiresHttp: checks.length > 0,
+    checkAddress,
+    async check(head: RequestHead, client: AuthClient): Promise<HttpResponse | null> {
+      const refusal = checkAddress(client.address);
+      if (refusal) return refusal;
+      for (const c of checks) {
+        const r = await c(head, client);
+        if (r) return r;
+      }
+      return null;
+    },
+  };
+}

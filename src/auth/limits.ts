@@ -1,0 +1,119 @@
+/**
+ * Per-client and per-token limits: concurrent connections per client IP,
+ * concurrent connections per token and a handshake rate per client IP
+ * (token bucket). The total connection cap lives in the accept loop
+ * (`limits.maxConnections`, 503).
+ * @module
+ */
+import { type HttpResponse, textResponse } from "../http/response.ts";
+
+/** Options for {@linkcode createLimiter}; an absent or 0 value means no limit. */
+export interface LimiterOptions {
+  /** Max concurrent sessions from one client address. */
+  maxPerIp?: number;
+  /** Max concurrent sessions using one token. */
+  maxPerToken?: number;
+  /**
+   * Handshakes per second from one client address (token bucket; bursts up
+   * to one second's worth, at least 1). Every attempt counts, refused or not.
+   */
+  handshakeRatePerIp?: number;
+}
+
+/** A slot held by a session; release it when the session ends (idempotent). */
+export interface LimitSlot {
+  release(): void;
+}
+
+/** What {@linkcode createLimiter} returns. */
+export interface Limiter {
+  /**
+   * Takes a slot for a session from `ip` (the client address, after
+   * `clientAddress`) with an optional token hash. Returns a 429 response when
+   * a limit is exceeded (nothing is held then), else a slot to release.
+   */
+  acquire(ip: string, tokenHash?: string): HttpResponse | LimitSlot;
+  /** Current concurrent sessions per address (for status pages and tests). */
+  activeForIp(ip: string): number;
+}
+
+interface Bucket {
+  tokens: number;
+  last: number;
+}
+
+/** Drop idle rate buckets once this many exist (a full bucket carries no state). */
+const SWEEP_AT = 10000;
+
+/** Builds a limiter; see {@linkcode LimiterOptions}. */
+export function createLimiter(options: LimiterOptions): Limiter {
+  const maxPerIp = options.maxPerIp ?? 0;
+  const maxPerToken = options.maxPerToken ?? 0;
+  const rate = options.handshakeRatePerIp ?? 0;
+  const burst = Math.max(1, rate);
+  const perIp = new Map<string, number>();
+  const perToken = new Map<string, number>();
+  const buckets = new Map<string, Bucket>();
+
+  const takeHandshake = (ip: string): boolean => {
+    const now = performance.now();
+    let b = buckets.get(ip);
+    if (!b) {
+      if (buckets.size >= SWEEP_AT) {
+        for (const [k, v] of buckets) {
+          if (v.tokens + ((now - v.last) / 1000) * rate >= burst) buckets.delete(k);
+        }
+      }
+      b = { tokens: burst, last: now };
+      buckets.set(ip, b);
+    }
+    b.tokens = Math.min(burst, b.tokens + ((now - b.last) / 1000) * rate);
+    b.last = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  };
+
+  const dec = (map: Map<string, number>, key: string) => {
+    const n = (map.get(key) ?? 0) - 1;
+    if (n <= 0) map.delete(key);
+    else map.set(key, n);
+  };
+
+  return {
+    acquire(ip: string, tokenHash?: string): HttpResponse | LimitSlot {
+      if (rate > 0 && !takeHandshake(ip)) {
+        return textResponse(429, `more than ${rate} connection attempts per second from ${ip}`, {
+          "Retry-After": "1",
+        });
+      }
+      if (maxPerIp > 0 && (perIp.get(ip) ?? 0) >= maxPerIp) {
+        return textResponse(429, `more than ${maxPerIp} concurrent connections from ${ip}`);
+      }
+      if (
+        tokenHash !== undefined && maxPerToken > 0 && (perToken.get(tokenHash) ?? 0) >= maxPerToken
+      ) {
+        return textResponse(429, `more than ${maxPerToken} concurrent connections with this token`);
+      }
+      perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
+      if (tokenHash !== undefined) perToken.set(tokenHash, (perToken.get(tokenHash) ?? 0) + 1);
+      let released = false;
+      return {
+        release() {
+          if (released) return;
+          released = true;
+          dec(perIp, ip);
+          if (tokenHash !== undefined) dec(perToken, tokenHash);
+        },
+      };
+    },
+    activeForIp(ip: string): number {
+      return perIp.get(ip) ?? 0;
+    },
+  };
+}
+
+/** Type guard: whether `acquire` refused (a response) rather than granted a slot. */
+export function isRefusal(result: HttpResponse | LimitSlot): result is HttpResponse {
+  return "status" in result;
+}

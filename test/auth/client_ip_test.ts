@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { clientAddress } from "../../src/auth/client_ip.ts";
+import { head } from "./_head.ts";
+
+const trusted = ["127.0.0.1", "10.0.0.0/8", "::1"];
+
+Deno.test("untrusted peer: forwarding headers ignored", () => {
+  const h = head("/", { "X-Forwarded-For": "1.1.1.1", Forwarded: "for=2.2.2.2" });
+  assert.equal(clientAddress("203.0.113.5", h, trusted), "203.0.113.5");
+  assert.equal(clientAddress("203.0.113.5", h, []), "203.0.113.5");
+  assert.equal(clientAddress("::ffff:203.0.113.5", h, []), "203.0.113.5");
+});
+
+Deno.test("X-Forwarded-For: rightmost untrusted hop, spoofed left entries ignored", () => {
+  const xff = (v: string) => head("/", { "X-Forwarded-For": v });
+  assert.equal(clientAddress("127.0.0.1", xff("198.51.100.7"), trusted), "198.51.100.7");
+  assert.equal(
+    clientAddress("127.0.0.1", xff("6.6.6.6, 198.51.100.7, 10.1.1.1"), trusted),
+    "198.51.100.7",
+  );
+  assert.equal(
+    clientAddress("::ffff:127.0.0.1", xff("198.51.100.7:4444"), trusted),
+    "198.51.100.7",
+  );
+  assert.equal(clientAddress("::1", xff("[2001:db8::5]:80"), trusted), "2001:db8::5");
+  assert.equal(
+    clientAddress("127.0.0.1", xff("10.2.2.2, 10.1.1.1"), trusted),
+    "10.2.2.2",
+    "all trusted: leftmost",
+  );
+  assert.equal(clientAddress("127.0.0.1", xff("garbage"), trusted), "127.0.0.1");
+  assert.equal(clientAddress("127.0.0.1", xff("1.2.3.4, garbage, 10.1.1.1"), trusted), "10.1.1.1");
+  assert.equal(clientAddress("127.0.0.1", xff(""), trusted), "127.0.0.1");
+  // Two X-Forwarded-For headers are one list.
+  const two = head("/", [["X-Forwarded-For", "6.6.6.6"], ["X-Forwarded-For", "198.51.100.9"]]);
+  assert.equal(clientAddress("127.0.0.1", two, trusted), "198.51.100.9");
+  assert.equal(clientAddress("127.0.0.1", head("/"), trusted), "127.0.0.1");
+});
+
+Deno.test("Forwarded for= preferred over X-Forwarded-For; quoted v6, unknown, obfuscated", () => {
+  const fwd = (v: string) => head("/", { Forwarded: v, "X-Forwarded-For": "9.9.9.9" });
+  assert.equal(
+    clientAddress("127.0.0.1", fwd("for=192.0.2.60;proto=https;by=203.0.113.43"), trusted),
+    "192.0.2.60",
+  );
+  assert.equal(
+    clientAddress("127.0.0.1", fwd('for="[2001:db8:cafe::17]:4711"'), trusted),
+    "2001:db8:cafe::17",
+  );
+  assert.equal(
+    clientAddress("127.0.0.1", fwd("for=6.6.6.6, For=192.0.2.43, for=10.0.0.9"), trusted),
+    "192.0.2.43",
+  );
+  assert.equal(clientAddress("127.0.0.1", fwd("for=unknown"), trusted), "127.0.0.1");
+  assert.equal(clientAddress("127.0.0.1", fwd("for=_hidden, for=10.0.0.9"), trusted), "10.0.0.9");
+  assert.equal(clientAddress("127.0.0.1", fwd("proto=https"), trusted), "127.0.0.1");
+});
+
+Deno.test("bad trusted-proxy entries are reported", () => {
+  assert.throws(() => clientAddress("127.0.0.1", head("/"), ["10.0.0.0/99"]), /CIDR/);
+});
