@@ -30,6 +30,10 @@ Deno.test({
     const browser = await launchBrowser();
     try {
       const { page } = browser;
+      // CSP violations and script errors show up as console errors.
+      const errors: string[] = [];
+      page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+      page.on("pageerror", (e) => errors.push(String(e)));
       await page.goto(`http://127.0.0.1:${port}/`);
       if (!page.url().includes("vnc.html")) {
         throw new Error(`/ did not lead to vnc.html: ${page.url()}`);
@@ -97,6 +101,7 @@ Deno.test({
           `clipboard text did not reach the desktop (ink ${inkBefore} -> ${inkAfter})`,
         );
       }
+      if (errors.length > 0) throw new Error(`console errors in the viewer:\n${errors.join("\n")}`);
     } finally {
       await browser.close();
       await vncws.stop();
