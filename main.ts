@@ -7,6 +7,7 @@
  */
 import { HELP, parseCommandLine, UsageError, VERSION } from "./src/cli.ts";
 import { runProxy } from "./src/app.ts";
+import { daemonize, isDaemonChild, reportToParent } from "./src/lifecycle/daemon.ts";
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "bridge") {
@@ -33,9 +34,11 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   for (const w of cmd.warnings) console.error(`vncws: warning: ${w}`);
+  if (cmd.config.daemon && !isDaemonChild()) return await daemonize(argv);
   try {
     return await runProxy(cmd.config);
   } catch (e) {
+    reportToParent({ ok: false, error: e instanceof Error ? e.message : String(e) });
     if (e instanceof Deno.errors.AddrInUse) {
       console.error(
         `vncws: the listen address is already in use: ${e.message}\n` +

@@ -8,7 +8,9 @@ import type { Config } from "./config.ts";
 import { formatTarget, type Target } from "./net/address.ts";
 import { connectTarget } from "./net/connect.ts";
 import { textResponse } from "./http/response.ts";
-import { configureLog, logInfo, logWarn } from "./ops/log.ts";
+import { configureLog, logInfo, logWarn, reopenLogFile } from "./ops/log.ts";
+import { reportToParent } from "./lifecycle/daemon.ts";
+import { writePidFile } from "./lifecycle/pid_file.ts";
 import { describeListener, openListener, serve, type Server } from "./proxy/server.ts";
 import type { RouteResult, SessionContext } from "./proxy/session.ts";
 import { startDemoServer } from "./demo/rfb_server.ts";
@@ -86,7 +88,11 @@ export async function runProxy(config: Config): Promise<number> {
   logInfo(`listening on ${describeListener(listener)}`, {
     target: config.demo ? "demo desktop" : target ? formatTarget(target) : undefined,
   });
-  if (config.web !== null) { for (const url of viewerUrls(listener)) logInfo(`open ${url}`); }
+  if (config.web !== null) {
+    for (const url of viewerUrls(listener)) logInfo(`open ${url}`);
+  }
+  if (config.pidFile) cleanups.push(writePidFile(config.pidFile));
+  reportToParent({ ok: true });
 
   const onSignal = (sig: Deno.Signal) => () => {
     if (stopping) {
@@ -99,10 +105,20 @@ export async function runProxy(config: Config): Promise<number> {
     const t = setTimeout(() => shutdown.abort(), config.drainTimeout * 1000);
     cleanups.push(() => clearTimeout(t));
   };
-  const handlers: Array<[Deno.Signal, () => void]> = [["SIGINT", onSignal("SIGINT")], [
-    "SIGTERM",
-    onSignal("SIGTERM"),
-  ]];
+  const onHangup = () => {
+    // SIGHUP: reopen the log file (logrotate) and re-read certificates; sessions go on.
+    logInfo("SIGHUP: reloading");
+    reopenLogFile();
+    tlsServer?.reload().then(
+      () => logInfo("TLS certificate reloaded"),
+      (e) => logWarn("TLS reload failed; the old certificate stays in use", { error: String(e) }),
+    );
+  };
+  const handlers: Array<[Deno.Signal, () => void]> = [
+    ["SIGINT", onSignal("SIGINT")],
+    ["SIGTERM", onSignal("SIGTERM")],
+    ["SIGHUP", onHangup],
+  ];
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   cleanups.push(() => {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);

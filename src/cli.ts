@@ -91,7 +91,6 @@ const OPTIONS: Record<string, Opt> = {
  */
 export const NOT_YET = new Set<string>([
   "record",
-  "daemon",
   "cert",
   "key",
   "key-password",
@@ -118,7 +117,6 @@ export const NOT_YET = new Set<string>([
   "deny-ip",
   "trusted-proxy",
   "metrics",
-  "pid-file",
   "token-path-prefix",
   "wrap-port-arg",
   "wrap-ready-timeout",
@@ -241,6 +239,7 @@ export function parseCommandLine(argv: string[]): Command {
   c.traffic = bool("traffic");
   c.record = str("record");
   c.daemon = bool("daemon");
+  c.pidFile = str("pid-file");
   c.runOnce = bool("run-once");
   c.timeout = seconds(str("timeout"), "timeout", 0);
   c.idleTimeout = seconds(str("idle-timeout"), "idle-timeout", 0);
