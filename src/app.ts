@@ -8,7 +8,8 @@ import type { Config } from "./config.ts";
 import { formatTarget, type Target } from "./net/address.ts";
 import { connectTarget } from "./net/connect.ts";
 import { textResponse } from "./http/response.ts";
-import { configureLog, logInfo, logWarn, reopenLogFile } from "./ops/log.ts";
+import { configureLog, logError, logInfo, logWarn, reopenLogFile } from "./ops/log.ts";
+import { startWrap, type WrapHandle } from "./wrap/supervisor.ts";
 import { reportToParent } from "./lifecycle/daemon.ts";
 import { writePidFile } from "./lifecycle/pid_file.ts";
 import { describeListener, openListener, serve, type Server } from "./proxy/server.ts";
@@ -23,7 +24,7 @@ export async function runProxy(config: Config): Promise<number> {
   configureLog({ verbose: config.verbose, format: config.logFormat, file: config.logFile });
   const shutdown = new AbortController();
   const cleanups: Array<() => Promise<void> | void> = [];
-  const exitCode = 0;
+  let exitCode = 0;
 
   let target: Target | undefined = config.target;
   if (config.demo) {
@@ -32,10 +33,15 @@ export async function runProxy(config: Config): Promise<number> {
     target = { kind: "tcp", hostname: "127.0.0.1", port: demo.addr.port };
     cleanups.push(() => demo.close());
   }
-  const route = (): Promise<RouteResult> =>
-    Promise.resolve(
-      target ? { target } : textResponse(404, "no target is configured for this server"),
+  // Wrap mode fills this in once the wrapped server is started (its port can change on respawn).
+  let wrapTarget: (() => Target) | undefined;
+  const currentTarget = (): Target | undefined => wrapTarget?.() ?? target;
+  const route = (): Promise<RouteResult> => {
+    const t = currentTarget();
+    return Promise.resolve(
+      t ? { target: t } : textResponse(404, "no target is configured for this server"),
     );
+  };
 
   // TLS files are read before listening, so a bad file stops the start with its name.
   const tlsServer: TlsServer | undefined = config.tls.cert
@@ -62,7 +68,7 @@ export async function runProxy(config: Config): Promise<number> {
     connect: (t) =>
       connectTarget(t, { timeoutMs: config.limits.connectTimeout * 1000, tls: tlsConnector }),
     tls: tlsServer?.upgrade,
-    rawTarget: () => (config.tokenPlugin || config.authPlugin ? undefined : target),
+    rawTarget: () => (config.tokenPlugin || config.authPlugin ? undefined : currentTarget()),
     web: config.web === null
       ? undefined
       : createWebHandler({ root: config.web, dirListing: config.dirListing }),
@@ -88,6 +94,37 @@ export async function runProxy(config: Config): Promise<number> {
   logInfo(`listening on ${describeListener(listener)}`, {
     target: config.demo ? "demo desktop" : target ? formatTarget(target) : undefined,
   });
+  if (config.wrap) {
+    // websockify's order: listen first, then start the command, whose bind of
+    // the listen port the shim moves to a private loopback port.
+    let wrap: WrapHandle;
+    try {
+      wrap = await startWrap(config.wrap, { listenPort: config.listen!.port });
+    } catch (e) {
+      server.stopAccepting();
+      await server.finished;
+      throw e;
+    }
+    wrapTarget = () => wrap.target;
+    cleanups.push(() => wrap.stop()); // runs last: sessions end first
+    wrap.done.then((code) => {
+      exitCode = code;
+      stop(`the wrapped command exited with code ${code}`);
+      shutdown.abort();
+    });
+    try {
+      await wrap.ready;
+      logInfo("wrapped server ready", {
+        command: config.wrap.command[0],
+        target: formatTarget(wrap.target),
+      });
+    } catch (e) {
+      logError(e instanceof Error ? e.message : String(e));
+      exitCode = 1;
+      stop("the wrapped server did not start");
+      shutdown.abort();
+    }
+  }
   if (config.web !== null) {
     for (const url of viewerUrls(listener)) logInfo(`open ${url}`);
   }

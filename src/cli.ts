@@ -118,8 +118,6 @@ export const NOT_YET = new Set<string>([
   "trusted-proxy",
   "metrics",
   "token-path-prefix",
-  "wrap-port-arg",
-  "wrap-ready-timeout",
 ]);
 
 /** The parsed command line: run the proxy, or print something and exit. */
