@@ -53,6 +53,12 @@ export interface Authorizer {
    */
   checkAddress(address: string): HttpResponse | null;
   /**
+   * The address lists and the auth plugin, without the `--allow-origin` list:
+   * for plain HTTP requests (static files) with `--web-auth` — browsers send
+   * no Origin header when navigating.
+   */
+  checkWeb(head: RequestHead, client: AuthClient): Promise<HttpResponse | null>;
+  /**
    * True when an Origin list or an auth plugin is configured: a connection
    * without an HTTP request (raw VNC) cannot pass those and must be refused.
    */
@@ -124,24 +130,24 @@ function buildAuthorizer(options: AuthorizerOptions): Authorizer {
     }
     return null;
   };
-  const checks: Check[] = [];
-  if (options.allowOrigin.length > 0) checks.push(createOriginCheck(options.allowOrigin));
+  const origin = options.allowOrigin.length > 0
+    ? createOriginCheck(options.allowOrigin)
+    : undefined;
+  let plugin: Check | undefined;
   if (options.authPlugin !== undefined && options.authPlugin !== "") {
-    checks.push(pluginCheck(options.authPlugin, options.authSource));
+    plugin = pluginCheck(options.authPlugin, options.authSource);
   } else if (options.authSource !== undefined) {
     throw new Error("--auth-source given without --auth-plugin");
   }
   return {
-    requiresHttp: checks.length > 0,
+    requiresHttp: origin !== undefined || plugin !== undefined,
     checkAddress,
     async check(head: RequestHead, client: AuthClient): Promise<HttpResponse | null> {
-      const refusal = checkAddress(client.address);
-      if (refusal) return refusal;
-      for (const c of checks) {
-        const r = await c(head, client);
-        if (r) return r;
-      }
-      return null;
+      return checkAddress(client.address) ?? origin?.(head) ?? (await plugin?.(head, client)) ??
+        null;
+    },
+    async checkWeb(head: RequestHead, client: AuthClient): Promise<HttpResponse | null> {
+      return checkAddress(client.address) ?? (await plugin?.(head, client)) ?? null;
     },
   };
 }

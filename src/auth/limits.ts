@@ -33,6 +33,14 @@ export interface Limiter {
    * a limit is exceeded (nothing is held then), else a slot to release.
    */
   acquire(ip: string, tokenHash?: string): HttpResponse | LimitSlot;
+  /**
+   * Only the handshake rate: call it first thing (before auth and token
+   * lookups, which cost more), then {@linkcode Limiter.hold}. Returns a 429
+   * response when over the rate, else `null`.
+   */
+  handshake(ip: string): HttpResponse | null;
+  /** Only the concurrency limits (per IP, per token); see {@linkcode Limiter.acquire}. */
+  hold(ip: string, tokenHash?: string): HttpResponse | LimitSlot;
   /** Current concurrent sessions per address (for status pages and tests). */
   activeForIp(ip: string): number;
 }
@@ -80,32 +88,42 @@ export function createLimiter(options: LimiterOptions): Limiter {
     else map.set(key, n);
   };
 
+  const handshake = (ip: string): HttpResponse | null => {
+    if (rate > 0 && !takeHandshake(ip)) {
+      return textResponse(429, `more than ${rate} connection attempts per second from ${ip}`, {
+        "Retry-After": "1",
+      });
+    }
+    return null;
+  };
+
+  const hold = (ip: string, tokenHash?: string): HttpResponse | LimitSlot => {
+    if (maxPerIp > 0 && (perIp.get(ip) ?? 0) >= maxPerIp) {
+      return textResponse(429, `more than ${maxPerIp} concurrent connections from ${ip}`);
+    }
+    if (
+      tokenHash !== undefined && maxPerToken > 0 && (perToken.get(tokenHash) ?? 0) >= maxPerToken
+    ) {
+      return textResponse(429, `more than ${maxPerToken} concurrent connections with this token`);
+    }
+    perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
+    if (tokenHash !== undefined) perToken.set(tokenHash, (perToken.get(tokenHash) ?? 0) + 1);
+    let released = false;
+    return {
+      release() {
+        if (released) return;
+        released = true;
+        dec(perIp, ip);
+        if (tokenHash !== undefined) dec(perToken, tokenHash);
+      },
+    };
+  };
+
   return {
+    handshake,
+    hold,
     acquire(ip: string, tokenHash?: string): HttpResponse | LimitSlot {
-      if (rate > 0 && !takeHandshake(ip)) {
-        return textResponse(429, `more than ${rate} connection attempts per second from ${ip}`, {
-          "Retry-After": "1",
-        });
-      }
-      if (maxPerIp > 0 && (perIp.get(ip) ?? 0) >= maxPerIp) {
-        return textResponse(429, `more than ${maxPerIp} concurrent connections from ${ip}`);
-      }
-      if (
-        tokenHash !== undefined && maxPerToken > 0 && (perToken.get(tokenHash) ?? 0) >= maxPerToken
-      ) {
-        return textResponse(429, `more than ${maxPerToken} concurrent connections with this token`);
-      }
-      perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
-      if (tokenHash !== undefined) perToken.set(tokenHash, (perToken.get(tokenHash) ?? 0) + 1);
-      let released = false;
-      return {
-        release() {
-          if (released) return;
-          released = true;
-          dec(perIp, ip);
-          if (tokenHash !== undefined) dec(perToken, tokenHash);
-        },
-      };
+      return handshake(ip) ?? hold(ip, tokenHash);
     },
     activeForIp(ip: string): number {
       return perIp.get(ip) ?? 0;

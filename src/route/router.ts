@@ -1,0 +1,240 @@
+/**
+ * Everything a session decides before it connects the target, in one call:
+ * client address (trusted proxies), handshake rate, access checks, token →
+ * target, concurrency limits. The session answers a refusal as an HTTP
+ * response (the reason is its body) and otherwise connects `target`.
+ *
+ * Order, cheapest and least revealing first:
+ * 1. client address: `X-Forwarded-For`/`Forwarded` only from `--trusted-proxy` peers;
+ * 2. handshake rate per client address → 429;
+ * 3. `--deny-ip`/`--allow-ip` → 403, `--allow-origin` → 403, auth plugin → 400/401/403
+ *    (before the token lookup, so unauthenticated clients cannot probe tokens;
+ *    websockify runs auth after the lookup);
+ * 4. token: missing → 403, unknown/invalid/expired → 404, backend down → 503;
+ *    without a token plugin the fixed target is used;
+ * 5. concurrent sessions per client address and per token → 429.
+ * @module
+ */
+import { type AuthClient, type Authorizer, createAuthorizer } from "../auth/authorize.ts";
+import { clientAddress } from "../auth/client_ip.ts";
+import { createLimiter, type Limiter } from "../auth/limits.ts";
+import { HttpError, type RequestHead } from "../http/head.ts";
+import { type HttpResponse, textResponse } from "../http/response.ts";
+import type { Target } from "../net/address.ts";
+import { logWarn } from "../ops/log.ts";
+import { createTokenResolver, TokenBackendError, tokenHash, type TokenResolver } from "./token.ts";
+import { extractToken } from "./token_location.ts";
+
+/** Options for {@linkcode createRouter}; the names follow the CLI flags. */
+export interface RouterOptions {
+  /**
+   * The fixed target (positional `host:port`, wrap, demo) when there is no
+   * token plugin; a function when it is known only later (wrap mode).
+   */
+  target?: Target | (() => Target | undefined);
+  /** `--token-plugin`, `--token-source` (and `--target-config`, mapped to TokenFile by the CLI). */
+  tokenPlugin?: string;
+  tokenSource?: string;
+  /** `--host-token`. */
+  hostToken?: boolean;
+  /** `--token-path-prefix` (default `/websockify/`). */
+  tokenPathPrefix?: string;
+  /** Seconds for token API and Redis requests (default 5). */
+  tokenTimeout?: number;
+  /** Seconds an HTTP token API answer is cached (default 5). */
+  tokenCacheTtl?: number;
+  /** Seconds of clock skew allowed for JWT `nbf`/`exp` (default 30). */
+  jwtClockSkew?: number;
+  /** `--auth-plugin`, `--auth-source`. */
+  authPlugin?: string;
+  authSource?: string;
+  /** `--allow-origin` (empty = no Origin check). */
+  allowOrigin?: string[];
+  /** `--allow-ip`, `--deny-ip`, `--trusted-proxy` (CIDR blocks). */
+  allowIp?: string[];
+  denyIp?: string[];
+  trustedProxies?: string[];
+  /** `--max-per-ip`, `--max-per-token`, `--handshake-rate` (0/absent = no limit). */
+  maxPerIp?: number;
+  maxPerToken?: number;
+  handshakeRatePerIp?: number;
+}
+
+/** The transport's view of the client: never taken from headers. */
+export interface RouteClient {
+  /** `ip:port`, `[v6]:port` or `unix` (ByteStream.peer). */
+  peer: string;
+  /** Verified TLS client certificate CN (ByteStream.clientCertCN). */
+  clientCertCN?: string;
+}
+
+/** Where to connect, and what to do when the session ends. */
+export interface Route {
+  target: Target;
+  /** Short token hash for log lines (never the token). */
+  label?: string;
+  /** The client address after trusted proxies, for log lines. */
+  client: string;
+  /** Call exactly once when the session ends or the target connect fails (idempotent). */
+  release(): void;
+}
+
+/** What {@linkcode createRouter} returns. */
+export interface Router {
+  /** Decides an upgrade request: a {@linkcode Route} or the refusal to send. */
+  route(head: RequestHead, client: RouteClient): Promise<Route | HttpResponse>;
+  /**
+   * For plain HTTP requests (static files): the address lists, and the auth
+   * plugin when `webAuth` is true. `null` = serve the file.
+   */
+  checkWeb(head: RequestHead, client: RouteClient, webAuth: boolean): Promise<HttpResponse | null>;
+  /**
+   * For a raw VNC client (no HTTP head): the address lists, rate and per-IP
+   * limit. A {@linkcode Route}-like slot or a refusal (the session just
+   * closes; raw clients cannot read HTTP). Only call it when
+   * {@linkcode Router.rawAllowed} is true.
+   */
+  routeRaw(client: RouteClient): Route | HttpResponse;
+  /** False when tokens, an auth plugin or an Origin list are configured. */
+  readonly rawAllowed: boolean;
+  /** Closes token backends (Redis connection, user module). */
+  close(): Promise<void>;
+}
+
+/** The IP text of a `ByteStream.peer` (`1.2.3.4:5`, `[::1]:5`), or `unix`. */
+export function peerIp(peer: string): string {
+  if (peer.startsWith("[")) return peer.slice(1, peer.indexOf("]"));
+  const colon = peer.lastIndexOf(":");
+  return colon > 0 && peer.indexOf(":") === colon ? peer.slice(0, colon) : peer;
+}
+
+/** Type guard: a refusal rather than a route. */
+export function isRefusal(result: Route | HttpResponse): result is HttpResponse {
+  return "status" in result;
+}
+
+/**
+ * Builds the router once at start. Throws (rejects) with a message saying
+ * what to fix for a bad plugin name, source or CIDR block.
+ */
+export async function createRouter(options: RouterOptions): Promise<Router> {
+  const authorizer: Authorizer = await createAuthorizer({
+    authPlugin: options.authPlugin,
+    authSource: options.authSource,
+    allowOrigin: options.allowOrigin ?? [],
+    allowIp: options.allowIp,
+    denyIp: options.denyIp,
+  });
+  const trusted = options.trustedProxies ?? [];
+  // Parse the trusted-proxy list now, so a bad entry stops the start.
+  clientAddress("127.0.0.1", emptyHead, trusted);
+  const resolver: TokenResolver | undefined = options.tokenPlugin
+    ? await createTokenResolver(options.tokenPlugin, {
+      source: options.tokenSource,
+      timeout: options.tokenTimeout,
+      cacheTtl: options.tokenCacheTtl,
+      clockSkew: options.jwtClockSkew,
+    })
+    : undefined;
+  const limiter: Limiter = createLimiter({
+    maxPerIp: options.maxPerIp,
+    maxPerToken: options.maxPerToken,
+    handshakeRatePerIp: options.handshakeRatePerIp,
+  });
+
+  const fixedTarget = (): Target | undefined =>
+    typeof options.target === "function" ? options.target() : options.target;
+
+  const addressOf = (head: RequestHead, client: RouteClient): string => {
+    const ip = peerIp(client.peer);
+    // A unix-socket peer is a local process: trust its forwarding headers
+    // when any trusted proxy is configured (a reverse proxy on the same host).
+    if (ip === "unix") {
+      return trusted.length > 0 ? clientAddress("127.0.0.1", head, ["127.0.0.1"]) : ip;
+    }
+    return clientAddress(ip, head, trusted);
+  };
+
+  return {
+    rawAllowed: resolver === undefined && !authorizer.requiresHttp,
+
+    async route(head, client) {
+      const address = addressOf(head, client);
+      const rate = limiter.handshake(address);
+      if (rate) return rate;
+      const who: AuthClient = { address, clientCertCN: client.clientCertCN };
+      const refusal = await authorizer.check(head, who);
+      if (refusal) return refusal;
+
+      let target = fixedTarget();
+      let label: string | undefined;
+      if (resolver) {
+        let token: string | undefined;
+        try {
+          token = extractToken(head, {
+            hostToken: options.hostToken ?? false,
+            pathPrefix: options.tokenPathPrefix,
+          });
+        } catch (e) {
+          if (e instanceof HttpError) return textResponse(e.status, e.message);
+          throw e;
+        }
+        if (token === undefined) {
+          return textResponse(
+            403,
+            "a token is required (?token=, /websockify/<token> or a token cookie)",
+          );
+        }
+        label = tokenHash(token);
+        try {
+          target = (await resolver.lookup(token)) ?? undefined;
+        } catch (e) {
+          logWarn("token backend failed", {
+            token: label,
+            reason: (e as Error)?.message ?? String(e),
+          });
+          const why = e instanceof TokenBackendError
+            ? "token backend unavailable"
+            : "token lookup failed";
+          return textResponse(503, why, { "Retry-After": "5" });
+        }
+        if (!target) return textResponse(404, "unknown or expired token");
+      }
+      if (!target) return textResponse(404, "no target is configured for this server");
+      const slot = limiter.hold(address, label);
+      if ("status" in slot) return slot;
+      return { target, label, client: address, release: () => slot.release() };
+    },
+
+    async checkWeb(head, client, webAuth) {
+      const address = addressOf(head, client);
+      if (!webAuth) return authorizer.checkAddress(address);
+      return await authorizer.checkWeb(head, { address, clientCertCN: client.clientCertCN });
+    },
+
+    routeRaw(client) {
+      const address = peerIp(client.peer);
+      const refusal = limiter.handshake(address) ?? authorizer.checkAddress(address);
+      if (refusal) return refusal;
+      const target = fixedTarget();
+      if (!target) return textResponse(404, "no target is configured for this server");
+      const slot = limiter.hold(address);
+      if ("status" in slot) return slot;
+      return { target, client: address, release: () => slot.release() };
+    },
+
+    async close() {
+      await resolver?.close?.();
+    },
+  };
+}
+
+const emptyHead: RequestHead = {
+  method: "GET",
+  target: "/",
+  path: "/",
+  query: new URLSearchParams(),
+  version: "HTTP/1.1",
+  headers: new Map(),
+  headerCount: 0,
+};

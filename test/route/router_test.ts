@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import { parseRequestHead, type RequestHead } from "../../src/http/head.ts";
+import type { HttpResponse } from "../../src/http/response.ts";
+import type { Target } from "../../src/net/address.ts";
+import { createRouter, isRefusal, peerIp, type Route } from "../../src/route/router.ts";
+import { readExactly } from "../_util.ts";
+
+function head(target: string, headers: Record<string, string> = {}): RequestHead {
+  let text = `GET ${target} HTTP/1.1\r\nHost: vncws.test\r\n`;
+  for (const [k, v] of Object.entries(headers)) text += `${k}: ${v}\r\n`;
+  return parseRequestHead(new TextEncoder().encode(text + "\r\n"), {
+    maxHeadBytes: 16384,
+    maxHeaders: 100,
+  });
+}
+
+/** A TCP service that greets every client with its own RFB-like banner. */
+function bannerServer(name: string) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const done = (async () => {
+    for await (const conn of listener) {
+      await conn.write(new TextEncoder().encode(`RFB 003.008 ${name}\n`)).catch(() => {});
+      conn.close();
+    }
+  })().catch(() => {});
+  return { port: (listener.addr as Deno.NetAddr).port, close: () => (listener.close(), done) };
+}
+
+async function banner(target: Target): Promise<string> {
+  assert.equal(target.kind, "tcp");
+  if (target.kind !== "tcp") throw new Error("tcp expected");
+  const conn = await Deno.connect({ hostname: target.hostname, port: target.port });
+  try {
+    return new TextDecoder().decode(await readExactly(conn, 14));
+  } finally {
+    conn.close();
+  }
+}
+
+const status = (r: Route | HttpResponse) => isRefusal(r) ? r.status : 0;
+const peer = { peer: "127.0.0.1:40000" };
+
+Deno.test("router: each token reaches its own target (two real TCP services)", async () => {
+  const a = bannerServer("AAA");
+  const b = bannerServer("BBB");
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/tokens`,
+      `desk-a: 127.0.0.1:${a.port}\ndesk-b: 127.0.0.1:${b.port}\n`,
+    );
+    const router = await createRouter({ tokenPlugin: "TokenFile", tokenSource: `${dir}/tokens` });
+    assert.equal(router.rawAllowed, false);
+    const ra = await router.route(head("/websockify?token=desk-a"), peer);
+    const rb = await router.route(head("/websockify/desk-b"), peer);
+    const rc = await router.route(head("/websockify", { Cookie: "token=desk-a" }), peer);
+    assert.ok(!isRefusal(ra) && !isRefusal(rb) && !isRefusal(rc));
+    assert.equal(await banner(ra.target), "RFB 003.008 AA");
+    assert.equal(await banner(rb.target), "RFB 003.008 BB");
+    assert.equal(await banner(rc.target), "RFB 003.008 AA");
+    assert.match(ra.label!, /^[0-9a-f]{12}$/);
+    assert.equal(ra.client, "127.0.0.1");
+    // Refusals: missing token 403, unknown 404, malformed path 400.
+    assert.equal(status(await router.route(head("/websockify"), peer)), 403);
+    assert.equal(status(await router.route(head("/websockify?token=nope"), peer)), 404);
+    assert.equal(status(await router.route(head("/websockify/%zz"), peer)), 400);
+    // Backend gone: 503.
+    await Deno.remove(`${dir}/tokens`);
+    const gone = await router.route(head("/websockify?token=desk-a"), peer);
+    assert.equal(status(gone), 503);
+    await router.close();
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("router: auth before token lookup; every refusal's status", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/tokens`, "t: 127.0.0.1:5901\n");
+    const router = await createRouter({
+      tokenPlugin: "TokenFile",
+      tokenSource: `${dir}/tokens`,
+      authPlugin: "BasicHTTPAuth",
+      authSource: "u:p",
+      allowOrigin: ["https://ok.example"],
+      denyIp: ["192.0.2.0/24"],
+      trustedProxies: ["127.0.0.1"],
+    });
+    const good = { Origin: "https://ok.example", Authorization: `Basic ${btoa("u:p")}` };
+    assert.equal(status(await router.route(head("/?token=t", good), peer)), 0);
+    assert.equal(
+      status(await router.route(head("/?token=nope", { Origin: "https://ok.example" }), peer)),
+      401,
+      "no token oracle before auth",
+    );
+    assert.equal(
+      status(
+        await router.route(head("/?token=t", { ...good, Origin: "https://evil.example" }), peer),
+      ),
+      403,
+    );
+    assert.equal(
+      status(await router.route(head("/?token=t", { ...good, Authorization: "Basic %%%" }), peer)),
+      400,
+    );
+    // Denied client behind the trusted proxy; a spoofed header from an untrusted peer changes nothing.
+    assert.equal(
+      status(
+        await router.route(head("/?token=t", { ...good, "X-Forwarded-For": "192.0.2.9" }), peer),
+      ),
+      403,
+    );
+    assert.equal(status(await router.route(head("/?token=t", good), { peer: "192.0.2.9:1" })), 403);
+    assert.equal(
+      status(
+        await router.route(head("/?token=t", { ...good, "X-Forwarded-For": "198.51.100.1" }), {
+          peer: "192.0.2.9:1",
+        }),
+      ),
+      403,
+    );
+    // Plain HTTP: --web-auth applies the plugin (no Origin on navigation), else only address lists.
+    assert.equal((await router.checkWeb(head("/vnc.html"), peer, true))?.status, 401);
+    assert.equal(
+      await router.checkWeb(head("/vnc.html", { Authorization: good.Authorization }), peer, true),
+      null,
+    );
+    assert.equal(await router.checkWeb(head("/vnc.html"), peer, false), null);
+    assert.equal(
+      (await router.checkWeb(head("/vnc.html"), { peer: "192.0.2.1:5" }, false))?.status,
+      403,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("router: limits under a burst; release frees the slot; raw clients", async () => {
+  let fixed: Target | undefined;
+  const router = await createRouter({
+    target: () => fixed,
+    maxPerIp: 3,
+    handshakeRatePerIp: 50,
+  });
+  assert.equal(status(await router.route(head("/"), peer)), 404, "target not known yet");
+  fixed = { kind: "tcp", hostname: "127.0.0.1", port: 5900 };
+  const burst = await Promise.all(Array.from({ length: 10 }, () => router.route(head("/"), peer)));
+  const granted = burst.filter((r): r is Route => !isRefusal(r));
+  assert.equal(granted.length, 3);
+  assert.ok(burst.filter(isRefusal).every((r) => r.status === 429));
+  // Another client is not affected.
+  assert.equal(status(await router.route(head("/"), { peer: "[::1]:5555" })), 0);
+  granted[0].release();
+  granted[0].release();
+  assert.equal(status(await router.route(head("/"), peer)), 0);
+  // Raw VNC clients: same address checks and limits, no HTTP.
+  assert.ok(router.rawAllowed);
+  assert.equal(status(router.routeRaw(peer)), 429, "per-IP limit applies to raw clients too");
+  assert.equal(status(router.routeRaw({ peer: "10.0.0.1:1" })), 0);
+});
+
+Deno.test("router: per-token limit, 503 for a failing backend, bad config fails at start", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/tokens`, "t: 127.0.0.1:5901\n");
+    const router = await createRouter({
+      tokenPlugin: "TokenFile",
+      tokenSource: `${dir}/tokens`,
+      maxPerToken: 1,
+    });
+    const first = await router.route(head("/?token=t"), peer);
+    assert.equal(status(first), 0);
+    assert.equal(status(await router.route(head("/?token=t"), { peer: "10.9.9.9:1" })), 429);
+    (first as Route).release();
+    assert.equal(status(await router.route(head("/?token=t"), { peer: "10.9.9.9:1" })), 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  await assert.rejects(
+    () => createRouter({ tokenPlugin: "Bogus", tokenSource: "x" }),
+    /unknown token plugin/,
+  );
+  await assert.rejects(() => createRouter({ trustedProxies: ["10.0.0.0/99"] }), /CIDR/);
+  await assert.rejects(() => createRouter({ allowIp: ["nope"] }), /CIDR/);
+});
+
+Deno.test("peerIp strips ports and brackets", () => {
+  assert.equal(peerIp("1.2.3.4:5678"), "1.2.3.4");
+  assert.equal(peerIp("[::1]:5678"), "::1");
+  assert.equal(peerIp("unix"), "unix");
+});
