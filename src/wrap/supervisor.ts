@@ -64,7 +64,11 @@ export interface WrapOptions {
 
 /** A running wrapped server. */
 export interface WrapHandle {
-  /** Where to connect: the loopback address the server listens on (read it after `ready`). */
+  /**
+   * Where to connect: the loopback address the server listens on, with the
+   * other family as `alternates` (read it after `ready`; it follows a
+   * respawned server that binds another family).
+   */
   readonly target: Target;
   /** Both loopback families on the new port, the one the server listens on first. */
   readonly targets: Target[];
@@ -223,7 +227,8 @@ class Supervisor implements WrapHandle {
   }
 
   get target(): Target {
-    return this.targets[0];
+    const [first, second] = this.targets as Array<Target & { kind: "tcp" }>;
+    return { ...first, alternates: [second.hostname] };
   }
 
   get targets(): Target[] {
@@ -415,7 +420,7 @@ class Supervisor implements WrapHandle {
           ".",
         "A statically linked server ignores LD_PRELOAD: for Xvnc, Xtigervnc, Xtightvnc, " +
           "x11vnc or vncserver use --wrap-port-arg=arg; a slow server may need a longer " +
-          "ready timeout.",
+          "--wrap-ready-timeout.",
       );
     } else {
       parts.push(

@@ -67,6 +67,12 @@ Deno.test({
       assert.deepEqual(new Set(listenersOn(w.port).map((l) => l.family)), new Set([4, 6]));
       assert.match(await rfbGreeting(w.targets[1]), /^RFB 003\.008\n$/);
       assert.deepEqual(w.serverPids, [w.childPid]);
+      assert.deepEqual(w.target, {
+        kind: "tcp",
+        hostname: "127.0.0.1",
+        port: w.port,
+        alternates: ["::1"],
+      });
     } finally {
       const server = identify(w.childPid!);
       await w.stop();
