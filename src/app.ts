@@ -7,13 +7,19 @@
 import type { Config } from "./config.ts";
 import { formatTarget, type Target } from "./net/address.ts";
 import { connectTarget } from "./net/connect.ts";
-import { textResponse } from "./http/response.ts";
 import { configureLog, logError, logInfo, logWarn, reopenLogFile } from "./ops/log.ts";
 import { startWrap, type WrapHandle } from "./wrap/supervisor.ts";
 import { reportToParent } from "./lifecycle/daemon.ts";
 import { writePidFile } from "./lifecycle/pid_file.ts";
 import { describeListener, openListener, serve, type Server } from "./proxy/server.ts";
-import type { RouteResult, SessionContext } from "./proxy/session.ts";
+import type { ClientInfo, SessionContext } from "./proxy/session.ts";
+import { createRouter, peerIp } from "./proxy/access.ts";
+import { createTokenResolver } from "./route/token.ts";
+import { createAuthorizer } from "./auth/authorize.ts";
+import { createLimiter } from "./auth/limits.ts";
+import { clientAddress } from "./auth/client_ip.ts";
+import type { RequestHead } from "./http/head.ts";
+import type { HttpResponse } from "./http/response.ts";
 import { startDemoServer } from "./demo/rfb_server.ts";
 import { createWebHandler } from "./web/static.ts";
 import { createTlsServer, type TlsServer } from "./net/tls_server.ts";
@@ -36,12 +42,37 @@ export async function runProxy(config: Config): Promise<number> {
   // Wrap mode fills this in once the wrapped server is started (its port can change on respawn).
   let wrapTarget: (() => Target) | undefined;
   const currentTarget = (): Target | undefined => wrapTarget?.() ?? target;
-  const route = (): Promise<RouteResult> => {
-    const t = currentTarget();
-    return Promise.resolve(
-      t ? { target: t } : textResponse(404, "no target is configured for this server"),
-    );
-  };
+  // Routing and access: built before listening so a bad token source, auth
+  // source or CIDR stops the start with a message saying what to fix.
+  const tokens = config.tokenPlugin
+    ? await createTokenResolver(config.tokenPlugin, { source: config.tokenSource })
+    : undefined;
+  if (tokens?.close) cleanups.push(() => tokens.close!());
+  const authorizer = await createAuthorizer({
+    authPlugin: config.authPlugin,
+    authSource: config.authSource,
+    allowOrigin: config.allowOrigin,
+    allowIp: config.allowIp,
+    denyIp: config.denyIp,
+  });
+  const { maxPerIp, maxPerToken, handshakeRate } = config.limits;
+  const limiter = maxPerIp || maxPerToken || handshakeRate
+    ? createLimiter({ maxPerIp, maxPerToken, handshakeRatePerIp: handshakeRate })
+    : undefined;
+  const route = createRouter(config, { target: currentTarget, tokens, authorizer, limiter });
+  const webHandler = config.web === null
+    ? undefined
+    : createWebHandler({ root: config.web, dirListing: config.dirListing });
+  const web = webHandler && config.webAuth
+    ? async (head: RequestHead, client: ClientInfo): Promise<HttpResponse> => {
+      const address = clientAddress(peerIp(client.peer), head, config.trustedProxies);
+      return await authorizer.checkWeb(head, { address, clientCertCN: client.clientCertCN }) ??
+        await webHandler(head);
+    }
+    : webHandler;
+  // Raw (non-HTTP) clients carry no token, Origin or credentials: only a fixed
+  // target without auth may be relayed raw.
+  const rawAllowed = !tokens && !authorizer.requiresHttp;
 
   // TLS files are read before listening, so a bad file stops the start with its name.
   const tlsServer: TlsServer | undefined = config.tls.cert
@@ -68,10 +99,13 @@ export async function runProxy(config: Config): Promise<number> {
     connect: (t) =>
       connectTarget(t, { timeoutMs: config.limits.connectTimeout * 1000, tls: tlsConnector }),
     tls: tlsServer?.upgrade,
-    rawTarget: () => (config.tokenPlugin || config.authPlugin ? undefined : currentTarget()),
-    web: config.web === null
+    rawTarget: () => (rawAllowed ? currentTarget() : undefined),
+    web,
+    // Address lists are applied at accept, except behind trusted proxies where
+    // only the request head names the client (the router checks it then).
+    admit: config.trustedProxies.length > 0
       ? undefined
-      : createWebHandler({ root: config.web, dirListing: config.dirListing }),
+      : (peer) => authorizer.checkAddress(peerIp(peer)) ? "client address not allowed" : undefined,
     signal: shutdown.signal,
     relayOptions: config.traffic
       ? () => ({ traffic: (s) => void Deno.stdout.write(new TextEncoder().encode(s)) })

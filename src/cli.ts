@@ -68,6 +68,9 @@ const OPTIONS: Record<string, Opt> = {
   "deny-ip": { type: "string", multiple: true },
   "trusted-proxy": { type: "string", multiple: true },
   "max-connections": { type: "string" },
+  "max-per-ip": { type: "string" },
+  "max-per-token": { type: "string" },
+  "handshake-rate": { type: "string" },
   "max-message-size": { type: "string" },
   "max-head-size": { type: "string" },
   "max-headers": { type: "string" },
@@ -101,23 +104,11 @@ export const NOT_YET = new Set<string>([
   "ssl-version",
   "ssl-ciphers",
   "inetd",
-  "target-config",
-  "token-plugin",
-  "token-source",
-  "host-token",
-  "auth-plugin",
-  "auth-source",
-  "web-auth",
   "syslog",
   "legacy-syslog",
   "target-ca",
   "ssl-target-insecure",
-  "allow-origin",
-  "allow-ip",
-  "deny-ip",
-  "trusted-proxy",
   "metrics",
-  "token-path-prefix",
 ]);
 
 /** The parsed command line: run the proxy, or print something and exit. */
@@ -302,6 +293,18 @@ export function parseCommandLine(argv: string[]): Command {
   c.authSource = str("auth-source");
   c.webAuth = bool("web-auth");
   c.allowOrigin = list("allow-origin");
+  c.allowIp = list("allow-ip");
+  c.denyIp = list("deny-ip");
+  c.trustedProxies = list("trusted-proxy");
+  c.tokenPathPrefix = str("token-path-prefix");
+  if (c.tokenPathPrefix !== undefined && !/^\/(.*\/)?$/.test(c.tokenPathPrefix)) {
+    throw new UsageError(
+      `--token-path-prefix must start and end with "/", e.g. /websockify/, got "${c.tokenPathPrefix}"`,
+    );
+  }
+  if (c.webAuth && c.web === null) {
+    throw new UsageError("--web-auth needs the web server (drop --web none)");
+  }
   if (bool("libserver")) {
     warnings.push("--libserver has no effect: vncws has a single server implementation");
   }
@@ -322,6 +325,9 @@ export function parseCommandLine(argv: string[]): Command {
       "connect-timeout",
       DEFAULT_LIMITS.connectTimeout,
     ),
+    maxPerIp: count(str("max-per-ip"), "max-per-ip", 0),
+    maxPerToken: count(str("max-per-token"), "max-per-token", 0),
+    handshakeRate: seconds(str("handshake-rate"), "handshake-rate", 0),
   };
   if (c.limits.headTimeout === 0) throw new UsageError("--head-timeout must be more than 0");
   if (c.limits.maxConnections === 0) throw new UsageError("--max-connections must be at least 1");
@@ -476,7 +482,8 @@ Tokens and access (example: vncws --token-plugin TokenFile --token-source tokens
   --auth-source ARG          the auth plugin's source
   --web-auth                 also require auth for static files
   --allow-origin LIST        accept only these Origin values
-  --allow-ip CIDR, --deny-ip CIDR, --trusted-proxy CIDR (repeatable)
+  --allow-ip CIDR, --deny-ip CIDR (repeatable or comma-separated)
+  --trusted-proxy CIDR       peers whose X-Forwarded-For/Forwarded name the client
 
 Wrap mode (example: vncws 5901 -- Xvnc :1 -SecurityTypes None)
   --wrap-mode MODE           exit (default), ignore or respawn when the command exits
@@ -485,6 +492,9 @@ Wrap mode (example: vncws 5901 -- Xvnc :1 -SecurityTypes None)
 
 Limits (defaults in brackets)
   --max-connections N        concurrent connections [${DEFAULT_LIMITS.maxConnections}] → 503
+  --max-per-ip N             concurrent sessions per client address [no limit] → 429
+  --max-per-token N          concurrent sessions per token [no limit] → 429
+  --handshake-rate N         WebSocket handshakes per second per client address → 429
   --max-message-size SIZE    one WebSocket message [64M]; 0 = no limit → close 1009
   --max-head-size SIZE       request head [16K] → 431
   --max-headers N            header lines [${DEFAULT_LIMITS.maxHeaders}] → 431

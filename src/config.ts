@@ -58,6 +58,12 @@ export interface Limits {
   rawWait: number;
   /** Seconds allowed to connect to the target (502 beyond). */
   connectTimeout: number;
+  /** Concurrent sessions per client address, 0 = no limit (429 beyond). */
+  maxPerIp: number;
+  /** Concurrent sessions per token, 0 = no limit (429 beyond). */
+  maxPerToken: number;
+  /** WebSocket handshakes per second per client address, 0 = no limit (429 beyond). */
+  handshakeRate: number;
 }
 
 /** Everything vncws needs to run. */
@@ -91,6 +97,14 @@ export interface Config {
   authSource?: string;
   webAuth: boolean;
   allowOrigin: string[];
+  /** `--allow-ip`: only these CIDR blocks (empty = everyone). */
+  allowIp: string[];
+  /** `--deny-ip`: never these CIDR blocks. */
+  denyIp: string[];
+  /** `--trusted-proxy`: peers whose X-Forwarded-For / Forwarded name the client. */
+  trustedProxies: string[];
+  /** Path prefix whose next segment is the token (default `/websockify/`). */
+  tokenPathPrefix?: string;
   limits: Limits;
   /** Verbosity: 0 quiet, 1 `-v`, 2 `-vv`. */
   verbose: number;
@@ -127,6 +141,9 @@ export const DEFAULT_LIMITS: Limits = {
   maxConnections: 1024,
   rawWait: 1,
   connectTimeout: 10,
+  maxPerIp: 0,
+  maxPerToken: 0,
+  handshakeRate: 0,
 };
 
 /** A Config with every default filled in; the CLI overwrites from argv. */
@@ -143,6 +160,9 @@ export function defaultConfig(): Config {
     hostToken: false,
     webAuth: false,
     allowOrigin: [],
+    allowIp: [],
+    denyIp: [],
+    trustedProxies: [],
     limits: { ...DEFAULT_LIMITS },
     verbose: 0,
     traffic: false,

@@ -20,10 +20,20 @@ export interface ClientInfo {
   peer: string;
   /** The verified TLS client certificate's CN (never from headers). */
   clientCertCN?: string;
+  /** Client IP after trusted proxies were applied (set by routing). */
+  address?: string;
 }
 
 /** A refusal from routing or auth, or where to connect. */
-export type RouteResult = { target: Target; label?: string } | HttpResponse;
+export type RouteResult =
+  | {
+    target: Target;
+    /** Short token hash for logs. */
+    label?: string;
+    /** Frees the limiter slot taken for this session; called once when it ends. */
+    release?: () => void;
+  }
+  | HttpResponse;
 
 /** What a session needs from the server around it. */
 export interface SessionContext {
@@ -35,7 +45,9 @@ export interface SessionContext {
   /** The target for raw (non-WebSocket) clients, when raw relaying is allowed. */
   rawTarget?: () => Target | undefined;
   /** Answers plain HTTP requests (static files, viewer); absent = 405. */
-  web?: (head: RequestHead) => Promise<HttpResponse>;
+  web?: (head: RequestHead, client: ClientInfo) => Promise<HttpResponse>;
+  /** Checks a connection's address before anything is read; a reason refuses it. */
+  admit?: (peer: string) => string | undefined;
   /** Server-side TLS for a stream whose first bytes look like a ClientHello. */
   tls?: (stream: ByteStream) => Promise<ByteStream>;
   /** Aborted at shutdown: sessions close with 1001. */
@@ -90,6 +102,11 @@ class PendingReadStream extends PrefixedStream {
 /** Handles one accepted connection; never throws. */
 export async function handleConnection(stream: ByteStream, ctx: SessionContext): Promise<void> {
   try {
+    const refused = ctx.admit?.(stream.peer);
+    if (refused) {
+      logInfo("refused", { client: stream.peer, why: refused });
+      return;
+    }
     await sniff(stream, ctx);
   } catch (e) {
     logWarn("connection failed", {
@@ -249,7 +266,7 @@ async function plainHttp(
       head,
     );
   }
-  const res = await ctx.web(head);
+  const res = await ctx.web(head, { peer: stream.peer, clientCertCN: stream.clientCertCN });
   logDebug("http", {
     client: stream.peer,
     method: head.method,
@@ -284,6 +301,22 @@ async function wsSession(
       head,
     );
   }
+  try {
+    await relaySession(stream, head, upgrade, routed, leftover, ctx);
+  } finally {
+    routed.release?.();
+  }
+}
+
+async function relaySession(
+  stream: ByteStream,
+  head: RequestHead,
+  upgrade: ReturnType<typeof validateUpgrade>,
+  routed: Exclude<RouteResult, HttpResponse>,
+  leftover: Uint8Array,
+  ctx: SessionContext,
+): Promise<void> {
+  const client: ClientInfo = { peer: stream.peer, clientCertCN: stream.clientCertCN };
   const started = Date.now();
   let target: ByteStream;
   try {
