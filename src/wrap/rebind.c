@@ -41,6 +41,8 @@
  * to init (so it would never fire again). Why not an inherited pipe: Deno's
  * process API cannot hand a child an extra file descriptor, and daemons close
  * inherited descriptors. A pidfd needs no inheritance.
+ * It also removes vncws's private directory (report file, rebind.so), which
+ * a killed vncws leaves behind.
  * Before acting, the watcher re-checks through /proc that vncws is really
  * gone, so a program that closes and reuses the pidfd's number cannot
  * trigger it by accident.
@@ -170,6 +172,25 @@ static void end_self(int sig) {
   kill(getpid(), sig);
 }
 
+/* vncws could not clean up its private directory: remove the two files it
+ * puts there (the report and, when it is the same directory, rebind.so) and
+ * the directory if that leaves it empty. Never anything else. */
+static void remove_private_dir(void) {
+  const char *report_path = getenv("VNCWS_REBIND_REPORT");
+  if (report_path == NULL) return;
+  char dir[4096];
+  size_t n = strlen(report_path);
+  if (n >= sizeof dir || n < 8 || strcmp(report_path + n - 7, "/report") != 0) return;
+  memcpy(dir, report_path, n - 7);
+  dir[n - 7] = '\0';
+  char path[4096 + 16];
+  snprintf(path, sizeof path, "%s/report", dir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/rebind.so", dir);
+  unlink(path);
+  rmdir(dir);
+}
+
 static void *watch(void *arg) {
   (void)arg;
   int pidfd = (int)syscall(SYS_pidfd_open, parent_pid, 0);
@@ -186,6 +207,7 @@ static void *watch(void *arg) {
      * Stop trusting it and fall back to polling /proc. */
     if (parent_alive()) pidfd = -1;
   }
+  remove_private_dir();
   end_self(SIGTERM);
   sleep(5);
   end_self(SIGKILL);

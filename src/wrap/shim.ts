@@ -100,33 +100,53 @@ function mtime(path: string): number | undefined {
   }
 }
 
+/** Options for {@linkcode installShim} (tests point them elsewhere). */
+export interface InstallOptions {
+  /** C source (default {@linkcode SHIM_SOURCE}). */
+  source?: string;
+  /** Prebuilt or embedded shim (default {@linkcode PREBUILT_SHIM}). */
+  prebuilt?: string;
+  /** Compiler; null = none (default {@linkcode findCompiler}). */
+  compiler?: string | null;
+}
+
 /**
  * Puts a usable copy of the shim at `<dir>/rebind.so` and returns its path.
  * `dir` must be a private (0700) directory owned by this process.
  */
-export async function installShim(dir: string): Promise<string> {
+export async function installShim(dir: string, options: InstallOptions = {}): Promise<string> {
+  const source = options.source ?? SHIM_SOURCE;
+  const prebuilt = options.prebuilt ?? PREBUILT_SHIM;
   const dest = join(dir, "rebind.so");
-  const sourceTime = mtime(SHIM_SOURCE);
-  const builtTime = mtime(PREBUILT_SHIM);
+  const sourceTime = mtime(source);
+  const builtTime = mtime(prebuilt);
   const stale = sourceTime !== undefined && (builtTime === undefined || builtTime < sourceTime);
+  let buildError = "";
   if (stale) {
-    const compiler = findCompiler();
+    const compiler = options.compiler === undefined ? findCompiler() : options.compiler;
     if (compiler) {
       try {
-        await compileShim(PREBUILT_SHIM, { compiler });
+        await compileShim(prebuilt, { compiler, source });
       } catch {
         // Read-only checkout: build straight into the private directory.
-        await compileShim(dest, { compiler });
-        return dest;
+        try {
+          await compileShim(dest, { compiler, source });
+          return dest;
+        } catch (e) {
+          // A compiled binary cannot hand its embedded source to cc: use the embedded shim.
+          buildError = ` (building it failed: ${(e as Error).message})`;
+        }
       }
     }
   }
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(PREBUILT_SHIM);
+    bytes = await Deno.readFile(prebuilt);
   } catch {
     throw new ShimUnavailableError(
-      `no prebuilt shim exists at ${PREBUILT_SHIM} and no C compiler (cc, gcc or clang) was found`,
+      buildError
+        ? `no prebuilt shim exists at ${prebuilt}${buildError}`
+        : `no prebuilt shim exists at ${prebuilt} and no C compiler (cc, gcc or clang) was found`,
     );
   }
   await Deno.writeFile(dest, bytes, { mode: 0o700 });

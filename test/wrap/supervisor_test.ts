@@ -233,9 +233,14 @@ Deno.test({
         const info = JSON.parse(/\{.*\}/.exec(line)![0]) as { servers: number[]; port: number };
         assert.equal(info.servers.length, 1);
         s = identify(info.servers[0]);
+        const environ = Deno.readTextFileSync(`/proc/${s.pid}/environ`).split("\0");
+        const report = environ.find((e) => e.startsWith("VNCWS_REBIND_REPORT="))!.slice(20);
+        const dir = report.slice(0, -"/report".length);
         await parent.stop("SIGKILL");
         await waitUntil(() => !isAlive(s!), `server ${s.pid} to end after its vncws was killed`);
         assert.deepEqual(listenersOn(info.port), []);
+        // The watcher also removed the private directory the killed vncws left.
+        await waitUntil(() => !exists(dir), `${dir} to be removed`);
       } finally {
         await parent.stop("SIGKILL");
         if (s && isAlive(s)) Deno.kill(s.pid, "SIGKILL");
@@ -359,3 +364,47 @@ function exists(path: string): boolean {
     return false;
   }
 }
+
+Deno.test("wrap: --wrap-port-arg=arg with an unknown command says which servers are known", async () => {
+  await assert.rejects(
+    startWrap(wrapConfig(["sleep", "5"], { portArg: "arg" }), { listenPort: 5901, output: "null" }),
+    /does not know how to give "sleep" a port \(known: Xvnc, .*x11vnc/,
+  );
+});
+
+Deno.test("wrap: a command that does not exist is named in the error", async () => {
+  await assert.rejects(
+    startWrap(wrapConfig(["vncws-no-such-command-xyz"]), { listenPort: 5901, output: "null" }),
+    /cannot start the wrapped command "vncws-no-such-command-xyz": not found/,
+  );
+});
+
+Deno.test({
+  name: "wrap: a listen port that does not match :N → warning up front and a precise error",
+  ignore: skipUnless("sleep", "apt-get install coreutils"),
+  async fn() {
+    const lines: string[] = [];
+    const enc = new TextEncoder();
+    configureLog({
+      verbose: 1,
+      sink: (l) => {
+        lines.push(l);
+        Deno.stderr.writeSync(enc.encode(l + "\n"));
+      },
+    });
+    // sleep rejects ":3" and exits 1; what matters is how vncws reads the command line.
+    const w = await startWrap(wrapConfig(["sleep", "30", ":3"], { readyTimeout: 1 }), {
+      listenPort: 6080,
+      output: "null",
+    });
+    try {
+      assert.ok(
+        lines.some((l) => /WARN .*will listen on port 5903 .*vncws listens on 6080/.test(l)),
+        lines.join("\n"),
+      );
+      await assert.rejects(w.ready, /would listen on 5903: run vncws 5903 -- sleep 30 :3/);
+    } finally {
+      await w.stop();
+    }
+  },
+});
