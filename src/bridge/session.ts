@@ -1,0 +1,82 @@
+/**
+ * One bridge session: a local connection, its own WebSocket (URL fixed or
+ * from `--url-command`), the relay, and one log line at the end.
+ * @module
+ */
+import { logDebug, logInfo, logWarn } from "../ops/log.ts";
+import type { ByteStream } from "../net/stream.ts";
+import type { BridgeConfig } from "./options.ts";
+import { relayBridge } from "./relay.ts";
+import type { BridgeTlsOptions } from "./transport.ts";
+import { runUrlCommand, UrlCommandError } from "./url_command.ts";
+import { connectWebSocket, redactUrl, type WsConnection } from "./ws_client.ts";
+
+/** What every session shares. */
+export interface BridgeContext {
+  config: BridgeConfig;
+  /** TLS settings with the files already read. */
+  tls: BridgeTlsOptions;
+  /** Aborted on shutdown: sessions close with 1001. */
+  signal: AbortSignal;
+  /** How long a URL command may run (default 60 s). */
+  urlCommandTimeoutMs?: number;
+}
+
+/** How a session went: whether the WebSocket opened, and the error when not. */
+export interface SessionOutcome {
+  opened: boolean;
+  error?: string;
+}
+
+/** Opens the WebSocket for `local`, relays until the end, closes both. Never throws. */
+export async function runSession(local: ByteStream, ctx: BridgeContext): Promise<SessionOutcome> {
+  const started = Date.now();
+  const c = ctx.config;
+  logDebug("connection", { client: local.peer });
+  let url = c.url;
+  let ws: WsConnection;
+  try {
+    if (!url) {
+      url = await runUrlCommand(c.urlCommand!, { timeoutMs: ctx.urlCommandTimeoutMs ?? 60_000 });
+    }
+    const hasUserinfo = url.username !== "" || url.password !== "";
+    ws = await connectWebSocket(url, {
+      protocols: c.protocols,
+      allowNoProtocol: c.allowNoProtocol,
+      headers: c.headers,
+      origin: c.origin,
+      userAgent: c.userAgent,
+      basicAuth: c.basicAuth ?? (hasUserinfo ? undefined : c.envAuth),
+      cookies: c.cookies,
+      tls: ctx.tls,
+      timeoutMs: c.connectTimeout * 1000,
+      signal: ctx.signal,
+    });
+  } catch (e) {
+    local.close();
+    const why = e instanceof Error ? e.message : String(e);
+    logWarn(e instanceof UrlCommandError ? "no URL for the connection" : "WebSocket failed", {
+      client: local.peer,
+      why,
+    });
+    return { opened: false, error: why };
+  }
+  const where = redactUrl(url);
+  logDebug("session start", { client: local.peer, url: where, protocol: ws.protocol });
+  const result = await relayBridge(local, ws.stream, {
+    leftover: ws.leftover,
+    pingInterval: c.pingInterval,
+    pingTimeout: c.pingTimeout,
+    signal: ctx.signal,
+  });
+  logInfo("session end", {
+    client: local.peer,
+    url: where,
+    up: result.toServer,
+    down: result.toLocal,
+    ms: Date.now() - started,
+    code: result.code,
+    reason: result.reason,
+  });
+  return { opened: true };
+}
