@@ -313,7 +313,8 @@ class Supervisor implements WrapHandle {
         const errno = Number(m[3]);
         this.#bindError = `process ${pid} failed to bind the moved port ${this.port} ` +
           `(IPv${m[2]}): errno ${errno}${ERRNO[errno] ? ` (${ERRNO[errno]})` : ""}`;
-        logWarn(`wrap: ${this.#bindError}`);
+        // Not a warning: wrappers such as tigervncserver probe the port this way.
+        logDebug(`wrap: ${this.#bindError}`);
         continue;
       }
       this.#addServer(pid);
