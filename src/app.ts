@@ -12,12 +12,8 @@ import { startWrap, type WrapHandle } from "./wrap/supervisor.ts";
 import { reportToParent } from "./lifecycle/daemon.ts";
 import { writePidFile } from "./lifecycle/pid_file.ts";
 import { describeListener, openListener, serve, type Server } from "./proxy/server.ts";
-import type { ClientInfo, SessionContext } from "./proxy/session.ts";
-import { createRouter, peerIp } from "./proxy/access.ts";
-import { createTokenResolver } from "./route/token.ts";
-import { createAuthorizer } from "./auth/authorize.ts";
-import { createLimiter } from "./auth/limits.ts";
-import { clientAddress } from "./auth/client_ip.ts";
+import type { ClientInfo, RouteResult, SessionContext } from "./proxy/session.ts";
+import { createRouter, isRefusal } from "./route/router.ts";
 import type { RequestHead } from "./http/head.ts";
 import type { HttpResponse } from "./http/response.ts";
 import { startDemoServer } from "./demo/rfb_server.ts";
@@ -44,35 +40,36 @@ export async function runProxy(config: Config): Promise<number> {
   const currentTarget = (): Target | undefined => wrapTarget?.() ?? target;
   // Routing and access: built before listening so a bad token source, auth
   // source or CIDR stops the start with a message saying what to fix.
-  const tokens = config.tokenPlugin
-    ? await createTokenResolver(config.tokenPlugin, { source: config.tokenSource })
-    : undefined;
-  if (tokens?.close) cleanups.push(() => tokens.close!());
-  const authorizer = await createAuthorizer({
+  const router = await createRouter({
+    target: currentTarget,
+    tokenPlugin: config.tokenPlugin,
+    tokenSource: config.tokenSource,
+    hostToken: config.hostToken,
+    tokenPathPrefix: config.tokenPathPrefix,
     authPlugin: config.authPlugin,
     authSource: config.authSource,
     allowOrigin: config.allowOrigin,
     allowIp: config.allowIp,
     denyIp: config.denyIp,
+    trustedProxies: config.trustedProxies,
+    maxPerIp: config.limits.maxPerIp,
+    maxPerToken: config.limits.maxPerToken,
+    handshakeRatePerIp: config.limits.handshakeRate,
   });
-  const { maxPerIp, maxPerToken, handshakeRate } = config.limits;
-  const limiter = maxPerIp || maxPerToken || handshakeRate
-    ? createLimiter({ maxPerIp, maxPerToken, handshakeRatePerIp: handshakeRate })
-    : undefined;
-  const route = createRouter(config, { target: currentTarget, tokens, authorizer, limiter });
+  cleanups.push(() => router.close());
+  const route = async (head: RequestHead, client: ClientInfo): Promise<RouteResult> => {
+    const r = await router.route(head, client);
+    if (isRefusal(r)) return r;
+    client.address = r.client;
+    return { target: r.target, label: r.label, release: () => r.release() };
+  };
   const webHandler = config.web === null
     ? undefined
     : createWebHandler({ root: config.web, dirListing: config.dirListing });
-  const web = webHandler && config.webAuth
-    ? async (head: RequestHead, client: ClientInfo): Promise<HttpResponse> => {
-      const address = clientAddress(peerIp(client.peer), head, config.trustedProxies);
-      return await authorizer.checkWeb(head, { address, clientCertCN: client.clientCertCN }) ??
-        await webHandler(head);
-    }
-    : webHandler;
-  // Raw (non-HTTP) clients carry no token, Origin or credentials: only a fixed
-  // target without auth may be relayed raw.
-  const rawAllowed = !tokens && !authorizer.requiresHttp;
+  const web = webHandler
+    ? async (head: RequestHead, client: ClientInfo): Promise<HttpResponse> =>
+      await router.checkWeb(head, client, config.webAuth) ?? await webHandler(head)
+    : undefined;
 
   // TLS files are read before listening, so a bad file stops the start with its name.
   const tlsServer: TlsServer | undefined = config.tls.cert
@@ -99,13 +96,14 @@ export async function runProxy(config: Config): Promise<number> {
     connect: (t) =>
       connectTarget(t, { timeoutMs: config.limits.connectTimeout * 1000, tls: tlsConnector }),
     tls: tlsServer?.upgrade,
-    rawTarget: () => (rawAllowed ? currentTarget() : undefined),
+    // Raw (non-HTTP) clients carry no token, Origin or credentials: only a
+    // fixed target without auth may be relayed raw.
+    rawTarget: () => (router.rawAllowed ? currentTarget() : undefined),
     web,
-    // Address lists are applied at accept, except behind trusted proxies where
-    // only the request head names the client (the router checks it then).
-    admit: config.trustedProxies.length > 0
-      ? undefined
-      : (peer) => authorizer.checkAddress(peerIp(peer)) ? "client address not allowed" : undefined,
+    admitRaw: (peer) => {
+      const r = router.routeRaw({ peer });
+      return isRefusal(r) ? (typeof r.body === "string" ? r.body.trim() : "refused") : r;
+    },
     signal: shutdown.signal,
     relayOptions: config.traffic
       ? () => ({ traffic: (s) => void Deno.stdout.write(new TextEncoder().encode(s)) })

@@ -46,8 +46,11 @@ export interface SessionContext {
   rawTarget?: () => Target | undefined;
   /** Answers plain HTTP requests (static files, viewer); absent = 405. */
   web?: (head: RequestHead, client: ClientInfo) => Promise<HttpResponse>;
-  /** Checks a connection's address before anything is read; a reason refuses it. */
-  admit?: (peer: string) => string | undefined;
+  /**
+   * Admits a raw (non-HTTP) client: a slot to release when it ends, or the
+   * reason it is refused (address lists, limits).
+   */
+  admitRaw?: (peer: string) => { release(): void } | string;
   /** Server-side TLS for a stream whose first bytes look like a ClientHello. */
   tls?: (stream: ByteStream) => Promise<ByteStream>;
   /** Aborted at shutdown: sessions close with 1001. */
@@ -102,11 +105,6 @@ class PendingReadStream extends PrefixedStream {
 /** Handles one accepted connection; never throws. */
 export async function handleConnection(stream: ByteStream, ctx: SessionContext): Promise<void> {
   try {
-    const refused = ctx.admit?.(stream.peer);
-    if (refused) {
-      logInfo("refused", { client: stream.peer, why: refused });
-      return;
-    }
     await sniff(stream, ctx);
   } catch (e) {
     logWarn("connection failed", {
@@ -363,6 +361,23 @@ async function relaySession(
 }
 
 async function rawSession(stream: ByteStream, target: Target, ctx: SessionContext): Promise<void> {
+  const slot = ctx.admitRaw?.(stream.peer);
+  if (typeof slot === "string") {
+    logInfo("refused", { client: stream.peer, why: slot });
+    return;
+  }
+  try {
+    await rawRelaySession(stream, target, ctx);
+  } finally {
+    slot?.release();
+  }
+}
+
+async function rawRelaySession(
+  stream: ByteStream,
+  target: Target,
+  ctx: SessionContext,
+): Promise<void> {
   const started = Date.now();
   const where = formatTarget(target);
   let conn: ByteStream;

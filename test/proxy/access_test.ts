@@ -56,7 +56,7 @@ Deno.test({
           u.close();
           const m = await wsConnect(port, { path: "/websockify" });
           assert.equal(m.response.status, 403);
-          assert.match(dec.decode(m.response.rest) + await readAll(m.conn), /token missing/);
+          assert.match(dec.decode(m.response.rest) + await readAll(m.conn), /a token is required/);
           m.close();
         },
       );
