@@ -69,6 +69,7 @@ const OPTIONS: Record<string, Opt> = {
   "trusted-proxy": { type: "string", multiple: true },
   "max-connections": { type: "string" },
   "max-per-ip": { type: "string" },
+  "proxy-protocol": { type: "string" },
   "max-per-token": { type: "string" },
   "handshake-rate": { type: "string" },
   "max-message-size": { type: "string" },
@@ -297,6 +298,13 @@ export function parseCommandLine(argv: string[]): Command {
   c.denyIp = list("deny-ip");
   c.trustedProxies = list("trusted-proxy");
   c.tokenPathPrefix = str("token-path-prefix");
+  const pp = str("proxy-protocol");
+  if (pp !== undefined) {
+    if (pp !== "v1" && pp !== "v2" && pp !== "1" && pp !== "2") {
+      throw new UsageError(`--proxy-protocol is v1 or v2, got "${pp}"`);
+    }
+    c.proxyProtocol = pp.endsWith("1") ? 1 : 2;
+  }
   if (c.tokenPathPrefix !== undefined && !/^\/(.*\/)?$/.test(c.tokenPathPrefix)) {
     throw new UsageError(
       `--token-path-prefix must start and end with "/", e.g. /websockify/, got "${c.tokenPathPrefix}"`,
@@ -450,6 +458,8 @@ Proxy (example: vncws 6080 127.0.0.1:5900)
   --heartbeat SEC            send a WebSocket ping every SEC seconds
   --ping-timeout SEC         with --heartbeat: close sessions whose peer stops answering
   --session-idle-timeout SEC close a session with no data either way for SEC seconds
+  --proxy-protocol v1|v2     send the client address to the target first (HAProxy
+                             PROXY protocol; the VNC server must expect it)
 
 Web and viewer (example: vncws --web /usr/share/novnc 6080 127.0.0.1:5900)
   --web DIR|none             serve DIR on the same port (default: the bundled viewer

@@ -103,6 +103,8 @@ export interface Config {
   denyIp: string[];
   /** `--trusted-proxy`: peers whose X-Forwarded-For / Forwarded name the client. */
   trustedProxies: string[];
+  /** `--proxy-protocol`: send a PROXY v1/v2 header to the target first. */
+  proxyProtocol?: 1 | 2;
   /** Path prefix whose next segment is the token (default `/websockify/`). */
   tokenPathPrefix?: string;
   limits: Limits;

@@ -19,6 +19,8 @@ export interface ByteStream {
   readonly peer: string;
   /** Verified TLS client certificate subject CN, when the TLS layer verified one. */
   readonly clientCertCN?: string;
+  /** Our own address on this connection (`ip:port`), for the PROXY protocol. */
+  readonly local?: string;
 }
 
 /** Options for {@linkcode DenoStream}. */
@@ -41,11 +43,13 @@ function describe(addr: Deno.Addr): string {
 export class DenoStream implements ByteStream {
   readonly conn: Deno.Conn;
   readonly peer: string;
+  readonly local: string;
   #closed = false;
 
   constructor(conn: Deno.Conn, options: DenoStreamOptions = {}) {
     this.conn = conn;
     this.peer = options.peer ?? describe(conn.remoteAddr);
+    this.local = describe(conn.localAddr);
     if (options.noDelay !== false && "setNoDelay" in conn) {
       try {
         (conn as Deno.TcpConn).setNoDelay(true);
@@ -95,6 +99,9 @@ export class PrefixedStream implements ByteStream {
   }
   get clientCertCN(): string | undefined {
     return this.inner.clientCertCN;
+  }
+  get local(): string | undefined {
+    return this.inner.local;
   }
 
   read(buf: Uint8Array): Promise<number | null> {

@@ -10,6 +10,7 @@ import { type HttpResponse, textResponse, writeResponse } from "../http/response
 import { formatTarget, type Target } from "../net/address.ts";
 import { ConnectError } from "../net/connect.ts";
 import { type ByteStream, PrefixedStream } from "../net/stream.ts";
+import { parseEndpoint, proxyHeader } from "../net/proxy_protocol.ts";
 import { log, logDebug, logInfo, logWarn } from "../ops/log.ts";
 import { isUpgradeRequest, switchingProtocols, validateUpgrade } from "../ws/handshake.ts";
 import { relayRaw, type RelayResult, relayWebSocket, type WsRelayOptions } from "./relay.ts";
@@ -300,7 +301,7 @@ async function wsSession(
     );
   }
   try {
-    await relaySession(stream, head, upgrade, routed, leftover, ctx);
+    await relaySession(stream, { head, upgrade, routed, leftover, client }, ctx);
   } finally {
     routed.release?.();
   }
@@ -308,17 +309,20 @@ async function wsSession(
 
 async function relaySession(
   stream: ByteStream,
-  head: RequestHead,
-  upgrade: ReturnType<typeof validateUpgrade>,
-  routed: Exclude<RouteResult, HttpResponse>,
-  leftover: Uint8Array,
+  req: {
+    head: RequestHead;
+    upgrade: ReturnType<typeof validateUpgrade>;
+    routed: Exclude<RouteResult, HttpResponse>;
+    leftover: Uint8Array;
+    client: ClientInfo;
+  },
   ctx: SessionContext,
 ): Promise<void> {
-  const client: ClientInfo = { peer: stream.peer, clientCertCN: stream.clientCertCN };
+  const { head, upgrade, routed, leftover, client } = req;
   const started = Date.now();
   let target: ByteStream;
   try {
-    target = await ctx.connect(routed.target);
+    target = await connectFor(stream, routed.target, ctx, client.address);
   } catch (e) {
     const msg = e instanceof ConnectError ? e.message : `cannot connect to the target: ${e}`;
     return refuse(stream, textResponse(502, msg), msg, head);
@@ -360,6 +364,31 @@ async function relaySession(
   });
 }
 
+/** Connects the target for `client`, sending the PROXY header first when configured. */
+async function connectFor(
+  client: ByteStream,
+  target: Target,
+  ctx: SessionContext,
+  address?: string,
+): Promise<ByteStream> {
+  const conn = await ctx.connect(target);
+  const version = ctx.config.proxyProtocol;
+  if (version) {
+    const peer = parseEndpoint(client.peer);
+    // Behind a trusted proxy the client address comes from its headers (no port known).
+    const source = address && peer && address !== peer.ip ? { ip: address, port: 0 } : peer;
+    try {
+      await conn.writeAll(
+        proxyHeader(version, source, client.local ? parseEndpoint(client.local) : undefined),
+      );
+    } catch (e) {
+      conn.close();
+      throw new ConnectError(`cannot send the PROXY header to ${formatTarget(target)}: ${e}`);
+    }
+  }
+  return conn;
+}
+
 async function rawSession(stream: ByteStream, target: Target, ctx: SessionContext): Promise<void> {
   const slot = ctx.admitRaw?.(stream.peer);
   if (typeof slot === "string") {
@@ -382,7 +411,7 @@ async function rawRelaySession(
   const where = formatTarget(target);
   let conn: ByteStream;
   try {
-    conn = await ctx.connect(target);
+    conn = await connectFor(stream, target, ctx);
   } catch (e) {
     logWarn("raw client refused", {
       client: stream.peer,
