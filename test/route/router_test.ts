@@ -139,14 +139,14 @@ Deno.test("router: auth before token lookup; every refusal's status", async () =
 });
 
 Deno.test("router: limits under a burst; release frees the slot; raw clients", async () => {
-  let fixed: Target | undefined;
+  const state: { fixed?: Target } = {};
   const router = await createRouter({
-    target: () => fixed,
+    target: () => state.fixed,
     maxPerIp: 3,
     handshakeRatePerIp: 50,
   });
   assert.equal(status(await router.route(head("/"), peer)), 404, "target not known yet");
-  fixed = { kind: "tcp", hostname: "127.0.0.1", port: 5900 };
+  state.fixed = { kind: "tcp", hostname: "127.0.0.1", port: 5900 };
   const burst = await Promise.all(Array.from({ length: 10 }, () => router.route(head("/"), peer)));
   const granted = burst.filter((r): r is Route => !isRefusal(r));
   assert.equal(granted.length, 3);
