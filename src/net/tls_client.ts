@@ -1,14 +1,117 @@
 /**
  * Client-side TLS to targets (`--ssl-target`), verified by default.
+ *
+ * Verified connections use Deno's own TLS (`Deno.startTls`: system roots
+ * plus `--target-ca`, host name checked). Deno's TLS cannot skip
+ * verification from code (research/deno.md Q5), so `--ssl-target-insecure`
+ * runs node:tls over the same TCP conn instead.
  * @module
  */
+import tls from "node:tls";
 import type { TargetTlsConfig } from "../config.ts";
-import type { ByteStream } from "./stream.ts";
+import { logWarn } from "../ops/log.ts";
+import { duplexFromStream, NodeSocketStream } from "./node_stream.ts";
+import { type ByteStream, DenoStream } from "./stream.ts";
+import { certificates, message, readPem } from "./tls_files.ts";
 
 /** Wraps a connected TCP conn in TLS towards `servername`. */
 export type TlsConnector = (tcp: Deno.TcpConn, servername: string) => Promise<ByteStream>;
 
+/** Options for {@linkcode createTlsConnector}. */
+export interface TlsConnectorOptions {
+  /** A handshake not finished within this many ms fails (default 10 000). */
+  handshakeTimeoutMs?: number;
+}
+
+function peerOf(tcp: Deno.TcpConn): string {
+  const a = tcp.remoteAddr;
+  return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+}
+
+function isIp(host: string): boolean {
+  return /^[0-9.]+$/.test(host) || host.includes(":");
+}
+
+/** A verification failure from Deno's TLS as a reason a person can act on. */
+function verifyReason(e: unknown, servername: string, hasCa: boolean): string {
+  const msg = message(e);
+  if (/UnknownIssuer|unknown ?issuer|self.signed|UnknownCA/i.test(msg)) {
+    return `TLS to the target: its certificate is not signed by a trusted CA (${msg}); ` +
+      (hasCa ? "check --target-ca" : "add its CA with --target-ca FILE");
+  }
+  if (/NotValidForName|name|hostname/i.test(msg)) {
+    return `TLS to the target: its certificate is not valid for "${servername}" (${msg})`;
+  }
+  if (/expired|NotValidYet/i.test(msg)) {
+    return `TLS to the target: its certificate is expired or not yet valid (${msg})`;
+  }
+  return `TLS to the target failed: ${msg}`;
+}
+
+function timeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) =>
+      timer = setTimeout(() => {
+        onTimeout();
+        reject(new Error(`TLS handshake with the target not complete within ${ms / 1000}s`));
+      }, ms)
+    ),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** Builds the connector from `--target-ca` / `--ssl-target-insecure`. */
-export function createTlsConnector(_options: TargetTlsConfig): Promise<TlsConnector> {
-  return Promise.reject(new Error("--ssl-target is not supported yet"));
+export async function createTlsConnector(
+  config: TargetTlsConfig,
+  options: TlsConnectorOptions = {},
+): Promise<TlsConnector> {
+  const ms = options.handshakeTimeoutMs ?? 10_000;
+  let ca: string | undefined;
+  if (config.ca) {
+    ca = await readPem(config.ca, "--target-ca");
+    certificates(ca, config.ca, "--target-ca");
+  }
+
+  if (config.insecure) {
+    logWarn(
+      "--ssl-target-insecure: the target's TLS certificate is NOT verified; " +
+        "anyone on the path to the target can read and change the session",
+    );
+    return async (tcp, servername) => {
+      const socket = tls.connect({
+        socket: duplexFromStream(new DenoStream(tcp)),
+        // SNI carries host names only.
+        servername: isIp(servername) ? undefined : servername,
+        rejectUnauthorized: false,
+      });
+      const ready = new Promise<void>((resolve, reject) => {
+        socket.once("secureConnect", () => resolve());
+        socket.once(
+          "error",
+          (e: Error) => reject(new Error(`TLS to the target failed: ${e.message}`)),
+        );
+      });
+      await timeout(ready, ms, () => socket.destroy());
+      return new NodeSocketStream(socket, { peer: peerOf(tcp) });
+    };
+  }
+
+  return async (tcp, servername) => {
+    const peer = peerOf(tcp);
+    const conn = await Deno.startTls(tcp, {
+      hostname: servername,
+      caCerts: ca ? [ca] : undefined,
+    });
+    try {
+      // Handshake now, so a bad certificate is a connect failure (HTTP 502), not a dead session.
+      await timeout(conn.handshake(), ms, () => conn.close());
+    } catch (e) {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+      throw new Error(verifyReason(e, servername, ca !== undefined));
+    }
+    return new DenoStream(conn, { peer });
+  };
 }

@@ -1,10 +1,21 @@
 /**
  * Server-side TLS for sniffed connections (wss:// and https:// on the same
  * port as plain clients), including client-certificate verification.
+ *
+ * Deno's own TLS can neither start server-side TLS on a connection whose
+ * first bytes were already read nor verify client certificates, so this
+ * runs node:tls over the Deno socket (research/deno.md Q4): a node Duplex
+ * over the sniffed stream is handed to a `tls.Server` with
+ * `emit("connection")` (a bare `TLSSocket` would skip client-certificate
+ * verification), and the resulting TLS socket becomes a ByteStream again.
  * @module
  */
+import tls from "node:tls";
 import type { TlsConfig } from "../config.ts";
+import { logDebug, logInfo, logWarn } from "../ops/log.ts";
+import { duplexFromStream, NodeSocketStream } from "./node_stream.ts";
 import type { ByteStream } from "./stream.ts";
+import { certificates, checkKeyMatches, message, privateKey, readPem } from "./tls_files.ts";
 
 /** Turns a sniffed stream (its ClientHello not yet consumed) into a TLS stream. */
 export type TlsUpgrader = (stream: ByteStream) => Promise<ByteStream>;
@@ -16,7 +27,226 @@ export interface TlsServer {
   reload(): Promise<void>;
 }
 
+/** Options for {@linkcode createTlsServer}. */
+export interface TlsServerOptions {
+  /** A handshake not finished within this many ms is closed (default 10 000). */
+  handshakeTimeoutMs?: number;
+}
+
+/** `--ssl-version` values (websockify's names) → the lowest protocol version allowed. */
+const MIN_VERSIONS: Record<string, tls.SecureVersion | undefined> = {
+  default: undefined,
+  tlsv1_1: "TLSv1.1",
+  tlsv1_2: "TLSv1.2",
+  tlsv1_3: "TLSv1.3",
+};
+
+/**
+ * TLS 1.2 suites the TLS library (rustls, under Deno's node:tls) can
+ * negotiate, by OpenSSL name and IANA name. It offers nothing else: every
+ * suite is AEAD with ECDHE key exchange.
+ */
+const TLS12_SUITES: Array<[string, string]> = [
+  ["ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"],
+  ["ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"],
+  ["ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"],
+  ["ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"],
+  ["ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+  ["ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"],
+];
+
+/**
+ * The TLS 1.2 suites an OpenSSL-style `--ssl-ciphers` list allows, or
+ * undefined when it names no suite exactly (aliases such as `HIGH:!aNULL`
+ * allow every suite the library offers). The library ignores cipher lists,
+ * so the list is enforced after the handshake: a TLS 1.2 connection that
+ * negotiated another suite is closed. (OpenSSL's cipher list does not apply
+ * to TLS 1.3 either.)
+ */
+export function allowedTls12Suites(list: string): Set<string> | undefined {
+  const known = new Map<string, string>();
+  for (const [openssl, iana] of TLS12_SUITES) {
+    known.set(openssl, openssl);
+    known.set(iana, openssl);
+  }
+  // Exact suite names look like ECDHE-RSA-AES128-GCM-SHA256 or TLS_ECDHE_...;
+  // aliases (HIGH, aNULL, EECDH+AESGCM) and exclusions (!x, -x) do not.
+  const named = list.split(/[:, ]+/).map((t) => t.toUpperCase()).filter((t) =>
+    /^[A-Z0-9]+(-[A-Z0-9]+)+$/.test(t) || /^TLS_[A-Z0-9_]+$/.test(t)
+  );
+  if (named.length === 0) return undefined;
+  const allowed = new Set(named.map((t) => known.get(t)).filter((t) => t !== undefined));
+  if (allowed.size === 0) {
+    throw new Error(
+      `--ssl-ciphers "${list}": none of these suites can be negotiated; ` +
+        `supported TLS 1.2 suites: ${TLS12_SUITES.map((s) => s[0]).join(":")}`,
+    );
+  }
+  return allowed;
+}
+
+const CERT_BLOCKS = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+interface Loaded {
+  options: tls.TlsOptions;
+  ciphers?: Set<string>;
+  summary: Record<string, unknown>;
+}
+
+async function load(config: TlsConfig): Promise<Loaded> {
+  if (!config.cert) throw new Error("TLS needs --cert FILE");
+  const certPath = config.cert;
+  // websockify: without --key the key is in the --cert file.
+  const keyPath = config.key ?? config.cert;
+  const certText = await readPem(certPath, "--cert");
+  const keyText = keyPath === certPath ? certText : await readPem(keyPath, "--key");
+  const chain = certificates(certText, certPath, "--cert");
+  const key = privateKey(keyText, keyPath, config.keyPassword);
+  checkKeyMatches(chain[0], key.key, { cert: certPath, key: keyPath });
+  const expires = new Date(chain[0].validTo);
+  if (expires.getTime() < Date.now()) {
+    logWarn("the server certificate has expired: clients will refuse it", {
+      cert: certPath,
+      expired: expires.toISOString(),
+    });
+  }
+  let ca: string | undefined;
+  if (config.cafile) {
+    ca = await readPem(config.cafile, "--cafile");
+    certificates(ca, config.cafile, "--cafile");
+  }
+  const version = config.sslVersion ?? "default";
+  let minVersion: tls.SecureVersion | undefined;
+  if (version in MIN_VERSIONS) {
+    minVersion = MIN_VERSIONS[version];
+  } else {
+    // websockify's behaviour: an unknown value falls back to the newest version.
+    logWarn(`unknown --ssl-version "${version}": using tlsv1_3`, {
+      known: Object.keys(MIN_VERSIONS).join(", "),
+    });
+    minVersion = "TLSv1.3";
+  }
+  const ciphers = config.sslCiphers ? allowedTls12Suites(config.sslCiphers) : undefined;
+  return {
+    options: {
+      cert: certText.match(CERT_BLOCKS)!.join("\n"),
+      key: key.pem,
+      passphrase: config.keyPassword,
+      ca,
+      minVersion,
+      requestCert: config.verifyClient,
+      // Verification result is checked in upgrade() so the log can say why
+      // a client was refused; nothing is read before that check.
+      rejectUnauthorized: false,
+    },
+    ciphers,
+    summary: {
+      cert: certPath,
+      subject: chain[0].subject.replaceAll("\n", ", "),
+      expires: expires.toISOString(),
+      minVersion: minVersion ?? "TLSv1.2",
+      verifyClient: config.verifyClient || undefined,
+      ciphers: ciphers ? [...ciphers].join(":") : undefined,
+    },
+  };
+}
+
+function commonName(cert: tls.PeerCertificate): string | undefined {
+  const cn = cert.subject?.CN as string | string[] | undefined;
+  return Array.isArray(cn) ? cn[0] : cn;
+}
+
+/** A handshake error from node:tls as a reason a person can act on. */
+function handshakeReason(e: unknown, config: TlsConfig): string {
+  const msg = message(e);
+  if (/SupportedVersions|version|incompatible/i.test(msg)) {
+    return `TLS version not accepted (${msg}; --ssl-version is ${config.sslVersion ?? "default"})`;
+  }
+  if (/peer sent no certificates|NO_CERTIFICATE|DID_NOT_RETURN/i.test(msg)) {
+    return "no client certificate (--verify-client requires one)";
+  }
+  if (/UnknownCA|unknown ca|BadCertificate|CertificateUnknown|bad certificate/i.test(msg)) {
+    return `the client does not accept this server's certificate (${msg})`;
+  }
+  if (/socket hang up|ECONNRESET|EOF/i.test(msg)) {
+    return `the client closed the connection during the handshake (${msg})`;
+  }
+  return msg;
+}
+
 /** Loads certificate and key files; throws an Error naming the bad file. */
-export function createTlsServer(_tls: TlsConfig): Promise<TlsServer> {
-  return Promise.reject(new Error("TLS is not supported yet"));
+export async function createTlsServer(
+  config: TlsConfig,
+  options: TlsServerOptions = {},
+): Promise<TlsServer> {
+  const timeoutMs = options.handshakeTimeoutMs ?? 10_000;
+  let current = await load(config);
+  logInfo("TLS ready", current.summary);
+
+  const upgrade = (stream: ByteStream): Promise<ByteStream> => {
+    const { options: tlsOptions, ciphers } = current;
+    // One tls.Server per connection (about 0.3 ms): its 'secureConnection'
+    // then surely belongs to this connection, and reload() needs no locking.
+    const server = new tls.Server(tlsOptions);
+    const duplex = duplexFromStream(stream);
+    return new Promise<ByteStream>((resolve, reject) => {
+      let done = false;
+      const fail = (why: string, socket?: tls.TLSSocket) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        socket?.destroy();
+        duplex.destroy();
+        reject(new Error(`TLS handshake failed: ${why}`));
+      };
+      const timer = setTimeout(
+        () => fail(`not complete within ${timeoutMs / 1000}s`),
+        timeoutMs,
+      );
+      server.on("tlsClientError", (e: Error, socket: tls.TLSSocket) => {
+        fail(handshakeReason(e, config), socket);
+      });
+      duplex.on("error", (e: Error) => fail(`connection error: ${e.message}`));
+      server.on("secureConnection", (socket: tls.TLSSocket) => {
+        if (done) {
+          socket.destroy();
+          return;
+        }
+        let cn: string | undefined;
+        if (config.verifyClient) {
+          const cert = socket.getPeerCertificate();
+          if (!cert || Object.keys(cert).length === 0) {
+            return fail("no client certificate (--verify-client requires one)", socket);
+          }
+          if (!socket.authorized) {
+            return fail(
+              `client certificate CN=${commonName(cert) ?? "?"} not trusted: ` +
+                `${socket.authorizationError} (not signed by a CA in --cafile)`,
+              socket,
+            );
+          }
+          cn = commonName(cert);
+        }
+        const cipher = socket.getCipher();
+        const protocol = socket.getProtocol();
+        if (ciphers && protocol === "TLSv1.2" && !ciphers.has(cipher.name)) {
+          return fail(`cipher ${cipher.name} is not in --ssl-ciphers`, socket);
+        }
+        done = true;
+        clearTimeout(timer);
+        logDebug("TLS established", { client: stream.peer, protocol, cipher: cipher.name, cn });
+        resolve(new NodeSocketStream(socket, { peer: stream.peer, clientCertCN: cn }));
+      });
+      server.emit("connection", duplex);
+    });
+  };
+
+  return {
+    upgrade,
+    async reload() {
+      // A bad file keeps the old certificate in use; the caller logs the error.
+      current = await load(config);
+      logInfo("TLS certificates reloaded", current.summary);
+    },
+  };
 }

@@ -1,0 +1,369 @@
+/**
+ * createTlsServer on its own: a Deno listener that sniffs like the session
+ * does, upgrades, and echoes (prefixed with the verified CN), driven by
+ * node:tls clients with real certificates from openssl.
+ */
+import assert from "node:assert/strict";
+import tls from "node:tls";
+import { createHash } from "node:crypto";
+import { skipUnless } from "../_util.ts";
+import { makeCerts, type TestCerts } from "../tls/_certs.ts";
+import { allowedTls12Suites, createTlsServer, type TlsServer } from "../../src/net/tls_server.ts";
+import { DenoStream, PrefixedStream } from "../../src/net/stream.ts";
+import type { TlsConfig } from "../../src/config.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const ignore = skipUnless("openssl", "apt-get install openssl");
+
+interface Harness {
+  port: number;
+  server: TlsServer;
+  /** Upgrade errors seen so far. */
+  errors: string[];
+  close(): void;
+}
+
+/** Accepts, upgrades, then echoes `cn=<CN>\n` followed by everything received. */
+async function harness(config: Partial<TlsConfig>, handshakeTimeoutMs?: number): Promise<Harness> {
+  const server = await createTlsServer(
+    { sslOnly: true, verifyClient: false, ...config },
+    { handshakeTimeoutMs },
+  );
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const errors: string[] = [];
+  (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        const raw = new DenoStream(conn);
+        const first = new Uint8Array(4096);
+        const n = await raw.read(first);
+        if (n === null) return raw.close();
+        let s;
+        try {
+          s = await server.upgrade(new PrefixedStream(raw, first.slice(0, n)));
+        } catch (e) {
+          errors.push((e as Error).message);
+          return raw.close();
+        }
+        await s.writeAll(new TextEncoder().encode(`cn=${s.clientCertCN ?? "-"}\n`));
+        const buf = new Uint8Array(16384);
+        for (;;) {
+          const r = await s.read(buf).catch(() => null);
+          if (r === null) break;
+          await s.writeAll(buf.subarray(0, r));
+        }
+        await s.closeWrite();
+        s.close();
+      })().catch(() => {});
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    server,
+    errors,
+    close: () => listener.close(),
+  };
+}
+
+/** A connected node:tls client, with the first line it received. */
+async function client(
+  port: number,
+  options: tls.ConnectionOptions,
+): Promise<{ socket: tls.TLSSocket; line: string; peerCN?: string }> {
+  const socket = tls.connect({ host: "127.0.0.1", port, servername: "localhost", ...options });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("secureConnect", () => resolve());
+    socket.once("error", reject);
+  });
+  const peerCN = socket.getPeerCertificate()?.subject?.CN as string | undefined;
+  const line = await new Promise<string>((resolve, reject) => {
+    let text = "";
+    const onData = (d: Uint8Array) => {
+      text += new TextDecoder().decode(d);
+      const i = text.indexOf("\n");
+      if (i >= 0) {
+        socket.off("data", onData);
+        if (text.length > i + 1) socket.unshift(new TextEncoder().encode(text.slice(i + 1)));
+        resolve(text.slice(0, i));
+      }
+    };
+    socket.on("data", onData);
+    socket.once("error", reject);
+    socket.once("close", () => reject(new Error(`closed before a line; got "${text}"`)));
+  });
+  return { socket, line, peerCN };
+}
+
+/** Sends `data` and reads the same number of bytes back. */
+async function echo(socket: tls.TLSSocket, data: Uint8Array): Promise<Uint8Array> {
+  const out = new Uint8Array(data.length);
+  let got = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    socket.on("data", (d: Uint8Array) => {
+      out.set(d, got);
+      got += d.length;
+      if (got >= data.length) resolve();
+    });
+    socket.once("error", reject);
+    socket.once("close", () => reject(new Error(`closed after ${got} of ${data.length} bytes`)));
+  });
+  socket.write(data);
+  await done;
+  return out;
+}
+
+/** Resolves with the error (or "closed") once a client is refused. */
+async function refused(port: number, options: tls.ConnectionOptions): Promise<string> {
+  try {
+    const c = await client(port, options);
+    c.socket.destroy();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error("the client was not refused");
+}
+
+/** openssl s_client over TLS 1.2 with one cipher; resolves what it printed. */
+async function sClient(port: number, cipher: string): Promise<string> {
+  const p = new Deno.Command("openssl", {
+    args: [
+      "s_client",
+      "-connect",
+      `127.0.0.1:${port}`,
+      "-tls1_2",
+      "-cipher",
+      cipher,
+      "-quiet",
+      "-no_ign_eof",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = p.stdin.getWriter();
+  await w.write(new TextEncoder().encode("x"));
+  // Keep stdin open a moment so the greeting can arrive, then close it.
+  await new Promise((r) => setTimeout(r, 500));
+  await w.close();
+  const out = await p.output();
+  return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+}
+
+async function until(f: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 100 && !f(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(f(), `timed out waiting for ${what}`);
+}
+
+let certs: TestCerts;
+
+Deno.test({
+  name: "createTlsServer: TLS echo, key checks, mTLS, versions, ciphers, timeout, reload",
+  ignore,
+  ...opts,
+  async fn(t) {
+    certs = await makeCerts();
+    const ca = await Deno.readTextFile(certs.ca);
+    const read = (p: string) => Deno.readTextFileSync(p);
+    try {
+      await t.step("echo over TLS, 2 MiB intact; no CN without --verify-client", async () => {
+        const h = await harness({ cert: certs.serverCert, key: certs.serverKey });
+        try {
+          const c = await client(h.port, { ca });
+          assert.equal(c.line, "cn=-");
+          const data = crypto.getRandomValues(new Uint8Array(65536));
+          const big = new Uint8Array(2 * 1024 * 1024);
+          for (let i = 0; i < big.length; i += data.length) big.set(data, i);
+          const back = await echo(c.socket, big);
+          assert.equal(
+            createHash("sha256").update(back).digest("hex"),
+            createHash("sha256").update(big).digest("hex"),
+          );
+          c.socket.destroy();
+        } finally {
+          h.close();
+        }
+      });
+
+      await t.step("key in the --cert file (websockify's default without --key)", async () => {
+        const both = `${certs.dir}/both.pem`;
+        await Deno.writeTextFile(both, read(certs.serverCert) + read(certs.serverKey));
+        const h = await harness({ cert: both });
+        try {
+          const c = await client(h.port, { ca });
+          assert.equal(c.line, "cn=-");
+          c.socket.destroy();
+        } finally {
+          h.close();
+        }
+      });
+
+      await t.step("encrypted key with --key-password", async () => {
+        const h = await harness({
+          cert: certs.serverCert,
+          key: certs.serverKeyEncrypted,
+          keyPassword: "secret",
+        });
+        try {
+          const c = await client(h.port, { ca });
+          assert.equal(c.line, "cn=-");
+          c.socket.destroy();
+        } finally {
+          h.close();
+        }
+      });
+
+      await t.step("bad files are refused at start, naming the file", async () => {
+        const base = { sslOnly: false, verifyClient: false, cert: certs.serverCert };
+        await assert.rejects(
+          createTlsServer({ ...base, key: certs.serverKeyEncrypted }),
+          /--key .*server\.enc\.key.*encrypted.*--key-password/,
+        );
+        await assert.rejects(
+          createTlsServer({ ...base, key: certs.serverKeyEncrypted, keyPassword: "nope" }),
+          /wrong --key-password/,
+        );
+        await assert.rejects(
+          createTlsServer({ ...base, key: certs.aliceKey }),
+          /--key .*alice\.key does not belong to the certificate/,
+        );
+        await assert.rejects(
+          createTlsServer({ ...base, key: `${certs.dir}/missing.key` }),
+          /--key .*missing\.key: cannot read it \(no such file\)/,
+        );
+        await assert.rejects(
+          createTlsServer({ ...base, key: certs.serverKey, cert: certs.serverKey }),
+          /--cert .*server\.key: no PEM certificate/,
+        );
+        await assert.rejects(
+          createTlsServer({
+            ...base,
+            key: certs.serverKey,
+            verifyClient: true,
+            cafile: certs.serverKey,
+          }),
+          /--cafile .*: no PEM certificate/,
+        );
+      });
+
+      await t.step(
+        "mTLS: alice's CN reaches the stream; no cert and untrusted cert refused",
+        async () => {
+          const h = await harness({
+            cert: certs.serverCert,
+            key: certs.serverKey,
+            verifyClient: true,
+            cafile: certs.ca,
+          });
+          try {
+            const c = await client(h.port, {
+              ca,
+              cert: read(certs.aliceCert),
+              key: read(certs.aliceKey),
+            });
+            assert.equal(c.line, "cn=alice");
+            assert.deepEqual(
+              await echo(c.socket, new TextEncoder().encode("hi")),
+              new TextEncoder().encode("hi"),
+            );
+            c.socket.destroy();
+
+            await refused(h.port, { ca });
+            await until(() => h.errors.length === 1, "the no-certificate refusal");
+            assert.match(h.errors[0], /TLS handshake failed: no client certificate/);
+
+            await refused(h.port, { ca, cert: read(certs.selfCert), key: read(certs.selfKey) });
+            await until(() => h.errors.length === 2, "the untrusted-certificate refusal");
+            assert.match(h.errors[1], /client certificate CN=mallory not trusted: .*--cafile/);
+          } finally {
+            h.close();
+          }
+        },
+      );
+
+      await t.step("--ssl-version tlsv1_3 refuses a TLS 1.2 client", async () => {
+        const h = await harness({
+          cert: certs.serverCert,
+          key: certs.serverKey,
+          sslVersion: "tlsv1_3",
+        });
+        try {
+          await refused(h.port, { ca, maxVersion: "TLSv1.2" });
+          await until(() => h.errors.length === 1, "the refusal");
+          assert.match(h.errors[0], /TLS version not accepted.*tlsv1_3/);
+          const c = await client(h.port, { ca });
+          assert.equal(c.socket.getProtocol(), "TLSv1.3");
+          c.socket.destroy();
+        } finally {
+          h.close();
+        }
+      });
+
+      await t.step("--ssl-ciphers limits TLS 1.2 suites", async () => {
+        assert.equal(allowedTls12Suites("HIGH:!aNULL:!MD5"), undefined);
+        assert.deepEqual(
+          allowedTls12Suites("ECDHE-RSA-AES128-GCM-SHA256:!ECDHE-RSA-AES256-GCM-SHA384:HIGH"),
+          new Set(["ECDHE-RSA-AES128-GCM-SHA256"]),
+        );
+        assert.throws(() => allowedTls12Suites("DHE-RSA-AES256-SHA"), /none of these suites/);
+        const h = await harness({
+          cert: certs.serverCert,
+          key: certs.serverKey,
+          sslCiphers: "ECDHE-RSA-AES128-GCM-SHA256",
+        });
+        try {
+          // openssl as the client: Deno's node:tls client ignores `ciphers`.
+          assert.doesNotMatch(await sClient(h.port, "ECDHE-RSA-AES256-GCM-SHA384"), /cn=-/);
+          await until(() => h.errors.length === 1, "the refusal");
+          assert.match(h.errors[0], /cipher ECDHE-RSA-AES256-GCM-SHA384 is not in --ssl-ciphers/);
+          assert.match(await sClient(h.port, "ECDHE-RSA-AES128-GCM-SHA256"), /cn=-/);
+        } finally {
+          h.close();
+        }
+      });
+
+      await t.step("a stalled handshake is closed after the timeout", async () => {
+        const h = await harness({ cert: certs.serverCert, key: certs.serverKey }, 300);
+        try {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port: h.port });
+          await conn.write(new Uint8Array([0x16, 0x03, 0x01]));
+          assert.equal(await conn.read(new Uint8Array(16)), null);
+          conn.close();
+          assert.match(h.errors[0], /TLS handshake failed: not complete within 0\.3s/);
+        } finally {
+          h.close();
+        }
+      });
+
+      await t.step("reload: new connections get the new certificate, old ones go on", async () => {
+        const cert = `${certs.dir}/live.pem`;
+        const key = `${certs.dir}/live.key`;
+        await Deno.copyFile(certs.serverCert, cert);
+        await Deno.copyFile(certs.serverKey, key);
+        const h = await harness({ cert, key });
+        try {
+          const before = await client(h.port, { ca });
+          assert.equal(before.peerCN, "localhost");
+          await Deno.copyFile(certs.server2Cert, cert);
+          await Deno.copyFile(certs.server2Key, key);
+          await h.server.reload();
+          const after = await client(h.port, { ca });
+          assert.equal(after.peerCN, "localhost-2");
+          const hi = new TextEncoder().encode("still here");
+          assert.deepEqual(await echo(before.socket, hi), hi);
+          before.socket.destroy();
+          after.socket.destroy();
+          // A broken file is refused and the loaded certificate stays in use.
+          await Deno.writeTextFile(key, "junk");
+          await assert.rejects(h.server.reload(), /--key .*live\.key: no PEM private key/);
+          const again = await client(h.port, { ca });
+          assert.equal(again.peerCN, "localhost-2");
+          again.socket.destroy();
+        } finally {
+          h.close();
+        }
+      });
+    } finally {
+      await certs.remove();
+    }
+  },
+});

@@ -1,0 +1,156 @@
+/**
+ * Test certificates made with `openssl` in a temp dir: a CA, a server leaf
+ * for localhost/127.0.0.1/::1 signed by it, a client leaf CN=alice signed by
+ * it, and a self-signed leaf (CN=mallory) that no CA vouches for.
+ * @module
+ */
+
+/** Paths of the generated PEM files. */
+export interface TestCerts {
+  dir: string;
+  ca: string;
+  caKey: string;
+  serverCert: string;
+  serverKey: string;
+  /** The server key encrypted with passphrase "secret". */
+  serverKeyEncrypted: string;
+  /** A second server certificate from the same CA (CN=localhost-2), for reload tests. */
+  server2Cert: string;
+  server2Key: string;
+  aliceCert: string;
+  aliceKey: string;
+  selfCert: string;
+  selfKey: string;
+  /** Removes the directory. */
+  remove(): Promise<void>;
+}
+
+async function openssl(dir: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", {
+    args,
+    cwd: dir,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) {
+    throw new Error(`openssl ${args.join(" ")} failed:\n${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+async function leaf(
+  dir: string,
+  name: string,
+  subject: string,
+  ext: string,
+): Promise<void> {
+  await Deno.writeTextFile(`${dir}/${name}.ext`, ext);
+  await openssl(dir, [
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.csr`,
+    "-subj",
+    subject,
+  ]);
+  await openssl(dir, [
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    `${name}.pem`,
+    "-days",
+    "2",
+    "-extfile",
+    `${name}.ext`,
+  ]);
+}
+
+const SERVER_EXT = "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n" +
+  "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n";
+
+/** Makes a fresh set of certificates in a new temp dir. */
+export async function makeCerts(): Promise<TestCerts> {
+  const dir = await Deno.makeTempDir({ prefix: "vncws-tls-" });
+  await openssl(dir, [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=vncws-test-ca",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  ]);
+  await leaf(dir, "server", "/CN=localhost", SERVER_EXT);
+  await leaf(dir, "server2", "/CN=localhost-2", SERVER_EXT);
+  await leaf(
+    dir,
+    "alice",
+    "/CN=alice",
+    "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n",
+  );
+  await openssl(dir, [
+    "pkey",
+    "-in",
+    "server.key",
+    "-aes256",
+    "-passout",
+    "pass:secret",
+    "-out",
+    "server.enc.key",
+  ]);
+  await openssl(dir, [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "self.key",
+    "-out",
+    "self.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=mallory",
+    "-addext",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    "-addext",
+    "basicConstraints=critical,CA:FALSE",
+  ]);
+  return {
+    dir,
+    ca: `${dir}/ca.pem`,
+    caKey: `${dir}/ca.key`,
+    serverCert: `${dir}/server.pem`,
+    serverKey: `${dir}/server.key`,
+    serverKeyEncrypted: `${dir}/server.enc.key`,
+    server2Cert: `${dir}/server2.pem`,
+    server2Key: `${dir}/server2.key`,
+    aliceCert: `${dir}/alice.pem`,
+    aliceKey: `${dir}/alice.key`,
+    selfCert: `${dir}/self.pem`,
+    selfKey: `${dir}/self.key`,
+    remove: () => Deno.remove(dir, { recursive: true }),
+  };
+}
