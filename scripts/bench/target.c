@@ -242,7 +242,7 @@ int main(int argc, char **argv) {
   }
   raise_nofile();
   for (size_t i = 0; i < CHUNK; i++) source_buf[i] = (uint8_t)(i * 7);
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (lfd < 0) die("socket");
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -1,0 +1,177 @@
+/**
+ * The relays compared by the bench and how each is started, reached and stopped.
+ * @module
+ */
+
+import { ROOT } from "./build.ts";
+import { spawn, type Spawned } from "./process.ts";
+
+/** How the load client talks to a peer. */
+export type Transport = "tcp" | "ws" | "wss";
+
+/** Names of the peers, in table order. */
+export const PEER_NAMES = [
+  "direct",
+  "socat",
+  "websockify",
+  "vncws",
+  "websockify wss",
+  "vncws wss",
+] as const;
+
+/** One of {@linkcode PEER_NAMES}. */
+export type PeerName = typeof PEER_NAMES[number];
+
+/** Static facts about a peer. */
+export interface PeerSpec {
+  name: PeerName;
+  transport: Transport;
+  /** False for `direct`: nothing between client and target, so no proxy CPU or memory. */
+  proxy: boolean;
+  /** Forks a process per session (idle-session count is capped for these). */
+  forks: boolean;
+  /** The same relay without TLS, for wss-versus-plain comparisons. */
+  plain?: PeerName;
+}
+
+/** All peer specs by name. */
+export const PEERS: Record<PeerName, PeerSpec> = {
+  direct: { name: "direct", transport: "tcp", proxy: false, forks: false },
+  socat: { name: "socat", transport: "tcp", proxy: true, forks: true },
+  websockify: { name: "websockify", transport: "ws", proxy: true, forks: true },
+  vncws: { name: "vncws", transport: "ws", proxy: true, forks: false },
+  "websockify wss": {
+    name: "websockify wss",
+    transport: "wss",
+    proxy: true,
+    forks: true,
+    plain: "websockify",
+  },
+  "vncws wss": { name: "vncws wss", transport: "wss", proxy: true, forks: false, plain: "vncws" },
+};
+
+/** Where vncws is started from. */
+export const VNCWS_MAIN = `${ROOT}main.ts`;
+
+/** What starting a peer needs. */
+export interface PeerContext {
+  targetPort: number;
+  /** PEM files for the wss peers. */
+  cert?: string;
+  key?: string;
+  /** When set, vncws runs under `deno run --cpu-prof` writing profiles here. */
+  cpuProfDir?: string;
+}
+
+/** A started peer (or the reason it cannot run here). */
+export interface RunningPeer {
+  spec: PeerSpec;
+  port: number;
+  proc?: Spawned;
+  /** Set when the peer cannot run (shown as "n/a (...)" in every cell). */
+  unavailable?: string;
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Command line starting `spec` on `port`, or a reason it cannot run. */
+export function peerCommand(
+  spec: PeerSpec,
+  port: number,
+  ctx: PeerContext,
+): { cmd: string; args: string[] } | { unavailable: string } {
+  const listen = `127.0.0.1:${port}`;
+  const target = `127.0.0.1:${ctx.targetPort}`;
+  const tls = spec.transport === "wss";
+  if (tls && !(ctx.cert && ctx.key)) return { unavailable: "no certificate (openssl missing?)" };
+  const tlsArgs = tls ? ["--cert", ctx.cert!, "--key", ctx.key!] : [];
+  switch (spec.name) {
+    case "direct":
+      return { unavailable: "no proxy" };
+    case "socat":
+      return {
+        cmd: "socat",
+        // 64 KiB blocks (the relays' read size; socat's default 8 KiB doubles its CPU) and
+        // TCP_NODELAY (without it small VNC messages stall on Nagle + delayed ACK)
+        args: [
+          "-b",
+          "65536",
+          `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,nodelay`,
+          `TCP:${target},nodelay`,
+        ],
+      };
+    case "websockify":
+    case "websockify wss":
+      return { cmd: "websockify", args: [...tlsArgs, listen, target] };
+    case "vncws":
+    case "vncws wss": {
+      if (!exists(VNCWS_MAIN)) return { unavailable: "main.ts not found" };
+      const prof = ctx.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${ctx.cpuProfDir}`] : [];
+      return {
+        cmd: Deno.execPath(),
+        args: ["run", "-A", ...prof, VNCWS_MAIN, ...tlsArgs, listen, target],
+      };
+    }
+  }
+}
+
+/** Resolves once something accepts TCP connections on `port`. */
+async function waitListening(proc: Spawned, port: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (proc.exited) {
+      throw new Error(`${proc.name} exited at start: ${proc.output().slice(-1500).trim()}`);
+    }
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      return;
+    } catch {
+      if (performance.now() > deadline) {
+        throw new Error(
+          `${proc.name} not listening on ${port} after ${timeoutMs} ms: ${
+            proc.output().slice(-1500).trim()
+          }`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/** Text in a vncws failure that means "this feature is not built yet", not a bug. */
+const NOT_IMPLEMENTED = /not (supported|implemented) yet/i;
+
+/** Starts a peer and waits until it accepts connections. */
+export async function startPeer(spec: PeerSpec, ctx: PeerContext): Promise<RunningPeer> {
+  if (!spec.proxy) return { spec, port: ctx.targetPort };
+  const port = freePort();
+  const command = peerCommand(spec, port, ctx);
+  if ("unavailable" in command) return { spec, port, unavailable: command.unavailable };
+  const proc = spawn(spec.name, command.cmd, command.args);
+  try {
+    await waitListening(proc, port, 60_000);
+  } catch (e) {
+    await proc.stop();
+    if (NOT_IMPLEMENTED.test(proc.output())) {
+      return { spec, port, unavailable: "not implemented" };
+    }
+    throw e;
+  }
+  return { spec, port, proc };
+}
