@@ -95,20 +95,9 @@ const OPTIONS: Record<string, Opt> = {
  */
 export const NOT_YET = new Set<string>([
   "record",
-  "cert",
-  "key",
-  "key-password",
-  "ssl-only",
-  "ssl-target",
-  "verify-client",
-  "cafile",
-  "ssl-version",
-  "ssl-ciphers",
   "inetd",
   "syslog",
   "legacy-syslog",
-  "target-ca",
-  "ssl-target-insecure",
   "metrics",
 ]);
 

@@ -10,6 +10,7 @@
  * verification), and the resulting TLS socket becomes a ByteStream again.
  * @module
  */
+import type crypto from "node:crypto";
 import tls from "node:tls";
 import type { TlsConfig } from "../config.ts";
 import { logDebug, logInfo, logWarn } from "../ops/log.ts";
@@ -89,6 +90,8 @@ const CERT_BLOCKS = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE----
 
 interface Loaded {
   options: tls.TlsOptions;
+  /** Host names and addresses the certificate is valid for (SAN, else CN). */
+  names: string[];
   ciphers?: Set<string>;
   summary: Record<string, unknown>;
 }
@@ -128,6 +131,7 @@ async function load(config: TlsConfig): Promise<Loaded> {
   }
   const ciphers = config.sslCiphers ? allowedTls12Suites(config.sslCiphers) : undefined;
   return {
+    names: certificateNames(chain[0]),
     options: {
       cert: certText.match(CERT_BLOCKS)!.join("\n"),
       key: key.pem,
@@ -149,6 +153,54 @@ async function load(config: TlsConfig): Promise<Loaded> {
       ciphers: ciphers ? [...ciphers].join(":") : undefined,
     },
   };
+}
+
+function certificateNames(cert: crypto.X509Certificate): string[] {
+  const san = (cert.subjectAltName ?? "").split(/,\s*/).map((e) =>
+    e.replace(/^(DNS|IP Address):/, "").toLowerCase()
+  ).filter((e) => e !== "");
+  if (san.length > 0) return san;
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
+  return cn ? [cn.toLowerCase()] : [];
+}
+
+/** Whether `host` (the client's SNI) is one of `names` (`*.x` covers one label). */
+export function nameMatches(names: string[], host: string): boolean {
+  const h = host.toLowerCase();
+  return names.some((n) =>
+    n === h ||
+    (n.startsWith("*.") && h.endsWith(n.slice(1)) && !h.slice(0, -n.length + 1).includes("."))
+  );
+}
+
+/**
+ * Logs why a client left right after the handshake without a request: a
+ * client that rejects the certificate often finishes TLS 1.3 first and then
+ * closes, so the handshake itself reports nothing.
+ */
+function watchEarlyClose(socket: tls.TLSSocket, peer: string, names: string[]): void {
+  let gotData = false;
+  let error: Error | undefined;
+  socket.once("data", () => gotData = true);
+  socket.once("error", (e: Error) => error = e);
+  socket.once("close", () => {
+    if (gotData) return;
+    // Node sets `servername` on server sockets (SNI); the typings omit it.
+    const name = (socket as tls.TLSSocket & { servername?: string | false }).servername;
+    const sni = typeof name === "string" ? name : undefined;
+    if (sni && !nameMatches(names, sni)) {
+      logWarn("TLS client left without a request: it asked for a name the certificate lacks", {
+        client: peer,
+        sni,
+        certificate: names.join(","),
+        error: error?.message,
+      });
+    } else if (error) {
+      logWarn("TLS client left without a request", { client: peer, error: error.message });
+    } else {
+      logDebug("TLS client left without a request", { client: peer, sni });
+    }
+  });
 }
 
 function commonName(cert: tls.PeerCertificate): string | undefined {
@@ -184,7 +236,7 @@ export async function createTlsServer(
   logInfo("TLS ready", current.summary);
 
   const upgrade = (stream: ByteStream): Promise<ByteStream> => {
-    const { options: tlsOptions, ciphers } = current;
+    const { options: tlsOptions, ciphers, names } = current;
     // One tls.Server per connection (about 0.3 ms): its 'secureConnection'
     // then surely belongs to this connection, and reload() needs no locking.
     const server = new tls.Server(tlsOptions);
@@ -235,7 +287,9 @@ export async function createTlsServer(
         done = true;
         clearTimeout(timer);
         logDebug("TLS established", { client: stream.peer, protocol, cipher: cipher.name, cn });
-        resolve(new NodeSocketStream(socket, { peer: stream.peer, clientCertCN: cn }));
+        const secure = new NodeSocketStream(socket, { peer: stream.peer, clientCertCN: cn });
+        watchEarlyClose(socket, stream.peer, names);
+        resolve(secure);
       });
       server.emit("connection", duplex);
     });

@@ -8,7 +8,12 @@ import tls from "node:tls";
 import { createHash } from "node:crypto";
 import { skipUnless } from "../_util.ts";
 import { makeCerts, type TestCerts } from "../tls/_certs.ts";
-import { allowedTls12Suites, createTlsServer, type TlsServer } from "../../src/net/tls_server.ts";
+import {
+  allowedTls12Suites,
+  createTlsServer,
+  nameMatches,
+  type TlsServer,
+} from "../../src/net/tls_server.ts";
 import { DenoStream, PrefixedStream } from "../../src/net/stream.ts";
 import type { TlsConfig } from "../../src/config.ts";
 
@@ -155,6 +160,16 @@ async function until(f: () => boolean, what: string): Promise<void> {
 }
 
 let certs: TestCerts;
+
+Deno.test("nameMatches: exact names, one-label wildcards, case", () => {
+  const names = ["localhost", "*.example.com", "127.0.0.1"];
+  assert.ok(nameMatches(names, "LOCALHOST"));
+  assert.ok(nameMatches(names, "a.example.com"));
+  assert.ok(!nameMatches(names, "a.b.example.com"));
+  assert.ok(!nameMatches(names, "example.com"));
+  assert.ok(nameMatches(names, "127.0.0.1"));
+  assert.ok(!nameMatches(names, "wrong.example"));
+});
 
 Deno.test({
   name: "createTlsServer: TLS echo, key checks, mTLS, versions, ciphers, timeout, reload",
