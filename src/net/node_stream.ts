@@ -11,24 +11,51 @@ import type { ByteStream } from "./stream.ts";
 const READ_SIZE = 64 * 1024;
 /** Decrypted bytes queued before the TLS socket is paused (backpressure). */
 const HIGH_WATER = 256 * 1024;
+/** How long close() waits to deliver close_notify before dropping the connection. */
+const CLOSE_GRACE_MS = 1000;
+
+/** Starts and stops reading from the Deno side of a {@linkcode duplexFromStream}. */
+export interface Flow {
+  pause(): void;
+  resume(): void;
+  /** Resolves once every byte node wrote has reached the ByteStream. */
+  flushed(): Promise<void>;
+}
 
 /**
  * A node `Duplex` over a {@linkcode ByteStream}: node reads pull from
  * `stream.read`, node writes go through `stream.writeAll`, end() half-closes.
+ * `flow` stops the reads: pausing a node TLS socket does not stop it
+ * from reading its underlying stream (measured under Deno), so the consumer
+ * of the decrypted bytes pauses here instead.
  */
-export function duplexFromStream(stream: ByteStream): Duplex {
+export function duplexFromStream(stream: ByteStream): { duplex: Duplex; flow: Flow } {
   const buf = new Uint8Array(READ_SIZE);
-  return new Duplex({
+  let paused = false;
+  let wanted = false;
+  let inFlight = 0;
+  const idle: Array<() => void> = [];
+  const pull = (d: Duplex) => {
+    stream.read(buf).then(
+      // push keeps a reference, so it gets a copy and the buffer is reused.
+      (n) => d.push(n === null ? null : buf.slice(0, n)),
+      (e) => d.destroy(e instanceof Error ? e : new Error(String(e))),
+    );
+  };
+  const duplex: Duplex = new Duplex({
     allowHalfOpen: true,
     read() {
-      stream.read(buf).then(
-        // push keeps a reference, so it gets a copy and the buffer is reused.
-        (n) => this.push(n === null ? null : buf.slice(0, n)),
-        (e) => this.destroy(e instanceof Error ? e : new Error(String(e))),
-      );
+      if (paused) wanted = true;
+      else pull(this);
     },
     write(chunk: Uint8Array, _encoding, callback) {
-      stream.writeAll(chunk).then(() => callback(), (e) => callback(e));
+      inFlight++;
+      stream.writeAll(chunk).then(() => callback(), (e) => callback(e)).finally(() => {
+        inFlight--;
+        if (inFlight === 0 && this.writableLength === 0) {
+          for (const f of idle.splice(0)) f();
+        }
+      });
     },
     final(callback) {
       stream.closeWrite().then(() => callback(), (e) => callback(e));
@@ -38,6 +65,28 @@ export function duplexFromStream(stream: ByteStream): Duplex {
       callback(error);
     },
   });
+  const flow: Flow = {
+    pause() {
+      paused = true;
+    },
+    resume() {
+      paused = false;
+      if (wanted) {
+        wanted = false;
+        pull(duplex);
+      }
+    },
+    async flushed() {
+      // One macrotask first: the TLS layer hands its last record (close_notify) over asynchronously.
+      await new Promise((r) => setTimeout(r, 0));
+      if (duplex.destroyed || (inFlight === 0 && duplex.writableLength === 0)) return;
+      await new Promise<void>((resolve) => {
+        idle.push(resolve);
+        duplex.once("close", () => resolve());
+      });
+    },
+  };
+  return { duplex, flow };
 }
 
 /** Options for {@linkcode NodeSocketStream}. */
@@ -46,6 +95,8 @@ export interface NodeSocketStreamOptions {
   peer: string;
   /** Verified client certificate CN (server side, `--verify-client`). */
   clientCertCN?: string;
+  /** Reading of the stream under the socket, paused with the socket. */
+  flow?: Flow;
 }
 
 /**
@@ -57,6 +108,8 @@ export class NodeSocketStream implements ByteStream {
   readonly socket: Duplex;
   readonly peer: string;
   readonly clientCertCN?: string;
+  #flow?: Flow;
+  #paused = false;
   #queue: Uint8Array[] = [];
   #queued = 0;
   #ended = false;
@@ -68,10 +121,15 @@ export class NodeSocketStream implements ByteStream {
     this.socket = socket;
     this.peer = options.peer;
     this.clientCertCN = options.clientCertCN;
+    this.#flow = options.flow;
     socket.on("data", (chunk: Uint8Array) => {
       this.#queue.push(chunk);
       this.#queued += chunk.length;
-      if (this.#queued >= HIGH_WATER) socket.pause();
+      if (this.#queued >= HIGH_WATER && !this.#paused) {
+        this.#paused = true;
+        socket.pause();
+        this.#flow?.pause();
+      }
       this.#notify();
     });
     socket.on("end", () => {
@@ -107,7 +165,11 @@ export class NodeSocketStream implements ByteStream {
     if (n === head.length) this.#queue.shift();
     else this.#queue[0] = head.subarray(n);
     this.#queued -= n;
-    if (this.#queued < HIGH_WATER && this.socket.isPaused()) this.socket.resume();
+    if (this.#paused && this.#queued < HIGH_WATER) {
+      this.#paused = false;
+      this.#flow?.resume();
+      this.socket.resume();
+    }
     return n;
   }
 
@@ -132,18 +194,35 @@ export class NodeSocketStream implements ByteStream {
     });
   }
 
-  closeWrite(): Promise<void> {
-    if (this.#closed || this.socket.writableEnded) return Promise.resolve();
-    return new Promise((resolve) => {
+  async closeWrite(): Promise<void> {
+    if (this.#closed || this.socket.writableEnded) return;
+    // TLS half-close: end() sends close_notify; the TCP side stays open.
+    await new Promise<void>((resolve) => {
       this.socket.end(() => resolve());
       this.socket.once("close", () => resolve());
     });
+    // Wait until close_notify is on the wire, so a close() right after cannot drop it.
+    await this.#flow?.flushed();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.socket.destroy();
     this.#notify();
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded || !this.#flow) {
+      socket.destroy();
+      return;
+    }
+    // Say goodbye with close_notify (TLS clients report a truncation
+    // otherwise), but never wait long for a peer that does not read.
+    const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+    socket.end();
+    socket.once("finish", () => {
+      this.#flow!.flushed().finally(() => {
+        clearTimeout(timer);
+        socket.destroy();
+      });
+    });
   }
 }

@@ -79,8 +79,9 @@ export async function createTlsConnector(
         "anyone on the path to the target can read and change the session",
     );
     return async (tcp, servername) => {
+      const { duplex, flow } = duplexFromStream(new DenoStream(tcp));
       const socket = tls.connect({
-        socket: duplexFromStream(new DenoStream(tcp)),
+        socket: duplex,
         // SNI carries host names only.
         servername: isIp(servername) ? undefined : servername,
         rejectUnauthorized: false,
@@ -93,7 +94,7 @@ export async function createTlsConnector(
         );
       });
       await timeout(ready, ms, () => socket.destroy());
-      return new NodeSocketStream(socket, { peer: peerOf(tcp) });
+      return new NodeSocketStream(socket, { peer: peerOf(tcp), flow });
     };
   }
 

@@ -240,7 +240,7 @@ export async function createTlsServer(
     // One tls.Server per connection (about 0.3 ms): its 'secureConnection'
     // then surely belongs to this connection, and reload() needs no locking.
     const server = new tls.Server(tlsOptions);
-    const duplex = duplexFromStream(stream);
+    const { duplex, flow } = duplexFromStream(stream);
     return new Promise<ByteStream>((resolve, reject) => {
       let done = false;
       const fail = (why: string, socket?: tls.TLSSocket) => {
@@ -287,7 +287,11 @@ export async function createTlsServer(
         done = true;
         clearTimeout(timer);
         logDebug("TLS established", { client: stream.peer, protocol, cipher: cipher.name, cn });
-        const secure = new NodeSocketStream(socket, { peer: stream.peer, clientCertCN: cn });
+        const secure = new NodeSocketStream(socket, {
+          peer: stream.peer,
+          clientCertCN: cn,
+          flow,
+        });
         watchEarlyClose(socket, stream.peer, names);
         resolve(secure);
       });

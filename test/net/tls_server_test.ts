@@ -382,3 +382,98 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "createTlsServer: backpressure both ways (a stalled peer stops the other side)",
+  ignore,
+  ...opts,
+  async fn() {
+    const c = await makeCerts();
+    const tlsServer = await createTlsServer({
+      cert: c.serverCert,
+      key: c.serverKey,
+      sslOnly: true,
+      verifyClient: false,
+    });
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const total = 64 * 1024 * 1024;
+    let serverWrote = 0;
+    let rawRead = 0;
+    let release!: () => void;
+    const released = new Promise<void>((r) => release = r);
+    (async () => {
+      for await (const conn of listener) {
+        const raw = new DenoStream(conn);
+        const read = raw.read.bind(raw);
+        raw.read = async (b) => {
+          const n = await read(b);
+          rawRead += n ?? 0;
+          return n;
+        };
+        const first = new Uint8Array(4096);
+        const n = await raw.read(first);
+        const s = await tlsServer.upgrade(new PrefixedStream(raw, first.slice(0, n!)));
+        const mode = new Uint8Array(1);
+        await s.read(mode);
+        if (mode[0] === 1) {
+          // Flood a client that does not read.
+          const chunk = new Uint8Array(64 * 1024);
+          while (serverWrote < total) {
+            await s.writeAll(chunk);
+            serverWrote += chunk.length;
+          }
+          await s.closeWrite();
+        } else {
+          // Read nothing until released, then drain.
+          await released;
+          const buf = new Uint8Array(65536);
+          while (await s.read(buf) !== null) { /* drain */ }
+        }
+        s.close();
+      }
+    })().catch(() => {});
+    const ca = await Deno.readTextFile(c.ca);
+    const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    try {
+      // Down: the server's writes stop while the client does not read.
+      const a = await Deno.connectTls({ hostname: "localhost", port, caCerts: [ca] });
+      await a.write(new Uint8Array([1]));
+      await wait(1500);
+      const stalledAt = serverWrote;
+      assert.ok(
+        stalledAt < total / 2,
+        `server wrote ${stalledAt} bytes to a client that reads nothing`,
+      );
+      const buf = new Uint8Array(1 << 18);
+      let got = 0;
+      for (;;) {
+        const n = await a.read(buf);
+        if (n === null) break;
+        got += n;
+      }
+      assert.equal(got, total);
+      a.close();
+
+      // Up: a server that does not read stops reading the socket, so the client blocks.
+      rawRead = 0;
+      const b = await Deno.connectTls({ hostname: "localhost", port, caCerts: [ca] });
+      await b.write(new Uint8Array([2]));
+      let clientWrote = 0;
+      const chunk = new Uint8Array(64 * 1024);
+      const writer = (async () => {
+        while (clientWrote < total) clientWrote += await b.write(chunk);
+      })().catch(() => {});
+      await wait(1500);
+      assert.ok(rawRead < total / 2, `server read ${rawRead} bytes it was not asked for`);
+      assert.ok(clientWrote < total / 2, `client could write ${clientWrote} bytes`);
+      release();
+      await writer;
+      assert.equal(clientWrote, total);
+      b.close();
+    } finally {
+      listener.close();
+      await c.remove();
+    }
+  },
+});
