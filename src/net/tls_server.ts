@@ -104,6 +104,9 @@ async function load(config: TlsConfig): Promise<Loaded> {
   const certText = await readPem(certPath, "--cert");
   const keyText = keyPath === certPath ? certText : await readPem(keyPath, "--key");
   const chain = certificates(certText, certPath, "--cert");
+  if (config.key === undefined && !/PRIVATE KEY-----/.test(certText)) {
+    throw new Error(`--cert ${certPath} holds no private key: give the key file with --key FILE`);
+  }
   const key = privateKey(keyText, keyPath, config.keyPassword);
   checkKeyMatches(chain[0], key.key, { cert: certPath, key: keyPath });
   const expires = new Date(chain[0].validTo);
@@ -148,8 +151,9 @@ async function load(config: TlsConfig): Promise<Loaded> {
       cert: certPath,
       subject: chain[0].subject.replaceAll("\n", ", "),
       expires: expires.toISOString(),
-      minVersion: minVersion ?? "TLSv1.2",
-      verifyClient: config.verifyClient || undefined,
+      // The TLS library speaks TLS 1.2 and 1.3 only, so tlsv1_1 means TLS 1.2.
+      minVersion: minVersion === "TLSv1.3" ? "TLSv1.3" : "TLSv1.2",
+      verifyClient: config.verifyClient ? `CAs from ${config.cafile ?? "the system"}` : undefined,
       ciphers: ciphers ? [...ciphers].join(":") : undefined,
     },
   };
@@ -273,7 +277,10 @@ export async function createTlsServer(
           if (!socket.authorized) {
             return fail(
               `client certificate CN=${commonName(cert) ?? "?"} not trusted: ` +
-                `${socket.authorizationError} (not signed by a CA in --cafile)`,
+                `${socket.authorizationError} ` +
+                (config.cafile
+                  ? "(not signed by a CA in --cafile)"
+                  : "(not signed by a system CA; name your CA with --cafile FILE)"),
               socket,
             );
           }

@@ -246,6 +246,10 @@ Deno.test({
           /--key .*missing\.key: cannot read it \(no such file\)/,
         );
         await assert.rejects(
+          createTlsServer({ ...base }),
+          /--cert .*server\.pem holds no private key: give the key file with --key FILE/,
+        );
+        await assert.rejects(
           createTlsServer({ ...base, key: certs.serverKey, cert: certs.serverKey }),
           /--cert .*server\.key: no PEM certificate/,
         );
