@@ -38,6 +38,12 @@ export interface HeadLimits {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Controls (bare CR, ESC, DEL...) are invalid in targets and field values
+// (RFC 9112 §2.2, RFC 9110 §5.5) and would reach log lines raw.
+// deno-lint-ignore no-control-regex
+const TARGET_BAD = /[\x00-\x20\x7f]/;
+// deno-lint-ignore no-control-regex
+const VALUE_BAD = /[\x00-\x08\x0a-\x1f\x7f]/;
 const decoder = new TextDecoder("latin1");
 
 /**
@@ -69,6 +75,9 @@ export function parseRequestHead(bytes: Uint8Array, limits: HeadLimits): Request
     throw new HttpError(400, `malformed request line: ${JSON.stringify(requestLine.slice(0, 80))}`);
   }
   const [method, target, version] = parts;
+  if (TARGET_BAD.test(target)) {
+    throw new HttpError(400, "request target contains a control character or whitespace");
+  }
   if (version !== "HTTP/1.1" && version !== "HTTP/1.0") {
     throw new HttpError(505, `unsupported HTTP version ${JSON.stringify(version.slice(0, 20))}`);
   }
@@ -90,6 +99,9 @@ export function parseRequestHead(bytes: Uint8Array, limits: HeadLimits): Request
       throw new HttpError(400, `malformed header name: ${JSON.stringify(name.slice(0, 80))}`);
     }
     const value = line.slice(colon + 1).trim();
+    if (VALUE_BAD.test(value)) {
+      throw new HttpError(400, `control character in the ${name} header`);
+    }
     const key = name.toLowerCase();
     const prev = headers.get(key);
     if (
