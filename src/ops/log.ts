@@ -65,21 +65,36 @@ function stamp(): string {
 export function log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
   if (RANK[level] > maxRank) return;
   let line: string;
+  let body: string;
   if (format === "json") {
-    line = JSON.stringify({ time: stamp(), level, msg, ...fields });
+    line = body = JSON.stringify({ time: stamp(), level, msg, ...fields });
   } else {
     const extra = Object.entries(fields)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${typeof v === "string" && !/\s/.test(v) ? v : JSON.stringify(v)}`)
       .join(" ");
-    line = `${stamp()} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? " " + extra : ""}`;
+    body = `${msg}${extra ? " " + extra : ""}`;
+    line = `${stamp()} ${level.toUpperCase().padEnd(5)} ${body}`;
   }
   sink(line);
+  for (const s of extraSinks) s(body, level);
   if (file) {
     try {
       file.writeSync(encoder.encode(line + "\n"));
     } catch { /* disk full: stderr still has it */ }
   }
+}
+
+const extraSinks = new Set<(text: string, level: Level) => void>();
+
+/**
+ * Adds a destination that gets every written message with its level, without
+ * the timestamp and level prefix of text lines (syslog adds its own); in
+ * JSON format it gets the JSON line. Returns a function that removes it.
+ */
+export function addLogSink(fn: (text: string, level: Level) => void): () => void {
+  extraSinks.add(fn);
+  return () => extraSinks.delete(fn);
 }
 
 /** Shorthands. */
