@@ -67,7 +67,7 @@ export function formatSyslog(text: string, level: Level, options: SyslogFormatOp
   const host = (options.hostname ?? safeHostname()).replace(/[^\x21-\x7e]/g, "").slice(0, 255) ||
     "-";
   // A UTF-8 message is marked with a BOM (RFC 5424 §6.4); plain ASCII needs none.
-  const body = /[^\x00-\x7f]/.test(msg) ? "\ufeff" + msg : msg;
+  const body = /[^\p{ASCII}]/u.test(msg) ? "\ufeff" + msg : msg;
   return `<${pri}>1 ${date.toISOString()} ${host} ${app} ${pid} - - ${body}`;
 }
 

@@ -85,7 +85,7 @@ Deno.test("syslog: UDP to a listener on 127.0.0.1, through the log module", asyn
     assert.match(got[0], /^<30>1 \S+Z \S+ vncws \d+ - - session end client=1\.2\.3\.4:5 up=10$/);
     assert.match(got[1], /^<28>1 \S+ \S+ vncws \d+ - - refused why="bad token"$/);
     assert.equal(lines.length, 2); // stderr lines are unchanged
-    assert.match(lines[0], /INFO  session end client=1\.2\.3\.4:5 up=10$/);
+    assert.match(lines[0], /INFO {2}session end client=1\.2\.3\.4:5 up=10$/);
   } finally {
     remove();
     sink.close();
