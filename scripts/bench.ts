@@ -11,7 +11,7 @@ import { denoVersion, describeMachine, peerVersions } from "./bench/machine.ts";
 import { parseOptions, USAGE } from "./bench/options.ts";
 import { type PeerContext, PEERS, type RunningPeer, startPeer } from "./bench/peers.ts";
 import { spawn, type Spawned, stopAll } from "./bench/process.ts";
-import { checkGoals, renderMarkdown, Results } from "./bench/report.ts";
+import { checkGoals, keepAnalysis, renderMarkdown, Results } from "./bench/report.ts";
 import { idleCount, type WorkloadContext, WORKLOADS } from "./bench/workloads.ts";
 
 async function startTarget(path: string): Promise<{ proc: Spawned; port: number }> {
@@ -38,8 +38,9 @@ function notes(peers: RunningPeer[], ctx: WorkloadContext): string[] {
     "buffer as libvncserver does).",
     `concurrency: ${s.concBytes / 2 ** 20} MiB down in total, split over ` +
     `${s.conc.join(" / ")} parallel sessions; aggregate MB/s.`,
-    `idle: sessions held open (each proven with one echo through to the target), memory ` +
-    `growth of the proxy process tree per session: ${idle}. RSS sums every process of the ` +
+    `idle: a fresh instance of the proxy (one session first, then the baseline) holds ` +
+    `sessions open, each proven with one echo through to the target; memory growth of ` +
+    `its process tree per session: ${idle}. RSS sums every process of the ` +
     "tree, so a forking relay's shared pages count once per child (PSS splits them). " +
     "Forking relays (websockify, socat) get fewer sessions: each is a process. " +
     "A single process needs two descriptors per session and the hard open-file limit " +
@@ -48,13 +49,15 @@ function notes(peers: RunningPeer[], ctx: WorkloadContext): string[] {
     "WebSocket handshake + one echo through to the target + close (websockify answers " +
     "101 before it connects the target, so the echo keeps the comparison fair).",
     "startup: spawn of a fresh instance to the first session that echoes through it.",
-    "socat runs as `socat -b 65536 TCP-LISTEN:P,bind=127.0.0.1,reuseaddr,fork,nodelay " +
-    "TCP:127.0.0.1:T,nodelay` (one process per connection): the floor for a userspace relay. " +
-    "Its defaults are worse: 8 KiB blocks cost about twice the CPU per GiB (2.0 vs 0.9 s/GiB " +
-    "down, measured here), and without nodelay the RFB workload stalls on Nagle + delayed " +
-    "ACK (5 MB/s). websockify as " +
+    "socat runs as `socat -b 65536 TCP-LISTEN:P,bind=127.0.0.1,reuseaddr,fork,nodelay," +
+    "backlog=4096 TCP:127.0.0.1:T,nodelay` (one process per connection): the floor for a " +
+    "userspace relay. Its defaults are worse: 8 KiB blocks cost about twice the CPU per GiB " +
+    "(2.0 vs 0.9 s/GiB down, measured here), without nodelay the RFB workload stalls on " +
+    "Nagle + delayed ACK (5 MB/s), and its listen backlog of 5 drops parallel connects " +
+    "(100 sessions: 78 MB/s). websockify as " +
     "`websockify 127.0.0.1:P 127.0.0.1:T` (one process per connection); vncws as " +
-    "`deno run -A main.ts 127.0.0.1:P 127.0.0.1:T`; wss rows add `--cert --key` " +
+    "`deno run -A main.ts --max-connections 20000 127.0.0.1:P 127.0.0.1:T` (its default " +
+    "cap of 1024 sessions would refuse the idle test); wss rows add `--cert --key` " +
     "(self-signed RSA 2048, client does not verify).",
   ];
 }
@@ -143,7 +146,8 @@ async function main(): Promise<number> {
     if (opts.out) {
       const dir = opts.out.includes("/") ? opts.out.slice(0, opts.out.lastIndexOf("/")) : ".";
       await Deno.mkdir(dir, { recursive: true });
-      await Deno.writeTextFile(opts.out, markdown);
+      const previous = await Deno.readTextFile(opts.out).catch(() => undefined);
+      await Deno.writeTextFile(opts.out, keepAnalysis(markdown, previous));
       console.error(`results written to ${opts.out}`);
     }
     const missed = checkGoals(results, opts.sizes).filter((g) => g.status === "NOT met").length;

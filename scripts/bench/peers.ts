@@ -107,11 +107,12 @@ export function peerCommand(
       return {
         cmd: "socat",
         // 64 KiB blocks (the relays' read size; socat's default 8 KiB doubles its CPU) and
-        // TCP_NODELAY (without it small VNC messages stall on Nagle + delayed ACK)
+        // TCP_NODELAY (without it small VNC messages stall on Nagle + delayed ACK), and a
+        // listen backlog like the others' (socat's default of 5 drops parallel connects)
         args: [
           "-b",
           "65536",
-          `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,nodelay`,
+          `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,nodelay,backlog=4096`,
           `TCP:${target},nodelay`,
         ],
       };
@@ -122,9 +123,11 @@ export function peerCommand(
     case "vncws wss": {
       if (!exists(VNCWS_MAIN)) return { unavailable: "main.ts not found" };
       const prof = ctx.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${ctx.cpuProfDir}`] : [];
+      // the default cap (1024 sessions, then 503) is below the 10 000 idle sessions asked for
+      const limits = ["--max-connections", "20000"];
       return {
         cmd: Deno.execPath(),
-        args: ["run", "-A", ...prof, VNCWS_MAIN, ...tlsArgs, listen, target],
+        args: ["run", "-A", ...prof, VNCWS_MAIN, ...limits, ...tlsArgs, listen, target],
       };
     }
   }

@@ -357,3 +357,14 @@ function rawTable(r: Results, peers: PeerName[]): string {
   }
   return table(["metric", ...peers], rows);
 }
+
+/** Heading of the hand-written part of the results file, kept when the bench rewrites it. */
+export const ANALYSIS_HEADING =
+  "## Analysis (hand-written; kept when the bench rewrites this file)";
+
+/** `generated`, followed by the hand-written analysis section of `previous` if it has one. */
+export function keepAnalysis(generated: string, previous: string | undefined): string {
+  const at = previous?.indexOf(ANALYSIS_HEADING) ?? -1;
+  if (at < 0) return generated;
+  return `${generated.trimEnd()}\n\n${previous!.slice(at)}`;
+}

@@ -95,13 +95,39 @@ export function idleCount(peer: RunningPeer, sizes: Sizes): number {
   return Math.min(sizes.idle, Math.floor((hardNofile() - 64) / 2));
 }
 
-async function idle(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured> {
-  const pid = peer.proc!.pid;
-  const n = idleCount(peer, ctx.sizes);
-  const base = treeMemory(pid);
-  const argv = [peer.spec.transport, "127.0.0.1", String(peer.port), "idle", String(n)];
-  const c = spawn("bench_client idle", ctx.tools.client, argv, { stdin: true });
+/** A new instance of `peer` on a free port, started and proven by one session. */
+async function freshInstance(
+  ctx: WorkloadContext,
+  peer: RunningPeer,
+): Promise<{ peer: RunningPeer; ms: number }> {
+  const port = freePort();
+  const command = peerCommand(peer.spec, port, ctx.peerContext);
+  if ("unavailable" in command) throw new Error(command.unavailable);
+  const t0 = performance.now();
+  const proc = spawn(`${peer.spec.name} (fresh)`, command.cmd, command.args);
+  const fresh = { ...peer, port, proc };
   try {
+    await client(ctx, fresh, ["probe", 30_000]);
+  } catch (e) {
+    await proc.stop();
+    throw e;
+  }
+  return { peer: fresh, ms: performance.now() - t0 };
+}
+
+/**
+ * Memory per idle session, on a fresh instance: a long-running one keeps
+ * memory from earlier workloads and would understate the cost of new sessions.
+ */
+async function idle(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured> {
+  const { peer: fresh } = await freshInstance(ctx, peer);
+  const pid = fresh.proc!.pid;
+  const n = idleCount(peer, ctx.sizes);
+  const argv = [peer.spec.transport, "127.0.0.1", String(fresh.port), "idle", String(n)];
+  let c: ReturnType<typeof spawn> | undefined;
+  try {
+    const base = treeMemory(pid);
+    c = spawn("bench_client idle", ctx.tools.client, argv, { stdin: true });
     await c.waitFor(
       (out) => out.includes('"ready"') || out.includes('"error"'),
       ctx.sizes.timeoutMs,
@@ -118,7 +144,8 @@ async function idle(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured> 
       idle_pss: (held.pss - base.pss) / n / 1024,
     };
   } finally {
-    await c.stop();
+    await c?.stop();
+    await fresh.proc!.stop();
   }
 }
 
@@ -128,19 +155,11 @@ async function burst(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured>
   return { burst_rate: r.sessions / r.secs };
 }
 
-/** Starts a fresh instance and times spawn → first session through it. */
+/** Times spawn → first session through a fresh instance. */
 async function startup(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured> {
-  const fresh = { ...peer, port: freePort() };
-  const command = peerCommand(peer.spec, fresh.port, ctx.peerContext);
-  if ("unavailable" in command) throw new Error(command.unavailable);
-  const t0 = performance.now();
-  const proc = spawn(`${peer.spec.name} (startup)`, command.cmd, command.args);
-  try {
-    await client(ctx, fresh, ["probe", 30_000]);
-    return { startup_ms: performance.now() - t0 };
-  } finally {
-    await proc.stop();
-  }
+  const { peer: fresh, ms } = await freshInstance(ctx, peer);
+  await fresh.proc!.stop();
+  return { startup_ms: ms };
 }
 
 /** A workload: which peers it applies to and how to run it. */

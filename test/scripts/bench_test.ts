@@ -5,6 +5,9 @@
 
 import assert from "node:assert/strict";
 import { MAIN, skipUnless } from "../_util.ts";
+import { ANALYSIS_HEADING, checkGoals, keepAnalysis, Results } from "../../scripts/bench/report.ts";
+import { QUICK } from "../../scripts/bench/options.ts";
+import { selfTimes } from "../../scripts/bench/profile_summary.ts";
 
 const NEEDS = ["cc", "socat", "websockify", "openssl"];
 const INSTALL = "apt-get install build-essential libssl-dev socat websockify python3-numpy openssl";
@@ -109,4 +112,42 @@ Deno.test({
     const left = started.filter(alive);
     assert.deepEqual(left, [], `still running after SIGINT: ${left}`);
   },
+});
+
+Deno.test("bench goals: met and missed from medians, n/a when a peer is missing", () => {
+  const r = new Results();
+  for (const [peer, down, up] of [["websockify", 500, 200], ["vncws", 700, 900]] as const) {
+    r.add(peer, { down_mbs: down, up_mbs: up });
+    r.add(peer, { down_mbs: down * 3, up_mbs: up }); // a second round: median of two
+  }
+  const goals = checkGoals(r, QUICK);
+  const byGoal = new Map(goals.map((g) => [g.goal.split(" ")[0], g]));
+  assert.equal(byGoal.get("down")?.status, "met"); // 1400/1000 = 1.4 ≥ 1.3
+  assert.equal(byGoal.get("up")?.status, "met"); // 900/200 = 4.5 ≥ 4
+  assert.equal(byGoal.get("≥")?.status, "n/a"); // no handshake rate measured
+  r.unavailable.set("vncws", "main.ts not found");
+  assert.ok(checkGoals(r, QUICK).every((g) => g.status === "n/a"));
+});
+
+Deno.test("bench results file keeps the hand-written analysis across runs", () => {
+  const previous = `# old\n| table |\n\n${ANALYSIS_HEADING}\n\nwhere the time goes\n`;
+  const next = keepAnalysis("# new\n| table |\n", previous);
+  assert.equal(next, `# new\n| table |\n\n${ANALYSIS_HEADING}\n\nwhere the time goes\n`);
+  assert.equal(keepAnalysis("# new\n", "# old, no analysis\n"), "# new\n");
+  assert.equal(keepAnalysis("# new\n", undefined), "# new\n");
+});
+
+Deno.test("profile summary charges each sample to its function", () => {
+  const frame = (functionName: string) => ({ functionName, url: "", lineNumber: 0 });
+  const rows = selfTimes({
+    nodes: [
+      { id: 1, callFrame: frame("(root)"), children: [2, 3] },
+      { id: 2, callFrame: frame("unmask") },
+      { id: 3, callFrame: frame("write") },
+    ],
+    samples: [2, 2, 3, 2],
+    timeDeltas: [1000, 1000, 1000, 1000],
+  });
+  assert.deepEqual(rows.map((r) => [r.name, r.ms]), [["unmask", 3], ["write", 1]]);
+  assert.equal(rows[0].share, 0.75);
 });
