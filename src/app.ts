@@ -4,7 +4,7 @@
  * run-once). main.ts parses argv and calls {@linkcode runProxy}.
  * @module
  */
-import type { Config } from "./config.ts";
+import type { Config, TlsConfig } from "./config.ts";
 import { formatTarget, type Target } from "./net/address.ts";
 import { connectTarget } from "./net/connect.ts";
 import { configureLog, logError, logInfo, logWarn, reopenLogFile } from "./ops/log.ts";
@@ -73,10 +73,12 @@ export async function runProxy(config: Config): Promise<number> {
 
   // TLS files are read before listening, so a bad file stops the start with its name.
   const tlsServer: TlsServer | undefined = config.tls.cert
-    ? await createTlsServer(config.tls)
+    ? await createTlsServer(config.tls, { handshakeTimeoutMs: config.limits.headTimeout * 1000 })
     : undefined;
   const tlsConnector: TlsConnector | undefined = config.targetTls.enabled
-    ? await createTlsConnector(config.targetTls)
+    ? await createTlsConnector(config.targetTls, {
+      handshakeTimeoutMs: config.limits.connectTimeout * 1000,
+    })
     : undefined;
 
   let sessions = 0;
@@ -158,7 +160,7 @@ export async function runProxy(config: Config): Promise<number> {
     }
   }
   if (config.web !== null) {
-    for (const url of viewerUrls(listener)) logInfo(`open ${url}`);
+    for (const url of viewerUrls(listener, config.tls)) logInfo(`open ${url}`);
   }
   if (config.pidFile) cleanups.push(writePidFile(config.pidFile));
   reportToParent({ ok: true });
@@ -178,9 +180,10 @@ export async function runProxy(config: Config): Promise<number> {
     // SIGHUP: reopen the log file (logrotate) and re-read certificates; sessions go on.
     logInfo("SIGHUP: reloading");
     reopenLogFile();
-    tlsServer?.reload().then(
-      () => logInfo("TLS certificate reloaded"),
-      (e) => logWarn("TLS reload failed; the old certificate stays in use", { error: String(e) }),
+    tlsServer?.reload().catch((e) =>
+      logWarn("TLS reload failed; the old certificate stays in use", {
+        error: e instanceof Error ? e.message : String(e),
+      })
     );
   };
   const handlers: Array<[Deno.Signal, () => void]> = [
@@ -214,13 +217,19 @@ export async function runProxy(config: Config): Promise<number> {
 }
 
 /** URLs to open in a browser for this listener (novnc_proxy prints these too). */
-export function viewerUrls(listener: Deno.Listener): string[] {
+export function viewerUrls(listener: Deno.Listener, tls: TlsConfig): string[] {
   const a = listener.addr;
   if (a.transport !== "tcp") return [];
   const hosts = a.hostname === "::" || a.hostname === "0.0.0.0"
     ? [Deno.hostname(), "127.0.0.1"]
     : [a.hostname];
-  return [...new Set(hosts)].map((h) =>
-    `http://${h.includes(":") ? `[${h}]` : h}:${a.port}/vnc.html?autoconnect=1&path=websockify`
+  // With a certificate the viewer page is offered over https (and only that with --ssl-only).
+  const schemes = !tls.cert ? ["http"] : tls.sslOnly ? ["https"] : ["https", "http"];
+  return schemes.flatMap((scheme) =>
+    [...new Set(hosts)].map((h) =>
+      `${scheme}://${
+        h.includes(":") ? `[${h}]` : h
+      }:${a.port}/vnc.html?autoconnect=1&path=websockify`
+    )
   );
 }

@@ -334,8 +334,14 @@ async function relaySession(
     return;
   }
   const where = formatTarget(routed.target);
-  logDebug("session start", {
+  // `from` is the client named by a trusted proxy; `cn` the verified certificate's CN.
+  const who = {
     client: client.peer,
+    from: client.address && client.address !== peerIpOf(client.peer) ? client.address : undefined,
+    cn: client.clientCertCN,
+  };
+  logDebug("session start", {
+    ...who,
     target: where,
     token: routed.label,
     protocol: upgrade.protocol,
@@ -353,7 +359,7 @@ async function relaySession(
   });
   ctx.onSessionEnd?.({ ...result, kind: "ws" });
   logInfo("session end", {
-    client: client.peer,
+    ...who,
     target: where,
     token: routed.label,
     up: result.toTarget,
@@ -362,6 +368,10 @@ async function relaySession(
     code: result.code,
     reason: result.reason,
   });
+}
+
+function peerIpOf(peer: string): string {
+  return parseEndpoint(peer)?.ip ?? peer;
 }
 
 /** Connects the target for `client`, sending the PROXY header first when configured. */
