@@ -15,6 +15,7 @@
  * @module
  */
 import net from "node:net";
+import { logWarn } from "./log.ts";
 import { openUnixDatagram } from "./unix_datagram.ts";
 
 /** The first fd systemd passes (SD_LISTEN_FDS_START). */
@@ -304,12 +305,28 @@ export async function sdNotify(
   return true;
 }
 
-/** `READY=1` (plus `STATUS=`), for `Type=notify` units. Call once listening. */
-export function notifyReady(status?: string): Promise<boolean> {
-  return sdNotify(`READY=1\nMAINPID=${Deno.pid}${status ? `\nSTATUS=${status}` : ""}`);
+/** sdNotify that logs a failure instead of rejecting (the service goes on). */
+async function tryNotify(state: string): Promise<boolean> {
+  try {
+    return await sdNotify(state);
+  } catch (e) {
+    logWarn("cannot notify the service manager", {
+      socket: Deno.env.get("NOTIFY_SOCKET"),
+      error: e instanceof Error ? e.message : String(e),
+    });
+    return false;
+  }
 }
 
-/** `STOPPING=1`: shutdown has begun (sessions draining). */
+/**
+ * `READY=1` (plus `STATUS=`), for `Type=notify` units. Call once listening.
+ * Never rejects: a failure is logged and resolves false.
+ */
+export function notifyReady(status?: string): Promise<boolean> {
+  return tryNotify(`READY=1\nMAINPID=${Deno.pid}${status ? `\nSTATUS=${status}` : ""}`);
+}
+
+/** `STOPPING=1`: shutdown has begun (sessions draining). Never rejects. */
 export function notifyStopping(): Promise<boolean> {
-  return sdNotify("STOPPING=1");
+  return tryNotify("STOPPING=1");
 }

@@ -164,3 +164,68 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "systemd: real systemd-socket-activate starts the child with the socket on fd 3",
+  ignore: PY || skipUnless("systemd-socket-activate", "apt-get install systemd"),
+  fn: async () => {
+    const notify = `@vncws-sa-${Deno.pid}`;
+    const rx = await startDgramReceiver(notify);
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    const p = startProcess("systemd-socket-activate", [
+      "-l",
+      `127.0.0.1:${port}`,
+      "-E",
+      `NOTIFY_SOCKET=${notify}`,
+      Deno.execPath(),
+      "run",
+      "-A",
+      CHILD,
+      "systemd",
+      "1",
+    ]);
+    try {
+      await p.waitFor(`Listening on 127.0.0.1:${port}`);
+      // systemd-socket-activate execs the child on the first connection.
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      assert.match(await talk(conn, "activated"), /^echo:activated pid=\d+\n$/);
+      assert.match((await rx.messages(1))[0], /^READY=1\n/);
+      assert.equal((await p.status).code, 0, p.output());
+      assert.match(p.output(), /env=unset/);
+    } finally {
+      await p.stop("SIGKILL");
+      await rx.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "systemd: the sample units pass systemd-analyze verify",
+  ignore: skipUnless("systemd-analyze", "apt-get install systemd"),
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const units = new URL("../../scripts/systemd/", import.meta.url).pathname;
+      for (const name of ["vncws.service", "vncws.socket"]) {
+        // The binary is not installed here: point ExecStart at an executable that exists.
+        const text = (await Deno.readTextFile(units + name)).replaceAll(
+          "/usr/local/bin/vncws",
+          Deno.execPath(),
+        );
+        await Deno.writeTextFile(`${dir}/${name}`, text);
+      }
+      const out = await new Deno.Command("systemd-analyze", {
+        args: ["verify", `${dir}/vncws.socket`, `${dir}/vncws.service`],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.ok(out.success, text);
+      assert.equal(text.trim(), "");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
