@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { listenFds, sdNotify } from "../../src/ops/systemd.ts";
 import { skipUnless, startProcess } from "../_util.ts";
 import { startDgramReceiver } from "./_dgram_receiver.ts";
+import { startEchoTarget } from "../_targets.ts";
+import { wsConnect } from "../_ws_client.ts";
 
 const PY = skipUnless("/usr/bin/python3", "apt-get install python3");
 const CHILD = new URL("./_systemd_child.ts", import.meta.url).pathname;
@@ -34,6 +36,8 @@ async function launch(
   mode: "systemd" | "inetd",
   env: Record<string, string>,
   extra: string[] = [],
+  child = CHILD,
+  ready: string | RegExp = "notified=",
 ) {
   const p = startProcess("/usr/bin/python3", [
     "-c",
@@ -41,13 +45,13 @@ async function launch(
     kind,
     mode,
     Deno.execPath(),
-    CHILD,
+    child,
     "2",
     ...extra,
   ], { env });
   const out = await p.waitFor(/addr \S+\n/);
   const addr = /addr (\S+)\n/.exec(out)![1];
-  await p.waitFor("notified=");
+  await p.waitFor(ready);
   return { p, addr };
 }
 
@@ -225,6 +229,68 @@ Deno.test({
       assert.ok(out.success, text);
       assert.equal(text.trim(), "");
     } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "ops integration: socket-activated serve() with --record, metrics and the status table",
+  ignore: PY,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const target = startEchoTarget();
+    const child = new URL("./_serve_child.ts", import.meta.url).pathname;
+    const { p, addr } = await launch(
+      "tcp",
+      "systemd",
+      { TARGET_PORT: String(target.port), RECORD: `${dir}/rec` },
+      [],
+      child,
+      /ops port \d+\n/,
+    );
+    try {
+      const ops = `http://127.0.0.1:${/ops port (\d+)/.exec(p.output())![1]}`;
+      const ws = await wsConnect(Number(addr));
+      assert.equal(ws.response.status, 101);
+      assert.equal(new TextDecoder().decode(await ws.readBytes(12)), "RFB 003.008\n");
+      await ws.sendBinary("it's\x00");
+      assert.equal(new TextDecoder().decode(await ws.readBytes(5)), "it's\x00");
+      // Scraped while the session runs.
+      const live = await (await fetch(`${ops}/sessions.json`)).json();
+      assert.equal(live.length, 1);
+      assert.equal(live[0].bytesToTarget, 5);
+      assert.equal(live[0].bytesToClient, 17);
+      const m1 = await (await fetch(`${ops}/metrics`)).text();
+      assert.ok(m1.split("\n").includes("vncws_sessions_active 1"), m1);
+      await ws.sendClose(1000, "bye");
+      await ws.waitClose();
+      ws.close();
+      // After the end: totals counted once, the session gone, the recording complete.
+      let m2 = "";
+      for (let i = 0; i < 50 && !m2.includes("vncws_sessions_active 0"); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        m2 = await (await fetch(`${ops}/metrics`)).text();
+      }
+      const lines = m2.split("\n");
+      assert.ok(lines.includes("vncws_sessions_active 0"), m2);
+      assert.ok(lines.includes('vncws_bytes_total{direction="to_target"} 5'), m2);
+      assert.ok(lines.includes('vncws_bytes_total{direction="to_client"} 17'), m2);
+      let text = "";
+      for (let i = 0; i < 50 && !text.endsWith("'EOF'];\n"); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        text = await Deno.readTextFile(`${dir}/rec.1`).catch(() => "");
+      }
+      assert.match(
+        text,
+        /^var VNC_frame_data = \[\n'\{\d+\{RFB 003\.008\\n',\n'\}\d+\}it\\'s\\x00',\n'\{\d+\{it\\'s\\x00',\n'EOF'\];\n$/,
+      );
+      assert.equal((await Deno.stat(`${dir}/rec.1`)).mode! & 0o777, 0o600);
+      const status = await p.stop("SIGTERM");
+      assert.equal(status.code, 0, p.output());
+    } finally {
+      await p.stop("SIGKILL");
+      await target.close();
       await Deno.remove(dir, { recursive: true });
     }
   },
