@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { startDemoServer } from "../../src/demo/rfb_server.ts";
 import { createRecorder } from "../../src/ops/record.ts";
 import {
   planReplay,
@@ -9,130 +8,9 @@ import {
   serveReplay,
 } from "../../src/ops/replay.ts";
 import { readExactly } from "../_util.ts";
+import { be16, be32, PF16, recordDemoSession, viewerHandshake } from "./_rfb.ts";
 
 const te = new TextEncoder();
-const td = new TextDecoder();
-
-function be16(v: number): number[] {
-  return [(v >> 8) & 0xff, v & 0xff];
-}
-function be32(v: number): number[] {
-  return [(v >>> 24) & 0xff, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff];
-}
-
-/** RGB565 little-endian, 16 bpp: not the demo server's native format. */
-const PF16 = [16, 16, 0, 1, ...be16(31), ...be16(63), ...be16(31), 11, 5, 0, 0, 0, 0];
-
-/** A viewer's side of the RFB handshake with security None; returns the ServerInit. */
-async function viewerHandshake(conn: Deno.Conn, minor: 3 | 7 | 8): Promise<Uint8Array> {
-  const v = td.decode(await readExactly(conn, 12));
-  assert.match(v, /^RFB 003\.00[378]\n$/);
-  await conn.write(te.encode(`RFB 003.00${minor}\n`));
-  if (minor === 3) {
-    assert.deepEqual([...await readExactly(conn, 4)], [0, 0, 0, 1]);
-  } else {
-    const n = (await readExactly(conn, 1))[0];
-    const types = [...await readExactly(conn, n)];
-    assert.ok(types.includes(1), `security None offered: ${types}`);
-    await conn.write(new Uint8Array([1]));
-    if (minor === 8) assert.deepEqual([...await readExactly(conn, 4)], [0, 0, 0, 0]);
-  }
-  await conn.write(new Uint8Array([1])); // ClientInit: shared
-  const head = await readExactly(conn, 24);
-  const nameLen = new DataView(head.buffer).getUint32(20);
-  const name = await readExactly(conn, nameLen);
-  return new Uint8Array([...head, ...name]);
-}
-
-/** Reads one FramebufferUpdate with raw rectangles at `bpp`; returns its bytes. */
-async function readRawUpdate(conn: Deno.Conn, bpp: number): Promise<Uint8Array> {
-  const head = await readExactly(conn, 4);
-  assert.equal(head[0], 0, "FramebufferUpdate");
-  const n = new DataView(head.buffer).getUint16(2);
-  const parts = [head];
-  for (let i = 0; i < n; i++) {
-    const r = await readExactly(conn, 12);
-    const dv = new DataView(r.buffer);
-    const w = dv.getUint16(4);
-    const h = dv.getUint16(6);
-    assert.equal(dv.getInt32(8), 0, "raw encoding");
-    parts.push(r, await readExactly(conn, w * h * (bpp / 8)));
-  }
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
-/** A TCP relay that records like vncws's relay does (hooks before forwarding). */
-function recordingProxy(targetPort: number, path: string) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let id = 0;
-  const done: Promise<void>[] = [];
-  const loop = (async () => {
-    for await (const conn of listener) {
-      const rec = createRecorder(path, ++id);
-      const target = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
-      const pipe = async (
-        from: Deno.Conn,
-        to: Deno.Conn,
-        hook: (d: Uint8Array) => void,
-      ) => {
-        const buf = new Uint8Array(65536);
-        try {
-          for (;;) {
-            const n = await from.read(buf);
-            if (n === null) break;
-            hook(buf.subarray(0, n));
-            await to.write(buf.subarray(0, n));
-          }
-        } catch { /* closed */ }
-        try {
-          from.close();
-        } catch { /* closed */ }
-        try {
-          to.close();
-        } catch { /* closed */ }
-      };
-      done.push(
-        Promise.all([
-          pipe(conn, target, (d) => rec.fromClient(d)),
-          pipe(target, conn, (d) => rec.toClient(d)),
-        ]).then(() => rec.close()),
-      );
-    }
-  })();
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    async close() {
-      listener.close();
-      await loop;
-      await Promise.all(done);
-    },
-  };
-}
-
-/** Records one session against the demo server; returns what its client saw. */
-async function recordDemoSession(path: string) {
-  const demo = await startDemoServer({ width: 64, height: 48 });
-  const proxy = recordingProxy(demo.addr.port, path);
-  try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });
-    const serverInit = await viewerHandshake(conn, 8);
-    await conn.write(new Uint8Array([0, 0, 0, 0, ...PF16])); // SetPixelFormat
-    await conn.write(new Uint8Array([2, 0, ...be16(1), ...be32(0)])); // SetEncodings raw
-    await conn.write(new Uint8Array([3, 0, ...be16(0), ...be16(0), ...be16(64), ...be16(48)]));
-    const update = await readRawUpdate(conn, 16);
-    conn.close();
-    return { serverInit, update };
-  } finally {
-    await proxy.close();
-    await demo.close();
-  }
-}
 
 for (
   const [format, file, viewerMinor] of [["websockify", "rec", 3], [
