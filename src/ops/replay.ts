@@ -13,8 +13,11 @@
  * bytes are sent with their recorded timing (divided by `--speed`); what
  * the viewer sends is read and ignored. The viewer must support the
  * encodings the recorded client used (noVNC and TigerVNC support all the
- * usual ones); a viewer that insists on another pixel format shows wrong
- * colours.
+ * usual ones) and accept the recorded pixel format: noVNC always asks for
+ * 32 bpp true colour, so recordings made through noVNC replay in noVNC,
+ * while a recording made with a native viewer in another format shows wrong
+ * colours there (a warning is logged when the viewer asks for a different
+ * format). Encrypted sessions (VeNCrypt, TLS) cannot be replayed.
  *
  * Recordings contain secrets (typed passwords, clipboard): anyone who can
  * connect to the replay port sees everything the recorded server showed.
@@ -389,12 +392,24 @@ async function replayTo(
   if (!(await readFull(conn, 1))) return; // ClientInit
   await writeAll(conn, plan.serverInit);
 
-  // Whatever the viewer sends from now on is read and dropped.
+  // Whatever the viewer sends from now on is read and dropped; only its
+  // first message is looked at, to warn about a pixel format we cannot honour.
   let viewerGone = false;
   const drain = (async () => {
     const buf = new Uint8Array(4096);
+    const first = new Uint8Array(20);
+    let got = 0;
     try {
-      while ((await conn.read(buf)) !== null) { /* ignored */ }
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        if (got < first.length) {
+          const k = Math.min(n, first.length - got);
+          first.set(buf.subarray(0, k), got);
+          got += k;
+          if (got === first.length) warnPixelFormat(first, plan);
+        }
+      }
     } catch { /* closed */ }
     viewerGone = true;
   })();
@@ -413,6 +428,22 @@ async function replayTo(
   if (!signal.aborted) {
     await Promise.race([drain, new Promise((r) => signal.addEventListener("abort", r))]);
   }
+}
+
+/** Warns when the viewer's first message asks for another pixel format than the recording's. */
+function warnPixelFormat(first: Uint8Array, plan: ReplayPlan): void {
+  if (first[0] !== 0) return; // not SetPixelFormat
+  const asked = first.subarray(4, 20);
+  const recorded = plan.serverInit.subarray(4, 20);
+  if (asked.every((b, i) => b === recorded[i])) return;
+  logWarn(
+    "replay: the viewer asked for another pixel format than the recording has; " +
+      "colours will be wrong (record with the viewer you replay to, e.g. noVNC)",
+    {
+      recordedBpp: recorded[0],
+      askedBpp: asked[0],
+    },
+  );
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -8,6 +8,7 @@ import {
   serveReplay,
 } from "../../src/ops/replay.ts";
 import { readExactly } from "../_util.ts";
+import { configureLog } from "../../src/ops/log.ts";
 import { be16, be32, PF16, recordDemoSession, viewerHandshake } from "./_rfb.ts";
 
 const te = new TextEncoder();
@@ -187,6 +188,36 @@ Deno.test("replay: runReplay serves until stopped; usage errors exit 2, bad file
     assert.equal(await runReplay([]), 2);
     assert.equal(await runReplay([`${dir}/missing`, "--port", "0"]), 1);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("replay: a viewer asking for another pixel format gets a warning in the log", async () => {
+  const dir = await Deno.makeTempDir();
+  const lines: string[] = [];
+  configureLog({ verbose: 0, sink: (l) => lines.push(l) });
+  try {
+    await syntheticRecording(`${dir}/s`, 1); // recorded format: 32 bpp
+    const server = serveReplay(planReplay(await readRecording(`${dir}/s.1`)), {
+      port: 0,
+      speed: 0,
+    });
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      await viewerHandshake(conn, 8);
+      await conn.write(new Uint8Array([0, 0, 0, 0, ...PF16]));
+      for (let i = 0; i < 100 && !lines.some((l) => l.includes("pixel format")); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      conn.close();
+    } finally {
+      await server.close();
+    }
+    const warn = lines.find((l) => l.includes("another pixel format"));
+    assert.ok(warn, lines.join("\n"));
+    assert.match(warn, /WARN .*recordedBpp=32 askedBpp=16/);
+  } finally {
+    configureLog({ verbose: 0, sink: (l) => console.error(l) });
     await Deno.remove(dir, { recursive: true });
   }
 });
