@@ -175,7 +175,7 @@ async function readBodyStart(
   } catch { /* show what arrived */ }
   // Printable text only: a body must not be able to move the cursor of the terminal.
   // deno-lint-ignore no-control-regex
-  const text = dec.decode(body).replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "?").trim();
+  const text = dec.decode(body).replace(/\r?\n/g, " ").replace(/[\x00-\x1f\x7f]/g, "?").trim();
   return text + (body.length === MAX_BODY_SHOWN ? "…" : "");
 }
 

@@ -74,6 +74,7 @@ export async function waitForCount(
   pattern: RegExp,
   count: number,
   timeoutMs = 20000,
+  pollMs = 50,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const g = new RegExp(pattern.source, "g");
@@ -84,7 +85,7 @@ export async function waitForCount(
           p.output().slice(-3000),
       );
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 
@@ -216,8 +217,13 @@ async function readHead(conn: Deno.Conn): Promise<{ head: string; rest: Uint8Arr
 }
 
 /** Starts a server that hands every connection (after its request head) to `action`. */
-export function startScriptedServer(action: ServerAction): ScriptedServer {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+export function startScriptedServer(
+  action: ServerAction,
+  options: { tls?: { cert: string; key: string } } = {},
+): ScriptedServer {
+  const listener = options.tls
+    ? Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...options.tls })
+    : Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const requests: string[] = [];
   const conns = new Set<Deno.Conn>();
   const tasks = new Set<Promise<void>>();
