@@ -20,15 +20,18 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Echo server: echoes data, answers pings and the close. */
-function startEchoServer() {
+/** Echo server: echoes data, answers pings and the close (whose codes it records). */
+function startEchoServer(closeCodes: number[] = []) {
   return startScriptedServer(async (conn, head) => {
     await accept101(conn, head);
     const f = new ServerFrames(conn);
     for (let ev = await f.next(); ev; ev = await f.next()) {
       if (ev.kind === "data") await f.sendBinary(ev.bytes!);
       else if (ev.kind === "ping") await f.send(Opcode.Pong, ev.bytes!);
-      else if (ev.kind === "close") return await f.send(Opcode.Close, closePayload(ev.code!));
+      else if (ev.kind === "close") {
+        closeCodes.push(ev.code!);
+        return await f.send(Opcode.Close, closePayload(ev.code!));
+      }
     }
   });
 }
@@ -160,6 +163,31 @@ Deno.test({
       try {
         child.kill("SIGKILL");
       } catch { /* exited */ }
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "bridge SIGTERM: open sessions close with 1001, the local side sees EOF, exit 0",
+  ...opts,
+  async fn() {
+    const codes: number[] = [];
+    const server = startEchoServer(codes);
+    const port = freePort();
+    const bridge = await startBridge([String(port), `ws://127.0.0.1:${server.port}/`]);
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      await writeAll(c, enc.encode("hi"));
+      assert.equal(dec.decode(await readExactly(c, 2)), "hi");
+      const status = await bridge.stop("SIGTERM");
+      assert.equal(status.code, 0, bridge.output());
+      assert.equal((await readToEof(c)).length, 0);
+      c.close();
+      assert.deepEqual(codes, [1001]);
+      assert.match(bridge.output(), /session end .*code=1001 reason="bridge shutting down"/);
+    } finally {
+      await bridge.stop();
       await server.close();
     }
   },
