@@ -32,6 +32,9 @@ export class DatagramError extends Error {
   }
 }
 
+/** Sends waiting in the `--unstable-net` backend beyond which new ones are dropped. */
+const MAX_PENDING = 1000;
+
 /** errno values we explain. */
 const ERRNO_TEXT: Record<number, string> = {
   2: "ENOENT: no such socket",
@@ -51,16 +54,42 @@ interface DenoDatagramConn {
   close(): void;
 }
 
+function denoErrorText(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return ERRNO_TEXT[2];
+  if (e instanceof Deno.errors.ConnectionRefused) return ERRNO_TEXT[111];
+  if (e instanceof Deno.errors.PermissionDenied) return ERRNO_TEXT[13];
+  return e instanceof Error ? e.message : String(e);
+}
+
 type ListenDatagram = (o: { transport: "unixpacket"; path: string }) => DenoDatagramConn;
 
 function denoSender(path: string, listen: ListenDatagram): UnixDatagramSender {
   const local = `\0vncws-${Deno.pid}-${crypto.randomUUID()}`;
   const conn = listen({ transport: "unixpacket", path: local });
   const to = { transport: "unixpacket" as const, path: socketName(path) };
+  // Deno refuses a send while another is under way on the same socket, so
+  // sends are chained; each one gets a copy of the data it was given.
+  let tail: Promise<unknown> = Promise.resolve();
+  let pending = 0;
   return {
     backend: "deno",
-    async send(data) {
-      await conn.send(data, to);
+    send(data) {
+      // A receiver that stopped reading must not make the chain grow forever.
+      if (pending >= MAX_PENDING) {
+        return Promise.reject(
+          new DatagramError(`sending to ${path} failed: ${ERRNO_TEXT[11]}`, 11),
+        );
+      }
+      pending++;
+      const copy = data.slice();
+      const p = tail.then(() => conn.send(copy, to)).finally(() => pending--).then(
+        () => {},
+        (e) => {
+          throw new DatagramError(`sending to ${path} failed: ${denoErrorText(e)}`, 0);
+        },
+      );
+      tail = p.catch(() => {});
+      return p;
     },
     close() {
       try {
