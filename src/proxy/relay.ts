@@ -21,6 +21,9 @@ import {
 /** Read buffer size per direction; websockify reads 64 KiB from the target too. */
 export const RELAY_BUFFER = 64 * 1024;
 
+/** After a client's EOF, how long a silent target may keep the session open. */
+export const HALF_CLOSE_IDLE_MS = 5000;
+
 /** How a relay ended, for the session's log line. */
 export interface RelayResult {
   /** Bytes from the client to the target. */
@@ -233,10 +236,20 @@ export async function relayWebSocket(
   ]);
   if (first.side === "up") {
     if (first.end === "client-eof") {
-      // The client half-closed without a close frame: let the target finish.
-      if (result.code === 0) result.reason = "client closed without a close frame";
+      // The client half-closed without a close frame: let the target finish,
+      // but end the session once the target has been silent for
+      // HALF_CLOSE_IDLE_MS (a target that ignores the EOF held it forever).
+      if (result.code === 0) {
+        result.code = CloseCode.Abnormal;
+        result.reason = "client closed without a close frame";
+      }
       await target.closeWrite();
-      const d = await downP;
+      let d: DownEnd | undefined;
+      downP.then((end) => d = end);
+      lastActivity = Date.now();
+      while (d === undefined && Date.now() - lastActivity < HALF_CLOSE_IDLE_MS) {
+        await Promise.race([downP, new Promise((r) => timers.push(setTimeout(r, 250)))]);
+      }
       if (d === "target-eof") await sendClose(CloseCode.Normal, "Target closed");
     } else if (first.end === "target-error") {
       await sendClose(CloseCode.InternalError, "Target write failed");
