@@ -156,27 +156,77 @@ function findHeadEnd(buf: Uint8Array): number {
   return -1;
 }
 
-/** Reads up to `MAX_BODY_SHOWN` bytes of an error body (Content-Length or until EOF). */
+/** How long an error body may take to arrive once the status line is in. */
+const BODY_WAIT_MS = 1000;
+
+/** Decodes as much of a chunked body as `raw` holds (best effort, for error messages). */
+function dechunk(raw: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let off = 0;
+  while (off < raw.length) {
+    const lineEnd = raw.indexOf(10, off);
+    if (lineEnd < 0) break;
+    const size = parseInt(dec.decode(raw.subarray(off, lineEnd)).trim(), 16);
+    if (!Number.isFinite(size) || size === 0) break;
+    parts.push(raw.subarray(lineEnd + 1, Math.min(raw.length, lineEnd + 1 + size)));
+    off = lineEnd + 1 + size + 2;
+  }
+  return parts.reduce((a, p) => concat(a, p), new Uint8Array(0));
+}
+
+/**
+ * Reads the start of an error body (Content-Length, chunked, or until EOF),
+ * waiting at most {@linkcode BODY_WAIT_MS}: a server that keeps the
+ * connection open must not delay the error.
+ */
 async function readBodyStart(
   stream: ByteStream,
   head: ResponseHead,
   already: Uint8Array,
 ): Promise<string> {
+  const chunked = headerTokens(head.headers.get("transfer-encoding")).includes("chunked");
   const length = Number(head.headers.get("content-length") ?? NaN);
-  const want = Math.min(MAX_BODY_SHOWN, Number.isFinite(length) ? length : MAX_BODY_SHOWN);
-  let body = already.subarray(0, want);
+  // Raw bytes wanted: chunk size lines take a little room too.
+  const want = chunked
+    ? MAX_BODY_SHOWN + 64
+    : Math.min(MAX_BODY_SHOWN + 1, Number.isFinite(length) ? length : MAX_BODY_SHOWN + 1);
+  let raw = already.subarray(0, want);
   const buf = new Uint8Array(MAX_BODY_SHOWN);
+  const deadline = Date.now() + BODY_WAIT_MS;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    while (body.length < want) {
-      const n = await stream.read(buf);
+    while (raw.length < want && !(chunked && dec.decode(raw).includes("\r\n0\r\n"))) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const n = await Promise.race([
+        stream.read(buf),
+        new Promise<null>((r) => timer = setTimeout(() => r(null), left)),
+      ]);
+      clearTimeout(timer);
       if (n === null) break;
-      body = concat(body, buf.subarray(0, Math.min(n, want - body.length)));
+      raw = concat(raw, buf.subarray(0, Math.min(n, want - raw.length)));
     }
   } catch { /* show what arrived */ }
+  clearTimeout(timer);
+  const body = chunked ? dechunk(raw) : raw;
+  const shown = body.subarray(0, MAX_BODY_SHOWN);
   // Printable text only: a body must not be able to move the cursor of the terminal.
-  // deno-lint-ignore no-control-regex
-  const text = dec.decode(body).replace(/\r?\n/g, " ").replace(/[\x00-\x1f\x7f]/g, "?").trim();
-  return text + (body.length === MAX_BODY_SHOWN ? "…" : "");
+  const text = dec.decode(shown).replace(/\r?\n/g, " ")
+    // deno-lint-ignore no-control-regex
+    .replace(/[\x00-\x1f\x7f]/g, "?").trim();
+  return text + (body.length > MAX_BODY_SHOWN ? "…" : "");
+}
+
+/** The redirect target of a 3xx answer, redacted like our own URL. */
+function redirectHint(url: URL, head: ResponseHead): string {
+  const location = head.headers.get("location");
+  if (head.status < 300 || head.status > 399 || !location) return "";
+  try {
+    return ` (redirected to ${redactUrl(new URL(location, url))}; WebSocket clients do not ` +
+      "follow redirects: use that URL, with ws:// or wss://)";
+  } catch {
+    return " (redirected; WebSocket clients do not follow redirects)";
+  }
 }
 
 /**
@@ -256,7 +306,7 @@ export async function connectWebSocket(
         ? " (check the credentials or ticket: -H, --basic-auth, --cookie, or a fresh URL)"
         : head.status === 404
         ? " (check the URL path)"
-        : "";
+        : redirectHint(url, head);
       throw new WsClientError(
         `${where} refused the WebSocket: HTTP ${head.status} ${head.statusText}${hint}` +
           (body ? `: ${body}` : ""),

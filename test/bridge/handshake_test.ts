@@ -60,6 +60,25 @@ Deno.test({
         case 5:
           await accept101(conn, head); // no subprotocol although two were offered
           return;
+        case 6: // chunked body, connection left open
+          await writeAll(
+            conn,
+            enc.encode(
+              "HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                "6\r\nticket\r\n9\r\n invalid\n\r\n0\r\n\r\n",
+            ),
+          );
+          await readToEof(conn);
+          return;
+        case 7:
+          await writeAll(
+            conn,
+            enc.encode(
+              "HTTP/1.1 302 Found\r\nLocation: https://sso.example/login?next=x\r\n" +
+                "Content-Length: 0\r\n\r\n",
+            ),
+          );
+          return;
       }
     });
     const port = freePort();
@@ -101,7 +120,7 @@ Deno.test({
       assert.match(bridge.output(), /session end .*up=5 down=5 .*code=1000/);
 
       // 1..5: each refused one way; the local connection is closed each time.
-      for (let i = 1; i <= 5; i++) {
+      for (let i = 1; i <= 7; i++) {
         const c2 = await Deno.connect({ hostname: "127.0.0.1", port });
         assert.equal((await readToEof(c2)).length, 0);
         c2.close();
@@ -114,6 +133,8 @@ Deno.test({
       assert.match(out, /chose the subprotocol \\"evil\\", which was not offered/);
       assert.match(out, /wrong Sec-WebSocket-Accept/);
       assert.match(out, /accepted none of the offered subprotocols \(binary, vmware-vvc\)/);
+      assert.match(out, /HTTP 401 Unauthorized \(check the credentials.*\): ticket invalid"/);
+      assert.match(out, /HTTP 302 Found \(redirected to https:\/\/sso\.example\/login\?…;/);
       // Credentials never appear in logs; the query string is elided.
       assert.doesNotMatch(out, /s3cret/);
       assert.doesNotMatch(out, new RegExp(btoa("user:s3cret")));
