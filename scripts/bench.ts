@@ -78,6 +78,9 @@ async function main(): Promise<number> {
   Deno.addSignalListener("SIGINT", stopping);
   Deno.addSignalListener("SIGTERM", stopping);
   try {
+    // described before the run: the load average says how busy the machine was beforehand
+    const date = new Date().toISOString();
+    const machine = await describeMachine();
     const tools = await buildTools();
     const specs = opts.peers.map((n) => PEERS[n]);
     if (specs.some((s) => s.transport === "wss")) certs = await makeSelfSigned();
@@ -135,8 +138,8 @@ async function main(): Promise<number> {
     await target.proc.stop();
     const command = ["deno task bench", ...Deno.args].join(" ");
     const markdown = renderMarkdown(results, opts.sizes, {
-      date: new Date().toISOString(),
-      machine: await describeMachine(),
+      date,
+      machine,
       deno: await denoVersion(),
       command,
       peers: await peerVersions(),
