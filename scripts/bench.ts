@@ -70,7 +70,9 @@ async function main(): Promise<number> {
   }
   const results = new Results();
   let certs: SelfSigned | undefined;
+  let interrupted = false;
   const stopping = async () => {
+    interrupted = true;
     await stopAll();
     if (certs) await Deno.remove(certs.dir, { recursive: true }).catch(() => {});
     Deno.exit(130);
@@ -114,6 +116,7 @@ async function main(): Promise<number> {
       const order = round % 2 === 0 ? runnable : [...runnable].reverse();
       for (const w of opts.workloads) {
         for (const peer of order) {
+          if (interrupted) return 130;
           if (!WORKLOADS[w].appliesTo(peer)) continue;
           const label = `round ${round + 1}/${opts.sizes.rounds} ${w} ${peer.spec.name}`;
           const t0 = performance.now();
@@ -134,6 +137,7 @@ async function main(): Promise<number> {
         }
       }
     }
+    if (interrupted) return 130;
     for (const p of peers) await p.proc?.stop();
     await target.proc.stop();
     const command = ["deno task bench", ...Deno.args].join(" ");

@@ -8,6 +8,7 @@ import { processTree } from "./proc_stat.ts";
 
 const TAIL = 64 * 1024;
 const live = new Set<Spawned>();
+let stopping = false;
 
 /** Options for {@linkcode spawn}. */
 export interface SpawnOptions {
@@ -130,6 +131,8 @@ function signal(pid: number, sig: Deno.Signal): void {
 
 /** Starts `cmd args`, with output piped and collected. */
 export function spawn(name: string, cmd: string, args: string[], options: SpawnOptions = {}) {
+  // a workload still running while SIGINT stops everything must not start orphans
+  if (stopping) throw new Error(`not starting ${name}: the bench is stopping`);
   const child = new Deno.Command(cmd, {
     args,
     env: options.env,
@@ -143,9 +146,13 @@ export function spawn(name: string, cmd: string, args: string[], options: SpawnO
   return p;
 }
 
-/** Stops every process started through {@linkcode spawn} that is still running. */
+/**
+ * Stops every process started through {@linkcode spawn} that is still running;
+ * no process starts afterwards.
+ */
 export async function stopAll(): Promise<void> {
-  await Promise.all([...live].map((p) => p.stop(1000)));
+  stopping = true;
+  while (live.size > 0) await Promise.all([...live].map((p) => p.stop(1000)));
 }
 
 /** Runs a process to completion (killed after `timeoutMs`); resolves its output. */

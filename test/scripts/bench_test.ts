@@ -75,6 +75,21 @@ function tree(pid: number): number[] {
   return out;
 }
 
+/** PIDs of live processes that only the bench starts (its tools and tuned peers). */
+function benchProcesses(): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+      if (/\.out\/bench\/bench_|backlog=4096|--max-connections 20000/.test(cmd)) {
+        if (alive(Number(e.name))) out.push(Number(e.name));
+      }
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
 function alive(pid: number): boolean {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -88,6 +103,7 @@ Deno.test({
   name: "bench stops every process it started on SIGINT",
   ignore: skipUnless(NEEDS, INSTALL),
   async fn() {
+    const before = new Set(benchProcesses());
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", BENCH, "--quick", "--out", "-", "--workloads", "rtt,idle"],
       stdin: "null",
@@ -111,6 +127,10 @@ Deno.test({
     assert.equal(status.code, 130, log);
     const left = started.filter(alive);
     assert.deepEqual(left, [], `still running after SIGINT: ${left}`);
+    // nothing was started after the snapshot either (a workload racing the shutdown)
+    await new Promise((r) => setTimeout(r, 300));
+    const orphans = benchProcesses().filter((p) => !before.has(p));
+    assert.deepEqual(orphans, [], `bench processes left after SIGINT: ${orphans}`);
   },
 });
 
