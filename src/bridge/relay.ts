@@ -44,6 +44,14 @@ export interface BridgeRelayOptions {
   closeWaitMs?: number;
   /** Aborting closes with 1001 "Going away" (shutdown). */
   signal?: AbortSignal;
+  /** A local read started before the relay (while the WebSocket opened): its result comes first. */
+  pendingRead?: PendingRead;
+}
+
+/** A read already under way: `result` is the count read into `buf` (null at EOF). */
+export interface PendingRead {
+  buf: Uint8Array;
+  result: Promise<number | null>;
 }
 
 /** How a bridge session ended, for its log line. */
@@ -106,10 +114,17 @@ export async function relayBridge(
   const up = async (): Promise<UpEnd> => {
     const buf = new Uint8Array(MAX_CLIENT_HEADER + RELAY_BUFFER);
     const body = buf.subarray(MAX_CLIENT_HEADER);
+    let pending = options.pendingRead;
     for (;;) {
       let n: number | null;
       try {
-        n = await local.read(body);
+        if (pending) {
+          n = await pending.result;
+          if (n !== null) body.set(pending.buf.subarray(0, n));
+          pending = undefined;
+        } else {
+          n = await local.read(body);
+        }
       } catch {
         return stopped ? "stopped" : "local-error";
       }

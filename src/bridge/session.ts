@@ -6,7 +6,8 @@
 import { logDebug, logInfo, logWarn } from "../ops/log.ts";
 import type { ByteStream } from "../net/stream.ts";
 import type { BridgeConfig } from "./options.ts";
-import { relayBridge } from "./relay.ts";
+import { RELAY_BUFFER } from "../proxy/relay.ts";
+import { type PendingRead, relayBridge } from "./relay.ts";
 import type { BridgeTlsOptions } from "./transport.ts";
 import { runUrlCommand, UrlCommandError } from "./url_command.ts";
 import { connectWebSocket, redactUrl, type WsConnection } from "./ws_client.ts";
@@ -22,6 +23,8 @@ export interface BridgeContext {
   urlCommandTimeoutMs?: number;
 }
 
+class LocalLeftError extends Error {}
+
 /** How a session went: whether the WebSocket opened, and the error when not. */
 export interface SessionOutcome {
   opened: boolean;
@@ -35,10 +38,24 @@ export async function runSession(local: ByteStream, ctx: BridgeContext): Promise
   logDebug("connection", { client: local.peer });
   let url = c.url;
   let ws: WsConnection;
+  // Watch the local side while the WebSocket opens: a viewer that gives up, or a port probe,
+  // must not leave an attempt (and maybe a single-use ticket) behind. A client that speaks
+  // first has its bytes kept for the relay.
+  const pendingRead: PendingRead = {
+    buf: new Uint8Array(RELAY_BUFFER),
+    result: Promise.resolve(0),
+  };
+  const localLeft = new AbortController();
+  pendingRead.result = local.read(pendingRead.buf);
+  pendingRead.result.then((n) => {
+    if (n === null) localLeft.abort();
+  }, () => localLeft.abort());
+  const left = () => localLeft.signal.aborted;
   try {
     if (!url) {
       url = await runUrlCommand(c.urlCommand!, { timeoutMs: ctx.urlCommandTimeoutMs ?? 60_000 });
     }
+    if (left()) throw new LocalLeftError();
     const hasUserinfo = url.username !== "" || url.password !== "";
     ws = await connectWebSocket(url, {
       protocols: c.protocols,
@@ -50,10 +67,18 @@ export async function runSession(local: ByteStream, ctx: BridgeContext): Promise
       cookies: c.cookies,
       tls: ctx.tls,
       timeoutMs: c.connectTimeout * 1000,
-      signal: ctx.signal,
+      signal: AbortSignal.any([ctx.signal, localLeft.signal]),
     });
+    if (left()) {
+      ws.stream.close();
+      throw new LocalLeftError();
+    }
   } catch (e) {
     local.close();
+    if (left()) {
+      logInfo("local side left before the WebSocket opened", { client: local.peer });
+      return { opened: false, error: "local side left" };
+    }
     const why = e instanceof Error ? e.message : String(e);
     logWarn(e instanceof UrlCommandError ? "no URL for the connection" : "WebSocket failed", {
       client: local.peer,
@@ -68,6 +93,7 @@ export async function runSession(local: ByteStream, ctx: BridgeContext): Promise
     pingInterval: c.pingInterval,
     pingTimeout: c.pingTimeout,
     signal: ctx.signal,
+    pendingRead,
   });
   logInfo("session end", {
     client: local.peer,

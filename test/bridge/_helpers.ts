@@ -257,7 +257,9 @@ export function startScriptedServer(
     port: (listener.addr as Deno.NetAddr).port,
     requests,
     async close() {
-      listener.close();
+      try {
+        listener.close();
+      } catch { /* closed before */ }
       for (const c of conns) {
         try {
           c.close();

@@ -25,7 +25,7 @@ import {
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const enc = new TextEncoder();
-const ENDED = /session end|WebSocket failed/;
+const ENDED = /session end|WebSocket failed|local side left/;
 
 type Ending =
   | "refuse" // server answers 403

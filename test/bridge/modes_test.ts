@@ -192,3 +192,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "bridge: a local client that leaves while the WebSocket opens cancels the attempt",
+  ...opts,
+  async fn() {
+    let serverSawEof = false;
+    // Never answers the handshake; notices when the bridge gives up.
+    const server = startScriptedServer(async (conn) => {
+      await readToEof(conn);
+      serverSawEof = true;
+    });
+    const port = freePort();
+    const bridge = await startBridge([
+      String(port),
+      `ws://127.0.0.1:${server.port}/`,
+      "--connect-timeout",
+      "600",
+    ]);
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      // Wait until the bridge's attempt reached the server, then leave.
+      while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+      c.close();
+      await waitForCount(bridge, /local side left before the WebSocket opened/, 1);
+      // The bridge closed its side of the attempt (the server is still up, so this is its EOF).
+      for (let t = 0; t < 250 && !serverSawEof; t++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(serverSawEof, true);
+    } finally {
+      await bridge.stop();
+      await server.close();
+    }
+  },
+});
