@@ -5,15 +5,54 @@
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error.
  * @module
  */
-import { HELP, parseCommandLine, UsageError, VERSION } from "./src/cli.ts";
+import {
+  HELP,
+  MULTIPLE_OPTIONS,
+  OPTION_KINDS,
+  parseCommandLine,
+  UsageError,
+  VERSION,
+} from "./src/cli.ts";
+import { configFileArgs, ConfigFileError } from "./src/ops/config_file.ts";
 import { runProxy } from "./src/app.ts";
 import { daemonize, isDaemonChild, reportToParent } from "./src/lifecycle/daemon.ts";
+
+/**
+ * `--config FILE`: the file's options go first, so the command line wins.
+ * Wrap commands after `--` are never searched.
+ */
+async function withConfigFile(argv: string[]): Promise<string[]> {
+  const end = argv.indexOf("--");
+  const ours = end < 0 ? argv : argv.slice(0, end);
+  const i = ours.findIndex((a) => a === "--config" || a.startsWith("--config="));
+  if (i < 0) return argv;
+  const path = ours[i] === "--config" ? ours[i + 1] : ours[i].slice("--config=".length);
+  if (!path) throw new UsageError("--config needs a file");
+  const rest = [...argv.slice(0, i), ...argv.slice(i + (ours[i] === "--config" ? 2 : 1))];
+  return [
+    ...await configFileArgs(path, { knownOptions: OPTION_KINDS, multiple: MULTIPLE_OPTIONS }),
+    ...rest,
+  ];
+}
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "bridge") {
     // The client bridge has its own options; loaded only when asked for.
     const { runBridge } = await import("./src/bridge/main.ts");
     return await runBridge(argv.slice(1));
+  }
+  if (argv[0] === "replay") {
+    const { runReplay } = await import("./src/ops/replay.ts");
+    return await runReplay(argv.slice(1));
+  }
+  try {
+    argv = await withConfigFile(argv);
+  } catch (e) {
+    if (e instanceof ConfigFileError || e instanceof UsageError) {
+      console.error(`vncws: ${e.message}`);
+      return 2;
+    }
+    throw e;
   }
   let cmd;
   try {

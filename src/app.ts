@@ -5,9 +5,18 @@
  * @module
  */
 import type { Config, TlsConfig } from "./config.ts";
-import { formatTarget, type Target } from "./net/address.ts";
+import { formatHostPort, formatTarget, type Target } from "./net/address.ts";
 import { connectTarget } from "./net/connect.ts";
-import { configureLog, logError, logInfo, logWarn, reopenLogFile } from "./ops/log.ts";
+import { addLogSink, configureLog, logError, logInfo, logWarn, reopenLogFile } from "./ops/log.ts";
+import { createSessionBook } from "./ops/session_book.ts";
+import { startOpsServer } from "./ops/ops_server.ts";
+import { createSyslogSink } from "./ops/syslog.ts";
+import {
+  inheritedListener,
+  listenFdsListener,
+  notifyReady,
+  notifyStopping,
+} from "./ops/systemd.ts";
 import { startWrap, type WrapHandle } from "./wrap/supervisor.ts";
 import { reportToParent } from "./lifecycle/daemon.ts";
 import { writePidFile } from "./lifecycle/pid_file.ts";
@@ -24,8 +33,21 @@ import { createTlsConnector, type TlsConnector } from "./net/tls_client.ts";
 /** Runs the proxy until it should exit; resolves the process exit code. */
 export async function runProxy(config: Config): Promise<number> {
   configureLog({ verbose: config.verbose, format: config.logFormat, file: config.logFile });
+  const syslog = config.syslog
+    ? createSyslogSink(config.syslog, {
+      legacy: config.legacySyslog,
+      facility: config.daemon ? "daemon" : "user",
+    })
+    : undefined;
   const shutdown = new AbortController();
   const cleanups: Array<() => Promise<void> | void> = [];
+  if (syslog) {
+    const remove = addLogSink(syslog);
+    cleanups.push(() => {
+      remove();
+      syslog.close();
+    });
+  }
   let exitCode = 0;
 
   let target: Target | undefined = config.target;
@@ -37,6 +59,8 @@ export async function runProxy(config: Config): Promise<number> {
   }
   // Wrap mode fills this in once the wrapped server is started (its port can change on respawn).
   let wrapTarget: (() => Target) | undefined;
+  let wrapHandle: WrapHandle | undefined;
+  let wrapReady = false;
   const currentTarget = (): Target | undefined => wrapTarget?.() ?? target;
   // Routing and access: built before listening so a bad token source, auth
   // source or CIDR stops the start with a message saying what to fix.
@@ -59,6 +83,17 @@ export async function runProxy(config: Config): Promise<number> {
   cleanups.push(() => router.close());
   const route = async (head: RequestHead, client: ClientInfo): Promise<RouteResult> => {
     const r = await router.route(head, client);
+    if (config.tokenPlugin && book.metrics) {
+      // A 404 here is an unknown token, a 503 an unreachable backend.
+      const result = !isRefusal(r)
+        ? "found"
+        : r.status === 404
+        ? "not_found"
+        : r.status === 503
+        ? "error"
+        : undefined;
+      if (result) book.metrics.tokenLookups.labels(result).inc();
+    }
     if (isRefusal(r)) return r;
     client.address = r.client;
     return { target: r.target, label: r.label, release: () => r.release() };
@@ -81,14 +116,18 @@ export async function runProxy(config: Config): Promise<number> {
     })
     : undefined;
 
-  let sessions = 0;
-  let lastSessionEnd = Date.now();
+  const book = createSessionBook(config, {
+    onEnd: (start) => {
+      if (config.runOnce && start.kind === "ws") stop("--run-once: the first session ended");
+    },
+  });
   const holder: { server?: Server } = {};
   let stopping = false;
   const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
     logInfo("stopping", { why });
+    void notifyStopping();
     holder.server?.stopAccepting();
   };
 
@@ -107,22 +146,17 @@ export async function runProxy(config: Config): Promise<number> {
       return isRefusal(r) ? (typeof r.body === "string" ? r.body.trim() : "refused") : r;
     },
     signal: shutdown.signal,
-    relayOptions: config.traffic
-      ? () => ({ traffic: (s) => void Deno.stdout.write(new TextEncoder().encode(s)) })
-      : undefined,
-    onSessionStart: () => sessions++,
-    onSessionEnd: (r) => {
-      sessions--;
-      lastSessionEnd = Date.now();
-      if (config.runOnce && r.kind === "ws") stop("--run-once: the first session ended");
-    },
+    openSession: (start) => book.openSession(start),
+    metrics: book.sessionMetrics,
   };
 
-  const listener = openListener(
-    config.unixListen !== undefined
-      ? { kind: "unix", path: config.unixListen, mode: config.unixListenMode }
-      : { kind: "tcp", addr: config.listen!, preferIpv6: config.preferIpv6 },
-  );
+  // systemd socket activation, then --inetd (a listening socket on fd 0), then our own.
+  const listener = (await listenFdsListener()) ??
+    (config.inetd ? await inheritedListener(0) : openListener(
+      config.unixListen !== undefined
+        ? { kind: "unix", path: config.unixListen, mode: config.unixListenMode }
+        : { kind: "tcp", addr: config.listen!, preferIpv6: config.preferIpv6 },
+    ));
   const server = serve(listener, ctx, { maxConnections: config.limits.maxConnections });
   holder.server = server;
   logInfo(`listening on ${describeListener(listener)}`, {
@@ -140,6 +174,7 @@ export async function runProxy(config: Config): Promise<number> {
       throw e;
     }
     wrapTarget = () => wrap.target;
+    wrapHandle = wrap;
     cleanups.push(() => wrap.stop()); // runs last: sessions end first
     wrap.done.then((code) => {
       exitCode = code;
@@ -148,6 +183,7 @@ export async function runProxy(config: Config): Promise<number> {
     });
     try {
       await wrap.ready;
+      wrapReady = true;
       logInfo("wrapped server ready", {
         command: config.wrap.command[0],
         target: formatTarget(wrap.target),
@@ -163,7 +199,31 @@ export async function runProxy(config: Config): Promise<number> {
     for (const url of viewerUrls(listener, config.tls)) logInfo(`open ${url}`);
   }
   if (config.pidFile) cleanups.push(writePidFile(config.pidFile));
+  if (config.metrics && book.metrics && book.table) {
+    const { metrics, table } = book;
+    let restartsSeen = 0;
+    metrics.registry.onCollect(() => {
+      const r = wrapHandle?.restarts ?? 0;
+      metrics.wrapRestarts.inc(r - restartsSeen);
+      restartsSeen = r;
+    });
+    const ops = await startOpsServer({
+      hostname: config.metrics.hostname,
+      port: config.metrics.port,
+      metrics: metrics.registry,
+      ready: () =>
+        stopping
+          ? { ok: false, why: "stopping" }
+          : wrapHandle && !wrapReady
+          ? { ok: false, why: "the wrapped server is not listening yet" }
+          : { ok: true },
+      sessions: () => table.list(),
+    });
+    logInfo(`metrics on http://${formatHostPort(ops.addr.hostname, ops.addr.port)}/metrics`);
+    cleanups.push(() => ops.close());
+  }
   reportToParent({ ok: true });
+  void notifyReady();
 
   const onSignal = (sig: Deno.Signal) => () => {
     if (stopping) {
@@ -203,7 +263,7 @@ export async function runProxy(config: Config): Promise<number> {
   }
   if (config.idleTimeout > 0) {
     const t = setInterval(() => {
-      if (sessions === 0 && Date.now() - lastSessionEnd > config.idleTimeout * 1000) {
+      if (book.active === 0 && Date.now() - book.lastEnd > config.idleTimeout * 1000) {
         stop(`--idle-timeout: no session for ${config.idleTimeout}s`);
       }
     }, 250);

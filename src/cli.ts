@@ -59,6 +59,7 @@ const OPTIONS: Record<string, Opt> = {
   "file-only": { type: "boolean" },
   // vncws's own
   version: { type: "boolean" },
+  config: { type: "string" },
   demo: { type: "boolean" },
   "dir-listing": { type: "boolean" },
   "target-ca": { type: "string" },
@@ -93,13 +94,16 @@ const OPTIONS: Record<string, Opt> = {
  * Options parsed and validated but whose feature has not landed yet: they fail
  * with "not supported yet" rather than being silently ignored.
  */
-export const NOT_YET = new Set<string>([
-  "record",
-  "inetd",
-  "syslog",
-  "legacy-syslog",
-  "metrics",
-]);
+export const NOT_YET = new Set<string>([]);
+
+/** Every long option and its kind, for config files. */
+export const OPTION_KINDS: Record<string, "string" | "boolean"> = Object.fromEntries(
+  Object.entries(OPTIONS).map(([name, o]) => [name, o.type]),
+);
+
+/** Options that may be given more than once. */
+export const MULTIPLE_OPTIONS: string[] = Object.entries(OPTIONS)
+  .filter(([, o]) => o.multiple).map(([name]) => name);
 
 /** The parsed command line: run the proxy, or print something and exit. */
 export type Command =
@@ -219,6 +223,15 @@ export function parseCommandLine(argv: string[]): Command {
   c.record = str("record");
   c.daemon = bool("daemon");
   c.pidFile = str("pid-file");
+  if (str("metrics") !== undefined) {
+    try {
+      const m = parseListen(str("metrics")!);
+      // A bare port serves metrics on loopback only: the status page shows client addresses.
+      c.metrics = { hostname: m.hostname || "127.0.0.1", port: m.port };
+    } catch (e) {
+      throw new UsageError(`--metrics: ${(e as Error).message}; give [addr:]port, e.g. 9180`);
+    }
+  }
   c.runOnce = bool("run-once");
   c.timeout = seconds(str("timeout"), "timeout", 0);
   c.idleTimeout = seconds(str("idle-timeout"), "idle-timeout", 0);
@@ -336,7 +349,11 @@ export function parseCommandLine(argv: string[]): Command {
 
   // Positionals: [source_addr:]source_port [target_addr:target_port]
   const pos = [...parsed.positionals];
-  const noListenArg = c.inetd || c.unixListen !== undefined;
+  // Socket activation (systemd passes the listening socket) takes the listen
+  // argument's place, as --inetd does.
+  const activated = Deno.env.get("LISTEN_FDS") !== undefined &&
+    Number(Deno.env.get("LISTEN_PID")) === Deno.pid;
+  const noListenArg = c.inetd || c.unixListen !== undefined || activated;
   if (!noListenArg) {
     const listen = pos.shift();
     if (listen === undefined) {
@@ -432,6 +449,7 @@ Usage:
   vncws [options] --unix-target FILE [source_addr:]source_port
   vncws --demo [source_addr:]source_port
   vncws bridge [options] [listen_addr:]listen_port ws[s]://host/path
+  vncws replay [--port P] [--speed N] RECORDING
 
 Proxy (example: vncws 6080 127.0.0.1:5900)
   A bare port listens on all interfaces, IPv4 and IPv6. Browsers, WebSocket
@@ -507,7 +525,9 @@ Operations (example: vncws -v --log-format json 6080 127.0.0.1:5900)
   --log-format text|json     log line format (default text)
   --syslog SERVER, --legacy-syslog
   --record FILE              record sessions to FILE.<n> (websockify format)
-  --metrics [ADDR:]PORT      Prometheus /metrics, /healthz, /readyz
+  --metrics [ADDR:]PORT      Prometheus /metrics, /healthz, /readyz and a status page
+                             (a bare port listens on 127.0.0.1 only)
+  --config FILE              read options from a TOML or JSON file (the command line wins)
   --run-once                 exit after the first WebSocket session
   --timeout SEC              stop accepting SEC seconds after start (websockify)
   --idle-timeout SEC         exit after SEC seconds without sessions

@@ -34,6 +34,8 @@ export interface RelayResult {
   code: number;
   /** Why the session ended, in words. */
   reason: string;
+  /** Who or what ended it, for metrics. */
+  outcome: "client_closed" | "target_closed" | "timeout" | "shutdown" | "error";
 }
 
 /** Writes to one stream in order from several producers (data, pongs, pings, close). */
@@ -92,7 +94,7 @@ export async function relayWebSocket(
   options: WsRelayOptions = {},
 ): Promise<RelayResult> {
   const writer = new SerialWriter(client);
-  const result: RelayResult = { toTarget: 0, toClient: 0, code: 0, reason: "" };
+  const result: RelayResult = { toTarget: 0, toClient: 0, code: 0, reason: "", outcome: "error" };
   const traffic = options.traffic;
   const record = options.record;
   let closeSent = false;
@@ -201,6 +203,7 @@ export async function relayWebSocket(
   };
 
   const timers: ReturnType<typeof setTimeout>[] = [];
+  let timedOut = false;
   if (options.heartbeat && options.heartbeat > 0) {
     timers.push(setInterval(() => {
       if (
@@ -209,6 +212,7 @@ export async function relayWebSocket(
       ) {
         result.code = CloseCode.GoingAway;
         result.reason = `no pong within ${options.pingTimeout}s`;
+        timedOut = true;
         void sendClose(CloseCode.GoingAway, "ping timeout").finally(stopAll);
         return;
       }
@@ -220,6 +224,7 @@ export async function relayWebSocket(
     const ms = options.idleTimeout * 1000;
     timers.push(setInterval(() => {
       if (Date.now() - lastActivity > ms) {
+        timedOut = true;
         void sendClose(CloseCode.GoingAway, "idle timeout").finally(stopAll);
       }
     }, Math.min(ms, 1000)));
@@ -274,6 +279,15 @@ export async function relayWebSocket(
     stopAll();
   }
   await Promise.allSettled([upP, downP]);
+  result.outcome = options.signal?.aborted
+    ? "shutdown"
+    : timedOut
+    ? "timeout"
+    : first.side === "down" && first.end === "target-eof"
+    ? "target_closed"
+    : first.side === "up" && (first.end === "close" || first.end === "client-eof")
+    ? "client_closed"
+    : "error";
   for (const t of timers) {
     clearInterval(t);
     clearTimeout(t);
@@ -293,7 +307,7 @@ export async function relayRaw(
   target: ByteStream,
   options: RawRelayOptions = {},
 ): Promise<RelayResult> {
-  const result: RelayResult = { toTarget: 0, toClient: 0, code: 0, reason: "" };
+  const result: RelayResult = { toTarget: 0, toClient: 0, code: 0, reason: "", outcome: "error" };
   let stopped = false;
   const stopAll = () => {
     if (stopped) return;
@@ -333,5 +347,6 @@ export async function relayRaw(
   stopAll();
   options.signal?.removeEventListener("abort", onAbort);
   if (!result.reason) result.reason = a && b ? "both sides closed" : "connection lost";
+  result.outcome = options.signal?.aborted ? "shutdown" : a && b ? "client_closed" : "error";
   return result;
 }

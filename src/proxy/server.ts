@@ -69,6 +69,7 @@ const busy = encodeResponse(
 /** Accepts connections on `listener` and hands each to the session layer. */
 export function serve(listener: Deno.Listener, ctx: SessionContext, options: ServeOptions): Server {
   let active = 0;
+  let connections = 0;
   let accepting = true;
   const running = new Set<Promise<void>>();
   const loop = (async () => {
@@ -94,7 +95,8 @@ export function serve(listener: Deno.Listener, ctx: SessionContext, options: Ser
         continue;
       }
       active++;
-      const p = handleConnection(stream, ctx).finally(() => {
+      // Every accepted connection gets a number, as websockify's handler ids.
+      const p = handleConnection(stream, { ...ctx, connId: ++connections }).finally(() => {
         active--;
         running.delete(p);
       });

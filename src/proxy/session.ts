@@ -15,6 +15,28 @@ import { log, logDebug, logInfo, logWarn } from "../ops/log.ts";
 import { isUpgradeRequest, switchingProtocols, validateUpgrade } from "../ws/handshake.ts";
 import { relayRaw, type RelayResult, relayWebSocket, type WsRelayOptions } from "./relay.ts";
 
+/** A session about to relay, for bookkeeping (status table, recorder, metrics). */
+export interface SessionStart {
+  id: number;
+  client: ClientInfo;
+  target: Target;
+  kind: "ws" | "raw";
+}
+
+/** What {@linkcode SessionContext.openSession} returns. */
+export interface SessionHooks {
+  /** Extra relay options (record/count hooks, traffic symbols). */
+  options?: Partial<WsRelayOptions>;
+  /** Called once when the session ended. */
+  end(result: RelayResult): void;
+}
+
+/** The counters a session updates; see src/ops/metrics.ts. */
+export interface SessionMetrics {
+  refused(status: number): void;
+  connected(seconds: number): void;
+}
+
 /** Who is on the other end, as far as the transport can tell. */
 export interface ClientInfo {
   /** `ip:port`, `[v6]:port` or `unix`. */
@@ -57,10 +79,11 @@ export interface SessionContext {
   /** Aborted at shutdown: sessions close with 1001. */
   signal: AbortSignal;
   /** Extra relay options (record, traffic). */
-  relayOptions?: (client: ClientInfo, target: Target) => Partial<WsRelayOptions>;
-  /** Called when a session (WebSocket or raw) starts relaying and when it ends. */
-  onSessionStart?: () => void;
-  onSessionEnd?: (result: RelayResult & { kind: "ws" | "raw" }) => void;
+  openSession?: (session: SessionStart) => SessionHooks;
+  /** This connection's number (counts every accepted connection; `--record FILE.<n>`). */
+  connId?: number;
+  /** Counters for refusals and target connect time (`--metrics`). */
+  metrics?: SessionMetrics;
 }
 
 const TIMEOUT = Symbol("timeout");
@@ -189,6 +212,7 @@ async function readHead(
   while (end < 0) {
     if (!looksLikeHttp(buf.subarray(0, Math.min(len, 32)))) {
       return refuse(
+        ctx,
         stream,
         textResponse(400, "not an HTTP request"),
         "garbage instead of a request",
@@ -196,6 +220,7 @@ async function readHead(
     }
     if (len > limits.maxHeadBytes) {
       return refuse(
+        ctx,
         stream,
         textResponse(431, `request head larger than ${limits.maxHeadBytes} bytes`),
         "head too large",
@@ -210,6 +235,7 @@ async function readHead(
     const r = left > 0 ? await raceTimeout(stream.read(buf.subarray(len)), left) : TIMEOUT;
     if (r === TIMEOUT) {
       return refuse(
+        ctx,
         stream,
         textResponse(408, `request head not complete within ${limits.headTimeout}s`),
         "head timeout",
@@ -228,7 +254,7 @@ async function readHead(
     head = parseRequestHead(buf.subarray(0, end), limits);
   } catch (e) {
     if (e instanceof HttpError) {
-      return refuse(stream, textResponse(e.status, e.message, e.headers), e.message);
+      return refuse(ctx, stream, textResponse(e.status, e.message, e.headers), e.message);
     }
     throw e;
   }
@@ -238,11 +264,13 @@ async function readHead(
 }
 
 async function refuse(
+  ctx: SessionContext,
   stream: ByteStream,
   res: HttpResponse,
   why: string,
   head?: RequestHead,
 ): Promise<void> {
+  ctx.metrics?.refused(res.status);
   log(res.status >= 500 ? "warn" : "info", "refused", {
     client: stream.peer,
     status: res.status,
@@ -259,6 +287,7 @@ async function plainHttp(
 ): Promise<void> {
   if (!ctx.web) {
     return refuse(
+      ctx,
       stream,
       textResponse(405, "this server only accepts WebSocket upgrades", { Allow: "GET" }),
       "no web root",
@@ -286,7 +315,7 @@ async function wsSession(
     upgrade = validateUpgrade(head);
   } catch (e) {
     if (e instanceof HttpError) {
-      return refuse(stream, textResponse(e.status, e.message, e.headers), e.message, head);
+      return refuse(ctx, stream, textResponse(e.status, e.message, e.headers), e.message, head);
     }
     throw e;
   }
@@ -294,6 +323,7 @@ async function wsSession(
   const routed = await ctx.route(head, client);
   if (!("target" in routed)) {
     return refuse(
+      ctx,
       stream,
       routed,
       typeof routed.body === "string" ? routed.body.trim() : "refused",
@@ -325,7 +355,7 @@ async function relaySession(
     target = await connectFor(stream, routed.target, ctx, client.address);
   } catch (e) {
     const msg = e instanceof ConnectError ? e.message : `cannot connect to the target: ${e}`;
-    return refuse(stream, textResponse(502, msg), msg, head);
+    return refuse(ctx, stream, textResponse(502, msg), msg, head);
   }
   try {
     await stream.writeAll(new TextEncoder().encode(switchingProtocols(upgrade)));
@@ -346,7 +376,12 @@ async function relaySession(
     token: routed.label,
     protocol: upgrade.protocol,
   });
-  ctx.onSessionStart?.();
+  const hooks = ctx.openSession?.({
+    id: ctx.connId ?? 0,
+    client,
+    target: routed.target,
+    kind: "ws",
+  });
   const c = ctx.config;
   const result = await relayWebSocket(stream, target, {
     leftover,
@@ -355,9 +390,9 @@ async function relaySession(
     pingTimeout: c.pingTimeout,
     idleTimeout: c.sessionIdleTimeout,
     signal: ctx.signal,
-    ...ctx.relayOptions?.(client, routed.target),
+    ...hooks?.options,
   });
-  ctx.onSessionEnd?.({ ...result, kind: "ws" });
+  hooks?.end(result);
   logInfo("session end", {
     ...who,
     target: where,
@@ -381,7 +416,9 @@ async function connectFor(
   ctx: SessionContext,
   address?: string,
 ): Promise<ByteStream> {
+  const t0 = performance.now();
   const conn = await ctx.connect(target);
+  ctx.metrics?.connected((performance.now() - t0) / 1000);
   const version = ctx.config.proxyProtocol;
   if (version) {
     const peer = parseEndpoint(client.peer);
@@ -430,9 +467,10 @@ async function rawRelaySession(
     });
     return;
   }
-  ctx.onSessionStart?.();
+  const client: ClientInfo = { peer: stream.peer };
+  const hooks = ctx.openSession?.({ id: ctx.connId ?? 0, client, target, kind: "raw" });
   const result = await relayRaw(stream, conn, { signal: ctx.signal });
-  ctx.onSessionEnd?.({ ...result, kind: "raw" });
+  hooks?.end(result);
   logInfo("raw session end", {
     client: stream.peer,
     target: where,

@@ -1,0 +1,260 @@
+/**
+ * Lifecycle and operations end to end: vncws as a real process with
+ * metrics, JSON logs, recording, signals, heartbeats and config files.
+ */
+import assert from "node:assert/strict";
+import { freePort, startProcess, startVncws } from "./_util.ts";
+import { wsConnect } from "./_ws_client.ts";
+import { startEchoTarget } from "./_targets.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const dec = new TextDecoder();
+
+Deno.test({
+  name: "--metrics, --log-format json and --record while a session runs",
+  ...opts,
+  async fn() {
+    const target = startEchoTarget();
+    const dir = Deno.makeTempDirSync();
+    const port = freePort();
+    const mport = freePort();
+    const vncws = await startVncws([
+      String(port),
+      `127.0.0.1:${target.port}`,
+      "--metrics",
+      String(mport),
+      "--log-format",
+      "json",
+      "--record",
+      `${dir}/rec`,
+    ]);
+    try {
+      const ws = await wsConnect(port);
+      await ws.readBytes(12);
+      await ws.sendBinary("hello it's me");
+      await ws.readBytes(13);
+      const live = await (await fetch(`http://127.0.0.1:${mport}/sessions.json`)).json();
+      assert.equal(live.length, 1);
+      assert.equal(live[0].bytesToTarget, 13);
+      const m1 = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+      assert.match(m1, /^vncws_sessions_active 1$/m);
+      const page = await (await fetch(`http://127.0.0.1:${mport}/`)).text();
+      assert.match(page, /127\.0\.0\.1/);
+      await ws.sendClose(1000);
+      await ws.waitClose();
+      ws.close();
+      await vncws.waitFor(/"msg":"session end"/);
+      const m2 = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+      assert.match(m2, /^vncws_sessions_active 0$/m);
+      assert.match(m2, /^vncws_bytes_total\{direction="to_target"\} 13$/m);
+      assert.match(m2, /^vncws_bytes_total\{direction="to_client"\} 25$/m);
+      assert.match(m2, /^vncws_sessions_total\{outcome="client_closed"\} 1$/m);
+      assert.match(m2, /^vncws_target_connect_seconds_count 1$/m);
+      const bad = await wsConnect(port, { headers: { "Sec-WebSocket-Version": "1" } });
+      bad.close();
+      const m3 = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+      assert.match(m3, /^vncws_handshake_failures_total\{status="426"\} 1$/m);
+      assert.equal((await fetch(`http://127.0.0.1:${mport}/healthz`)).status, 200);
+      assert.equal((await fetch(`http://127.0.0.1:${mport}/readyz`)).status, 200);
+      // Every log line is one JSON object; the session end carries the numbers.
+      const lines = vncws.output().split("\n").filter((l) => l.startsWith("{"));
+      const end = lines.map((l) => JSON.parse(l)).find((o) => o.msg === "session end");
+      assert.equal(end.up, 13);
+      assert.equal(end.down, 25);
+      assert.equal(end.code, 1000);
+      // The recording: websockify's format, readable only by its owner.
+      const files = [...Deno.readDirSync(dir)].map((e) => e.name);
+      assert.equal(files.length, 1);
+      const rec = `${dir}/${files[0]}`;
+      assert.equal(Deno.statSync(rec).mode! & 0o777, 0o600);
+      for (let i = 0; i < 50 && !Deno.readTextFileSync(rec).includes("'EOF'"); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const text = Deno.readTextFileSync(rec);
+      assert.match(text, /^var VNC_frame_data = \[/);
+      assert.match(text, /'\}\d+\}hello it\\'s me',/);
+      assert.match(text, /'EOF'\];/);
+    } finally {
+      await vncws.stop();
+      await target.close();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "SIGTERM drains: bytes sent before the signal arrive, then 1001 and exit 0",
+  ...opts,
+  async fn() {
+    const target = startEchoTarget();
+    const port = freePort();
+    const vncws = await startVncws([
+      String(port),
+      `127.0.0.1:${target.port}`,
+      "--drain-timeout",
+      "1",
+    ]);
+    const ws = await wsConnect(port);
+    await ws.readBytes(12);
+    const data = new Uint8Array(200_000).fill(7);
+    await ws.sendBinary(data);
+    Deno.kill(vncws.pid, "SIGTERM");
+    const echoed = await ws.readBytes(data.length);
+    assert.deepEqual(echoed, data);
+    const close = await ws.waitClose();
+    assert.equal(close?.code, 1001);
+    ws.close();
+    const st = await vncws.status;
+    assert.equal(st.code, 0);
+    await target.close();
+  },
+});
+
+Deno.test({
+  name: "SIGHUP reopens --log-file (logrotate) and the session stays up",
+  ...opts,
+  async fn() {
+    const target = startEchoTarget();
+    const dir = Deno.makeTempDirSync();
+    const port = freePort();
+    const vncws = await startVncws([
+      String(port),
+      `127.0.0.1:${target.port}`,
+      "--log-file",
+      `${dir}/v.log`,
+    ]);
+    try {
+      const ws = await wsConnect(port);
+      await ws.readBytes(12);
+      Deno.renameSync(`${dir}/v.log`, `${dir}/v.log.1`);
+      Deno.kill(vncws.pid, "SIGHUP");
+      await vncws.waitFor("SIGHUP: reloading");
+      await ws.sendBinary("still here");
+      assert.equal(dec.decode(await ws.readBytes(10)), "still here");
+      await ws.sendClose();
+      await ws.waitClose();
+      ws.close();
+      await vncws.waitFor("session end");
+      assert.match(Deno.readTextFileSync(`${dir}/v.log`), /session end/);
+      assert.match(Deno.readTextFileSync(`${dir}/v.log.1`), /listening on/);
+    } finally {
+      await vncws.stop();
+      await target.close();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "--heartbeat with --ping-timeout closes a peer that stops answering pings",
+  ...opts,
+  async fn() {
+    const target = startEchoTarget();
+    const port = freePort();
+    const vncws = await startVncws([
+      String(port),
+      `127.0.0.1:${target.port}`,
+      "--heartbeat",
+      "0.3",
+      "--ping-timeout",
+      "1",
+    ]);
+    try {
+      // The test client never answers pings: a dead peer as far as vncws can tell.
+      const ws = await wsConnect(port);
+      let pings = 0;
+      let close;
+      for (;;) {
+        const ev = await ws.next();
+        if (ev === null) break;
+        if (ev.kind === "ping") pings++;
+        if (ev.kind === "close") {
+          close = ev;
+          break;
+        }
+      }
+      assert.ok(pings >= 1);
+      assert.equal(close?.code, 1001);
+      ws.close();
+      await vncws.waitFor(/session end .*no pong within 1s/);
+    } finally {
+      await vncws.stop();
+      await target.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "--config FILE (TOML): options from the file, the command line wins",
+  ...opts,
+  async fn() {
+    const target = startEchoTarget();
+    const dir = Deno.makeTempDirSync();
+    const port = freePort();
+    Deno.writeTextFileSync(
+      `${dir}/vncws.toml`,
+      `max-connections = 1\nlog-format = "json"\nverbose = 1\nweb = "none"\n`,
+    );
+    const vncws = await startVncws([
+      "--config",
+      `${dir}/vncws.toml`,
+      "--log-format",
+      "text",
+      String(port),
+      `127.0.0.1:${target.port}`,
+    ]);
+    try {
+      const a = await wsConnect(port);
+      assert.equal(a.response.status, 101);
+      const b = await wsConnect(port);
+      assert.equal(b.response.status, 503); // max-connections = 1 from the file
+      a.close();
+      b.close();
+      await vncws.waitFor("session end"); // the slot is free again
+      const r = await fetch(`http://127.0.0.1:${port}/vnc.html`);
+      assert.equal(r.status, 405); // web = "none"
+      await r.body?.cancel();
+      assert.doesNotMatch(vncws.output(), /^\{/m); // text format from the command line
+    } finally {
+      await vncws.stop();
+      Deno.removeSync(dir, { recursive: true });
+    }
+    const bad = startProcess(Deno.execPath(), [
+      "run",
+      "-A",
+      new URL("../main.ts", import.meta.url).pathname,
+      "--config",
+      "/nonexistent.toml",
+      "1",
+      "h:1",
+    ]);
+    assert.equal((await bad.status).code, 2, bad.output());
+    await target.close();
+  },
+});
+
+Deno.test({
+  name: "--run-once exits after the first session; --idle-timeout exits when idle",
+  ...opts,
+  async fn() {
+    const target = startEchoTarget();
+    const port = freePort();
+    const once = await startVncws([String(port), `127.0.0.1:${target.port}`, "--run-once"]);
+    const ws = await wsConnect(port);
+    await ws.readBytes(12);
+    await ws.sendClose();
+    await ws.waitClose();
+    ws.close();
+    assert.equal((await once.status).code, 0);
+    const port2 = freePort();
+    const idle = await startVncws([
+      String(port2),
+      `127.0.0.1:${target.port}`,
+      "--idle-timeout",
+      "1",
+    ]);
+    assert.equal((await idle.status).code, 0);
+    assert.match(idle.output(), /--idle-timeout/);
+    await target.close();
+  },
+});
