@@ -296,7 +296,14 @@ export async function connectWebSocket(
             "(raise --connect-timeout if the server is slow)",
         );
       }
-      throw new WsClientError(`${where} closed the connection without answering the handshake`);
+      // A TLS 1.3 server refuses a missing client certificate only after the handshake, and
+      // node:tls in Deno shows that alert as a plain end of stream.
+      const certHint = secure && !options.tls?.cert
+        ? " (a TLS server does this when it wants a client certificate: --cert FILE --key FILE)"
+        : "";
+      throw new WsClientError(
+        `${where} closed the connection without answering the handshake${certHint}`,
+      );
     }
     const head = parseResponseHead(dec.decode(buf.subarray(0, end - 4)));
     const rest = buf.slice(end);

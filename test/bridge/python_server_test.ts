@@ -39,6 +39,9 @@ async def main():
     if len(sys.argv) > 2:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+        if len(sys.argv) > 3:  # client certificates required, issued by this CA
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(sys.argv[3])
     # Fast keepalive pings: a bridge that did not answer them would be closed (1011).
     async with serve(handler, "127.0.0.1", 0, subprotocols=["vmware-vvc"],
                      process_request=process_request, ssl=ctx, ping_interval=0.3,
@@ -51,10 +54,17 @@ asyncio.run(main())
 
 const skip = skipUnless([PY, "openssl"], "apt-get install python3-websockets openssl");
 
-async function startPyServer(dir: string, tls?: { cert: string; key: string }) {
+async function startPyServer(
+  dir: string,
+  tls?: { cert: string; key: string; clientCa?: string },
+) {
   const script = `${dir}/ws_server.py`;
   await Deno.writeTextFile(script, SERVER);
-  const p = startProcess(PY, [script, ...(tls ? [tls.cert, tls.key] : [])]);
+  const p = startProcess(PY, [
+    script,
+    ...(tls ? [tls.cert, tls.key] : []),
+    ...(tls?.clientCa ? [tls.clientCa] : []),
+  ]);
   const out = await p.waitFor(/port \d+/, 15000);
   return { proc: p, port: Number(/port (\d+)/.exec(out)![1]) };
 }
@@ -136,6 +146,11 @@ Deno.test({
     const certs: TestCerts = await makeCerts();
     const self = await startPyServer(certs.dir, { cert: certs.selfCert, key: certs.selfKey });
     const leaf = await startPyServer(certs.dir, { cert: certs.leafCert, key: certs.leafKey });
+    const mtls = await startPyServer(certs.dir, {
+      cert: certs.leafCert,
+      key: certs.leafKey,
+      clientCa: certs.caCert,
+    });
     const need = ["--protocol", "binary, vmware-vvc", "-H", "X-Ticket: t"];
     const selfUrl = `wss://127.0.0.1:${self.port}/ticket/abc`;
     const leafUrl = `wss://localhost:${leaf.port}/ticket/abc`;
@@ -168,6 +183,23 @@ Deno.test({
         ]);
         assert.match(out, /hostname mismatch: the certificate is not valid for \\"vc.example\\"/);
       });
+      const mtlsUrl = `wss://localhost:${mtls.port}/ticket/abc`;
+      await t.step("client certificate required: refused without --cert", async () => {
+        const out = await failingSession(mtlsUrl, [...need, "--ca", certs.caCert]);
+        assert.match(out, /wants a client certificate: --cert FILE --key FILE/);
+      });
+      await t.step(
+        "client certificate required: works with --cert and --key",
+        () =>
+          workingSession(mtlsUrl, [
+            "--ca",
+            certs.caCert,
+            "--cert",
+            certs.leafCert,
+            "--key",
+            certs.leafKey,
+          ]),
+      );
       await t.step("plain ws:// to a TLS port fails cleanly", async () => {
         const out = await failingSession(`ws://127.0.0.1:${self.port}/`, [
           ...need,
@@ -179,6 +211,7 @@ Deno.test({
     } finally {
       await self.proc.stop();
       await leaf.proc.stop();
+      await mtls.proc.stop();
       await Deno.remove(certs.dir, { recursive: true });
     }
   },
