@@ -41,12 +41,9 @@ export async function runSession(local: ByteStream, ctx: BridgeContext): Promise
   // Watch the local side while the WebSocket opens: a viewer that gives up, or a port probe,
   // must not leave an attempt (and maybe a single-use ticket) behind. A client that speaks
   // first has its bytes kept for the relay.
-  const pendingRead: PendingRead = {
-    buf: new Uint8Array(RELAY_BUFFER),
-    result: Promise.resolve(0),
-  };
+  const firstBuf = new Uint8Array(RELAY_BUFFER);
+  const pendingRead: PendingRead = { buf: firstBuf, result: local.read(firstBuf) };
   const localLeft = new AbortController();
-  pendingRead.result = local.read(pendingRead.buf);
   pendingRead.result.then((n) => {
     if (n === null) localLeft.abort();
   }, () => localLeft.abort());
