@@ -15,6 +15,7 @@ import {
 } from "./src/cli.ts";
 import { configFileArgs, ConfigFileError } from "./src/ops/config_file.ts";
 import { runProxy } from "./src/app.ts";
+import { flushLog } from "./src/ops/log.ts";
 import { daemonize, isDaemonChild, reportToParent } from "./src/lifecycle/daemon.ts";
 
 /**
@@ -97,5 +98,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  const code = await main(Deno.args);
+  flushLog();
+  Deno.exit(code);
 }

@@ -26,11 +26,32 @@ let maxRank = RANK.info;
 let format: "text" | "json" = "text";
 let file: Deno.FsFile | undefined;
 let filePath: string | undefined;
-let sink: (line: string) => void = (line) => {
+let sink: ((line: string) => void) | undefined;
+
+// Lines for stderr and the log file are batched: a burst of sessions costs
+// one write per event-loop turn instead of one per line. Warnings and errors
+// flush at once, so nothing important waits in memory.
+let pending: string[] = [];
+let flushTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Writes the batched lines now (called before the process exits). */
+export function flushLog(): void {
+  if (flushTimer !== undefined) {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+  }
+  if (pending.length === 0) return;
+  const bytes = encoder.encode(pending.join("\n") + "\n");
+  pending = [];
   try {
-    Deno.stderr.writeSync(encoder.encode(line + "\n"));
+    Deno.stderr.writeSync(bytes);
   } catch { /* stderr closed (daemon) */ }
-};
+  if (file) {
+    try {
+      file.writeSync(bytes);
+    } catch { /* disk full: stderr still has it */ }
+  }
+}
 
 /** Sets level, format and destinations. Call once at start (and on SIGHUP to reopen the file). */
 export function configureLog(options: LogOptions): void {
@@ -46,6 +67,7 @@ export function configureLog(options: LogOptions): void {
 /** Reopens the log file (logrotate moves it away, SIGHUP asks for a new one). */
 export function reopenLogFile(): void {
   if (filePath === undefined) return;
+  flushLog(); // lines logged before the rotation belong to the old file
   try {
     file?.close();
   } catch { /* already closed */ }
@@ -76,13 +98,11 @@ export function log(level: Level, msg: string, fields: Record<string, unknown> =
     body = `${msg}${extra ? " " + extra : ""}`;
     line = `${stamp()} ${level.toUpperCase().padEnd(5)} ${body}`;
   }
-  sink(line);
   for (const s of extraSinks) s(body, level);
-  if (file) {
-    try {
-      file.writeSync(encoder.encode(line + "\n"));
-    } catch { /* disk full: stderr still has it */ }
-  }
+  if (sink) return sink(line);
+  pending.push(line);
+  if (RANK[level] <= RANK.warn) flushLog();
+  else if (flushTimer === undefined) flushTimer = setTimeout(flushLog, 0);
 }
 
 const extraSinks = new Set<(text: string, level: Level) => void>();

@@ -21,6 +21,13 @@ import {
 /** Read buffer size per direction; websockify reads 64 KiB from the target too. */
 export const RELAY_BUFFER = 64 * 1024;
 
+/**
+ * First read buffer size. Idle sessions (most of a VNC fleet) keep only this
+ * much per direction; a read that fills it switches that direction to
+ * {@linkcode RELAY_BUFFER} for good.
+ */
+export const INITIAL_BUFFER = 2 * 1024;
+
 /** After a client's EOF, how long a silent target may keep the session open. */
 export const HALF_CLOSE_IDLE_MS = 5000;
 
@@ -123,7 +130,7 @@ export async function relayWebSocket(
       expectMasked: true,
       maxMessageBytes: options.maxMessageBytes,
     });
-    const buf = new Uint8Array(RELAY_BUFFER);
+    let buf = new Uint8Array(INITIAL_BUFFER);
     let chunk: Uint8Array | undefined = options.leftover?.length ? options.leftover : undefined;
     try {
       for (;;) {
@@ -136,6 +143,8 @@ export async function relayWebSocket(
           }
           if (n === null) return "client-eof";
           chunk = buf.subarray(0, n);
+          // The decoder is done with the old buffer once this chunk is consumed.
+          if (n === buf.length && buf.length < RELAY_BUFFER) buf = new Uint8Array(RELAY_BUFFER);
         }
         decoder.push(chunk);
         chunk = undefined;
@@ -178,9 +187,13 @@ export async function relayWebSocket(
   };
 
   const down = async (): Promise<DownEnd> => {
-    const buf = new Uint8Array(MAX_SERVER_HEADER + RELAY_BUFFER);
-    const body = buf.subarray(MAX_SERVER_HEADER);
+    let buf = new Uint8Array(MAX_SERVER_HEADER + INITIAL_BUFFER);
+    let body = buf.subarray(MAX_SERVER_HEADER);
     for (;;) {
+      if (buf.length < MAX_SERVER_HEADER + RELAY_BUFFER && result.toClient >= INITIAL_BUFFER) {
+        buf = new Uint8Array(MAX_SERVER_HEADER + RELAY_BUFFER);
+        body = buf.subarray(MAX_SERVER_HEADER);
+      }
       let n: number | null;
       try {
         n = await target.read(body);
@@ -256,6 +269,12 @@ export async function relayWebSocket(
         await Promise.race([downP, new Promise((r) => timers.push(setTimeout(r, 250)))]);
       }
       if (d === "target-eof") await sendClose(CloseCode.Normal, "Target closed");
+    } else if (first.end === "protocol") {
+      // Closing a socket with unread input makes the kernel send RST, which
+      // can destroy our close frame before the client reads it: stop the
+      // target, then read and drop the client's bytes for a moment first.
+      target.close();
+      await drain(client, LINGER_MS);
     } else if (first.end === "target-error") {
       await sendClose(CloseCode.InternalError, "Target write failed");
     } else if (first.end === "close") {
@@ -296,6 +315,23 @@ export async function relayWebSocket(
   return result;
 }
 
+/** How long a client may keep sending after we closed for a protocol error. */
+const LINGER_MS = 1000;
+
+/** Reads and drops `stream`'s bytes until EOF, an error or `ms` pass. */
+async function drain(stream: ByteStream, ms: number): Promise<void> {
+  const buf = new Uint8Array(4096);
+  const deadline = Date.now() + ms;
+  const timer = setTimeout(() => stream.close(), ms);
+  try {
+    while (Date.now() < deadline && (await stream.read(buf)) !== null) { /* drop */ }
+  } catch {
+    /* closed by the timer or the peer */
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Options for {@linkcode relayRaw}. */
 export interface RawRelayOptions {
   signal?: AbortSignal;
@@ -320,11 +356,17 @@ export async function relayRaw(
     to: ByteStream,
     count: (n: number) => void,
   ): Promise<boolean> => {
-    const buf = new Uint8Array(RELAY_BUFFER);
+    let buf = new Uint8Array(INITIAL_BUFFER);
     try {
       for (;;) {
         const n = await from.read(buf);
         if (n === null) break;
+        if (n === buf.length && buf.length < RELAY_BUFFER) {
+          await to.writeAll(buf.subarray(0, n));
+          count(n);
+          buf = new Uint8Array(RELAY_BUFFER);
+          continue;
+        }
         await to.writeAll(buf.subarray(0, n));
         count(n);
       }

@@ -87,6 +87,7 @@ export interface SessionContext {
 }
 
 const TIMEOUT = Symbol("timeout");
+const EMPTY = new Uint8Array(0);
 
 function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMEOUT> {
   let timer: ReturnType<typeof setTimeout>;
@@ -144,7 +145,8 @@ async function sniff(stream: ByteStream, ctx: SessionContext): Promise<void> {
   const { limits } = ctx.config;
   const rawTarget = ctx.rawTarget?.();
   const rawOK = rawTarget !== undefined && limits.rawWait > 0;
-  const first = new Uint8Array(4096);
+  // Sniff and head buffers are dropped before relaying: idle sessions keep only the relay's.
+  let first: Uint8Array | undefined = new Uint8Array(4096);
   const pending = stream.read(first);
   const r = await raceTimeout(pending, (rawOK ? limits.rawWait : limits.headTimeout) * 1000);
   if (r === TIMEOUT) {
@@ -165,6 +167,7 @@ async function sniff(stream: ByteStream, ctx: SessionContext): Promise<void> {
     return;
   }
   const initial = first.slice(0, r);
+  first = undefined;
   if (initial[0] === 0x16 || initial[0] === 0x80) {
     if (!ctx.tls) {
       logWarn("TLS client refused", {
@@ -259,6 +262,7 @@ async function readHead(
     throw e;
   }
   const leftover = buf.slice(end, len);
+  buf = EMPTY;
   if (isUpgradeRequest(head)) return await wsSession(stream, head, leftover, ctx);
   await plainHttp(stream, head, ctx);
 }

@@ -4,12 +4,9 @@
  * `websockify.token_plugins.NAME`) or from a user module path.
  * @module
  */
-import { BaseTokenAPI, JSONTokenApi } from "./token_api.ts";
 import { TokenFile } from "./token_file.ts";
 import { TokenFileName } from "./token_file_name.ts";
-import { JWTTokenApi } from "./token_jwt.ts";
 import { isModulePath, loadTokenModule } from "./token_module.ts";
-import { TokenRedis } from "./token_redis.ts";
 import { UnixDomainSocketDirectory } from "./token_unix_dir.ts";
 import type { TokenResolver } from "./resolver.ts";
 
@@ -27,16 +24,21 @@ export interface TokenResolverOptions {
   clockSkew?: number;
 }
 
-type Factory = (source: string, options: TokenResolverOptions) => TokenResolver;
+type Factory = (
+  source: string,
+  options: TokenResolverOptions,
+) => TokenResolver | Promise<TokenResolver>;
 
 const PLUGINS: Record<string, Factory> = {
   TokenFile: (s) => new TokenFile(s, { reload: true }),
   ReadOnlyTokenFile: (s) => new TokenFile(s, { reload: false }),
   TokenFileName: (s) => new TokenFileName(s),
-  BaseTokenAPI: (s, o) => new BaseTokenAPI(s, o),
-  JSONTokenApi: (s, o) => new JSONTokenApi(s, o),
-  JWTTokenApi: (s, o) => new JWTTokenApi(s, o),
-  TokenRedis: (s, o) => new TokenRedis(s, o),
+  // Backends with npm dependencies (jose, ioredis) load only when chosen: a
+  // plain proxy starts without them.
+  BaseTokenAPI: async (s, o) => new (await import("./token_api.ts")).BaseTokenAPI(s, o),
+  JSONTokenApi: async (s, o) => new (await import("./token_api.ts")).JSONTokenApi(s, o),
+  JWTTokenApi: async (s, o) => new (await import("./token_jwt.ts")).JWTTokenApi(s, o),
+  TokenRedis: async (s, o) => new (await import("./token_redis.ts")).TokenRedis(s, o),
   UnixDomainSocketDirectory: (s) => new UnixDomainSocketDirectory(s),
 };
 
@@ -77,5 +79,5 @@ export async function createTokenResolver(
   if (options.source === undefined || options.source === "") {
     throw new Error(`token plugin ${name} needs --token-source`);
   }
-  return factory(options.source, options);
+  return await factory(options.source, options);
 }
