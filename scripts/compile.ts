@@ -7,7 +7,8 @@
  * Permissions are limited to what vncws uses: net (listen, connect), read
  * (web root, token files, certificates), write (pid file, logs, recordings,
  * the extracted shim), run (wrap mode), env (wrap, systemd) and sys (host name
- * for the printed URL).
+ * for the printed URL), plus `--unstable-net` for unix datagram sockets
+ * (syslog to /dev/log, sd_notify).
  * @module
  */
 import { join } from "node:path";
@@ -27,6 +28,8 @@ export function compileArgs(output: string): string[] {
     "--allow-run",
     "--allow-env",
     "--allow-sys",
+    // Unix datagram sockets for syslog (/dev/log) and sd_notify without FFI.
+    "--unstable-net",
     "--include",
     assets.viewerDir,
     "--include",
