@@ -451,6 +451,9 @@ Usage:
   vncws bridge [options] [listen_addr:]listen_port ws[s]://host/path
   vncws replay [--port P] [--speed N] RECORDING
 
+  'vncws bridge --help' lists the bridge's options (a local port → a remote
+  WebSocket console such as VMware, Proxmox or QEMU).
+
 Proxy (example: vncws 6080 127.0.0.1:5900)
   A bare port listens on all interfaces, IPv4 and IPv6. Browsers, WebSocket
   clients and native VNC viewers (raw TCP) share the port.
