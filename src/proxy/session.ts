@@ -13,6 +13,7 @@ import { type ByteStream, PrefixedStream } from "../net/stream.ts";
 import { parseEndpoint, proxyHeader } from "../net/proxy_protocol.ts";
 import { log, logDebug, logInfo, logWarn } from "../ops/log.ts";
 import { isUpgradeRequest, switchingProtocols, validateUpgrade } from "../ws/handshake.ts";
+import { DEFAULT_TOKEN_PATH_PREFIX } from "../route/token_location.ts";
 import { relayRaw, type RelayResult, relayWebSocket, type WsRelayOptions } from "./relay.ts";
 
 /** A session about to relay, for bookkeeping (status table, recorder, metrics). */
@@ -267,6 +268,11 @@ async function readHead(
   await plainHttp(stream, head, ctx);
 }
 
+/** A path for log lines: the token in `/websockify/<token>` is a secret, so it is cut. */
+function logPath(path: string, prefix = DEFAULT_TOKEN_PATH_PREFIX): string {
+  return path.startsWith(prefix) && path.length > prefix.length ? `${prefix}…` : path;
+}
+
 async function refuse(
   ctx: SessionContext,
   stream: ByteStream,
@@ -279,7 +285,7 @@ async function refuse(
     client: stream.peer,
     status: res.status,
     why,
-    path: head?.path,
+    path: head ? logPath(head.path, ctx.config.tokenPathPrefix) : undefined,
   });
   await writeResponse(stream, res, { headOnly: head?.method === "HEAD" });
 }
@@ -302,7 +308,7 @@ async function plainHttp(
   logDebug("http", {
     client: stream.peer,
     method: head.method,
-    path: head.path,
+    path: logPath(head.path, ctx.config.tokenPathPrefix),
     status: res.status,
   });
   await writeResponse(stream, res, { headOnly: head.method === "HEAD" });
