@@ -98,9 +98,11 @@ export async function runProxy(config: Config): Promise<number> {
     client.address = r.client;
     return { target: r.target, label: r.label, release: () => r.release() };
   };
-  const webHandler = config.web === null
-    ? undefined
-    : createWebHandler({ root: config.web, dirListing: config.dirListing });
+  const webHandler = config.web === null ? undefined : createWebHandler({
+    root: config.web,
+    dirListing: config.dirListing,
+    frameOptions: config.frameOptions,
+  });
   const web = webHandler
     ? async (head: RequestHead, client: ClientInfo): Promise<HttpResponse> =>
       await router.checkWeb(head, client, config.webAuth) ?? await webHandler(head)

@@ -62,6 +62,7 @@ const OPTIONS: Record<string, Opt> = {
   config: { type: "string" },
   demo: { type: "boolean" },
   "dir-listing": { type: "boolean" },
+  "frame-options": { type: "string" },
   "target-ca": { type: "string" },
   "ssl-target-insecure": { type: "boolean" },
   "allow-origin": { type: "string", multiple: true },
@@ -89,12 +90,6 @@ const OPTIONS: Record<string, Opt> = {
   "wrap-ready-timeout": { type: "string" },
   "token-path-prefix": { type: "string" },
 };
-
-/**
- * Options parsed and validated but whose feature has not landed yet: they fail
- * with "not supported yet" rather than being silently ignored.
- */
-export const NOT_YET = new Set<string>([]);
 
 /** Every long option and its kind, for config files. */
 export const OPTION_KINDS: Record<string, "string" | "boolean"> = Object.fromEntries(
@@ -212,12 +207,6 @@ export function parseCommandLine(argv: string[]): Command {
   needs("target-ca", "ssl-target");
   needs("ssl-target-insecure", "ssl-target");
 
-  for (const name of Object.keys(o)) {
-    if (NOT_YET.has(name) && o[name] !== undefined && o[name] !== false) {
-      throw new UsageError(`not supported yet: --${name} (this vncws build does not implement it)`);
-    }
-  }
-
   c.verbose = (o.verbose as boolean[] | undefined)?.length ?? 0;
   c.traffic = bool("traffic");
   c.record = str("record");
@@ -263,6 +252,24 @@ export function parseCommandLine(argv: string[]): Command {
     throw new UsageError(`--web needs a directory (or "none" to turn the web server off)`);
   }
   c.dirListing = bool("dir-listing") && !bool("file-only");
+  if (c.web) {
+    let isDir = false;
+    try {
+      isDir = Deno.statSync(c.web).isDirectory;
+    } catch { /* reported below */ }
+    if (!isDir) {
+      throw new UsageError(
+        `--web ${c.web}: no such directory (give the noVNC or web root directory)`,
+      );
+    }
+  }
+  const fo = (str("frame-options") ?? "SAMEORIGIN").toUpperCase();
+  if (!["SAMEORIGIN", "DENY", "NONE"].includes(fo)) {
+    throw new UsageError(
+      `--frame-options is SAMEORIGIN, DENY or none, got "${str("frame-options")}"`,
+    );
+  }
+  c.frameOptions = fo === "NONE" ? "" : fo;
   c.demo = bool("demo");
   c.tls = {
     cert: str("cert"),
@@ -476,6 +483,8 @@ Web and viewer (example: vncws --web /usr/share/novnc 6080 127.0.0.1:5900)
                              at /vnc.html; "none" turns the web server off)
   --dir-listing              list directories without index.html (off by default)
   --file-only                websockify's switch; listings are off anyway
+  --frame-options V          X-Frame-Options: SAMEORIGIN (default), DENY or none
+                             (none lets other sites embed the viewer)
   --demo                     target a built-in demo desktop (try: vncws --demo 6080)
 
 TLS (example: vncws --cert server.pem --key key.pem 6443 127.0.0.1:5900)

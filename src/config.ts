@@ -88,6 +88,8 @@ export interface Config {
   web: string | null;
   /** Directory listings (off unless `--dir-listing`; `--file-only` accepted). */
   dirListing: boolean;
+  /** X-Frame-Options for web responses ("" sends none). */
+  frameOptions: string;
   tls: TlsConfig;
   targetTls: TargetTlsConfig;
   tokenPlugin?: string;
@@ -157,6 +159,7 @@ export function defaultConfig(): Config {
     demo: false,
     web: "",
     dirListing: false,
+    frameOptions: "SAMEORIGIN",
     tls: { sslOnly: false, verifyClient: false },
     targetTls: { enabled: false, insecure: false },
     hostToken: false,
