@@ -258,3 +258,36 @@ Deno.test({
     await target.close();
   },
 });
+
+Deno.test({
+  name: "--syslog host:port sends RFC 5424 lines over UDP",
+  ...opts,
+  async fn() {
+    const dgram = await import("node:dgram");
+    const sock = dgram.createSocket("udp4");
+    const got: string[] = [];
+    await new Promise<void>((r) => sock.bind(0, "127.0.0.1", () => r()));
+    sock.on("message", (m: Uint8Array) => got.push(new TextDecoder().decode(m)));
+    const target = startEchoTarget();
+    const port = freePort();
+    const vncws = await startVncws([
+      String(port),
+      `127.0.0.1:${target.port}`,
+      "--syslog",
+      `127.0.0.1:${sock.address().port}`,
+    ]);
+    try {
+      for (let i = 0; i < 50 && !got.some((l) => l.includes("listening on")); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const line = got.find((l) => l.includes("listening on"));
+      assert.ok(line, `no syslog line; got ${JSON.stringify(got)}`);
+      // <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG, facility user (1), severity info (6) = 14
+      assert.match(line, /^<14>1 \S+ \S+ vncws \d+ - - /);
+    } finally {
+      await vncws.stop();
+      sock.close();
+      await target.close();
+    }
+  },
+});
