@@ -132,6 +132,23 @@ export async function relayWebSocket(
     });
     let buf = new Uint8Array(INITIAL_BUFFER);
     let chunk: Uint8Array | undefined = options.leftover?.length ? options.leftover : undefined;
+    let current: Uint8Array = new Uint8Array(0);
+    let pendStart = -1;
+    let pendEnd = -1;
+    /** Writes the collected payload bytes; false when the target failed. */
+    const flush = async (): Promise<boolean> => {
+      if (pendEnd < 0) return true;
+      const bytes = current.subarray(pendStart, pendEnd);
+      pendStart = pendEnd = -1;
+      try {
+        await target.writeAll(bytes);
+      } catch {
+        return false;
+      }
+      if (traffic) traffic(">");
+      result.toTarget += bytes.length;
+      return true;
+    };
     try {
       for (;;) {
         if (!chunk) {
@@ -147,21 +164,29 @@ export async function relayWebSocket(
           if (n === buf.length && buf.length < RELAY_BUFFER) buf = new Uint8Array(RELAY_BUFFER);
         }
         decoder.push(chunk);
+        current = chunk;
         chunk = undefined;
         for (let ev = decoder.next(); ev !== null; ev = decoder.next()) {
           if (ev.kind === "data") {
-            if (ev.bytes.length === 0) continue;
+            const len = ev.bytes.length;
+            if (len === 0) continue;
             lastActivity = Date.now();
             if (traffic) traffic("}");
             record?.fromClient(ev.bytes);
-            try {
-              await target.writeAll(ev.bytes);
-            } catch {
-              return stopped ? "stopped" : "target-error";
+            // Payloads of consecutive frames in one read are moved together
+            // over the frame headers between them: one target write per read.
+            const off = ev.bytes.byteOffset - current.byteOffset;
+            if (pendEnd < 0) {
+              pendStart = off;
+              pendEnd = off + len;
+            } else {
+              if (off !== pendEnd) current.copyWithin(pendEnd, off, off + len);
+              pendEnd += len;
             }
-            if (traffic) traffic(">");
-            result.toTarget += ev.bytes.length;
-          } else if (ev.kind === "ping") {
+            continue;
+          }
+          if (!(await flush())) return stopped ? "stopped" : "target-error";
+          if (ev.kind === "ping") {
             await writer.write(encodeFrame(Opcode.Pong, ev.payload)).catch(() => {});
           } else if (ev.kind === "pong") {
             awaitingPong = 0;
@@ -176,9 +201,11 @@ export async function relayWebSocket(
             return "close";
           }
         }
+        if (!(await flush())) return stopped ? "stopped" : "target-error";
       }
     } catch (e) {
       if (e instanceof WsProtocolError) {
+        await flush(); // what arrived before the violation still goes through
         await sendClose(e.code, e.message);
         return "protocol";
       }
