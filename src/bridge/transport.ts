@@ -7,8 +7,8 @@
  */
 import { isIP } from "node:net";
 import tls from "node:tls";
+import { NodeSocketStream } from "../net/node_stream.ts";
 import { type ByteStream, DenoStream } from "../net/stream.ts";
-import { NodeStream } from "./node_stream.ts";
 
 /** TLS settings for wss:// URLs. */
 export interface BridgeTlsOptions {
@@ -37,6 +37,9 @@ export interface TransportOptions {
   /** Aborting gives up (connect timeout, shutdown). */
   signal?: AbortSignal;
 }
+
+/** Unread wss:// bytes queued before the socket is paused. */
+const BRIDGE_HIGH_WATER = 64 * 1024;
 
 /** A connection failed; the message says why and what to try. */
 export class TransportError extends Error {}
@@ -152,5 +155,6 @@ export async function openTransport(
     if (e instanceof TransportError) throw e;
     throw new TransportError(describeTlsError(e, checked));
   }
-  return new NodeStream(socket);
+  socket.setNoDelay(true);
+  return new NodeSocketStream(socket, { highWaterMark: BRIDGE_HIGH_WATER });
 }

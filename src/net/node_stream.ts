@@ -1,15 +1,18 @@
 /**
  * Adapters between our {@linkcode ByteStream} and node streams, so node:tls
- * can run over a Deno socket (a node `Duplex` over a ByteStream) and its
- * TLS sockets can be used above the seam (a ByteStream over a node socket).
+ * can run over a Deno socket (a node `Duplex` over a ByteStream) and node
+ * sockets can be used above the seam (a ByteStream over a node socket):
+ * TLS server and `--ssl-target-insecure` sockets, the bridge's wss://
+ * connections, and connections accepted on an inherited listener.
  * @module
  */
+import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
 import type { ByteStream } from "./stream.ts";
 
 /** Bytes read from the Deno side in one go. */
 const READ_SIZE = 64 * 1024;
-/** Decrypted bytes queued before the TLS socket is paused (backpressure). */
+/** Unread bytes queued before the node socket is paused (backpressure), by default. */
 const HIGH_WATER = 256 * 1024;
 /** How long close() waits to deliver close_notify before dropping the connection. */
 const CLOSE_GRACE_MS = 1000;
@@ -91,41 +94,64 @@ export function duplexFromStream(stream: ByteStream): { duplex: Duplex; flow: Fl
 
 /** Options for {@linkcode NodeSocketStream}. */
 export interface NodeSocketStreamOptions {
-  /** Peer text for logs. */
-  peer: string;
+  /** Peer text for logs (default: the socket's remote address). */
+  peer?: string;
   /** Verified client certificate CN (server side, `--verify-client`). */
   clientCertCN?: string;
-  /** Reading of the stream under the socket, paused with the socket. */
+  /**
+   * Reading of the stream under the socket (node:tls over a ByteStream),
+   * paused with the socket. When given, close() first delivers the TLS
+   * close_notify (waiting at most a second).
+   */
   flow?: Flow;
+  /** Pause the socket once this many bytes wait unread (default 256 KiB). */
+  highWaterMark?: number;
+}
+
+/** The stream was closed (locally or by the peer) while a write waited or before it. */
+export class StreamClosedError extends Error {}
+
+function remotePeer(socket: Duplex): string {
+  const { remoteAddress: addr = "", remotePort: port } = socket as Partial<Socket>;
+  if (!addr) return "unknown";
+  return addr.includes(":") ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
 
 /**
- * A {@linkcode ByteStream} over a node socket (here: a `tls.TLSSocket`).
- * Incoming chunks are queued; above {@linkcode HIGH_WATER} the socket is
- * paused until reads drain the queue, so a slow consumer stops the peer.
+ * A {@linkcode ByteStream} over a node socket (`node:net` or `node:tls`).
+ *
+ * Backpressure: incoming chunks are queued; once the queue holds the high
+ * water mark the socket (and its `flow`) is paused until reads drain it, so
+ * a slow consumer stops the peer. Writes resolve on node's write callback,
+ * once the socket (or TLS layer) has taken the bytes, so callers may reuse
+ * the buffer.
  */
 export class NodeSocketStream implements ByteStream {
   readonly socket: Duplex;
   readonly peer: string;
   readonly clientCertCN?: string;
-  #flow?: Flow;
-  #paused = false;
-  #queue: Uint8Array[] = [];
+  readonly #flow?: Flow;
+  readonly #highWater: number;
+  readonly #queue: Uint8Array[] = [];
   #queued = 0;
+  #paused = false;
   #ended = false;
   #error?: Error;
+  /** Closed here: reads end, writes fail. */
   #closed = false;
   #wake?: () => void;
+  readonly #pendingWrites = new Set<(e: Error) => void>();
 
-  constructor(socket: Duplex, options: NodeSocketStreamOptions) {
+  constructor(socket: Duplex, options: NodeSocketStreamOptions = {}) {
     this.socket = socket;
-    this.peer = options.peer;
+    this.peer = options.peer ?? remotePeer(socket);
     this.clientCertCN = options.clientCertCN;
     this.#flow = options.flow;
+    this.#highWater = options.highWaterMark ?? HIGH_WATER;
     socket.on("data", (chunk: Uint8Array) => {
       this.#queue.push(chunk);
       this.#queued += chunk.length;
-      if (this.#queued >= HIGH_WATER && !this.#paused) {
+      if (this.#queued >= this.#highWater && !this.#paused) {
         this.#paused = true;
         socket.pause();
         this.#flow?.pause();
@@ -142,6 +168,7 @@ export class NodeSocketStream implements ByteStream {
     });
     socket.on("close", () => {
       this.#ended = true;
+      this.#failWrites(this.#error ?? new StreamClosedError("connection closed during a write"));
       this.#notify();
     });
   }
@@ -152,20 +179,31 @@ export class NodeSocketStream implements ByteStream {
     w?.();
   }
 
+  #failWrites(e: Error): void {
+    for (const reject of this.#pendingWrites) reject(e);
+    this.#pendingWrites.clear();
+  }
+
   async read(buf: Uint8Array): Promise<number | null> {
-    while (this.#queue.length === 0) {
+    for (;;) {
       if (this.#closed) return null;
+      if (this.#queue.length > 0) break;
+      // Data that arrived before an error is still delivered.
       if (this.#error) throw this.#error;
       if (this.#ended) return null;
       await new Promise<void>((resolve) => this.#wake = resolve);
     }
-    const head = this.#queue[0];
-    const n = Math.min(head.length, buf.length);
-    buf.set(n === head.length ? head : head.subarray(0, n));
-    if (n === head.length) this.#queue.shift();
-    else this.#queue[0] = head.subarray(n);
+    let n = 0;
+    while (n < buf.length && this.#queue.length > 0) {
+      const head = this.#queue[0];
+      const take = Math.min(head.length, buf.length - n);
+      buf.set(take === head.length ? head : head.subarray(0, take), n);
+      n += take;
+      if (take === head.length) this.#queue.shift();
+      else this.#queue[0] = head.subarray(take);
+    }
     this.#queued -= n;
-    if (this.#paused && this.#queued < HIGH_WATER) {
+    if (this.#paused && this.#queued < this.#highWater) {
       this.#paused = false;
       this.#flow?.resume();
       this.socket.resume();
@@ -175,30 +213,24 @@ export class NodeSocketStream implements ByteStream {
 
   writeAll(data: Uint8Array): Promise<void> {
     if (this.#closed || this.socket.destroyed) {
-      return Promise.reject(new Error("write on a closed TLS stream"));
+      return Promise.reject(this.#error ?? new StreamClosedError("write on a closed connection"));
     }
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const onClose = () => done(new Error("TLS stream closed during a write"));
-      const done = (e?: Error | null) => {
-        if (settled) return;
-        settled = true;
-        this.socket.off("close", onClose);
+    return new Promise<void>((resolve, reject) => {
+      this.#pendingWrites.add(reject);
+      this.socket.write(data, (e?: Error | null) => {
+        this.#pendingWrites.delete(reject);
         if (e) reject(e);
         else resolve();
-      };
-      // The callback runs once the TLS layer has taken (encrypted) the bytes,
-      // so the caller may reuse `data` afterwards.
-      this.socket.once("close", onClose);
-      this.socket.write(data, (e) => done(e));
+      });
     });
   }
 
   async closeWrite(): Promise<void> {
-    if (this.#closed || this.socket.writableEnded) return;
-    // TLS half-close: end() sends close_notify; the TCP side stays open.
+    if (this.#closed || this.socket.destroyed || this.socket.writableEnded) return;
+    // On TLS, end() sends close_notify; the TCP side stays open.
     await new Promise<void>((resolve) => {
       this.socket.end(() => resolve());
+      // 'close' also settles it when the peer resets meanwhile.
       this.socket.once("close", () => resolve());
     });
     // Wait until close_notify is on the wire, so a close() right after cannot drop it.
@@ -210,7 +242,8 @@ export class NodeSocketStream implements ByteStream {
     this.#closed = true;
     this.#notify();
     const socket = this.socket;
-    if (socket.destroyed || socket.writableEnded || !this.#flow) {
+    const flow = this.#flow;
+    if (socket.destroyed || socket.writableEnded || !flow) {
       socket.destroy();
       return;
     }
@@ -219,7 +252,7 @@ export class NodeSocketStream implements ByteStream {
     const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
     socket.end();
     socket.once("finish", () => {
-      this.#flow!.flushed().finally(() => {
+      flow.flushed().finally(() => {
         clearTimeout(timer);
         socket.destroy();
       });

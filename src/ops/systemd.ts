@@ -15,14 +15,12 @@
  * @module
  */
 import net from "node:net";
+import { NodeSocketStream } from "../net/node_stream.ts";
 import { logWarn } from "./log.ts";
 import { openUnixDatagram } from "./unix_datagram.ts";
 
 /** The first fd systemd passes (SD_LISTEN_FDS_START). */
 export const SD_LISTEN_FDS_START = 3;
-
-/** Incoming bytes queued per connection before the socket is paused. */
-const HIGH_WATER = 256 * 1024;
 
 function addrOf(
   address: string | undefined,
@@ -33,86 +31,49 @@ function addrOf(
   return { transport: "tcp", hostname: address ?? "", port: port ?? 0 };
 }
 
-/** A `Deno.Conn`-shaped connection over a node socket. */
+/**
+ * A `Deno.Conn`-shaped connection over a node socket: the shared
+ * {@linkcode NodeSocketStream} (queueing, backpressure, writes that resolve
+ * once node has taken the bytes) with Deno.Conn's errors after close().
+ */
 class NodeConn {
   readonly #socket: net.Socket;
+  readonly #stream: NodeSocketStream;
   readonly localAddr: Deno.NetAddr | Deno.UnixAddr;
   readonly remoteAddr: Deno.NetAddr | Deno.UnixAddr;
-  #queue: Uint8Array[] = [];
-  #queued = 0;
-  #ended = false;
-  #error?: Error;
   #closed = false;
-  #wake?: () => void;
 
   constructor(socket: net.Socket, unix: boolean) {
     this.#socket = socket;
+    this.#stream = new NodeSocketStream(socket);
     this.localAddr = addrOf(socket.localAddress, socket.localPort, unix);
     this.remoteAddr = addrOf(socket.remoteAddress, socket.remotePort, unix);
-    socket.on("data", (chunk: Uint8Array) => {
-      this.#queue.push(chunk);
-      this.#queued += chunk.length;
-      if (this.#queued >= HIGH_WATER) socket.pause();
-      this.#notify();
-    });
-    socket.on("end", () => {
-      this.#ended = true;
-      this.#notify();
-    });
-    socket.on("error", (e: Error) => {
-      this.#error ??= e;
-      this.#notify();
-    });
-    socket.on("close", () => {
-      this.#ended = true;
-      this.#notify();
-    });
-  }
-
-  #notify(): void {
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
   }
 
   async read(buf: Uint8Array): Promise<number | null> {
-    while (this.#queue.length === 0) {
-      if (this.#closed) throw new Deno.errors.BadResource("connection closed");
-      if (this.#error) throw this.#error;
-      if (this.#ended) return null;
-      await new Promise<void>((resolve) => this.#wake = resolve);
-    }
-    const head = this.#queue[0];
-    const n = Math.min(head.length, buf.length);
-    buf.set(n === head.length ? head : head.subarray(0, n));
-    if (n === head.length) this.#queue.shift();
-    else this.#queue[0] = head.subarray(n);
-    this.#queued -= n;
-    if (this.#queued < HIGH_WATER && this.#socket.isPaused()) this.#socket.resume();
+    if (this.#closed) throw new Deno.errors.BadResource("connection closed");
+    const n = await this.#stream.read(buf);
+    // The stream ends reads on close(); a Deno.Conn rejects them.
+    if (n === null && this.#closed) throw new Deno.errors.BadResource("connection closed");
     return n;
   }
 
-  write(data: Uint8Array): Promise<number> {
+  async write(data: Uint8Array): Promise<number> {
     if (this.#closed || this.#socket.destroyed) {
-      return Promise.reject(new Deno.errors.BadResource("write on a closed connection"));
+      throw new Deno.errors.BadResource("write on a closed connection");
     }
-    // Resolves once node has handed the bytes to the kernel, so the caller
-    // may reuse `data` (the relay does).
-    return new Promise((resolve, reject) => {
-      this.#socket.write(data, (e) => e ? reject(e) : resolve(data.length));
-    });
+    await this.#stream.writeAll(data);
+    return data.length;
   }
 
   closeWrite(): Promise<void> {
-    if (this.#socket.writableEnded || this.#socket.destroyed) return Promise.resolve();
-    return new Promise((resolve) => this.#socket.end(() => resolve()));
+    return this.#stream.closeWrite();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#socket.destroy();
-    this.#notify();
+    this.#stream.close();
   }
 
   setNoDelay(noDelay = true): void {
