@@ -6,6 +6,7 @@
  */
 import { formatHostPort } from "../net/address.ts";
 import { DenoStream } from "../net/stream.ts";
+import { message, PemReadError, readPem } from "../net/tls_files.ts";
 import { configureLog, logError, logInfo } from "../ops/log.ts";
 import { BRIDGE_HELP, type BridgeConfig, BridgeUsageError, parseBridgeArgs } from "./options.ts";
 import { type BridgeContext, runSession } from "./session.ts";
@@ -20,11 +21,10 @@ async function readTlsFiles(config: BridgeConfig): Promise<BridgeTlsOptions> {
   const read = async (path: string | undefined, flag: string) => {
     if (path === undefined) return undefined;
     try {
-      return await Deno.readTextFile(path);
+      return await readPem(path, flag);
     } catch (e) {
-      throw new BridgeUsageError(
-        `cannot read ${flag} ${path}: ${e instanceof Error ? e.message : e}; give a PEM file`,
-      );
+      const why = e instanceof PemReadError ? e.reason : message(e);
+      throw new BridgeUsageError(`cannot read ${flag} ${path}: ${why}; give a PEM file`);
     }
   };
   return {

@@ -6,7 +6,18 @@
  */
 import crypto from "node:crypto";
 
-/** Reads a text file; the error names the file and the option it came from. */
+/** A PEM file could not be read; {@linkcode PemReadError.reason} says why in a few words. */
+export class PemReadError extends Error {
+  constructor(
+    readonly path: string,
+    readonly option: string,
+    readonly reason: string,
+  ) {
+    super(`${option} ${path}: cannot read it (${reason})`);
+  }
+}
+
+/** Reads a text file; the error ({@linkcode PemReadError}) names the file and the option it came from. */
 export async function readPem(path: string, option: string): Promise<string> {
   try {
     return await Deno.readTextFile(path);
@@ -15,10 +26,8 @@ export async function readPem(path: string, option: string): Promise<string> {
       ? "no such file"
       : e instanceof Deno.errors.PermissionDenied
       ? "permission denied"
-      : e instanceof Error
-      ? e.message
-      : String(e);
-    throw new Error(`${option} ${path}: cannot read it (${why})`);
+      : message(e);
+    throw new PemReadError(path, option, why);
   }
 }
 
