@@ -68,12 +68,16 @@ export interface TargetStats {
   upCorrupt: number;
   upShort: number;
   downBytes: number;
+  /** Where the first wrong up byte was. */
+  firstCorrupt?: string;
 }
 
 /** A target that reads a 12-byte header (id, up, down), checks `up` bytes and sends `down`. */
 export interface CheckTarget {
   port: number;
   stats: TargetStats;
+  /** Per session id: up bytes checked and down bytes sent so far (for stuck-session reports). */
+  progress: Map<number, { up: number; down: number; upWanted: number; downWanted: number }>;
   close(): Promise<void>;
 }
 
@@ -101,9 +105,11 @@ export function startCheckTarget(): CheckTarget {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const stats: TargetStats = { connections: 0, upBytes: 0, upCorrupt: 0, upShort: 0, downBytes: 0 };
   const conns = new Set<Deno.Conn>();
+  const progress: CheckTarget["progress"] = new Map();
   const handle = async (conn: Deno.Conn) => {
     conns.add(conn);
     stats.connections++;
+    let pid = -1;
     try {
       const hdr = new Uint8Array(12);
       if (!await readFull(conn, hdr)) return;
@@ -111,6 +117,9 @@ export function startCheckTarget(): CheckTarget {
       const id = v.getUint32(0);
       const up = v.getUint32(4);
       const down = v.getUint32(8);
+      const p = { up: 0, down: 0, upWanted: up, downWanted: down };
+      pid = id;
+      progress.set(id, p);
       const reader = (async () => {
         const gen = new ByteGen(id * 2);
         const buf = new Uint8Array(65536);
@@ -118,11 +127,14 @@ export function startCheckTarget(): CheckTarget {
         while (got < up) {
           const n = await conn.read(buf.subarray(0, Math.min(buf.length, up - got)));
           if (n === null) break;
-          if (gen.check(buf.subarray(0, n)) >= 0) {
+          const at = gen.check(buf.subarray(0, n));
+          if (at >= 0) {
             stats.upCorrupt++;
+            stats.firstCorrupt ??= `up: session ${id} offset ${at} of ${up} (read of ${n})`;
             return;
           }
           got += n;
+          p.up = got;
           stats.upBytes += n;
         }
         if (got < up) stats.upShort++;
@@ -134,6 +146,7 @@ export function startCheckTarget(): CheckTarget {
           const chunk = gen.fill(new Uint8Array(Math.min(down - sent, 1 + rand(100000))));
           await writeAll(conn, chunk);
           sent += chunk.length;
+          p.down = sent;
           stats.downBytes += chunk.length;
         }
       })();
@@ -153,6 +166,7 @@ export function startCheckTarget(): CheckTarget {
   return {
     port: (listener.addr as Deno.NetAddr).port,
     stats,
+    progress,
     async close() {
       listener.close();
       for (const c of conns) {
@@ -183,8 +197,10 @@ export interface SessionResult {
 export async function checkedSession(
   port: number,
   spec: { id: number; up: number; down: number },
+  watch?: { conn?: Deno.Conn; result?: SessionResult; phase?: string },
 ): Promise<SessionResult> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  if (watch) watch.conn = conn;
   try {
     await writeAll(
       conn,
@@ -203,6 +219,10 @@ export async function checkedSession(
       corruptAt: -1,
       closeCode: 0,
     };
+    if (watch) {
+      watch.result = result;
+      watch.phase = "relaying";
+    }
     const mask = () => crypto.getRandomValues(new Uint8Array(4));
     const sender = (async () => {
       const hdr = new Uint8Array(12);
@@ -233,6 +253,7 @@ export async function checkedSession(
         }
         result.upSent += payload.length;
       }
+      if (watch) watch.phase = "sent all";
     })();
     const decoder = new FrameDecoder({ expectMasked: false });
     const gen = new ByteGen(spec.id * 2 + 1);
@@ -301,6 +322,8 @@ export interface SoakReport {
   corrupted: number;
   failedSessions: number;
   firstError?: string;
+  /** Where the first wrong byte was (direction, session, offset). */
+  firstCorrupt?: string;
   /** Sessions whose close was not 1000 "Target closed". */
   badClose: number;
   rssStartMiB: number;
@@ -310,6 +333,20 @@ export interface SoakReport {
   fdsBefore: number;
   fdsPeak: number;
   fdsAfter: number;
+  /** vncws log lines other than session ends, counted by message (why sessions failed). */
+  vncwsLog?: Record<string, number>;
+}
+
+/** Counts log lines by their message, leaving out the per-session "session end" lines. */
+export function summarizeLog(text: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    const m = /^\S+ (\w+)\s+(.*?)(?: \w+=|$)/.exec(line);
+    if (!m || m[2].startsWith("session end") || m[2].startsWith("open ")) continue;
+    const key = `${m[1]} ${m[2]}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
 }
 
 /** Starts vncws in front of a checking target and soaks it; stops everything it started. */
@@ -325,10 +362,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       String(options.sessions * 2 + 64),
       "--web",
       "none",
+      // A loaded driver can take over --raw-wait (1 s) to send its request after
+      // connecting; vncws would then relay it as a raw VNC viewer. Not what is soaked here.
+      "--raw-wait",
+      "0",
     ]);
     const pid = vncws.pid;
     await raiseFdLimit(pid);
-    return await soakAgainst(pid, port, target, options);
+    const report = await soakAgainst(pid, port, target, options);
+    report.vncwsLog = summarizeLog(vncws.output());
+    return report;
   } finally {
     await vncws?.stop();
     await target.close();
@@ -387,31 +430,62 @@ async function soakAgainst(
     );
   }, 10000);
   let nextId = 1;
+  type Watch = {
+    spec: { id: number; up: number; down: number };
+    conn?: Deno.Conn;
+    result?: SessionResult;
+    phase?: string;
+    stuck?: string;
+  };
+  const active = new Set<Watch>();
   const slot = async (i: number) => {
     // Spread the first connects over a second: a burst of 1000 SYNs overflows the backlog.
     await new Promise((r) => setTimeout(r, (i * 1000) / options.sessions));
     while (Date.now() < deadline) {
       const spec = { id: nextId++, up: rand(maxUp), down: rand(maxDown) };
+      const watch: Watch = { spec };
+      active.add(watch);
       try {
-        const r = await checkedSession(port, spec);
+        const r = await checkedSession(port, spec, watch);
         report.sessions++;
         report.bytesUp += r.upSent;
         report.bytesDown += r.downReceived;
         report.lost += r.downExpected - Math.min(r.downExpected, r.downReceived);
-        if (r.corruptAt >= 0) report.corrupted++;
+        if (r.corruptAt >= 0) {
+          report.corrupted++;
+          report.firstCorrupt ??= `down: session ${spec.id} offset ${r.corruptAt} of ${spec.down}`;
+        }
         if (r.closeCode !== 1000) report.badClose++;
       } catch (e) {
         report.failedSessions++;
-        report.firstError ??= `session ${spec.id}: ${e instanceof Error ? e.message : e}`;
+        report.firstError ??= `session ${spec.id}: ${e instanceof Error ? e.message : e}` +
+          (watch.stuck ?? "");
+      } finally {
+        active.delete(watch);
       }
     }
   };
+  // A session still running 30 s after the deadline is stuck: report where, then cut it.
+  const reaper = setInterval(() => {
+    if (Date.now() < deadline + 30000) return;
+    for (const w of active) {
+      const t = target.progress.get(w.spec.id);
+      w.stuck = ` (stuck: ${
+        JSON.stringify({ spec: w.spec, phase: w.phase, client: w.result, target: t })
+      })`;
+      try {
+        w.conn?.close();
+      } catch { /* closed */ }
+    }
+  }, 1000);
   await Promise.all(Array.from({ length: options.sessions }, (_, i) => slot(i)));
+  clearInterval(reaper);
   clearInterval(sampler);
   clearInterval(progress);
   // Upload bytes: what the clients sent and the target did not check is lost.
   report.lost += Math.max(0, report.bytesUp - target.stats.upBytes);
   report.corrupted += target.stats.upCorrupt;
+  report.firstCorrupt ??= target.stats.firstCorrupt;
   report.rssWarmMiB = warm / 1048576;
   report.rssLateMaxMiB = late / 1048576;
   report.rssPeakMiB = peak / 1048576;
