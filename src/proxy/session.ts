@@ -117,6 +117,7 @@ class PendingReadStream extends PrefixedStream {
       const n = await p;
       if (n === null) return null;
       this.#rest = this.#buf.subarray(0, n);
+      warnIfHttp(this.peer, this.#rest);
     }
     if (this.#rest.length > 0) {
       const take = Math.min(this.#rest.length, buf.length);
@@ -125,6 +126,22 @@ class PendingReadStream extends PrefixedStream {
       return take;
     }
     return super.read(buf);
+  }
+}
+
+const HTTP_START = /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) \S+ HTTP\/1\.[01]\r?\n/;
+
+/**
+ * A client that spoke HTTP only after --raw-wait was already relayed raw:
+ * its request went to the VNC server. Say so, with the fix.
+ */
+function warnIfHttp(peer: string, first: Uint8Array): void {
+  const text = new TextDecoder("latin1").decode(first.subarray(0, 64));
+  if (HTTP_START.test(text)) {
+    logWarn("an HTTP client was relayed raw", {
+      client: peer,
+      why: "its request came after --raw-wait; raise --raw-wait (or 0 to never relay raw)",
+    });
   }
 }
 

@@ -398,3 +398,23 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "an HTTP client slower than --raw-wait is relayed raw, with a warning naming the fix",
+  ...opts,
+  async fn() {
+    const target = startEchoTarget();
+    const port = freePort();
+    const vncws = await startVncws([String(port), `127.0.0.1:${target.port}`, "--raw-wait", "0.3"]);
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      assert.equal(dec.decode(await readExactly(c, 12)), "RFB 003.008\n");
+      await c.write(enc.encode("GET /websockify HTTP/1.1\r\nHost: x\r\n\r\n"));
+      await vncws.waitFor(/an HTTP client was relayed raw .*raise --raw-wait/);
+      c.close();
+    } finally {
+      await vncws.stop();
+      await target.close();
+    }
+  },
+});
