@@ -169,6 +169,40 @@ export async function readExactly(
   return out;
 }
 
+/** Reads until EOF (or a read error, e.g. a reset); returns the bytes. */
+export async function readToEof(
+  conn: { read(b: Uint8Array): Promise<number | null> },
+): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    let n: number | null;
+    try {
+      n = await conn.read(buf);
+    } catch {
+      break;
+    }
+    if (n === null) break;
+    parts.push(buf.slice(0, n));
+  }
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Writes all of `data` (a conn's write may take part of it). */
+export async function writeAll(
+  conn: { write(b: Uint8Array): Promise<number> },
+  data: Uint8Array,
+): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await conn.write(data.subarray(off));
+}
+
 /** Path of the repo's main.ts, for starting vncws as a real process. */
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 

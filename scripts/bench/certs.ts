@@ -1,9 +1,10 @@
 /**
- * A throwaway self-signed certificate for the wss peers.
+ * A throwaway self-signed certificate for the wss peers, made by the test
+ * suite's certificate helper (the same openssl call the TLS tests use).
  * @module
  */
 
-import { run } from "./process.ts";
+import { selfSigned } from "../../test/tls/_certs.ts";
 
 /** Paths of a PEM certificate and key in a private temporary directory. */
 export interface SelfSigned {
@@ -15,28 +16,16 @@ export interface SelfSigned {
 /** Creates a self-signed certificate for 127.0.0.1 with openssl. */
 export async function makeSelfSigned(): Promise<SelfSigned> {
   const dir = await Deno.makeTempDir({ prefix: "vncws-bench-" });
-  const cert = `${dir}/cert.pem`;
-  const key = `${dir}/key.pem`;
-  const { code, output } = await run("openssl", "openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=127.0.0.1",
-    "-addext",
-    "subjectAltName=IP:127.0.0.1",
-  ], { timeoutMs: 60_000 });
-  if (code !== 0) {
+  try {
+    const { cert, key } = await selfSigned(dir, "cert", {
+      subject: "/CN=127.0.0.1",
+      extensions: ["subjectAltName=IP:127.0.0.1"],
+    });
+    return { dir, cert, key };
+  } catch (e) {
     await Deno.remove(dir, { recursive: true });
-    throw new Error(`openssl could not make a self-signed certificate: ${output.slice(-500)}`);
+    throw new Error(
+      `openssl could not make a self-signed certificate: ${e instanceof Error ? e.message : e}`,
+    );
   }
-  return { dir, cert, key };
 }

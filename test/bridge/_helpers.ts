@@ -1,12 +1,13 @@
 /**
  * Helpers for the bridge tests: the bridge as a real process, fd counting
- * from /proc, reading to EOF, certificates made with openssl, and a small
- * in-process WebSocket server whose behaviour each test chooses.
+ * from /proc, and a small in-process WebSocket server whose behaviour each
+ * test chooses. Certificates come from ../tls/_certs.ts, socket reading and
+ * writing from ../_util.ts.
  * @module
  */
 import { acceptKey } from "../../src/ws/handshake.ts";
 import { encodeFrame, FrameDecoder, Opcode } from "../../src/ws/frame.ts";
-import { MAIN, type Proc, startProcess } from "../_util.ts";
+import { MAIN, type Proc, startProcess, writeAll } from "../_util.ts";
 
 /** Starts `vncws bridge ARGS` and waits for its "listening on" line. */
 export async function startBridge(
@@ -39,35 +40,6 @@ export function countFds(pid: number): { total: number; sockets: number } {
   return { total, sockets };
 }
 
-/** Reads until EOF (or a read error, e.g. a reset); returns the bytes. */
-export async function readToEof(conn: Deno.Conn): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  const buf = new Uint8Array(65536);
-  for (;;) {
-    let n: number | null;
-    try {
-      n = await conn.read(buf);
-    } catch {
-      break;
-    }
-    if (n === null) break;
-    parts.push(buf.slice(0, n));
-  }
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-/** Writes all of `data`. */
-export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
-}
-
 /** Waits until `count` matches of `pattern` appear in a process's output. */
 export async function waitForCount(
   p: Proc,
@@ -87,102 +59,6 @@ export async function waitForCount(
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }
-}
-
-/** PEM files made with openssl in a temp dir. */
-export interface TestCerts {
-  dir: string;
-  /** Self-signed server cert for localhost / 127.0.0.1 and its key. */
-  selfCert: string;
-  selfKey: string;
-  /** A CA, and a leaf it signed for localhost / 127.0.0.1. */
-  caCert: string;
-  leafCert: string;
-  leafKey: string;
-}
-
-async function openssl(args: string[], cwd: string): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, cwd, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`openssl ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-}
-
-/** Makes a self-signed cert, and a CA with a leaf, for 127.0.0.1 and localhost. */
-export async function makeCerts(): Promise<TestCerts> {
-  const dir = await Deno.makeTempDir({ prefix: "vncws-bridge-tls-" });
-  const san = "subjectAltName=DNS:localhost,IP:127.0.0.1";
-  await openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "self.key",
-    "-out",
-    "self.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=localhost",
-    "-addext",
-    san,
-  ], dir);
-  await openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=vncws test CA",
-  ], dir);
-  await openssl([
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "leaf.key",
-    "-out",
-    "leaf.csr",
-    "-subj",
-    "/CN=localhost",
-  ], dir);
-  await Deno.writeTextFile(`${dir}/ext.cnf`, `${san}\nbasicConstraints=CA:FALSE\n`);
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    "leaf.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "leaf.pem",
-    "-days",
-    "2",
-    "-extfile",
-    "ext.cnf",
-  ], dir);
-  return {
-    dir,
-    selfCert: `${dir}/self.pem`,
-    selfKey: `${dir}/self.key`,
-    caCert: `${dir}/ca.pem`,
-    leafCert: `${dir}/leaf.pem`,
-    leafKey: `${dir}/leaf.key`,
-  };
 }
 
 const enc = new TextEncoder();

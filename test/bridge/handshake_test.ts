@@ -5,17 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { Opcode } from "../../src/ws/frame.ts";
+import { freePort, readToEof, writeAll } from "../_util.ts";
 import {
   accept101,
-  readToEof,
   ServerFrames,
   startBridge,
   startBridgeProcess,
   startScriptedServer,
   waitForCount,
-  writeAll,
 } from "./_helpers.ts";
-import { freePort } from "../_util.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const enc = new TextEncoder();

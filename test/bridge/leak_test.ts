@@ -9,19 +9,17 @@
  */
 import assert from "node:assert/strict";
 import { CloseCode, closePayload, Opcode } from "../../src/ws/frame.ts";
-import { freePort, readExactly, skipUnless } from "../_util.ts";
+import { freePort, readExactly, readToEof, skipUnless, writeAll } from "../_util.ts";
 import { randomBytes } from "../_ws_client.ts";
 import {
   accept101,
   countFds,
-  makeCerts,
-  readToEof,
   ServerFrames,
   startBridge,
   startScriptedServer,
   waitForCount,
-  writeAll,
 } from "./_helpers.ts";
+import { makeCerts } from "../tls/_certs.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const enc = new TextEncoder();
@@ -228,12 +226,12 @@ Deno.test({
     const certs = await makeCerts();
     const server = startScriptedServer(serverSide, {
       tls: {
-        cert: await Deno.readTextFile(certs.leafCert),
-        key: await Deno.readTextFile(certs.leafKey),
+        cert: await Deno.readTextFile(certs.serverCert),
+        key: await Deno.readTextFile(certs.serverKey),
       },
     });
     try {
-      await leakRun(`wss://localhost:${server.port}/`, 100, ["--ca", certs.caCert]);
+      await leakRun(`wss://localhost:${server.port}/`, 100, ["--ca", certs.ca]);
     } finally {
       await server.close();
       await Deno.remove(certs.dir, { recursive: true });

@@ -4,17 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { closePayload, Opcode } from "../../src/ws/frame.ts";
-import { MAIN, readExactly } from "../_util.ts";
+import { freePort, MAIN, readExactly, readToEof, writeAll } from "../_util.ts";
 import {
   accept101,
-  readToEof,
   ServerFrames,
   startBridge,
   startScriptedServer,
   waitForCount,
-  writeAll,
 } from "./_helpers.ts";
-import { freePort } from "../_util.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const enc = new TextEncoder();

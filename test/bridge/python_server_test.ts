@@ -5,9 +5,10 @@
  * self-signed and CA-signed certificates (made with openssl).
  */
 import assert from "node:assert/strict";
-import { freePort, readExactly, skipUnless, startProcess } from "../_util.ts";
+import { freePort, readExactly, readToEof, skipUnless, startProcess, writeAll } from "../_util.ts";
 import { randomBytes } from "../_ws_client.ts";
-import { makeCerts, readToEof, startBridge, type TestCerts, writeAll } from "./_helpers.ts";
+import { makeCerts, type TestCerts } from "../tls/_certs.ts";
+import { startBridge } from "./_helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const PY = "/usr/bin/python3";
@@ -145,11 +146,11 @@ Deno.test({
   async fn(t) {
     const certs: TestCerts = await makeCerts();
     const self = await startPyServer(certs.dir, { cert: certs.selfCert, key: certs.selfKey });
-    const leaf = await startPyServer(certs.dir, { cert: certs.leafCert, key: certs.leafKey });
+    const leaf = await startPyServer(certs.dir, { cert: certs.serverCert, key: certs.serverKey });
     const mtls = await startPyServer(certs.dir, {
-      cert: certs.leafCert,
-      key: certs.leafKey,
-      clientCa: certs.caCert,
+      cert: certs.serverCert,
+      key: certs.serverKey,
+      clientCa: certs.ca,
     });
     const need = ["--protocol", "binary, vmware-vvc", "-H", "X-Ticket: t"];
     const selfUrl = `wss://127.0.0.1:${self.port}/ticket/abc`;
@@ -171,13 +172,13 @@ Deno.test({
       });
       await t.step(
         "CA-signed: works with --ca",
-        () => workingSession(leafUrl, ["--ca", certs.caCert]),
+        () => workingSession(leafUrl, ["--ca", certs.ca]),
       );
       await t.step("CA-signed: hostname mismatch named as such", async () => {
         const out = await failingSession(leafUrl, [
           ...need,
           "--ca",
-          certs.caCert,
+          certs.ca,
           "--sni",
           "vc.example",
         ]);
@@ -185,7 +186,7 @@ Deno.test({
       });
       const mtlsUrl = `wss://localhost:${mtls.port}/ticket/abc`;
       await t.step("client certificate required: refused without --cert", async () => {
-        const out = await failingSession(mtlsUrl, [...need, "--ca", certs.caCert]);
+        const out = await failingSession(mtlsUrl, [...need, "--ca", certs.ca]);
         assert.match(out, /wants a client certificate: --cert FILE --key FILE/);
       });
       await t.step(
@@ -193,11 +194,11 @@ Deno.test({
         () =>
           workingSession(mtlsUrl, [
             "--ca",
-            certs.caCert,
+            certs.ca,
             "--cert",
-            certs.leafCert,
+            certs.aliceCert,
             "--key",
-            certs.leafKey,
+            certs.aliceKey,
           ]),
       );
       await t.step("plain ws:// to a TLS port fails cleanly", async () => {

@@ -4,8 +4,15 @@
  * reads ServerInit through two WebSocket hops.
  */
 import assert from "node:assert/strict";
-import { freePort, readExactly, skipUnless, startProcess, startVncws } from "../_util.ts";
-import { readToEof, startBridge } from "./_helpers.ts";
+import {
+  freePort,
+  readExactly,
+  readToEof,
+  skipUnless,
+  startProcess,
+  startVncws,
+} from "../_util.ts";
+import { startBridge } from "./_helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const enc = new TextEncoder();

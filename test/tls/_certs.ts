@@ -1,7 +1,9 @@
 /**
  * Test certificates made with `openssl` in a temp dir: a CA, a server leaf
  * for localhost/127.0.0.1/::1 signed by it, a client leaf CN=alice signed by
- * it, and a self-signed leaf (CN=mallory) that no CA vouches for.
+ * it, and a self-signed leaf (CN=mallory) that no CA vouches for. The TLS,
+ * net and bridge tests use {@linkcode makeCerts}; the benchmark uses
+ * {@linkcode selfSigned}.
  * @module
  */
 
@@ -36,6 +38,42 @@ async function openssl(dir: string, args: string[]): Promise<void> {
   if (!out.success) {
     throw new Error(`openssl ${args.join(" ")} failed:\n${new TextDecoder().decode(out.stderr)}`);
   }
+}
+
+/** Options for {@linkcode selfSigned}. */
+export interface SelfSignedOptions {
+  /** Subject, e.g. `/CN=localhost`. */
+  subject: string;
+  /** X.509v3 extensions (`-addext`), e.g. `subjectAltName=IP:127.0.0.1`. */
+  extensions?: string[];
+}
+
+/**
+ * Makes a self-signed certificate `NAME.pem` and its unencrypted RSA key
+ * `NAME.key` in `dir`, valid for two days; resolves their paths.
+ */
+export async function selfSigned(
+  dir: string,
+  name: string,
+  options: SelfSignedOptions,
+): Promise<{ cert: string; key: string }> {
+  await openssl(dir, [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.pem`,
+    "-days",
+    "2",
+    "-subj",
+    options.subject,
+    ...(options.extensions ?? []).flatMap((e) => ["-addext", e]),
+  ]);
+  return { cert: `${dir}/${name}.pem`, key: `${dir}/${name}.key` };
 }
 
 async function leaf(
@@ -82,25 +120,10 @@ const SERVER_EXT = "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n" +
 /** Makes a fresh set of certificates in a new temp dir. */
 export async function makeCerts(): Promise<TestCerts> {
   const dir = await Deno.makeTempDir({ prefix: "vncws-tls-" });
-  await openssl(dir, [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=vncws-test-ca",
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
+  await selfSigned(dir, "ca", {
+    subject: "/CN=vncws-test-ca",
+    extensions: ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"],
+  });
   await leaf(dir, "server", "/CN=localhost", SERVER_EXT);
   await leaf(dir, "server2", "/CN=localhost-2", SERVER_EXT);
   await leaf(
@@ -119,25 +142,10 @@ export async function makeCerts(): Promise<TestCerts> {
     "-out",
     "server.enc.key",
   ]);
-  await openssl(dir, [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "self.key",
-    "-out",
-    "self.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=mallory",
-    "-addext",
-    "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    "-addext",
-    "basicConstraints=critical,CA:FALSE",
-  ]);
+  await selfSigned(dir, "self", {
+    subject: "/CN=mallory",
+    extensions: ["subjectAltName=DNS:localhost,IP:127.0.0.1", "basicConstraints=critical,CA:FALSE"],
+  });
   return {
     dir,
     ca: `${dir}/ca.pem`,
