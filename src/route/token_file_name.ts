@@ -15,21 +15,37 @@ export function isPlainFileName(token: string): boolean {
   return token !== "" && token !== "." && token !== ".." && !/[/\0]/.test(token);
 }
 
+/** Options for {@linkcode checkTokenDirectory}: words for its errors. */
+export interface TokenDirectoryOptions {
+  /** The token source's name, e.g. `TokenFileName`. */
+  source: string;
+  /** What the directory should hold, e.g. `token files`. */
+  holds: string;
+}
+
+/**
+ * Throws unless `dir` is a directory: token sources with a directory check
+ * it once at start (as websockify does), not on every lookup.
+ */
+export function checkTokenDirectory(dir: string, options: TokenDirectoryOptions): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(dir);
+  } catch (e) {
+    throw new Error(`${options.source} source ${dir} is unreadable: ${(e as Error).message}`);
+  }
+  if (!info.isDirectory) {
+    throw new Error(`${options.source} source ${dir} must be a directory of ${options.holds}`);
+  }
+}
+
 /** Token → file `<dir>/<token>` holding the target. */
 export class TokenFileName implements TokenResolver {
   readonly dir: string;
 
   /** Throws when `dir` is not a directory (checked once at start, as websockify). */
   constructor(dir: string) {
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.statSync(dir);
-    } catch (e) {
-      throw new Error(`TokenFileName source ${dir} is unreadable: ${(e as Error).message}`);
-    }
-    if (!info.isDirectory) {
-      throw new Error(`TokenFileName source ${dir} must be a directory of token files`);
-    }
+    checkTokenDirectory(dir, { source: "TokenFileName", holds: "token files" });
     this.dir = dir;
   }
 

@@ -10,7 +10,7 @@ import { realpath } from "node:fs/promises";
 import { join, sep } from "node:path";
 import type { Target } from "../net/address.ts";
 import { logInfo } from "../ops/log.ts";
-import { isPlainFileName } from "./token_file_name.ts";
+import { checkTokenDirectory, isPlainFileName } from "./token_file_name.ts";
 import { tokenHash, type TokenResolver } from "./resolver.ts";
 
 /** Token → `<dir>/<token>` when that is a socket inside `dir`. */
@@ -19,17 +19,7 @@ export class UnixDomainSocketDirectory implements TokenResolver {
 
   /** Throws when `dir` is not a directory. */
   constructor(dir: string) {
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.statSync(dir);
-    } catch (e) {
-      throw new Error(
-        `UnixDomainSocketDirectory source ${dir} is unreadable: ${(e as Error).message}`,
-      );
-    }
-    if (!info.isDirectory) {
-      throw new Error(`UnixDomainSocketDirectory source ${dir} must be a directory of sockets`);
-    }
+    checkTokenDirectory(dir, { source: "UnixDomainSocketDirectory", holds: "sockets" });
     this.dir = dir;
   }
 
