@@ -135,6 +135,10 @@ Deno.test({
       await ws.waitClose();
       ws.close();
       await vncws.waitFor("session end");
+      // stderr and the file are written one after the other: give the file a moment.
+      for (let i = 0; i < 20 && !/session end/.test(Deno.readTextFileSync(`${dir}/v.log`)); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       assert.match(Deno.readTextFileSync(`${dir}/v.log`), /session end/);
       assert.match(Deno.readTextFileSync(`${dir}/v.log.1`), /listening on/);
     } finally {

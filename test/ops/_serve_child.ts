@@ -1,9 +1,7 @@
 /**
  * Child for the ops integration test: the real accept loop (serve) on a
- * socket-activated listener, with --record, metrics, the session table and
- * the ops listener wired the way the issue describes. Sessions are handled
- * one at a time here (the hooks keep "the current session"), which is
- * enough for the test.
+ * socket-activated listener, with the real session book (--record, metrics,
+ * the session table) and the ops listener, as src/app.ts wires them.
  * Env: TARGET_PORT, RECORD (path prefix).
  * @module
  */
@@ -11,10 +9,8 @@ import { defaultConfig } from "../../src/config.ts";
 import { connectTarget } from "../../src/net/connect.ts";
 import { serve } from "../../src/proxy/server.ts";
 import type { SessionContext } from "../../src/proxy/session.ts";
-import { createVncwsMetrics } from "../../src/ops/metrics.ts";
-import { countingHooks, SessionTable, startOpsServer } from "../../src/ops/ops_server.ts";
-import type { SessionInfo } from "../../src/ops/sessions.ts";
-import { createRecorder, type Recorder } from "../../src/ops/record.ts";
+import { createSessionBook } from "../../src/ops/session_book.ts";
+import { startOpsServer } from "../../src/ops/ops_server.ts";
 import { listenFdsListener, notifyReady } from "../../src/ops/systemd.ts";
 
 const listener = await listenFdsListener();
@@ -24,43 +20,29 @@ const target = {
   hostname: "127.0.0.1",
   port: Number(Deno.env.get("TARGET_PORT")),
 };
-const metrics = createVncwsMetrics();
-const table = new SessionTable();
-metrics.registry.onCollect(() => metrics.sessionsActive.set(table.size));
-let nextId = 0;
-let current: { info: SessionInfo; recorder: Recorder } | undefined;
+const config = {
+  ...defaultConfig(),
+  record: Deno.env.get("RECORD")!,
+  metrics: { hostname: "127.0.0.1", port: 0 },
+};
+const book = createSessionBook(config);
 const stop = new AbortController();
 
 const ctx: SessionContext = {
-  config: defaultConfig(),
+  config,
   route: () => Promise.resolve({ target }),
   connect: (t) => connectTarget(t, { timeoutMs: 5000 }),
   signal: stop.signal,
-  relayOptions: (client) => {
-    const id = ++nextId;
-    const info = table.add({ id, client: client.peer, target: "echo", started: Date.now() });
-    const recorder = createRecorder(Deno.env.get("RECORD")!, id);
-    current = { info, recorder };
-    return { record: countingHooks(info, recorder) };
-  },
-  onSessionEnd: (r) => {
-    metrics.bytesToTarget.inc(r.toTarget);
-    metrics.bytesToClient.inc(r.toClient);
-    metrics.sessionsTotal.labels(r.code === 1000 ? "target_closed" : "client_closed").inc();
-    if (current) {
-      table.remove(current.info.id);
-      void current.recorder.close();
-      current = undefined;
-    }
-  },
+  openSession: (start) => book.openSession(start),
+  metrics: book.sessionMetrics,
 };
 const server = serve(listener, ctx, { maxConnections: 10 });
 const ops = await startOpsServer({
   hostname: "127.0.0.1",
   port: 0,
-  metrics: metrics.registry,
+  metrics: book.metrics!.registry,
   ready: () => ({ ok: true }),
-  sessions: () => table.list(),
+  sessions: () => book.table!.list(),
 });
 console.log(`ops port ${ops.addr.port}`);
 await notifyReady();
