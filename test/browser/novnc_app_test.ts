@@ -1,0 +1,49 @@
+/**
+ * The full noVNC application (Debian's `novnc` package, served with
+ * `--web /usr/share/novnc`, as novnc_proxy users run it) → vncws → demo
+ * desktop: the app connects and its canvas shows the demo's colour bars.
+ */
+import { BAR_COLOURS } from "../../src/demo/desktop.ts";
+import { freePort, skipUnless, startVncws } from "../_util.ts";
+import { CHROMIUM, hex, launchBrowser, pageScreenshot } from "./_browser.ts";
+
+const NOVNC = "/usr/share/novnc";
+
+Deno.test({
+  name: "browser: Debian's full noVNC app (--web /usr/share/novnc) shows the demo desktop",
+  ignore: skipUnless([CHROMIUM, `${NOVNC}/vnc.html`], "apt-get install chromium novnc"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const port = freePort();
+    const vncws = await startVncws(["--demo", "--web", NOVNC, String(port)]);
+    const browser = await launchBrowser();
+    try {
+      const { page } = browser;
+      await page.goto(`http://127.0.0.1:${port}/vnc.html?autoconnect=1&path=websockify`);
+      const points = BAR_COLOURS.map((_, i) => [i * 100 + 50, 20]);
+      let got: number[] = [];
+      for (let i = 0; i < 150 && got.join() !== BAR_COLOURS.join(); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        got = await page.evaluate((pts) => {
+          // Runs in the page: the DOM types are not in Deno's lib, hence `any`.
+          const canvas = (globalThis as any).document.querySelector("canvas");
+          if (!canvas || canvas.width < 800) return [];
+          const ctx = canvas.getContext("2d");
+          return pts.map(([x, y]: number[]) => {
+            const d = ctx.getImageData(x, y, 1, 1).data;
+            return (d[0] << 16) | (d[1] << 8) | d[2];
+          });
+        }, points);
+      }
+      await new Promise((r) => setTimeout(r, 1000)); // let the rest of the first update paint
+      await pageScreenshot(page, "novnc-app-demo");
+      if (got.join() !== BAR_COLOURS.join()) {
+        throw new Error(`noVNC app canvas: got ${got.map(hex)}, want ${BAR_COLOURS.map(hex)}`);
+      }
+    } finally {
+      await browser.close();
+      await vncws.stop();
+    }
+  },
+});
