@@ -8,6 +8,7 @@
  */
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
+import { formatHostPort } from "./address.ts";
 import type { ByteStream } from "./stream.ts";
 
 /** Bytes read from the Deno side in one go. */
@@ -112,9 +113,8 @@ export interface NodeSocketStreamOptions {
 export class StreamClosedError extends Error {}
 
 function remotePeer(socket: Duplex): string {
-  const { remoteAddress: addr = "", remotePort: port } = socket as Partial<Socket>;
-  if (!addr) return "unknown";
-  return addr.includes(":") ? `[${addr}]:${port}` : `${addr}:${port}`;
+  const { remoteAddress, remotePort } = socket as Partial<Socket>;
+  return remoteAddress ? formatHostPort(remoteAddress, remotePort ?? 0) : "unknown";
 }
 
 /**

@@ -10,6 +10,7 @@
 import tls from "node:tls";
 import type { TargetTlsConfig } from "../config.ts";
 import { logWarn } from "../ops/log.ts";
+import { formatHostPort } from "./address.ts";
 import { duplexFromStream, NodeSocketStream } from "./node_stream.ts";
 import { type ByteStream, DenoStream } from "./stream.ts";
 import { certificates, message, readPem } from "./tls_files.ts";
@@ -24,8 +25,7 @@ export interface TlsConnectorOptions {
 }
 
 function peerOf(tcp: Deno.TcpConn): string {
-  const a = tcp.remoteAddr;
-  return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+  return formatHostPort(tcp.remoteAddr.hostname, tcp.remoteAddr.port);
 }
 
 function isIp(host: string): boolean {
