@@ -47,6 +47,14 @@ const BUTTON_COLOURS = [0xff8000, 0x80ff80, 0x8080ff, 0xffffff, 0xffffff];
 
 type Listener = (rect: Rect) => void;
 
+/**
+ * The unused top byte of every stored pixel is 0xff. In the native format
+ * it is the padding byte on the wire, and noVNC 1.3 (Debian's `novnc`)
+ * draws raw rectangles with that byte as alpha when they arrive in parts,
+ * so a 0 there shows as transparent.
+ */
+const OPAQUE = 0xff000000;
+
 /** The picture shared by every client of one demo server. */
 export class DemoDesktop {
   readonly width: number;
@@ -138,7 +146,7 @@ export class DemoDesktop {
     for (let py = rect.y; py < rect.y + rect.h; py++) {
       for (let px = rect.x; px < rect.x + rect.w; px++) {
         if ((px - x) ** 2 + (py - y) ** 2 <= r * r) {
-          this.pixels[py * this.width + px] = BUTTON_COLOURS[button];
+          this.pixels[py * this.width + px] = (BUTTON_COLOURS[button] | OPAQUE) >>> 0;
         }
       }
     }
@@ -187,7 +195,7 @@ export class DemoDesktop {
     const r = this.#clip(rect);
     for (let y = r.y; y < r.y + r.h; y++) {
       const row = y * this.width;
-      this.pixels.fill(colour, row + r.x, row + r.x + r.w);
+      this.pixels.fill((colour | OPAQUE) >>> 0, row + r.x, row + r.x + r.w);
     }
   }
 
@@ -205,7 +213,9 @@ export class DemoDesktop {
           const x1 = Math.min(clip.x + clip.w, cx + (gx + 1) * scale);
           const y1 = Math.min(clip.y + clip.h, at.y + (gy + 1) * scale);
           for (let y = y0; y < y1; y++) {
-            if (x1 > x0) this.pixels.fill(colour, y * this.width + x0, y * this.width + x1);
+            if (x1 > x0) {
+              this.pixels.fill((colour | OPAQUE) >>> 0, y * this.width + x0, y * this.width + x1);
+            }
           }
         }
       }

@@ -124,6 +124,10 @@ export function encodePixels(
     }
     return off;
   }
+  // 32 bpp: the bits no channel uses are set (see OPAQUE in desktop.ts).
+  const pad = bytes === 4
+    ? ~((pf.redMax << pf.redShift) | (pf.greenMax << pf.greenShift) | (pf.blueMax << pf.blueShift))
+    : 0;
   // Desktop content is mostly flat colour: remember the last conversion.
   let lastRgb = -1, lastValue = 0;
   for (let row = 0; row < rect.h; row++) {
@@ -133,7 +137,7 @@ export function encodePixels(
       const rgb = fb[i];
       if (rgb !== lastRgb) {
         lastRgb = rgb;
-        lastValue = pixelValue(pf, rgb);
+        lastValue = (pixelValue(pf, rgb) | pad) >>> 0;
       }
       if (bytes === 4) view.setUint32(off, lastValue, le);
       else if (bytes === 2) view.setUint16(off, lastValue, le);

@@ -287,9 +287,10 @@ Deno.test("demo server: noVNC's format (32bpp, red in the low byte) and 8bpp BGR
       await s.client.setPixelFormat(32, false, [255, 255, 255], [0, 8, 16]);
       await s.client.request(false, 0, 0, 64, 48);
       const [r] = await s.client.update(4);
-      // Yellow bar (x 8..15): bytes R, G, B, 0 = ff ff 00 00; blue bar (x 48..55): 00 00 ff 00.
-      assertEquals([...r.pixels.subarray(4 * 12, 4 * 13)], [255, 255, 0, 0], "yellow");
-      assertEquals([...r.pixels.subarray(4 * 52, 4 * 53)], [0, 0, 255, 0], "blue");
+      // Yellow bar (x 8..15): bytes R, G, B, pad = ff ff 00 ff; blue bar (x 48..55): 00 00 ff ff.
+      // The unused byte is 0xff: noVNC 1.3 reads it as alpha (see desktop.ts OPAQUE).
+      assertEquals([...r.pixels.subarray(4 * 12, 4 * 13)], [255, 255, 0, 255], "yellow");
+      assertEquals([...r.pixels.subarray(4 * 52, 4 * 53)], [0, 0, 255, 255], "blue");
       await s.client.setPixelFormat(8, false, [7, 7, 3], [0, 3, 6]);
       await s.client.request(false, 0, 0, 64, 48);
       const [r8] = await s.client.update(1);
