@@ -109,7 +109,6 @@ export function startCheckTarget(): CheckTarget {
   const handle = async (conn: Deno.Conn) => {
     conns.add(conn);
     stats.connections++;
-    let pid = -1;
     try {
       const hdr = new Uint8Array(12);
       if (!await readFull(conn, hdr)) return;
@@ -118,7 +117,6 @@ export function startCheckTarget(): CheckTarget {
       const up = v.getUint32(4);
       const down = v.getUint32(8);
       const p = { up: 0, down: 0, upWanted: up, downWanted: down };
-      pid = id;
       progress.set(id, p);
       const reader = (async () => {
         const gen = new ByteGen(id * 2);
