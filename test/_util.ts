@@ -215,3 +215,68 @@ export async function startVncws(
   await p.waitFor(options.ready ?? "listening on", 20000);
   return p;
 }
+
+/** Options for {@linkcode startXtigervnc}. */
+export interface XtigervncOptions {
+  /** `-geometry` (default `320x240`). */
+  geometry?: string;
+  /** `-depth` (default: Xtigervnc's). */
+  depth?: number;
+  /** VNC password file (`-rfbauth`, security type VncAuth); default: security type None. */
+  passwordFile?: string;
+}
+
+/** A running Xtigervnc. */
+export interface Xtigervnc {
+  proc: Proc;
+  /** The X display number it chose. */
+  display: number;
+  /** Its RFB port on 127.0.0.1. */
+  rfbPort: number;
+  /** Stops it by PID and removes its X lock and socket files if it left them. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Xtigervnc on a free display (it picks one itself: `-displayfd`),
+ * RFB on a free port of 127.0.0.1 only, and waits until it accepts VNC
+ * connections.
+ */
+export async function startXtigervnc(options: XtigervncOptions = {}): Promise<Xtigervnc> {
+  const rfbPort = freePort();
+  const security = options.passwordFile
+    ? ["-SecurityTypes", "VncAuth", "-rfbauth", options.passwordFile]
+    : ["-SecurityTypes", "None"];
+  const proc = startProcess("Xtigervnc", [
+    "-displayfd",
+    "1",
+    "-rfbport",
+    String(rfbPort),
+    "-localhost",
+    ...security,
+    "-geometry",
+    options.geometry ?? "320x240",
+    ...(options.depth ? ["-depth", String(options.depth)] : []),
+    "-noreset",
+    "-nolisten",
+    "tcp",
+  ]);
+  let display = -1;
+  const stop = async () => {
+    await proc.stop();
+    if (display < 0) return;
+    for (const f of [`/tmp/.X${display}-lock`, `/tmp/.X11-unix/X${display}`]) {
+      try {
+        Deno.removeSync(f);
+      } catch { /* removed by Xtigervnc */ }
+    }
+  };
+  try {
+    display = Number(/^(\d+)\n/m.exec(await proc.waitFor(/^\d+\n/m, 20000))![1]);
+    await proc.waitFor(/Listening for VNC connections/, 20000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { proc, display, rfbPort, stop };
+}

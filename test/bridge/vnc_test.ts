@@ -9,8 +9,8 @@ import {
   readExactly,
   readToEof,
   skipUnless,
-  startProcess,
   startVncws,
+  startXtigervnc,
 } from "../_util.ts";
 import { startBridge } from "./_helpers.ts";
 
@@ -23,28 +23,12 @@ Deno.test({
   ignore: skipUnless("Xtigervnc", "apt-get install tigervnc-standalone-server"),
   ...opts,
   async fn() {
-    const display = 80 + Math.floor(Math.random() * 20);
-    const rfbPort = freePort();
-    const xvnc = startProcess("Xtigervnc", [
-      `:${display}`,
-      "-rfbport",
-      String(rfbPort),
-      "-SecurityTypes",
-      "None",
-      "-geometry",
-      "320x240",
-      "-noreset",
-      "-interface",
-      "127.0.0.1",
-      "-nolisten",
-      "tcp",
-    ]);
+    const xvnc = await startXtigervnc({ geometry: "320x240" });
     const wsPort = freePort();
     const bridgePort = freePort();
     let vncws, bridge;
     try {
-      await xvnc.waitFor(/Listening for VNC connections/, 20000);
-      vncws = await startVncws([String(wsPort), `127.0.0.1:${rfbPort}`]);
+      vncws = await startVncws([String(wsPort), `127.0.0.1:${xvnc.rfbPort}`]);
       bridge = await startBridge([
         `127.0.0.1:${bridgePort}`,
         `ws://127.0.0.1:${wsPort}/websockify`,
@@ -77,11 +61,6 @@ Deno.test({
       await bridge?.stop();
       await vncws?.stop();
       await xvnc.stop();
-      for (const f of [`/tmp/.X${display}-lock`, `/tmp/.X11-unix/X${display}`]) {
-        try {
-          Deno.removeSync(f);
-        } catch { /* gone */ }
-      }
     }
   },
 });

@@ -3,7 +3,14 @@
  * with the password in the URL the canvas shows the root window's colour set
  * by xsetroot; without one it prompts; with a wrong one it shows the failure.
  */
-import { freePort, type Proc, skipUnless, startProcess, startVncws } from "../_util.ts";
+import {
+  freePort,
+  type Proc,
+  skipUnless,
+  startVncws,
+  startXtigervnc,
+  type Xtigervnc,
+} from "../_util.ts";
 import {
   CHROMIUM,
   hex,
@@ -23,7 +30,7 @@ const ignore = skipUnless(
 );
 
 /** Xtigervnc on a free display with VncAuth and a solid root window. */
-async function startXvnc(dir: string): Promise<{ proc: Proc; rfbPort: number }> {
+async function startXvnc(dir: string): Promise<Xtigervnc> {
   const passwd = new Deno.Command("tigervncpasswd", {
     args: ["-f"],
     stdin: "piped",
@@ -35,38 +42,20 @@ async function startXvnc(dir: string): Promise<{ proc: Proc; rfbPort: number }> 
   const out = await passwd.output();
   if (!out.success) throw new Error("tigervncpasswd -f failed");
   await Deno.writeFile(`${dir}/passwd`, out.stdout, { mode: 0o600 });
-  const rfbPort = freePort();
-  const proc = startProcess("Xtigervnc", [
-    "-displayfd",
-    "1",
-    "-rfbport",
-    String(rfbPort),
-    "-localhost",
-    "-SecurityTypes",
-    "VncAuth",
-    "-rfbauth",
-    `${dir}/passwd`,
-    "-geometry",
-    "640x480",
-    "-depth",
-    "24",
-    "-noreset",
-    "-nolisten",
-    "tcp",
-  ]);
-  try {
-    const text = await proc.waitFor(/^\d+\n/m, 15000);
-    const display = /^(\d+)\n/m.exec(text)![1];
-    const st = await new Deno.Command("xsetroot", {
-      args: ["-solid", hex(BACKGROUND)],
-      env: { DISPLAY: `:${display}` },
-    }).output();
-    if (!st.success) throw new Error(`xsetroot failed: ${new TextDecoder().decode(st.stderr)}`);
-  } catch (e) {
-    await proc.stop();
-    throw e;
+  const x = await startXtigervnc({
+    geometry: "640x480",
+    depth: 24,
+    passwordFile: `${dir}/passwd`,
+  });
+  const st = await new Deno.Command("xsetroot", {
+    args: ["-solid", hex(BACKGROUND)],
+    env: { DISPLAY: `:${x.display}` },
+  }).output();
+  if (!st.success) {
+    await x.stop();
+    throw new Error(`xsetroot failed: ${new TextDecoder().decode(st.stderr)}`);
   }
-  return { proc, rfbPort };
+  return x;
 }
 
 Deno.test({
@@ -122,7 +111,7 @@ Deno.test({
     } finally {
       await browser.close();
       await vncws?.stop();
-      await x.proc.stop();
+      await x.stop();
       await Deno.remove(dir, { recursive: true });
     }
   },

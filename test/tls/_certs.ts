@@ -40,6 +40,11 @@ async function openssl(dir: string, args: string[]): Promise<void> {
   }
 }
 
+/** `openssl req` arguments for a new unencrypted RSA key in `NAME.key`. */
+function newKey(name: string): string[] {
+  return ["-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`];
+}
+
 /** Options for {@linkcode selfSigned}. */
 export interface SelfSignedOptions {
   /** Subject, e.g. `/CN=localhost`. */
@@ -60,11 +65,7 @@ export async function selfSigned(
   await openssl(dir, [
     "req",
     "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
+    ...newKey(name),
     "-out",
     `${name}.pem`,
     "-days",
@@ -85,11 +86,7 @@ async function leaf(
   await Deno.writeTextFile(`${dir}/${name}.ext`, ext);
   await openssl(dir, [
     "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
+    ...newKey(name),
     "-out",
     `${name}.csr`,
     "-subj",
