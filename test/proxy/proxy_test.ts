@@ -5,7 +5,14 @@
  */
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { freePort, readExactly, skipUnless, startProcess, startVncws } from "../_util.ts";
+import {
+  freePort,
+  readExactly,
+  skipUnless,
+  startProcess,
+  startVncws,
+  startXtigervnc,
+} from "../_util.ts";
 import { randomBytes, readAll, readResponse, wsConnect } from "../_ws_client.ts";
 import { startEchoTarget } from "../_targets.ts";
 import { Opcode } from "../../src/ws/frame.ts";
@@ -340,26 +347,11 @@ Deno.test({
   ignore: skipUnless("Xtigervnc", "apt-get install tigervnc-standalone-server"),
   ...opts,
   async fn() {
-    const display = 60 + Math.floor(Math.random() * 20);
-    const rfbPort = freePort();
-    const xvnc = startProcess("Xtigervnc", [
-      `:${display}`,
-      "-rfbport",
-      String(rfbPort),
-      "-SecurityTypes",
-      "None",
-      "-geometry",
-      "320x240",
-      "-noreset",
-      "-interface",
-      "127.0.0.1",
-      "-nolisten",
-      "tcp",
-    ]);
+    const xvnc = await startXtigervnc({ geometry: "320x240" });
+    const rfbPort = xvnc.rfbPort;
     const port = freePort();
     let vncws;
     try {
-      await xvnc.waitFor(/Listening for VNC connections/, 20000);
       vncws = await startVncws([String(port), `127.0.0.1:${rfbPort}`]);
       // Over WebSocket.
       const ws = await wsConnect(port);
@@ -390,11 +382,6 @@ Deno.test({
     } finally {
       await vncws?.stop();
       await xvnc.stop();
-      for (const f of [`/tmp/.X${display}-lock`, `/tmp/.X11-unix/X${display}`]) {
-        try {
-          Deno.removeSync(f);
-        } catch { /* gone */ }
-      }
     }
   },
 });
