@@ -295,3 +295,27 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "--metrics listener applies --deny-ip like the proxy",
+  ...opts,
+  async fn() {
+    const port = freePort();
+    const mport = freePort();
+    const vncws = await startVncws([
+      String(port),
+      "127.0.0.1:9",
+      "--metrics",
+      String(mport),
+      "--deny-ip",
+      "127.0.0.0/8",
+    ]);
+    try {
+      const r = await fetch(`http://127.0.0.1:${mport}/sessions.json`);
+      assert.equal(r.status, 403);
+      await r.body?.cancel();
+    } finally {
+      await vncws.stop();
+    }
+  },
+});
