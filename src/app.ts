@@ -23,7 +23,7 @@ import { writePidFile } from "./lifecycle/pid_file.ts";
 import { describeListener, openListener, serve, type Server } from "./proxy/server.ts";
 import type { ClientInfo, RouteResult, SessionContext } from "./proxy/session.ts";
 import { createRouter, isRefusal } from "./route/router.ts";
-import { CidrList, normalizeIp } from "./auth/cidr.ts";
+import { normalizeIp } from "./auth/cidr.ts";
 import type { RequestHead } from "./http/head.ts";
 import type { HttpResponse } from "./http/response.ts";
 import { startDemoServer } from "./demo/rfb_server.ts";
@@ -204,8 +204,6 @@ export async function runProxy(config: Config): Promise<number> {
   if (config.pidFile) cleanups.push(writePidFile(config.pidFile));
   if (config.metrics && book.metrics && book.table) {
     const { metrics, table } = book;
-    const allowIps = new CidrList(config.allowIp);
-    const denyIps = new CidrList(config.denyIp);
     let restartsSeen = 0;
     metrics.registry.onCollect(() => {
       const r = wrapHandle?.restarts ?? 0;
@@ -225,11 +223,9 @@ export async function runProxy(config: Config): Promise<number> {
       sessions: () => table.list(),
       // The status page names clients: the proxy's --allow-ip/--deny-ip apply here too.
       guard: (_request, remote) => {
-        const ip = normalizeIp(remote.hostname);
-        const refused = (!denyIps.empty && denyIps.contains(ip)) ||
-          (!allowIps.empty && !allowIps.contains(ip));
+        const refused = router.checkAddress(normalizeIp(remote.hostname));
         return refused
-          ? new Response("403 Forbidden: client address not allowed\n", { status: 403 })
+          ? new Response(String(refused.body ?? ""), { status: refused.status })
           : undefined;
       },
     });

@@ -97,6 +97,8 @@ export interface Router {
   routeRaw(client: RouteClient): Route | HttpResponse;
   /** False when tokens, an auth plugin or an Origin list are configured. */
   readonly rawAllowed: boolean;
+  /** Only the `--allow-ip`/`--deny-ip` lists for an address (other listeners, e.g. metrics). */
+  checkAddress(address: string): HttpResponse | null;
   /** Closes token backends (Redis connection, user module). */
   close(): Promise<void>;
 }
@@ -157,6 +159,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
 
   return {
     rawAllowed: resolver === undefined && !authorizer.requiresHttp,
+    checkAddress: (address) => authorizer.checkAddress(address),
 
     async route(head, client) {
       const address = addressOf(head, client);
