@@ -82,8 +82,14 @@ export async function runProxy(config: Config): Promise<number> {
     handshakeRatePerIp: config.limits.handshakeRate,
   });
   cleanups.push(() => router.close());
+  // /readyz: the token backend counts as down from a failed lookup until one succeeds.
+  let tokenBackendDown = false;
   const route = async (head: RequestHead, client: ClientInfo): Promise<RouteResult> => {
     const r = await router.route(head, client);
+    if (config.tokenPlugin) {
+      if (!isRefusal(r)) tokenBackendDown = false;
+      else if (r.status === 503) tokenBackendDown = true;
+    }
     if (config.tokenPlugin && book.metrics) {
       // A 404 here is an unknown token, a 503 an unreachable backend.
       const result = !isRefusal(r)
@@ -219,6 +225,8 @@ export async function runProxy(config: Config): Promise<number> {
           ? { ok: false, why: "stopping" }
           : wrapHandle && !wrapReady
           ? { ok: false, why: "the wrapped server is not listening yet" }
+          : tokenBackendDown
+          ? { ok: false, why: "the token backend did not answer the last lookup" }
           : { ok: true },
       sessions: () => table.list(),
       // The status page names clients: the proxy's --allow-ip/--deny-ip apply here too.
