@@ -46,8 +46,9 @@ async function main(argv: string[]): Promise<number> {
     const { runReplay } = await import("./src/ops/replay.ts");
     return await runReplay(argv.slice(1));
   }
+  const given = argv;
   try {
-    argv = await withConfigFile(argv);
+    argv = await withConfigFile(given);
   } catch (e) {
     if (e instanceof ConfigFileError || e instanceof UsageError) {
       console.error(`vncws: ${e.message}`);
@@ -74,9 +75,17 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   for (const w of cmd.warnings) console.error(`vncws: warning: ${w}`);
-  if (cmd.config.daemon && !isDaemonChild()) return await daemonize(argv);
+  if (cmd.config.daemon && !isDaemonChild()) return await daemonize(given);
+  // SIGHUP re-reads --config (when one was given) through the same parser.
+  const reload = given.some((a) => a === "--config" || a.startsWith("--config="))
+    ? async () => {
+      const next = parseCommandLine(await withConfigFile(given));
+      if (next.kind !== "run") throw new Error("the configuration no longer describes a proxy");
+      return next.config;
+    }
+    : undefined;
   try {
-    return await runProxy(cmd.config);
+    return await runProxy(cmd.config, { reload });
   } catch (e) {
     reportToParent({ ok: false, error: e instanceof Error ? e.message : String(e) });
     if (e instanceof Deno.errors.AddrInUse) {

@@ -22,7 +22,7 @@ import { reportToParent } from "./lifecycle/daemon.ts";
 import { writePidFile } from "./lifecycle/pid_file.ts";
 import { describeListener, openListener, serve, type Server } from "./proxy/server.ts";
 import type { ClientInfo, RouteResult, SessionContext } from "./proxy/session.ts";
-import { createRouter, isRefusal } from "./route/router.ts";
+import { createRouter, isRefusal, type RouterOptions } from "./route/router.ts";
 import { normalizeIp } from "./auth/cidr.ts";
 import type { RequestHead } from "./http/head.ts";
 import type { HttpResponse } from "./http/response.ts";
@@ -31,8 +31,34 @@ import { createWebHandler } from "./web/static.ts";
 import { createTlsServer, type TlsServer } from "./net/tls_server.ts";
 import { createTlsConnector, type TlsConnector } from "./net/tls_client.ts";
 
+/** Options for {@linkcode runProxy}. */
+export interface RunOptions {
+  /** Re-reads the configuration (the `--config` file) on SIGHUP. */
+  reload?: () => Promise<Config>;
+}
+
+/** The router's settings from a Config. */
+function routerOptions(config: Config, target: () => Target | undefined): RouterOptions {
+  return {
+    target,
+    tokenPlugin: config.tokenPlugin,
+    tokenSource: config.tokenSource,
+    hostToken: config.hostToken,
+    tokenPathPrefix: config.tokenPathPrefix,
+    authPlugin: config.authPlugin,
+    authSource: config.authSource,
+    allowOrigin: config.allowOrigin,
+    allowIp: config.allowIp,
+    denyIp: config.denyIp,
+    trustedProxies: config.trustedProxies,
+    maxPerIp: config.limits.maxPerIp,
+    maxPerToken: config.limits.maxPerToken,
+    handshakeRatePerIp: config.limits.handshakeRate,
+  };
+}
+
 /** Runs the proxy until it should exit; resolves the process exit code. */
-export async function runProxy(config: Config): Promise<number> {
+export async function runProxy(config: Config, options: RunOptions = {}): Promise<number> {
   configureLog({ verbose: config.verbose, format: config.logFormat, file: config.logFile });
   const syslog = config.syslog
     ? createSyslogSink(config.syslog, {
@@ -65,22 +91,8 @@ export async function runProxy(config: Config): Promise<number> {
   const currentTarget = (): Target | undefined => wrapTarget?.() ?? target;
   // Routing and access: built before listening so a bad token source, auth
   // source or CIDR stops the start with a message saying what to fix.
-  const router = await createRouter({
-    target: currentTarget,
-    tokenPlugin: config.tokenPlugin,
-    tokenSource: config.tokenSource,
-    hostToken: config.hostToken,
-    tokenPathPrefix: config.tokenPathPrefix,
-    authPlugin: config.authPlugin,
-    authSource: config.authSource,
-    allowOrigin: config.allowOrigin,
-    allowIp: config.allowIp,
-    denyIp: config.denyIp,
-    trustedProxies: config.trustedProxies,
-    maxPerIp: config.limits.maxPerIp,
-    maxPerToken: config.limits.maxPerToken,
-    handshakeRatePerIp: config.limits.handshakeRate,
-  });
+  // `let`: SIGHUP with --config swaps in a router built from the re-read file.
+  let router = await createRouter(routerOptions(config, currentTarget));
   cleanups.push(() => router.close());
   // /readyz: the token backend counts as down from a failed lookup until one succeeds.
   let tokenBackendDown = false;
@@ -263,6 +275,23 @@ export async function runProxy(config: Config): Promise<number> {
         error: e instanceof Error ? e.message : String(e),
       })
     );
+    if (options.reload) {
+      // Routing and access (tokens, auth, IP lists, limits) follow the file;
+      // sessions keep running. Other settings need a restart.
+      options.reload()
+        .then((next) => createRouter(routerOptions(next, currentTarget)))
+        .then((next) => {
+          const old = router;
+          router = next;
+          void old.close();
+          logInfo("routing and access settings reloaded from --config");
+        })
+        .catch((e) =>
+          logWarn("reload of --config failed; the old settings stay", {
+            error: e instanceof Error ? e.message : String(e),
+          })
+        );
+    }
   };
   const handlers: Array<[Deno.Signal, () => void]> = [
     ["SIGINT", onSignal("SIGINT")],
