@@ -1,8 +1,9 @@
 /**
  * Small TCP targets for proxy tests: an echo server that speaks first (like
- * an RFB server) and a slow reader.
+ * an RFB server) and a slow reader; and vncws started in front of one.
  * @module
  */
+import { freePort, type Proc, startVncws } from "./_util.ts";
 
 /** A running target. */
 export interface TestTarget {
@@ -69,6 +70,52 @@ export function startEchoTarget(options: EchoOptions = {}): TestTarget {
         } catch { /* closed */ }
       }
       await loop;
+    },
+  };
+}
+
+/** Options for {@linkcode startProxy}. */
+export interface ProxyOptions {
+  /** How the echo target behaves. */
+  target?: EchoOptions;
+  /** Passed to {@linkcode startVncws}. */
+  vncws?: { env?: Record<string, string>; ready?: string | RegExp };
+}
+
+/** An echo target with vncws in front of it; `await using` stops both. */
+export interface ProxyFixture {
+  target: TestTarget;
+  /** vncws's port on 127.0.0.1. */
+  port: number;
+  vncws: Proc;
+  /** Stops vncws by PID, then closes the target. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Starts an echo target and vncws (`PORT 127.0.0.1:TARGET ...args`) on a free
+ * port, for `await using p = await startProxy(["--heartbeat", "0.3"])`.
+ */
+export async function startProxy(
+  args: string[] = [],
+  options: ProxyOptions = {},
+): Promise<ProxyFixture> {
+  const target = startEchoTarget(options.target);
+  const port = freePort();
+  let vncws: Proc;
+  try {
+    vncws = await startVncws([String(port), `127.0.0.1:${target.port}`, ...args], options.vncws);
+  } catch (e) {
+    await target.close();
+    throw e;
+  }
+  return {
+    target,
+    port,
+    vncws,
+    async [Symbol.asyncDispose]() {
+      await vncws.stop();
+      await target.close();
     },
   };
 }

@@ -51,6 +51,23 @@ export function freePort(hostname = "127.0.0.1"): number {
   return port;
 }
 
+/** A temporary directory that `using` removes with everything in it. */
+export interface TempDir {
+  path: string;
+  [Symbol.dispose](): void;
+}
+
+/** Makes a temporary directory, for `using dir = tempDir()`. */
+export function tempDir(): TempDir {
+  const path = Deno.makeTempDirSync();
+  return {
+    path,
+    [Symbol.dispose]() {
+      Deno.removeSync(path, { recursive: true });
+    },
+  };
+}
+
 /** A started process and its captured output. */
 export interface Proc {
   pid: number;

@@ -3,9 +3,9 @@
  * metrics, JSON logs, recording, signals, heartbeats and config files.
  */
 import assert from "node:assert/strict";
-import { freePort, startProcess, startVncws } from "./_util.ts";
+import { freePort, MAIN, startProcess, startVncws, tempDir } from "./_util.ts";
 import { wsConnect } from "./_ws_client.ts";
-import { startEchoTarget } from "./_targets.ts";
+import { startEchoTarget, startProxy } from "./_targets.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const dec = new TextDecoder();
@@ -14,71 +14,62 @@ Deno.test({
   name: "--metrics, --log-format json and --record while a session runs",
   ...opts,
   async fn() {
-    const target = startEchoTarget();
-    const dir = Deno.makeTempDirSync();
-    const port = freePort();
+    using dir = tempDir();
     const mport = freePort();
-    const vncws = await startVncws([
-      String(port),
-      `127.0.0.1:${target.port}`,
+    await using p = await startProxy([
       "--metrics",
       String(mport),
       "--log-format",
       "json",
       "--record",
-      `${dir}/rec`,
+      `${dir.path}/rec`,
     ]);
-    try {
-      const ws = await wsConnect(port);
-      await ws.readBytes(12);
-      await ws.sendBinary("hello it's me");
-      await ws.readBytes(13);
-      const live = await (await fetch(`http://127.0.0.1:${mport}/sessions.json`)).json();
-      assert.equal(live.length, 1);
-      assert.equal(live[0].bytesToTarget, 13);
-      const m1 = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
-      assert.match(m1, /^vncws_sessions_active 1$/m);
-      const page = await (await fetch(`http://127.0.0.1:${mport}/`)).text();
-      assert.match(page, /127\.0\.0\.1/);
-      await ws.sendClose(1000);
-      await ws.waitClose();
-      ws.close();
-      await vncws.waitFor(/"msg":"session end"/);
-      const m2 = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
-      assert.match(m2, /^vncws_sessions_active 0$/m);
-      assert.match(m2, /^vncws_bytes_total\{direction="to_target"\} 13$/m);
-      assert.match(m2, /^vncws_bytes_total\{direction="to_client"\} 25$/m);
-      assert.match(m2, /^vncws_sessions_total\{outcome="client_closed"\} 1$/m);
-      assert.match(m2, /^vncws_target_connect_seconds_count 1$/m);
-      const bad = await wsConnect(port, { headers: { "Sec-WebSocket-Version": "1" } });
-      bad.close();
-      const m3 = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
-      assert.match(m3, /^vncws_handshake_failures_total\{status="426"\} 1$/m);
-      assert.equal((await fetch(`http://127.0.0.1:${mport}/healthz`)).status, 200);
-      assert.equal((await fetch(`http://127.0.0.1:${mport}/readyz`)).status, 200);
-      // Every log line is one JSON object; the session end carries the numbers.
-      const lines = vncws.output().split("\n").filter((l) => l.startsWith("{"));
-      const end = lines.map((l) => JSON.parse(l)).find((o) => o.msg === "session end");
-      assert.equal(end.up, 13);
-      assert.equal(end.down, 25);
-      assert.equal(end.code, 1000);
-      // The recording: websockify's format, readable only by its owner.
-      const files = [...Deno.readDirSync(dir)].map((e) => e.name);
-      assert.equal(files.length, 1);
-      const rec = `${dir}/${files[0]}`;
-      assert.equal(Deno.statSync(rec).mode! & 0o777, 0o600);
-      for (let i = 0; i < 50 && !Deno.readTextFileSync(rec).includes("'EOF'"); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const text = Deno.readTextFileSync(rec);
-      assert.match(text, /^var VNC_frame_data = \[/);
-      assert.match(text, /'\}\d+\}hello it\\'s me',/);
-      assert.match(text, /'EOF'\];/);
-    } finally {
-      await vncws.stop();
-      await target.close();
-      Deno.removeSync(dir, { recursive: true });
+    const { port, vncws } = p;
+    const ws = await wsConnect(port);
+    await ws.readBytes(12);
+    await ws.sendBinary("hello it's me");
+    await ws.readBytes(13);
+    const live = await (await fetch(`http://127.0.0.1:${mport}/sessions.json`)).json();
+    assert.equal(live.length, 1);
+    assert.equal(live[0].bytesToTarget, 13);
+    const m1 = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+    assert.match(m1, /^vncws_sessions_active 1$/m);
+    const page = await (await fetch(`http://127.0.0.1:${mport}/`)).text();
+    assert.match(page, /127\.0\.0\.1/);
+    await ws.sendClose(1000);
+    await ws.waitClose();
+    ws.close();
+    await vncws.waitFor(/"msg":"session end"/);
+    const m2 = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+    assert.match(m2, /^vncws_sessions_active 0$/m);
+    assert.match(m2, /^vncws_bytes_total\{direction="to_target"\} 13$/m);
+    assert.match(m2, /^vncws_bytes_total\{direction="to_client"\} 25$/m);
+    assert.match(m2, /^vncws_sessions_total\{outcome="client_closed"\} 1$/m);
+    assert.match(m2, /^vncws_target_connect_seconds_count 1$/m);
+    const bad = await wsConnect(port, { headers: { "Sec-WebSocket-Version": "1" } });
+    bad.close();
+    const m3 = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+    assert.match(m3, /^vncws_handshake_failures_total\{status="426"\} 1$/m);
+    assert.equal((await fetch(`http://127.0.0.1:${mport}/healthz`)).status, 200);
+    assert.equal((await fetch(`http://127.0.0.1:${mport}/readyz`)).status, 200);
+    // Every log line is one JSON object; the session end carries the numbers.
+    const lines = vncws.output().split("\n").filter((l) => l.startsWith("{"));
+    const end = lines.map((l) => JSON.parse(l)).find((o) => o.msg === "session end");
+    assert.equal(end.up, 13);
+    assert.equal(end.down, 25);
+    assert.equal(end.code, 1000);
+    // The recording: websockify's format, readable only by its owner.
+    const files = [...Deno.readDirSync(dir.path)].map((e) => e.name);
+    assert.equal(files.length, 1);
+    const rec = `${dir.path}/${files[0]}`;
+    assert.equal(Deno.statSync(rec).mode! & 0o777, 0o600);
+    for (let i = 0; i < 50 && !Deno.readTextFileSync(rec).includes("'EOF'"); i++) {
+      await new Promise((r) => setTimeout(r, 100));
     }
+    const text = Deno.readTextFileSync(rec);
+    assert.match(text, /^var VNC_frame_data = \[/);
+    assert.match(text, /'\}\d+\}hello it\\'s me',/);
+    assert.match(text, /'EOF'\];/);
   },
 });
 
@@ -86,14 +77,8 @@ Deno.test({
   name: "SIGTERM drains: bytes sent before the signal arrive, then 1001 and exit 0",
   ...opts,
   async fn() {
-    const target = startEchoTarget();
-    const port = freePort();
-    const vncws = await startVncws([
-      String(port),
-      `127.0.0.1:${target.port}`,
-      "--drain-timeout",
-      "1",
-    ]);
+    await using p = await startProxy(["--drain-timeout", "1"]);
+    const { port, vncws } = p;
     const ws = await wsConnect(port);
     await ws.readBytes(12);
     const data = new Uint8Array(200_000).fill(7);
@@ -106,7 +91,6 @@ Deno.test({
     ws.close();
     const st = await vncws.status;
     assert.equal(st.code, 0);
-    await target.close();
   },
 });
 
@@ -114,38 +98,27 @@ Deno.test({
   name: "SIGHUP reopens --log-file (logrotate) and the session stays up",
   ...opts,
   async fn() {
-    const target = startEchoTarget();
-    const dir = Deno.makeTempDirSync();
-    const port = freePort();
-    const vncws = await startVncws([
-      String(port),
-      `127.0.0.1:${target.port}`,
-      "--log-file",
-      `${dir}/v.log`,
-    ]);
-    try {
-      const ws = await wsConnect(port);
-      await ws.readBytes(12);
-      Deno.renameSync(`${dir}/v.log`, `${dir}/v.log.1`);
-      Deno.kill(vncws.pid, "SIGHUP");
-      await vncws.waitFor("SIGHUP: reloading");
-      await ws.sendBinary("still here");
-      assert.equal(dec.decode(await ws.readBytes(10)), "still here");
-      await ws.sendClose();
-      await ws.waitClose();
-      ws.close();
-      await vncws.waitFor("session end");
-      // stderr and the file are written one after the other: give the file a moment.
-      for (let i = 0; i < 20 && !/session end/.test(Deno.readTextFileSync(`${dir}/v.log`)); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.match(Deno.readTextFileSync(`${dir}/v.log`), /session end/);
-      assert.match(Deno.readTextFileSync(`${dir}/v.log.1`), /listening on/);
-    } finally {
-      await vncws.stop();
-      await target.close();
-      Deno.removeSync(dir, { recursive: true });
+    using dir = tempDir();
+    const log = `${dir.path}/v.log`;
+    await using p = await startProxy(["--log-file", log]);
+    const { port, vncws } = p;
+    const ws = await wsConnect(port);
+    await ws.readBytes(12);
+    Deno.renameSync(log, `${log}.1`);
+    Deno.kill(vncws.pid, "SIGHUP");
+    await vncws.waitFor("SIGHUP: reloading");
+    await ws.sendBinary("still here");
+    assert.equal(dec.decode(await ws.readBytes(10)), "still here");
+    await ws.sendClose();
+    await ws.waitClose();
+    ws.close();
+    await vncws.waitFor("session end");
+    // stderr and the file are written one after the other: give the file a moment.
+    for (let i = 0; i < 20 && !/session end/.test(Deno.readTextFileSync(log)); i++) {
+      await new Promise((r) => setTimeout(r, 50));
     }
+    assert.match(Deno.readTextFileSync(log), /session end/);
+    assert.match(Deno.readTextFileSync(`${log}.1`), /listening on/);
   },
 });
 
@@ -153,38 +126,25 @@ Deno.test({
   name: "--heartbeat with --ping-timeout closes a peer that stops answering pings",
   ...opts,
   async fn() {
-    const target = startEchoTarget();
-    const port = freePort();
-    const vncws = await startVncws([
-      String(port),
-      `127.0.0.1:${target.port}`,
-      "--heartbeat",
-      "0.3",
-      "--ping-timeout",
-      "1",
-    ]);
-    try {
-      // The test client never answers pings: a dead peer as far as vncws can tell.
-      const ws = await wsConnect(port);
-      let pings = 0;
-      let close;
-      for (;;) {
-        const ev = await ws.next();
-        if (ev === null) break;
-        if (ev.kind === "ping") pings++;
-        if (ev.kind === "close") {
-          close = ev;
-          break;
-        }
+    await using p = await startProxy(["--heartbeat", "0.3", "--ping-timeout", "1"]);
+    const { port, vncws } = p;
+    // The test client never answers pings: a dead peer as far as vncws can tell.
+    const ws = await wsConnect(port);
+    let pings = 0;
+    let close;
+    for (;;) {
+      const ev = await ws.next();
+      if (ev === null) break;
+      if (ev.kind === "ping") pings++;
+      if (ev.kind === "close") {
+        close = ev;
+        break;
       }
-      assert.ok(pings >= 1);
-      assert.equal(close?.code, 1001);
-      ws.close();
-      await vncws.waitFor(/session end .*no pong within 1s/);
-    } finally {
-      await vncws.stop();
-      await target.close();
     }
+    assert.ok(pings >= 1);
+    assert.equal(close?.code, 1001);
+    ws.close();
+    await vncws.waitFor(/session end .*no pong within 1s/);
   },
 });
 
@@ -193,15 +153,15 @@ Deno.test({
   ...opts,
   async fn() {
     const target = startEchoTarget();
-    const dir = Deno.makeTempDirSync();
+    using dir = tempDir();
     const port = freePort();
     Deno.writeTextFileSync(
-      `${dir}/vncws.toml`,
+      `${dir.path}/vncws.toml`,
       `max-connections = 1\nlog-format = "json"\nverbose = 1\nweb = "none"\n`,
     );
     const vncws = await startVncws([
       "--config",
-      `${dir}/vncws.toml`,
+      `${dir.path}/vncws.toml`,
       "--log-format",
       "text",
       String(port),
@@ -221,12 +181,11 @@ Deno.test({
       assert.doesNotMatch(vncws.output(), /^\{/m); // text format from the command line
     } finally {
       await vncws.stop();
-      Deno.removeSync(dir, { recursive: true });
     }
     const bad = startProcess(Deno.execPath(), [
       "run",
       "-A",
-      new URL("../main.ts", import.meta.url).pathname,
+      MAIN,
       "--config",
       "/nonexistent.toml",
       "1",
@@ -241,25 +200,22 @@ Deno.test({
   name: "--run-once exits after the first session; --idle-timeout exits when idle",
   ...opts,
   async fn() {
-    const target = startEchoTarget();
-    const port = freePort();
-    const once = await startVncws([String(port), `127.0.0.1:${target.port}`, "--run-once"]);
-    const ws = await wsConnect(port);
+    await using once = await startProxy(["--run-once"]);
+    const ws = await wsConnect(once.port);
     await ws.readBytes(12);
     await ws.sendClose();
     await ws.waitClose();
     ws.close();
-    assert.equal((await once.status).code, 0);
+    assert.equal((await once.vncws.status).code, 0);
     const port2 = freePort();
     const idle = await startVncws([
       String(port2),
-      `127.0.0.1:${target.port}`,
+      `127.0.0.1:${once.target.port}`,
       "--idle-timeout",
       "1",
     ]);
     assert.equal((await idle.status).code, 0);
     assert.match(idle.output(), /--idle-timeout/);
-    await target.close();
   },
 });
 
@@ -272,15 +228,8 @@ Deno.test({
     const got: string[] = [];
     await new Promise<void>((r) => sock.bind(0, "127.0.0.1", () => r()));
     sock.on("message", (m: Uint8Array) => got.push(new TextDecoder().decode(m)));
-    const target = startEchoTarget();
-    const port = freePort();
-    const vncws = await startVncws([
-      String(port),
-      `127.0.0.1:${target.port}`,
-      "--syslog",
-      `127.0.0.1:${sock.address().port}`,
-    ]);
     try {
+      await using _p = await startProxy(["--syslog", `127.0.0.1:${sock.address().port}`]);
       for (let i = 0; i < 50 && !got.some((l) => l.includes("listening on")); i++) {
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -289,9 +238,7 @@ Deno.test({
       // <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG, facility user (1), severity info (6) = 14
       assert.match(line, /^<14>1 \S+ \S+ vncws \d+ - - /);
     } finally {
-      await vncws.stop();
       sock.close();
-      await target.close();
     }
   },
 });
@@ -300,22 +247,10 @@ Deno.test({
   name: "--metrics listener applies --deny-ip like the proxy",
   ...opts,
   async fn() {
-    const port = freePort();
     const mport = freePort();
-    const vncws = await startVncws([
-      String(port),
-      "127.0.0.1:9",
-      "--metrics",
-      String(mport),
-      "--deny-ip",
-      "127.0.0.0/8",
-    ]);
-    try {
-      const r = await fetch(`http://127.0.0.1:${mport}/sessions.json`);
-      assert.equal(r.status, 403);
-      await r.body?.cancel();
-    } finally {
-      await vncws.stop();
-    }
+    await using _p = await startProxy(["--metrics", String(mport), "--deny-ip", "127.0.0.0/8"]);
+    const r = await fetch(`http://127.0.0.1:${mport}/sessions.json`);
+    assert.equal(r.status, 403);
+    await r.body?.cancel();
   },
 });
