@@ -3,9 +3,9 @@
  * auth plugins, address lists and limits; every refusal's status.
  */
 import assert from "node:assert/strict";
-import { freePort, startVncws } from "../_util.ts";
+import { freePort, startVncws, tempDir } from "../_util.ts";
 import { readAll, wsConnect } from "../_ws_client.ts";
-import { startEchoTarget } from "../_targets.ts";
+import { startEchoTarget, startProxy } from "../_targets.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const dec = new TextDecoder();
@@ -16,8 +16,8 @@ Deno.test({
   async fn(t) {
     const a = startEchoTarget({ banner: "RFB 003.008\nA" });
     const b = startEchoTarget({ banner: "RFB 003.008\nB" });
-    const dir = Deno.makeTempDirSync();
-    const file = `${dir}/tokens.conf`;
+    using dir = tempDir();
+    const file = `${dir.path}/tokens.conf`;
     Deno.writeTextFileSync(
       file,
       `# desktops\nalpha: 127.0.0.1:${a.port}\n  beta:\t[127.0.0.1]:${b.port}\n\n`,
@@ -91,7 +91,6 @@ Deno.test({
       await vncws.stop();
       await a.close();
       await b.close();
-      Deno.removeSync(dir, { recursive: true });
     }
   },
 });
@@ -100,20 +99,18 @@ Deno.test({
   name: "auth: Basic 401/101, Origin allow-list 403, deny-ip closes, web-auth on static files",
   ...opts,
   async fn() {
-    const target = startEchoTarget();
-    const port = freePort();
-    const vncws = await startVncws([
-      String(port),
-      `127.0.0.1:${target.port}`,
-      "--auth-plugin",
-      "BasicHTTPAuth",
-      "--auth-source",
-      "alice:s3cret",
-      "--allow-origin",
-      "https://good.example",
-      "--web-auth",
-    ]);
-    try {
+    {
+      // vncws and its target stop at the end of this block.
+      await using p = await startProxy([
+        "--auth-plugin",
+        "BasicHTTPAuth",
+        "--auth-source",
+        "alice:s3cret",
+        "--allow-origin",
+        "https://good.example",
+        "--web-auth",
+      ]);
+      const { port } = p;
       const good = {
         Origin: "https://good.example",
         Authorization: `Basic ${btoa("alice:s3cret")}`,
@@ -149,24 +146,11 @@ Deno.test({
       });
       assert.equal(page2.status, 200);
       await page2.body?.cancel();
-    } finally {
-      await vncws.stop();
     }
-    const port2 = freePort();
-    const denied = await startVncws([
-      String(port2),
-      `127.0.0.1:${target.port}`,
-      "--deny-ip",
-      "127.0.0.0/8",
-    ]);
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port: port2 });
-      assert.equal(await c.read(new Uint8Array(8)), null);
-      c.close();
-      await denied.waitFor(/refused .*client address not allowed/);
-    } finally {
-      await denied.stop();
-      await target.close();
-    }
+    await using denied = await startProxy(["--deny-ip", "127.0.0.0/8"]);
+    const c = await Deno.connect({ hostname: "127.0.0.1", port: denied.port });
+    assert.equal(await c.read(new Uint8Array(8)), null);
+    c.close();
+    await denied.vncws.waitFor(/refused .*client address not allowed/);
   },
 });
