@@ -25,53 +25,75 @@ export interface EchoOptions {
   closeAfterBanner?: boolean;
 }
 
-/** Starts an in-process TCP target on 127.0.0.1:0. */
-export function startEchoTarget(options: EchoOptions = {}): TestTarget {
+/** Closes a connection (or listener) that may be closed already. */
+export function closeQuietly(closable: { close(): void }): void {
+  try {
+    closable.close();
+  } catch { /* closed already */ }
+}
+
+/** A TCP listener from {@linkcode listenTcp}. */
+export interface TcpServer {
+  port: number;
+  /** Closes the open connections; keeps listening. */
+  dropAll(): void;
+  /** Stops listening and closes the open connections (again: does nothing). */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on 127.0.0.1:0 and hands each connection to `handle`; when the
+ * handler settles (a rejection counts as the peer going), the connection is
+ * closed. Without a handler, connections are held open, unread, until
+ * `dropAll()` or `close()`.
+ */
+export function listenTcp(handle?: (conn: Deno.Conn) => Promise<void>): TcpServer {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
-  let received = 0;
-  const banner = new TextEncoder().encode(options.banner ?? "RFB 003.008\n");
-  const handle = async (conn: Deno.Conn) => {
-    conns.add(conn);
-    try {
-      if (banner.length) await conn.write(banner);
-      if (options.closeAfterBanner) return;
-      const buf = new Uint8Array(options.slow?.chunk ?? 65536);
-      for (;;) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        received += n;
-        if (options.echo !== false) {
-          let off = 0;
-          while (off < n) off += await conn.write(buf.subarray(off, n));
-        }
-        if (options.slow) await new Promise((r) => setTimeout(r, options.slow!.delayMs));
-      }
-    } catch {
-      /* peer gone */
-    } finally {
-      conns.delete(conn);
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }
+  const dropAll = () => {
+    for (const c of conns) closeQuietly(c);
+    conns.clear();
   };
   const loop = (async () => {
-    for await (const c of listener) handle(c);
+    for await (const c of listener) {
+      conns.add(c);
+      handle?.(c).catch(() => {}).finally(() => {
+        conns.delete(c);
+        closeQuietly(c);
+      });
+    }
   })().catch(() => {});
   return {
     port: (listener.addr as Deno.NetAddr).port,
-    received: () => received,
+    dropAll,
     async close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
+      closeQuietly(listener);
+      dropAll();
       await loop;
     },
   };
+}
+
+/** Starts an in-process TCP target on 127.0.0.1:0. */
+export function startEchoTarget(options: EchoOptions = {}): TestTarget {
+  let received = 0;
+  const banner = new TextEncoder().encode(options.banner ?? "RFB 003.008\n");
+  const server = listenTcp(async (conn) => {
+    if (banner.length) await conn.write(banner);
+    if (options.closeAfterBanner) return;
+    const buf = new Uint8Array(options.slow?.chunk ?? 65536);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      received += n;
+      if (options.echo !== false) {
+        let off = 0;
+        while (off < n) off += await conn.write(buf.subarray(off, n));
+      }
+      if (options.slow) await new Promise((r) => setTimeout(r, options.slow!.delayMs));
+    }
+  });
+  return { port: server.port, received: () => received, close: server.close };
 }
 
 /** Options for {@linkcode startProxy}. */

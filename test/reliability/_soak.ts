@@ -8,7 +8,8 @@
  * @module
  */
 import { encodeFrame, FrameDecoder, Opcode } from "../../src/ws/frame.ts";
-import { freePort, type Proc, startVncws } from "../_util.ts";
+import { freePort, type Proc, startVncws, writeAll } from "../_util.ts";
+import { listenTcp } from "../_targets.ts";
 import { randomKey, readResponse } from "../_ws_client.ts";
 import { fdCount, raiseFdLimit, rssBytes, settleTo } from "./_proc.ts";
 
@@ -95,86 +96,54 @@ async function readFull(conn: Deno.Conn, buf: Uint8Array): Promise<boolean> {
   return true;
 }
 
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
-}
-
 /** Starts the checking target on 127.0.0.1:0. */
 export function startCheckTarget(): CheckTarget {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const stats: TargetStats = { connections: 0, upBytes: 0, upCorrupt: 0, upShort: 0, downBytes: 0 };
-  const conns = new Set<Deno.Conn>();
   const progress: CheckTarget["progress"] = new Map();
-  const handle = async (conn: Deno.Conn) => {
-    conns.add(conn);
+  // A failed read or write: the session's client side reports it.
+  const server = listenTcp(async (conn) => {
     stats.connections++;
-    try {
-      const hdr = new Uint8Array(12);
-      if (!await readFull(conn, hdr)) return;
-      const v = new DataView(hdr.buffer);
-      const id = v.getUint32(0);
-      const up = v.getUint32(4);
-      const down = v.getUint32(8);
-      const p = { up: 0, down: 0, upWanted: up, downWanted: down };
-      progress.set(id, p);
-      const reader = (async () => {
-        const gen = new ByteGen(id * 2);
-        const buf = new Uint8Array(65536);
-        let got = 0;
-        while (got < up) {
-          const n = await conn.read(buf.subarray(0, Math.min(buf.length, up - got)));
-          if (n === null) break;
-          const at = gen.check(buf.subarray(0, n));
-          if (at >= 0) {
-            stats.upCorrupt++;
-            stats.firstCorrupt ??= `up: session ${id} offset ${at} of ${up} (read of ${n})`;
-            return;
-          }
-          got += n;
-          p.up = got;
-          stats.upBytes += n;
+    const hdr = new Uint8Array(12);
+    if (!await readFull(conn, hdr)) return;
+    const v = new DataView(hdr.buffer);
+    const id = v.getUint32(0);
+    const up = v.getUint32(4);
+    const down = v.getUint32(8);
+    const p = { up: 0, down: 0, upWanted: up, downWanted: down };
+    progress.set(id, p);
+    const reader = (async () => {
+      const gen = new ByteGen(id * 2);
+      const buf = new Uint8Array(65536);
+      let got = 0;
+      while (got < up) {
+        const n = await conn.read(buf.subarray(0, Math.min(buf.length, up - got)));
+        if (n === null) break;
+        const at = gen.check(buf.subarray(0, n));
+        if (at >= 0) {
+          stats.upCorrupt++;
+          stats.firstCorrupt ??= `up: session ${id} offset ${at} of ${up} (read of ${n})`;
+          return;
         }
-        if (got < up) stats.upShort++;
-      })();
-      const writer = (async () => {
-        const gen = new ByteGen(id * 2 + 1);
-        let sent = 0;
-        while (sent < down) {
-          const chunk = gen.fill(new Uint8Array(Math.min(down - sent, 1 + rand(100000))));
-          await writeAll(conn, chunk);
-          sent += chunk.length;
-          p.down = sent;
-          stats.downBytes += chunk.length;
-        }
-      })();
-      await Promise.all([reader, writer]);
-    } catch {
-      /* the session's client side reports it */
-    } finally {
-      conns.delete(conn);
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }
-  };
-  const loop = (async () => {
-    for await (const c of listener) handle(c);
-  })().catch(() => {});
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    stats,
-    progress,
-    async close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
+        got += n;
+        p.up = got;
+        stats.upBytes += n;
       }
-      await loop;
-    },
-  };
+      if (got < up) stats.upShort++;
+    })();
+    const writer = (async () => {
+      const gen = new ByteGen(id * 2 + 1);
+      let sent = 0;
+      while (sent < down) {
+        const chunk = gen.fill(new Uint8Array(Math.min(down - sent, 1 + rand(100000))));
+        await writeAll(conn, chunk);
+        sent += chunk.length;
+        p.down = sent;
+        stats.downBytes += chunk.length;
+      }
+    })();
+    await Promise.all([reader, writer]);
+  });
+  return { port: server.port, stats, progress, close: server.close };
 }
 
 /** One session's result, seen from the client. */

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { freePort, startProcess, startVncws } from "../_util.ts";
 import { randomBytes, type TestWs, wsConnect } from "../_ws_client.ts";
-import { startEchoTarget } from "../_targets.ts";
+import { listenTcp, startEchoTarget } from "../_targets.ts";
 import { closePayload, encodeFrame, Opcode } from "../../src/ws/frame.ts";
 import { fdCount, raiseFdLimit, settleTo } from "./_proc.ts";
 import {
@@ -24,36 +24,21 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A target whose behaviour per connection is a function; records what it received. */
 function startScriptedTarget(script: (conn: Deno.Conn, got: Uint8Array[]) => Promise<void>) {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const received: Uint8Array[] = [];
-  const conns = new Set<Deno.Conn>();
   let closedByPeer = 0;
-  const loop = (async () => {
-    for await (const c of l) {
-      conns.add(c);
-      script(c, received).catch(() => {}).finally(() => {
-        closedByPeer++;
-        conns.delete(c);
-        try {
-          c.close();
-        } catch { /* closed */ }
-      });
+  const server = listenTcp(async (c) => {
+    try {
+      await script(c, received);
+    } finally {
+      closedByPeer++;
     }
-  })().catch(() => {});
+  });
   return {
-    port: (l.addr as Deno.NetAddr).port,
+    port: server.port,
     received: () => dec.decode(concat(received)),
     /** Connections whose script ended (peer closed or the script finished). */
     ended: () => closedByPeer,
-    async close() {
-      l.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-      await loop;
-    },
+    close: server.close,
   };
 }
 

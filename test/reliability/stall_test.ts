@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { freePort, startVncws } from "../_util.ts";
 import { randomBytes, wsConnect } from "../_ws_client.ts";
-import { startEchoTarget } from "../_targets.ts";
+import { closeQuietly, listenTcp, startEchoTarget } from "../_targets.ts";
 import { encodeFrame, Opcode } from "../../src/ws/frame.ts";
 import { fdCount, mib, rssBytes, settleTo } from "./_proc.ts";
 import { upgradeRequest, writeAllTo, writeText } from "./_net.ts";
@@ -17,67 +17,12 @@ const SESSIONS = 20;
 
 /** A target that floods each connection until its writes block, counting bytes. */
 function startFloodTarget() {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
   let written = 0;
   const chunk = new Uint8Array(256 * 1024);
-  const loop = (async () => {
-    for await (const c of l) {
-      conns.add(c);
-      (async () => {
-        try {
-          for (;;) written += await c.write(chunk);
-        } catch { /* closed */ }
-      })();
-    }
-  })().catch(() => {});
-  return {
-    port: (l.addr as Deno.NetAddr).port,
-    written: () => written,
-    async close() {
-      l.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-      await loop;
-    },
-  };
-}
-
-/** A target that accepts and never reads. */
-function startDeafTarget() {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const loop = (async () => {
-    for await (const c of l) conns.add(c);
-  })().catch(() => {});
-  let closed = false;
-  const dropAll = () => {
-    for (const c of conns) {
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
-    conns.clear();
-  };
-  return {
-    port: (l.addr as Deno.NetAddr).port,
-    /** Closes the connections so far; keeps listening. */
-    dropAll,
-    async close() {
-      if (closed) return;
-      closed = true;
-      l.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-      await loop;
-    },
-  };
+  const server = listenTcp(async (c) => {
+    for (;;) written += await c.write(chunk);
+  });
+  return { port: server.port, written: () => written, close: server.close };
 }
 
 /**
@@ -161,11 +106,7 @@ Deno.test({
       const fdsAfter = await settleTo(() => fdCount(vncws.pid), fdsBefore);
       assert.ok(fdsAfter <= fdsBefore, `fds ${fdsBefore} before, ${fdsAfter} after`);
     } finally {
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
+      for (const c of conns) closeQuietly(c);
       await vncws.stop();
       await helper.stop();
       await flood.close();
@@ -178,7 +119,7 @@ Deno.test({
   name: `stall: ${SESSIONS} targets stop reading while their clients flood; RSS stays bounded`,
   ...opts,
   async fn() {
-    const deaf = startDeafTarget();
+    const deaf = listenTcp(); // accepts and never reads
     const port = freePort();
     const vncws = await startVncws([`127.0.0.1:${port}`, `127.0.0.1:${deaf.port}`]);
     const conns: Deno.Conn[] = [];
@@ -229,11 +170,7 @@ Deno.test({
       const fdsAfter = await settleTo(() => fdCount(vncws.pid), fdsBefore);
       assert.ok(fdsAfter <= fdsBefore, `fds ${fdsBefore} before, ${fdsAfter} after`);
     } finally {
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
+      for (const c of conns) closeQuietly(c);
       await vncws.stop();
       await deaf.close();
     }
