@@ -17,6 +17,19 @@ const ignore = skipUnless("openssl", "apt-get install openssl");
 const dec = new TextDecoder();
 
 /** Opens a ws/wss connection with npm ws; resolves the banner and the socket, or rejects. */
+/** vncws with `args` before `PORT TARGET`, on a free port; `await using` stops it. */
+async function startOn(target: string, args: string[]) {
+  const port = freePort();
+  const v = await startVncws([...args, String(port), target]);
+  return {
+    port,
+    v,
+    async [Symbol.asyncDispose]() {
+      await v.stop();
+    },
+  };
+}
+
 function wsOpen(
   url: string,
   options: WebSocket.ClientOptions = {},
@@ -88,97 +101,84 @@ Deno.test({
     const to = `127.0.0.1:${target.port}`;
     try {
       await t.step("wss and ws share the port; https serves the viewer", async () => {
-        const port = freePort();
-        const v = await startVncws([
+        await using s = await startOn(to, [
           "-v",
           "--cert",
           certs.serverCert,
           "--key",
           certs.serverKey,
-          String(port),
-          to,
         ]);
-        try {
-          const a = await wsOpen(`wss://127.0.0.1:${port}/websockify`, { ca });
-          assert.equal(a.banner, "RFB 003.008\n");
-          const data = randomBytes(200_000);
-          assert.deepEqual(await wsEcho(a.ws, data), data);
-          a.ws.close();
+        const { port, v } = s;
+        const a = await wsOpen(`wss://127.0.0.1:${port}/websockify`, { ca });
+        assert.equal(a.banner, "RFB 003.008\n");
+        const data = randomBytes(200_000);
+        assert.deepEqual(await wsEcho(a.ws, data), data);
+        a.ws.close();
 
-          const b = await wsOpen(`wss://localhost:${port}/websockify`, {
-            rejectUnauthorized: false,
-          });
-          assert.equal(b.banner, "RFB 003.008\n");
-          b.ws.close();
+        const b = await wsOpen(`wss://localhost:${port}/websockify`, {
+          rejectUnauthorized: false,
+        });
+        assert.equal(b.banner, "RFB 003.008\n");
+        b.ws.close();
 
-          // A verifying client without the CA refuses the server.
-          await assert.rejects(wsOpen(`wss://127.0.0.1:${port}/websockify`), /certificate/i);
-          await v.waitFor(/connection failed .*TLS handshake failed/);
-          // A client asking for a name the certificate lacks (SNI) is named in the log.
-          await assert.rejects(
-            wsOpen(`wss://127.0.0.1:${port}/websockify`, { ca, servername: "wrong.example" }),
-          );
-          await v.waitFor(/certificate lacks .*sni=wrong\.example/);
+        // A verifying client without the CA refuses the server.
+        await assert.rejects(wsOpen(`wss://127.0.0.1:${port}/websockify`), /certificate/i);
+        await v.waitFor(/connection failed .*TLS handshake failed/);
+        // A client asking for a name the certificate lacks (SNI) is named in the log.
+        await assert.rejects(
+          wsOpen(`wss://127.0.0.1:${port}/websockify`, { ca, servername: "wrong.example" }),
+        );
+        await v.waitFor(/certificate lacks .*sni=wrong\.example/);
 
-          const plain = await wsConnect(port);
-          assert.equal(plain.response.status, 101);
-          assert.equal(dec.decode(await plain.readBytes(12)), "RFB 003.008\n");
-          plain.close();
+        const plain = await wsConnect(port);
+        assert.equal(plain.response.status, 101);
+        assert.equal(dec.decode(await plain.readBytes(12)), "RFB 003.008\n");
+        plain.close();
 
-          const page = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-            https.get(`https://127.0.0.1:${port}/vnc.html`, { ca }, (res) => {
-              let body = "";
-              res.on("data", (d) => body += d);
-              res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-            }).on("error", reject);
-          });
-          assert.equal(page.status, 200);
-          assert.match(page.body, /<html/i);
+        const page = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          https.get(`https://127.0.0.1:${port}/vnc.html`, { ca }, (res) => {
+            let body = "";
+            res.on("data", (d) => body += d);
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+          }).on("error", reject);
+        });
+        assert.equal(page.status, 200);
+        assert.match(page.body, /<html/i);
 
-          const py = await python(pyClient(port, `{"cert_reqs": ssl.CERT_NONE}`));
-          assert.match(py, /PY-OK/, py);
-        } finally {
-          await v.stop();
-        }
+        const py = await python(pyClient(port, `{"cert_reqs": ssl.CERT_NONE}`));
+        assert.match(py, /PY-OK/, py);
       });
 
       await t.step(
         "self-signed + --ssl-only: python with verification off works, verifying python refuses, plain refused",
         async () => {
-          const port = freePort();
-          const v = await startVncws([
+          await using s = await startOn(to, [
             "--cert",
             certs.selfCert,
             "--key",
             certs.selfKey,
             "--ssl-only",
-            String(port),
-            to,
           ]);
-          try {
-            const ok = await python(pyClient(port, `{"cert_reqs": ssl.CERT_NONE}`));
-            assert.match(ok, /PY-OK/, ok);
-            const verifying = await python(pyClient(port, `{}`));
-            assert.match(verifying, /PY-SSL-ERROR .*CERTIFICATE_VERIFY_FAILED/, verifying);
+          const { port, v } = s;
+          const ok = await python(pyClient(port, `{"cert_reqs": ssl.CERT_NONE}`));
+          assert.match(ok, /PY-OK/, ok);
+          const verifying = await python(pyClient(port, `{}`));
+          assert.match(verifying, /PY-SSL-ERROR .*CERTIFICATE_VERIFY_FAILED/, verifying);
 
-            const raw = await Deno.connect({ hostname: "127.0.0.1", port });
-            await raw.write(
-              new TextEncoder().encode("GET /websockify HTTP/1.1\r\nHost: x\r\n\r\n"),
-            );
-            assert.equal((await readResponse(raw)).status, 0, "closed without an answer");
-            raw.close();
-            await v.waitFor(/plain connection refused .*--ssl-only/);
-          } finally {
-            await v.stop();
-          }
+          const raw = await Deno.connect({ hostname: "127.0.0.1", port });
+          await raw.write(
+            new TextEncoder().encode("GET /websockify HTTP/1.1\r\nHost: x\r\n\r\n"),
+          );
+          assert.equal((await readResponse(raw)).status, 0, "closed without an answer");
+          raw.close();
+          await v.waitFor(/plain connection refused .*--ssl-only/);
         },
       );
 
       await t.step(
         "mTLS: alice's certificate passes and her CN reaches ClientCertCNAuth; no cert and an untrusted cert are refused",
         async () => {
-          const port = freePort();
-          const v = await startVncws([
+          await using s = await startOn(to, [
             "-v",
             "--cert",
             certs.serverCert,
@@ -191,35 +191,30 @@ Deno.test({
             "ClientCertCNAuth",
             "--auth-source",
             "alice",
-            String(port),
-            to,
           ]);
-          try {
-            const url = `wss://127.0.0.1:${port}/websockify`;
-            const alice = await wsOpen(url, {
-              ca,
-              cert: read(certs.aliceCert),
-              key: read(certs.aliceKey),
-            });
-            assert.equal(alice.banner, "RFB 003.008\n");
-            alice.ws.close();
-            await v.waitFor(/TLS established .*cn=alice/);
+          const { port, v } = s;
+          const url = `wss://127.0.0.1:${port}/websockify`;
+          const alice = await wsOpen(url, {
+            ca,
+            cert: read(certs.aliceCert),
+            key: read(certs.aliceKey),
+          });
+          assert.equal(alice.banner, "RFB 003.008\n");
+          alice.ws.close();
+          await v.waitFor(/TLS established .*cn=alice/);
 
-            await assert.rejects(wsOpen(url, { ca }));
-            await v.waitFor(/TLS handshake failed: no client certificate/);
+          await assert.rejects(wsOpen(url, { ca }));
+          await v.waitFor(/TLS handshake failed: no client certificate/);
 
-            await assert.rejects(
-              wsOpen(url, { ca, cert: read(certs.selfCert), key: read(certs.selfKey) }),
-            );
-            await v.waitFor(/TLS handshake failed: client certificate CN=mallory not trusted/);
+          await assert.rejects(
+            wsOpen(url, { ca, cert: read(certs.selfCert), key: read(certs.selfKey) }),
+          );
+          await v.waitFor(/TLS handshake failed: client certificate CN=mallory not trusted/);
 
-            // Plain clients have no certificate: the auth layer refuses them.
-            const plain = await wsConnect(port);
-            assert.equal(plain.response.status, 403);
-            plain.close();
-          } finally {
-            await v.stop();
-          }
+          // Plain clients have no certificate: the auth layer refuses them.
+          const plain = await wsConnect(port);
+          assert.equal(plain.response.status, 403);
+          plain.close();
         },
       );
 
@@ -246,40 +241,29 @@ Deno.test({
               })().catch(() => {}).finally(() => c.close());
             }
           })().catch(() => {});
-          const run = async (extra: string[]) => {
-            const port = freePort();
-            const v = await startVncws([
-              "--ssl-target",
-              ...extra,
-              String(port),
-              `127.0.0.1:${tport}`,
-            ]);
-            return { port, v };
-          };
+          const run = (extra: string[]) =>
+            startOn(`127.0.0.1:${tport}`, ["--ssl-target", ...extra]);
           try {
-            const verified = await run(["--target-ca", certs.ca]);
-            try {
+            {
+              // vncws stops at the end of this block.
+              await using verified = await run(["--target-ca", certs.ca]);
               const s = await wsOpen(`ws://127.0.0.1:${verified.port}/websockify`);
               assert.equal(s.banner, "TLS-TARGET\n");
               const data = randomBytes(100_000);
               assert.deepEqual(await wsEcho(s.ws, data), data);
               s.ws.close();
-            } finally {
-              await verified.v.stop();
             }
 
-            const unverified = await run([]);
-            try {
+            {
+              await using unverified = await run([]);
               const c = await wsConnect(unverified.port);
               assert.equal(c.response.status, 502);
               c.close();
               await unverified.v.waitFor(/502.*not signed by a trusted CA.*--target-ca/);
-            } finally {
-              await unverified.v.stop();
             }
 
-            const insecure = await run(["--ssl-target-insecure"]);
-            try {
+            {
+              await using insecure = await run(["--ssl-target-insecure"]);
               assert.match(
                 insecure.v.output(),
                 /--ssl-target-insecure: the target's TLS certificate is NOT verified/,
@@ -289,8 +273,6 @@ Deno.test({
               const data = randomBytes(100_000);
               assert.deepEqual(await wsEcho(s.ws, data), data);
               s.ws.close();
-            } finally {
-              await insecure.v.stop();
             }
           } finally {
             tlsTarget.close();
@@ -299,17 +281,13 @@ Deno.test({
       );
 
       await t.step("a TLS client on a server without --cert is closed with a reason", async () => {
-        const port = freePort();
-        const v = await startVncws([String(port), to]);
-        try {
-          const c = await Deno.connect({ hostname: "127.0.0.1", port });
-          await c.write(new Uint8Array([0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]));
-          await assert.rejects(readExactly(c, 1));
-          c.close();
-          await v.waitFor(/TLS client refused .*--cert/);
-        } finally {
-          await v.stop();
-        }
+        await using s = await startOn(to, []);
+        const { port, v } = s;
+        const c = await Deno.connect({ hostname: "127.0.0.1", port });
+        await c.write(new Uint8Array([0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]));
+        await assert.rejects(readExactly(c, 1));
+        c.close();
+        await v.waitFor(/TLS client refused .*--cert/);
       });
     } finally {
       await target.close();
