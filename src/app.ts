@@ -160,7 +160,8 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     tls: tlsServer?.upgrade,
     // Raw (non-HTTP) clients carry no token, Origin or credentials: only a
     // fixed target without auth may be relayed raw.
-    rawTarget: () => (router.rawAllowed ? currentTarget() : undefined),
+    // With --ssl-only a raw client would get around TLS: never relay raw then.
+    rawTarget: () => (router.rawAllowed && !config.tls.sslOnly ? currentTarget() : undefined),
     web,
     admitRaw: (peer) => {
       const r = router.routeRaw({ peer });

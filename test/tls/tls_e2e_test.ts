@@ -172,6 +172,15 @@ Deno.test({
           assert.equal((await readResponse(raw)).status, 0, "closed without an answer");
           raw.close();
           await v.waitFor(/plain connection refused .*--ssl-only/);
+
+          // A silent (native VNC) client is never relayed raw around --ssl-only.
+          const silent = await Deno.connect({ hostname: "127.0.0.1", port });
+          const got = await Promise.race([
+            silent.read(new Uint8Array(64)),
+            new Promise((r) => setTimeout(() => r("nothing"), 2000)),
+          ]);
+          assert.equal(got, "nothing", "a silent plain client was relayed to the target");
+          silent.close();
         },
       );
 
