@@ -46,6 +46,15 @@ export function duplexFromStream(stream: ByteStream): { duplex: Duplex; flow: Fl
       (e) => d.destroy(e instanceof Error ? e : new Error(String(e))),
     );
   };
+  const send = (d: Duplex, bytes: Uint8Array, callback: (e?: Error | null) => void) => {
+    inFlight++;
+    stream.writeAll(bytes).then(() => callback(), (e) => callback(e)).finally(() => {
+      inFlight--;
+      if (inFlight === 0 && d.writableLength === 0) {
+        for (const f of idle.splice(0)) f();
+      }
+    });
+  };
   const duplex: Duplex = new Duplex({
     allowHalfOpen: true,
     read() {
@@ -53,13 +62,20 @@ export function duplexFromStream(stream: ByteStream): { duplex: Duplex; flow: Fl
       else pull(this);
     },
     write(chunk: Uint8Array, _encoding, callback) {
-      inFlight++;
-      stream.writeAll(chunk).then(() => callback(), (e) => callback(e)).finally(() => {
-        inFlight--;
-        if (inFlight === 0 && this.writableLength === 0) {
-          for (const f of idle.splice(0)) f();
-        }
-      });
+      send(this, chunk, callback);
+    },
+    // TLS hands over one chunk per record (up to 16 KiB): records queued
+    // while a write is under way leave together, in one write call.
+    writev(chunks: Array<{ chunk: Uint8Array }>, callback) {
+      let total = 0;
+      for (const c of chunks) total += c.chunk.length;
+      const joined = new Uint8Array(total);
+      let off = 0;
+      for (const c of chunks) {
+        joined.set(c.chunk, off);
+        off += c.chunk.length;
+      }
+      send(this, joined, callback);
     },
     final(callback) {
       stream.closeWrite().then(() => callback(), (e) => callback(e));
