@@ -54,6 +54,9 @@ export async function daemonize(
           return 0;
         }
         console.error(`vncws: ${text.trim()}`);
+        try {
+          Deno.kill(-child.pid, "SIGTERM");
+        } catch { /* it exits by itself after reporting the error */ }
         return 1;
       }
       if (exited) {
@@ -65,6 +68,10 @@ export async function daemonize(
       await new Promise((r) => setTimeout(r, 50));
     }
     console.error("vncws: the background process did not report in time; check its --log-file");
+    // Do not leave a half-started daemon behind: stop its whole session.
+    try {
+      Deno.kill(-child.pid, "SIGTERM");
+    } catch { /* already gone */ }
     return 1;
   } finally {
     Deno.removeSync(dir, { recursive: true });
