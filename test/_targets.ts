@@ -23,6 +23,8 @@ export interface EchoOptions {
   slow?: { chunk: number; delayMs: number };
   /** Close each connection right after the banner. */
   closeAfterBanner?: boolean;
+  /** Serve TLS with this PEM certificate and key (a `--ssl-target` target). */
+  tls?: { cert: string; key: string };
 }
 
 /** Closes a connection (or listener) that may be closed already. */
@@ -47,8 +49,13 @@ export interface TcpServer {
  * closed. Without a handler, connections are held open, unread, until
  * `dropAll()` or `close()`.
  */
-export function listenTcp(handle?: (conn: Deno.Conn) => Promise<void>): TcpServer {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+export function listenTcp(
+  handle?: (conn: Deno.Conn) => Promise<void>,
+  options: { tls?: { cert: string; key: string } } = {},
+): TcpServer {
+  const listener = options.tls
+    ? Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...options.tls })
+    : Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
   const dropAll = () => {
     for (const c of conns) closeQuietly(c);
@@ -92,7 +99,7 @@ export function startEchoTarget(options: EchoOptions = {}): TestTarget {
       }
       if (options.slow) await new Promise((r) => setTimeout(r, options.slow!.delayMs));
     }
-  });
+  }, { tls: options.tls });
   return { port: server.port, received: () => received, close: server.close };
 }
 

@@ -4,6 +4,7 @@
  * noVNC) are used in the tests too; this one is for the protocol corners.
  * @module
  */
+import { readToEof } from "./_util.ts";
 import {
   closePayload,
   encodeFrame,
@@ -49,19 +50,7 @@ export async function readResponse(conn: Deno.Conn): Promise<RawResponse> {
 
 /** Reads a whole response (head + body to EOF) as text. */
 export async function readAll(conn: Deno.Conn): Promise<string> {
-  const parts: Uint8Array[] = [];
-  const chunk = new Uint8Array(65536);
-  for (;;) {
-    let n: number | null;
-    try {
-      n = await conn.read(chunk);
-    } catch {
-      break;
-    }
-    if (n === null) break;
-    parts.push(chunk.slice(0, n));
-  }
-  return parts.map((p) => dec.decode(p)).join("");
+  return dec.decode(await readToEof(conn));
 }
 
 /** Options for {@linkcode wsConnect}. */

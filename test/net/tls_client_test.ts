@@ -3,31 +3,13 @@
  * with --target-ca, the reasons given when verification fails, the
  * insecure path, and the handshake timeout on both paths.
  */
+import { startEchoTarget } from "../_targets.ts";
 import assert from "node:assert/strict";
 import { skipUnless } from "../_util.ts";
 import { makeCerts } from "../tls/_certs.ts";
 import { createTlsConnector } from "../../src/net/tls_client.ts";
 
 const ignore = skipUnless("openssl", "apt-get install openssl");
-
-/** A TLS target that greets each client, then echoes. */
-function tlsTarget(cert: string, key: string): { port: number; close(): void } {
-  const l = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
-  (async () => {
-    for await (const c of l) {
-      (async () => {
-        await c.write(new TextEncoder().encode("hello\n"));
-        const buf = new Uint8Array(4096);
-        for (;;) {
-          const n = await c.read(buf);
-          if (n === null) break;
-          await c.write(buf.subarray(0, n));
-        }
-      })().catch(() => {}).finally(() => c.close());
-    }
-  })().catch(() => {});
-  return { port: (l.addr as Deno.NetAddr).port, close: () => l.close() };
-}
 
 async function greeting(s: { read(b: Uint8Array): Promise<number | null> }): Promise<string> {
   const buf = new Uint8Array(6);
@@ -48,8 +30,14 @@ Deno.test({
   async fn(t) {
     const certs = await makeCerts();
     const read = (p: string) => Deno.readTextFileSync(p);
-    const good = tlsTarget(read(certs.serverCert), read(certs.serverKey));
-    const self = tlsTarget(read(certs.selfCert), read(certs.selfKey));
+    const good = startEchoTarget({
+      banner: "hello\n",
+      tls: { cert: read(certs.serverCert), key: read(certs.serverKey) },
+    });
+    const self = startEchoTarget({
+      banner: "hello\n",
+      tls: { cert: read(certs.selfCert), key: read(certs.selfKey) },
+    });
     const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const silentPort = (silent.addr as Deno.NetAddr).port;
     const held: Deno.Conn[] = [];
@@ -112,8 +100,8 @@ Deno.test({
         );
       });
     } finally {
-      good.close();
-      self.close();
+      await good.close();
+      await self.close();
       silent.close();
       for (const c of held) c.close();
       await certs.remove();

@@ -230,26 +230,11 @@ Deno.test({
       await t.step(
         "--ssl-target: verified with --target-ca, 502 without, insecure on request",
         async () => {
-          const tlsTarget = Deno.listenTls({
-            hostname: "127.0.0.1",
-            port: 0,
-            cert: read(certs.serverCert),
-            key: read(certs.serverKey),
+          const tlsTarget = startEchoTarget({
+            banner: "TLS-TARGET\n",
+            tls: { cert: read(certs.serverCert), key: read(certs.serverKey) },
           });
-          const tport = (tlsTarget.addr as Deno.NetAddr).port;
-          (async () => {
-            for await (const c of tlsTarget) {
-              (async () => {
-                await c.write(new TextEncoder().encode("TLS-TARGET\n"));
-                const buf = new Uint8Array(65536);
-                for (;;) {
-                  const n = await c.read(buf);
-                  if (n === null) break;
-                  await c.write(buf.subarray(0, n));
-                }
-              })().catch(() => {}).finally(() => c.close());
-            }
-          })().catch(() => {});
+          const tport = tlsTarget.port;
           const run = (extra: string[]) =>
             startOn(`127.0.0.1:${tport}`, ["--ssl-target", ...extra]);
           try {
@@ -284,7 +269,7 @@ Deno.test({
               s.ws.close();
             }
           } finally {
-            tlsTarget.close();
+            await tlsTarget.close();
           }
         },
       );
