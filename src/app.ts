@@ -99,10 +99,6 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   const route = async (head: RequestHead, client: ClientInfo): Promise<RouteResult> => {
     const r = await router.route(head, client);
     if (config.tokenPlugin) {
-      if (!isRefusal(r)) tokenBackendDown = false;
-      else if (r.status === 503) tokenBackendDown = true;
-    }
-    if (config.tokenPlugin && book.metrics) {
       // A 404 here is an unknown token, a 503 an unreachable backend.
       const result = !isRefusal(r)
         ? "found"
@@ -111,7 +107,9 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
         : r.status === 503
         ? "error"
         : undefined;
-      if (result) book.metrics.tokenLookups.labels(result).inc();
+      if (result === "found") tokenBackendDown = false;
+      if (result === "error") tokenBackendDown = true;
+      if (result) book.metrics?.tokenLookups.labels(result).inc();
     }
     if (isRefusal(r)) return r;
     client.address = r.client;
@@ -160,8 +158,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     tls: tlsServer?.upgrade,
     // Raw (non-HTTP) clients carry no token, Origin or credentials: only a
     // fixed target without auth may be relayed raw.
-    // With --ssl-only a raw client would get around TLS: never relay raw then.
-    rawTarget: () => (router.rawAllowed && !config.tls.sslOnly ? currentTarget() : undefined),
+    rawTarget: () => (router.rawAllowed ? currentTarget() : undefined),
     web,
     admitRaw: (peer) => {
       const r = router.routeRaw({ peer });

@@ -162,7 +162,8 @@ export async function handleConnection(stream: ByteStream, ctx: SessionContext):
 async function sniff(stream: ByteStream, ctx: SessionContext): Promise<void> {
   const { limits } = ctx.config;
   const rawTarget = ctx.rawTarget?.();
-  const rawOK = rawTarget !== undefined && limits.rawWait > 0;
+  // With --ssl-only a raw client would get around TLS: never relay raw then.
+  const rawOK = rawTarget !== undefined && limits.rawWait > 0 && !ctx.config.tls.sslOnly;
   // Sniff and head buffers are dropped before relaying: idle sessions keep only the relay's.
   let first: Uint8Array | undefined = new Uint8Array(4096);
   const pending = stream.read(first);
