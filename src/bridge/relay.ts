@@ -17,7 +17,7 @@
  * @module
  */
 import type { ByteStream } from "../net/stream.ts";
-import { RELAY_BUFFER, SerialWriter } from "../proxy/relay.ts";
+import { firstEnd, RELAY_BUFFER, SerialWriter } from "../proxy/relay.ts";
 import {
   CloseCode,
   closePayload,
@@ -232,10 +232,7 @@ export async function relayBridge(
 
   const upP = up();
   const downP = down();
-  const first = await Promise.race([
-    upP.then((end) => ({ side: "up" as const, end })),
-    downP.then((end) => ({ side: "down" as const, end })),
-  ]);
+  const first = await firstEnd(upP, downP);
   if (first.side === "up") {
     if (first.end === "local-eof" || first.end === "local-error") {
       if (first.end === "local-eof") {

@@ -275,10 +275,7 @@ export async function relayWebSocket(
 
   const upP = up();
   const downP = down();
-  const first = await Promise.race([
-    upP.then((end) => ({ side: "up" as const, end })),
-    downP.then((end) => ({ side: "down" as const, end })),
-  ]);
+  const first = await firstEnd(upP, downP);
   if (first.side === "up") {
     if (first.end === "client-eof") {
       // The client half-closed without a close frame: let the target finish,
@@ -357,6 +354,17 @@ async function drain(stream: ByteStream, ms: number): Promise<void> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Which of two running pumps ended first, and how (the other keeps running). */
+export function firstEnd<U, D>(
+  up: Promise<U>,
+  down: Promise<D>,
+): Promise<{ side: "up"; end: U } | { side: "down"; end: D }> {
+  return Promise.race([
+    up.then((end) => ({ side: "up" as const, end })),
+    down.then((end) => ({ side: "down" as const, end })),
+  ]);
 }
 
 /** Options for {@linkcode relayRaw}. */
