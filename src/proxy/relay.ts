@@ -18,15 +18,31 @@ import {
   WsProtocolError,
 } from "../ws/frame.ts";
 
-/** Read buffer size per direction; websockify reads 64 KiB from the target too. */
+/** Read buffer size of a busy direction; websockify reads 64 KiB from the target too. */
 export const RELAY_BUFFER = 64 * 1024;
+
+/**
+ * Read buffer size of a direction in bulk transfer (a read filled
+ * {@linkcode RELAY_BUFFER}). Fewer, larger reads and writes cut the relay's
+ * CPU per GiB by about a quarter against 64 KiB (docs/bench.md).
+ */
+export const BULK_BUFFER = 256 * 1024;
 
 /**
  * First read buffer size. Idle sessions (most of a VNC fleet) keep only this
  * much per direction; a read that fills it switches that direction to
- * {@linkcode RELAY_BUFFER} for good.
+ * {@linkcode RELAY_BUFFER}, and a read that fills that to {@linkcode BULK_BUFFER}.
  */
 export const INITIAL_BUFFER = 2 * 1024;
+
+/**
+ * The read buffer size after a read of `filled` bytes into a buffer of
+ * `size`: the next step when the read filled it, else `size` (never shrinks).
+ */
+export function nextBufferSize(size: number, filled: number): number {
+  if (filled < size) return size;
+  return size < RELAY_BUFFER ? RELAY_BUFFER : size < BULK_BUFFER ? BULK_BUFFER : size;
+}
 
 /** After a client's EOF, how long a silent target may keep the session open. */
 export const HALF_CLOSE_IDLE_MS = 5000;
@@ -161,7 +177,8 @@ export async function relayWebSocket(
           if (n === null) return "client-eof";
           chunk = buf.subarray(0, n);
           // The decoder is done with the old buffer once this chunk is consumed.
-          if (n === buf.length && buf.length < RELAY_BUFFER) buf = new Uint8Array(RELAY_BUFFER);
+          const size = nextBufferSize(buf.length, n);
+          if (size !== buf.length) buf = new Uint8Array(size);
         }
         decoder.push(chunk);
         current = chunk;
@@ -217,10 +234,6 @@ export async function relayWebSocket(
     let buf = new Uint8Array(MAX_SERVER_HEADER + INITIAL_BUFFER);
     let body = buf.subarray(MAX_SERVER_HEADER);
     for (;;) {
-      if (buf.length < MAX_SERVER_HEADER + RELAY_BUFFER && result.toClient >= INITIAL_BUFFER) {
-        buf = new Uint8Array(MAX_SERVER_HEADER + RELAY_BUFFER);
-        body = buf.subarray(MAX_SERVER_HEADER);
-      }
       let n: number | null;
       try {
         n = await target.read(body);
@@ -239,6 +252,11 @@ export async function relayWebSocket(
       }
       if (traffic) traffic("<");
       result.toClient += n;
+      const size = nextBufferSize(body.length, n);
+      if (size !== body.length) {
+        buf = new Uint8Array(MAX_SERVER_HEADER + size);
+        body = buf.subarray(MAX_SERVER_HEADER);
+      }
     }
   };
 
@@ -396,14 +414,10 @@ export async function relayRaw(
       for (;;) {
         const n = await from.read(buf);
         if (n === null) break;
-        if (n === buf.length && buf.length < RELAY_BUFFER) {
-          await to.writeAll(buf.subarray(0, n));
-          count(n);
-          buf = new Uint8Array(RELAY_BUFFER);
-          continue;
-        }
         await to.writeAll(buf.subarray(0, n));
         count(n);
+        const size = nextBufferSize(buf.length, n);
+        if (size !== buf.length) buf = new Uint8Array(size);
       }
       await to.closeWrite();
       return true;
