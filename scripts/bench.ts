@@ -57,8 +57,10 @@ function notes(peers: RunningPeer[], ctx: WorkloadContext): string[] {
     "(100 sessions: 78 MB/s). websockify as " +
     "`websockify 127.0.0.1:P 127.0.0.1:T` (one process per connection); vncws as " +
     "`deno run -A main.ts --max-connections 20000 127.0.0.1:P 127.0.0.1:T` (its default " +
-    "cap of 1024 sessions would refuse the idle test); wss rows add `--cert --key` " +
-    "(self-signed RSA 2048, client does not verify).",
+    "cap of 1024 sessions would refuse the idle test); wss rows add `--cert --key --ssl-only` " +
+    "(self-signed RSA 2048, client does not verify), and `vncws wss shared` adds " +
+    "`--cert --key` alone: TLS and plain clients on one port, where vncws runs TLS over a " +
+    "Deno socket instead of natively.",
   ];
 }
 

@@ -21,6 +21,7 @@ import { startWrap, type WrapHandle } from "./wrap/supervisor.ts";
 import { reportToParent } from "./lifecycle/daemon.ts";
 import { writePidFile } from "./lifecycle/pid_file.ts";
 import { describeListener, openListener, serve, type Server } from "./proxy/server.ts";
+import { openNodeListener } from "./net/node_listener.ts";
 import type { ClientInfo, RouteResult, SessionContext } from "./proxy/session.ts";
 import { createRouter, isRefusal, type RouterOptions } from "./route/router.ts";
 import { normalizeIp } from "./auth/cidr.ts";
@@ -170,12 +171,16 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   };
 
   // systemd socket activation, then --inetd (a listening socket on fd 0), then our own.
+  // With --ssl-only every client is TLS: a node:net listener lets TLS run on
+  // the native socket, which costs far less than TLS over a Deno socket.
   const listener = (await listenFdsListener()) ??
-    (config.inetd ? await inheritedListener(0) : openListener(
-      config.unixListen !== undefined
-        ? { kind: "unix", path: config.unixListen, mode: config.unixListenMode }
-        : { kind: "tcp", addr: config.listen!, preferIpv6: config.preferIpv6 },
-    ));
+    (config.inetd
+      ? await inheritedListener(0)
+      : config.unixListen !== undefined
+      ? openListener({ kind: "unix", path: config.unixListen, mode: config.unixListenMode })
+      : config.tls.sslOnly && tlsServer
+      ? await openNodeListener(config.listen!)
+      : openListener({ kind: "tcp", addr: config.listen!, preferIpv6: config.preferIpv6 }));
   const server = serve(listener, ctx, { maxConnections: config.limits.maxConnections });
   holder.server = server;
   logInfo(`listening on ${describeListener(listener)}`, {

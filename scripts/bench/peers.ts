@@ -17,6 +17,7 @@ export const PEER_NAMES = [
   "vncws",
   "websockify wss",
   "vncws wss",
+  "vncws wss shared",
 ] as const;
 
 /** One of {@linkcode PEER_NAMES}. */
@@ -48,6 +49,13 @@ export const PEERS: Record<PeerName, PeerSpec> = {
     plain: "websockify",
   },
   "vncws wss": { name: "vncws wss", transport: "wss", proxy: true, forks: false, plain: "vncws" },
+  "vncws wss shared": {
+    name: "vncws wss shared",
+    transport: "wss",
+    proxy: true,
+    forks: false,
+    plain: "vncws",
+  },
 };
 
 /** Where vncws is started from. */
@@ -99,7 +107,11 @@ export function peerCommand(
   const target = `127.0.0.1:${ctx.targetPort}`;
   const tls = spec.transport === "wss";
   if (tls && !(ctx.cert && ctx.key)) return { unavailable: "no certificate (openssl missing?)" };
+  // wss rows serve TLS clients only (--ssl-only), as a wss deployment does; "vncws wss
+  // shared" serves TLS and plain clients on one port, which costs vncws more (the TLS runs
+  // over a Deno socket, not natively: README, TLS).
   const tlsArgs = tls ? ["--cert", ctx.cert!, "--key", ctx.key!] : [];
+  if (tls && spec.name !== "vncws wss shared") tlsArgs.push("--ssl-only");
   switch (spec.name) {
     case "direct":
       return { unavailable: "no proxy" };
@@ -120,7 +132,8 @@ export function peerCommand(
     case "websockify wss":
       return { cmd: "websockify", args: [...tlsArgs, listen, target] };
     case "vncws":
-    case "vncws wss": {
+    case "vncws wss":
+    case "vncws wss shared": {
       if (!exists(VNCWS_MAIN)) return { unavailable: "main.ts not found" };
       const prof = ctx.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${ctx.cpuProfDir}`] : [];
       // the default cap (1024 sessions, then 503) is below the 10 000 idle sessions asked for

@@ -164,29 +164,57 @@ export class NodeSocketStream implements ByteStream {
     this.clientCertCN = options.clientCertCN;
     this.#flow = options.flow;
     this.#highWater = options.highWaterMark ?? HIGH_WATER;
-    socket.on("data", (chunk: Uint8Array) => {
-      this.#queue.push(chunk);
-      this.#queued += chunk.length;
-      if (this.#queued >= this.#highWater && !this.#paused) {
-        this.#paused = true;
-        socket.pause();
-        this.#flow?.pause();
-      }
-      this.#notify();
-    });
-    socket.on("end", () => {
-      this.#ended = true;
-      this.#notify();
-    });
-    socket.on("error", (e: Error) => {
-      this.#error ??= e;
-      this.#notify();
-    });
-    socket.on("close", () => {
-      this.#ended = true;
-      this.#failWrites(this.#error ?? new StreamClosedError("connection closed during a write"));
-      this.#notify();
-    });
+    socket.on("data", this.#onData);
+    socket.on("end", this.#onEnd);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onClose);
+  }
+
+  readonly #onData = (chunk: Uint8Array) => {
+    this.#queue.push(chunk);
+    this.#queued += chunk.length;
+    if (this.#queued >= this.#highWater && !this.#paused) {
+      this.#paused = true;
+      this.socket.pause();
+      this.#flow?.pause();
+    }
+    this.#notify();
+  };
+  readonly #onEnd = () => {
+    this.#ended = true;
+    this.#notify();
+  };
+  readonly #onError = (e: Error) => {
+    this.#error ??= e;
+    this.#notify();
+  };
+  readonly #onClose = () => {
+    this.#ended = true;
+    this.#failWrites(this.#error ?? new StreamClosedError("connection closed during a write"));
+    this.#notify();
+  };
+
+  /**
+   * Lets go of the socket without closing it: stops listening to it, pauses
+   * it, and returns the bytes received but not read yet. Reads end after this.
+   */
+  detach(): Uint8Array {
+    const s = this.socket;
+    s.off("data", this.#onData);
+    s.off("end", this.#onEnd);
+    s.off("error", this.#onError);
+    s.off("close", this.#onClose);
+    s.pause();
+    this.#closed = true;
+    this.#notify();
+    const out = new Uint8Array(this.#queued);
+    let off = 0;
+    for (const c of this.#queue.splice(0)) {
+      out.set(c, off);
+      off += c.length;
+    }
+    this.#queued = 0;
+    return out;
   }
 
   #notify(): void {

@@ -4,6 +4,7 @@
  * TCP, TLS or unix.
  * @module
  */
+import type { Socket } from "node:net";
 
 /** A bidirectional byte stream. */
 export interface ByteStream {
@@ -21,6 +22,20 @@ export interface ByteStream {
   readonly clientCertCN?: string;
   /** Our own address on this connection (`ip:port`), for the PROXY protocol. */
   readonly local?: string;
+  /**
+   * Hands over the node socket under this stream, when there is one (a
+   * connection accepted by a `node:net` listener), with the bytes already
+   * read from it but not consumed. The stream is unusable afterwards. Lets
+   * TLS run on the native socket instead of over this stream.
+   */
+  takeSocket?(): TakenSocket | undefined;
+}
+
+/** A node socket taken from a {@linkcode ByteStream}, see `takeSocket`. */
+export interface TakenSocket {
+  socket: Socket;
+  /** Bytes that came from the socket and were not consumed: they go first. */
+  buffered: Uint8Array;
 }
 
 /** Options for {@linkcode DenoStream}. */
@@ -64,6 +79,12 @@ export class DenoStream implements ByteStream {
   async writeAll(data: Uint8Array): Promise<void> {
     let off = 0;
     while (off < data.length) off += await this.conn.write(data.subarray(off));
+  }
+
+  takeSocket(): TakenSocket | undefined {
+    // Only a NodeConn (src/net/node_listener.ts) has a socket to give.
+    const conn = this.conn as { takeSocket?: () => TakenSocket | undefined };
+    return conn.takeSocket?.();
   }
 
   async closeWrite(): Promise<void> {
@@ -115,6 +136,15 @@ export class PrefixedStream implements ByteStream {
   }
   writeAll(data: Uint8Array): Promise<void> {
     return this.inner.writeAll(data);
+  }
+  takeSocket(): TakenSocket | undefined {
+    const taken = this.inner.takeSocket?.();
+    if (!taken || this.#prefix.length === 0) return taken;
+    const buffered = new Uint8Array(this.#prefix.length + taken.buffered.length);
+    buffered.set(this.#prefix);
+    buffered.set(taken.buffered, this.#prefix.length);
+    this.#prefix = new Uint8Array(0);
+    return { socket: taken.socket, buffered };
   }
   closeWrite(): Promise<void> {
     return this.inner.closeWrite();

@@ -14,7 +14,9 @@ import type crypto from "node:crypto";
 import tls from "node:tls";
 import type { TlsConfig } from "../config.ts";
 import { logDebug, logInfo, logWarn } from "../ops/log.ts";
-import { duplexFromStream, NodeSocketStream } from "./node_stream.ts";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { duplexFromStream, type Flow, NodeSocketStream } from "./node_stream.ts";
 import type { ByteStream } from "./stream.ts";
 import { certificates, checkKeyMatches, message, privateKey, readPem } from "./tls_files.ts";
 
@@ -230,6 +232,39 @@ function handshakeReason(e: unknown, config: TlsConfig): string {
   return msg;
 }
 
+/** The native handle of a node socket (internal, but the one way to stop its reads). */
+interface ReadHandle {
+  readStart?(): number;
+  readStop?(): number;
+}
+
+/**
+ * The {@linkcode Flow} of a native socket under TLS. Pausing the TLS socket
+ * does not stop the TLS layer from reading the TCP handle (measured under
+ * Deno 2.9: a client that is not read from could write 64 MiB), so pause and
+ * resume stop and start the handle's reads. flushed() waits a macrotask for
+ * the TLS layer to hand over its last record, then for the socket's queue.
+ */
+function socketFlow(socket: Socket): Flow {
+  const handle = () => (socket as unknown as { _handle?: ReadHandle })._handle;
+  return {
+    pause() {
+      handle()?.readStop?.();
+    },
+    resume() {
+      handle()?.readStart?.();
+    },
+    async flushed() {
+      await new Promise((r) => setTimeout(r, 0));
+      if (socket.destroyed || socket.writableLength === 0) return;
+      await new Promise<void>((resolve) => {
+        socket.once("drain", () => resolve());
+        socket.once("close", () => resolve());
+      });
+    },
+  };
+}
+
 /** Loads certificate and key files; throws an Error naming the bad file. */
 export async function createTlsServer(
   config: TlsConfig,
@@ -244,7 +279,18 @@ export async function createTlsServer(
     // One tls.Server per connection (about 0.3 ms): its 'secureConnection'
     // then surely belongs to this connection, and reload() needs no locking.
     const server = new tls.Server(tlsOptions);
-    const { duplex, flow } = duplexFromStream(stream);
+    // A node socket (from a node:net listener) gets TLS attached natively;
+    // anything else gets it over a JavaScript Duplex (more copies).
+    const taken = stream.takeSocket?.();
+    let duplex: Duplex;
+    let flow: Flow;
+    if (taken) {
+      if (taken.buffered.length > 0) taken.socket.unshift(taken.buffered);
+      duplex = taken.socket;
+      flow = socketFlow(taken.socket);
+    } else {
+      ({ duplex, flow } = duplexFromStream(stream));
+    }
     return new Promise<ByteStream>((resolve, reject) => {
       let done = false;
       const fail = (why: string, socket?: tls.TLSSocket) => {

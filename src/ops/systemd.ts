@@ -7,165 +7,16 @@
  * `Deno.Listener`, but `node:net` can listen on one:
  * `net.createServer().listen({ fd })` works for TCP and unix stream sockets
  * (measured). {@linkcode inheritedListener} wraps that server in the
- * `Deno.Listener` shape the accept loop uses, and each accepted `net.Socket`
- * in the `Deno.Conn` shape (`read`, `write`, `closeWrite`, `close`,
- * addresses, `setNoDelay`). One catch, also measured: a `net.Server` on an
- * inherited fd keeps the process alive after `close()` unless unref'd, so
- * `close()` here unrefs it.
+ * `Deno.Listener` shape the accept loop uses (src/net/node_listener.ts).
  * @module
  */
 import net from "node:net";
-import { NodeSocketStream } from "../net/node_stream.ts";
+import { NodeListener } from "../net/node_listener.ts";
 import { logWarn } from "./log.ts";
 import { openUnixDatagram } from "./unix_datagram.ts";
 
 /** The first fd systemd passes (SD_LISTEN_FDS_START). */
 export const SD_LISTEN_FDS_START = 3;
-
-function addrOf(
-  address: string | undefined,
-  port: number | undefined,
-  unix: boolean,
-): Deno.NetAddr | Deno.UnixAddr {
-  if (unix) return { transport: "unix", path: "" };
-  return { transport: "tcp", hostname: address ?? "", port: port ?? 0 };
-}
-
-/**
- * A `Deno.Conn`-shaped connection over a node socket: the shared
- * {@linkcode NodeSocketStream} (queueing, backpressure, writes that resolve
- * once node has taken the bytes) with Deno.Conn's errors after close().
- */
-class NodeConn {
-  readonly #socket: net.Socket;
-  readonly #stream: NodeSocketStream;
-  readonly localAddr: Deno.NetAddr | Deno.UnixAddr;
-  readonly remoteAddr: Deno.NetAddr | Deno.UnixAddr;
-  #closed = false;
-
-  constructor(socket: net.Socket, unix: boolean) {
-    this.#socket = socket;
-    this.#stream = new NodeSocketStream(socket);
-    this.localAddr = addrOf(socket.localAddress, socket.localPort, unix);
-    this.remoteAddr = addrOf(socket.remoteAddress, socket.remotePort, unix);
-  }
-
-  async read(buf: Uint8Array): Promise<number | null> {
-    if (this.#closed) throw new Deno.errors.BadResource("connection closed");
-    const n = await this.#stream.read(buf);
-    // The stream ends reads on close(); a Deno.Conn rejects them.
-    if (n === null && this.#closed) throw new Deno.errors.BadResource("connection closed");
-    return n;
-  }
-
-  async write(data: Uint8Array): Promise<number> {
-    if (this.#closed || this.#socket.destroyed) {
-      throw new Deno.errors.BadResource("write on a closed connection");
-    }
-    await this.#stream.writeAll(data);
-    return data.length;
-  }
-
-  closeWrite(): Promise<void> {
-    return this.#stream.closeWrite();
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#stream.close();
-  }
-
-  setNoDelay(noDelay = true): void {
-    this.#socket.setNoDelay(noDelay);
-  }
-
-  setKeepAlive(keepAlive = true): void {
-    this.#socket.setKeepAlive(keepAlive);
-  }
-
-  ref(): void {
-    this.#socket.ref();
-  }
-
-  unref(): void {
-    this.#socket.unref();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-}
-
-/** A `Deno.Listener`-shaped listener over a node server on an inherited fd. */
-class InheritedListener {
-  readonly #server: net.Server;
-  readonly #unix: boolean;
-  readonly addr: Deno.NetAddr | Deno.UnixAddr;
-  #pending: net.Socket[] = [];
-  #waiters: Array<{ resolve: (c: Deno.Conn) => void; reject: (e: Error) => void }> = [];
-  #closed = false;
-
-  constructor(server: net.Server) {
-    this.#server = server;
-    const a = server.address();
-    this.#unix = typeof a === "string" || a === null;
-    this.addr = typeof a === "string" || a === null
-      ? { transport: "unix", path: a ?? "" }
-      : { transport: "tcp", hostname: a.address, port: a.port };
-    server.on("connection", (socket: net.Socket) => {
-      const w = this.#waiters.shift();
-      if (w) w.resolve(this.#wrap(socket));
-      else this.#pending.push(socket);
-    });
-  }
-
-  #wrap(socket: net.Socket): Deno.Conn {
-    return new NodeConn(socket, this.#unix) as unknown as Deno.Conn;
-  }
-
-  accept(): Promise<Deno.Conn> {
-    if (this.#closed) return Promise.reject(new Deno.errors.BadResource("listener closed"));
-    const s = this.#pending.shift();
-    if (s) return Promise.resolve(this.#wrap(s));
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#server.close();
-    // A server on an inherited fd keeps the process alive after close() (measured).
-    this.#server.unref();
-    for (const w of this.#waiters.splice(0)) {
-      w.reject(new Deno.errors.BadResource("listener closed"));
-    }
-    for (const s of this.#pending.splice(0)) s.destroy();
-  }
-
-  ref(): void {
-    this.#server.ref();
-  }
-
-  unref(): void {
-    this.#server.unref();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterableIterator<Deno.Conn> {
-    for (;;) {
-      try {
-        yield await this.accept();
-      } catch (e) {
-        if (e instanceof Deno.errors.BadResource) return;
-        throw e;
-      }
-    }
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-}
 
 /**
  * A listener on an inherited, already listening socket (TCP or unix stream)
@@ -189,7 +40,7 @@ export function inheritedListener(fd: number): Promise<Deno.Listener> {
     try {
       server.listen({ fd }, () => {
         server.off("error", onError);
-        resolve(new InheritedListener(server) as unknown as Deno.Listener);
+        resolve(new NodeListener(server) as unknown as Deno.Listener);
       });
     } catch (e) {
       onError(e instanceof Error ? e : new Error(String(e)));
