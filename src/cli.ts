@@ -490,7 +490,7 @@ Web and viewer (example: vncws --web /usr/share/novnc 6080 127.0.0.1:5900)
 TLS (example: vncws --cert server.pem --key key.pem 6443 127.0.0.1:5900)
   --cert FILE, --key FILE    serve wss:// and https:// (plain clients still accepted)
   --key-password PW          password of an encrypted key
-  --ssl-only                 refuse plain connections
+  --ssl-only                 refuse plain connections (TLS then runs natively: faster)
   --ssl-version V            minimum: default, tlsv1_1, tlsv1_2, tlsv1_3
   --ssl-ciphers LIST         OpenSSL cipher list
   --verify-client            require a client certificate signed by --cafile
