@@ -164,10 +164,17 @@ export interface SessionResult {
 export async function checkedSession(
   port: number,
   spec: { id: number; up: number; down: number },
-  watch?: { conn?: Deno.Conn; result?: SessionResult; phase?: string },
+  watch?: {
+    conn?: Deno.Conn;
+    result?: SessionResult;
+    phase?: string;
+    /** When the request write was started (ms since the epoch): the bytes reach the kernel then. */
+    requestAt?: number;
+  },
 ): Promise<SessionResult> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   if (watch) watch.conn = conn;
+  if (watch) watch.requestAt = Date.now();
   try {
     await writeAll(
       conn,
@@ -288,6 +295,14 @@ export interface SoakReport {
   /** Sessions with a wrong byte (either way). */
   corrupted: number;
   failedSessions: number;
+  /**
+   * Failed sessions that vncws closed as silent, split by when the driver wrote the request:
+   * after vncws had given up (the driver was late), or before (vncws missed the bytes).
+   */
+  silentBeforeRequest?: number;
+  silentAfterRequest?: number;
+  /** How late the latest request was, after vncws had closed its connection as silent. */
+  silentRequestLateMaxMs?: number;
   firstError?: string;
   /** Where the first wrong byte was (direction, session, offset). */
   firstCorrupt?: string;
@@ -316,6 +331,37 @@ export function summarizeLog(text: string): Record<string, number> {
   return counts;
 }
 
+/**
+ * Matches vncws's "closed a silent connection" lines to the failed sessions'
+ * request times by client port, to tell whose delay it was.
+ */
+export function attributeSilent(
+  log: string,
+  requestTimes: Map<number, number>,
+): Pick<SoakReport, "silentBeforeRequest" | "silentAfterRequest" | "silentRequestLateMaxMs"> {
+  let before = 0;
+  let after = 0;
+  let lateMax = 0;
+  for (const line of log.split("\n")) {
+    const m = /^(\S+) \w+\s+closed a silent connection client=\S+:(\d+)/.exec(line);
+    if (!m) continue;
+    const closedAt = Date.parse(m[1]);
+    const requestAt = requestTimes.get(Number(m[2]));
+    if (requestAt === undefined) continue;
+    if (requestAt >= closedAt) {
+      before++;
+      lateMax = Math.max(lateMax, requestAt - closedAt);
+    } else {
+      after++;
+    }
+  }
+  return {
+    silentBeforeRequest: before,
+    silentAfterRequest: after,
+    silentRequestLateMaxMs: lateMax,
+  };
+}
+
 /** Starts vncws in front of a checking target and soaks it; stops everything it started. */
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const target = startCheckTarget();
@@ -336,8 +382,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     ]);
     const pid = vncws.pid;
     await raiseFdLimit(pid);
-    const report = await soakAgainst(pid, port, target, options);
+    const requestTimes = new Map<number, number>();
+    const report = await soakAgainst(pid, port, target, options, requestTimes);
     report.vncwsLog = summarizeLog(vncws.output());
+    Object.assign(report, attributeSilent(vncws.output(), requestTimes));
     return report;
   } finally {
     await vncws?.stop();
@@ -350,6 +398,8 @@ async function soakAgainst(
   port: number,
   target: CheckTarget,
   options: SoakOptions,
+  /** Filled in: client port → when its request write started, for failed sessions. */
+  requestTimes: Map<number, number>,
 ): Promise<SoakReport> {
   const log = options.log ?? (() => {});
   const maxUp = options.maxUp ?? 256 * 1024;
@@ -403,6 +453,7 @@ async function soakAgainst(
     result?: SessionResult;
     phase?: string;
     stuck?: string;
+    requestAt?: number;
   };
   const active = new Set<Watch>();
   const slot = async (i: number) => {
@@ -425,6 +476,10 @@ async function soakAgainst(
         if (r.closeCode !== 1000) report.badClose++;
       } catch (e) {
         report.failedSessions++;
+        const local = watch.conn?.localAddr as Deno.NetAddr | undefined;
+        if (local && watch.requestAt !== undefined) {
+          requestTimes.set(local.port, watch.requestAt);
+        }
         report.firstError ??= `session ${spec.id}: ${e instanceof Error ? e.message : e}` +
           (watch.stuck ?? "");
       } finally {

@@ -5,7 +5,7 @@
  * VNCWS_SOAK=1 runs 1000 sessions for minutes.
  */
 import assert from "node:assert/strict";
-import { runSoak } from "./_soak.ts";
+import { attributeSilent, runSoak } from "./_soak.ts";
 
 const big = Deno.env.get("VNCWS_SOAK") === "1";
 const sessions = big ? 1000 : 100;
@@ -34,4 +34,19 @@ Deno.test({
     );
     assert.ok(r.fdsAfter <= r.fdsBefore, `fds: ${r.fdsBefore} before, ${r.fdsAfter} after`);
   },
+});
+
+Deno.test("attributeSilent: a silent close is the driver's when its request came later", () => {
+  const log = [
+    "2026-11-23T03:00:10.000Z INFO  closed a silent connection client=127.0.0.1:40001 why=x",
+    "2026-11-23T03:00:10.000Z INFO  closed a silent connection client=127.0.0.1:40002 why=x",
+    "2026-11-23T03:00:11.000Z INFO  session end client=127.0.0.1:40003",
+  ].join("\n");
+  const t = Date.parse("2026-11-23T03:00:10.000Z");
+  const requests = new Map([[40001, t + 2500], [40002, t - 4000], [40003, t]]);
+  assert.deepEqual(attributeSilent(log, requests), {
+    silentBeforeRequest: 1,
+    silentAfterRequest: 1,
+    silentRequestLateMaxMs: 2500,
+  });
 });
