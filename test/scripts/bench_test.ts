@@ -12,7 +12,15 @@ import { selfTimes } from "../../scripts/bench/profile_summary.ts";
 const NEEDS = ["cc", "socat", "websockify", "openssl"];
 const INSTALL = "apt-get install build-essential libssl-dev socat websockify python3-numpy openssl";
 const BENCH = new URL("../../scripts/bench.ts", import.meta.url).pathname;
-const PEERS = ["direct", "socat", "websockify", "vncws", "websockify wss", "vncws wss"];
+const PEERS = [
+  "direct",
+  "socat",
+  "websockify",
+  "vncws",
+  "websockify wss",
+  "vncws wss",
+  "vncws wss shared",
+];
 
 Deno.test({
   name: "bench --quick prints a row per peer in every table and no error",
