@@ -11,6 +11,7 @@
  */
 import net from "node:net";
 import type { HostPort } from "./address.ts";
+import { logError, logInfo, logWarn } from "../ops/log.ts";
 import { NodeSocketStream } from "./node_stream.ts";
 import type { TakenSocket } from "./stream.ts";
 
@@ -100,27 +101,132 @@ export class NodeConn {
   }
 }
 
-/** A `Deno.Listener`-shaped listener over a node `net.Server`. */
+/** Options for {@linkcode NodeListener}. */
+export interface NodeListenerOptions {
+  /**
+   * Opens a new server on the same address. With it, a stalled accept loop
+   * is recovered by listening again; without it (an inherited fd), it is
+   * only reported.
+   */
+  relisten?: () => Promise<net.Server>;
+  /** How often the accept queue is checked, in ms (default 1000). */
+  watchIntervalMs?: number;
+}
+
+/**
+ * A `Deno.Listener`-shaped listener over a node `net.Server`.
+ *
+ * Watchdog: under Deno 2.9, a node:net server whose accept fails (EMFILE)
+ * never accepts again and reports nothing (measured). So a TCP listener
+ * checks its accept queue in /proc/net/tcp*: connections waiting there for
+ * two checks in a row while none was accepted mean the loop is dead, and the
+ * listener listens again (the waiting connections are reset: their clients
+ * see a refused connection and retry).
+ */
 export class NodeListener {
-  readonly #server: net.Server;
+  #server: net.Server;
   readonly #unix: boolean;
   readonly addr: Deno.NetAddr | Deno.UnixAddr;
+  readonly #relisten?: () => Promise<net.Server>;
   #pending: net.Socket[] = [];
   #waiters: Array<{ resolve: (c: Deno.Conn) => void; reject: (e: Error) => void }> = [];
   #closed = false;
+  #accepted = 0;
+  #restarting = false;
+  #watch?: ReturnType<typeof setInterval>;
 
-  constructor(server: net.Server) {
+  constructor(server: net.Server, options: NodeListenerOptions = {}) {
     this.#server = server;
+    this.#relisten = options.relisten;
     const a = server.address();
     this.#unix = typeof a === "string" || a === null;
     this.addr = typeof a === "string" || a === null
       ? { transport: "unix", path: a ?? "" }
       : { transport: "tcp", hostname: a.address, port: a.port };
+    this.#attach(server);
+    if (!this.#unix) this.#startWatch(options.watchIntervalMs ?? 1000);
+  }
+
+  #attach(server: net.Server): void {
     server.on("connection", (socket: net.Socket) => {
+      this.#accepted++;
       const w = this.#waiters.shift();
-      if (w) w.resolve(this.#wrap(socket));
-      else this.#pending.push(socket);
+      if (w) return w.resolve(this.#wrap(socket));
+      // Waiting for accept(): a reset now must not be an unhandled 'error'.
+      socket.once("error", () => {
+        socket.destroy();
+        this.#pending = this.#pending.filter((s) => s !== socket);
+      });
+      this.#pending.push(socket);
     });
+    // An 'error' on the server must not end the process (node reports failed accepts so).
+    server.on("error", (e: Error) => {
+      logWarn("accept failed", { error: e.message });
+    });
+  }
+
+  #startWatch(intervalMs: number): void {
+    const port = (this.addr as Deno.NetAddr).port;
+    let seen = this.#accepted;
+    let stalled = 0;
+    let reported = false;
+    const timer = setInterval(() => {
+      const queued = acceptQueue(port);
+      stalled = queued > 0 && this.#accepted === seen ? stalled + 1 : 0;
+      seen = this.#accepted;
+      if (stalled < 2) return;
+      stalled = 0;
+      if (this.#relisten) {
+        if (this.#restarting) return;
+        this.#restarting = true;
+        void this.#restart(queued).finally(() => this.#restarting = false);
+      } else if (!reported) {
+        reported = true;
+        logError("accept stalled", {
+          port,
+          queued,
+          why: "node:net stopped accepting (after running out of file descriptors?); " +
+            "restart vncws, and raise LimitNOFILE or lower --max-connections",
+        });
+      }
+    }, intervalMs);
+    Deno.unrefTimer(timer);
+    this.#watch = timer;
+  }
+
+  async #restart(queued: number): Promise<void> {
+    const old = this.#server;
+    const port = (this.addr as Deno.NetAddr).port;
+    logWarn("accept stalled: listening again", {
+      port,
+      reset: queued,
+      why: "node:net stopped accepting (after running out of file descriptors?)",
+    });
+    old.removeAllListeners("connection");
+    old.close();
+    // Until the new listener is up the port refuses connections: retry until it is
+    // (out of descriptors, listen() fails too).
+    for (let attempt = 0; !this.#closed; attempt++) {
+      try {
+        const server = await this.#relisten!();
+        if (this.#closed) {
+          server.close();
+          return;
+        }
+        this.#server = server;
+        this.#attach(server);
+        if (attempt > 0) logInfo("listening again", { port });
+        return;
+      } catch (e) {
+        if (attempt === 0) {
+          logError("listening again failed, retrying", {
+            port,
+            error: e instanceof Error ? e.message : String(e),
+          });
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 
   #wrap(socket: net.Socket): Deno.Conn {
@@ -137,6 +243,7 @@ export class NodeListener {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#watch !== undefined) clearInterval(this.#watch);
     this.#server.close();
     // A server on an inherited fd keeps the process alive after close() (measured).
     this.#server.unref();
@@ -176,26 +283,67 @@ export class NodeListener {
  * listener does in src/proxy/server.ts.
  */
 export async function openNodeListener(addr: HostPort): Promise<Deno.Listener> {
-  const listen = (host: string) =>
-    new Promise<net.Server>((resolve, reject) => {
-      const server = net.createServer({ allowHalfOpen: true });
-      server.once("error", (e) => reject(toDenoError(e, host)));
-      server.listen({ host, port: addr.port, backlog: 4096 }, () => {
-        server.off("error", reject);
-        resolve(server);
-      });
-    });
-  let server: net.Server;
-  if (addr.hostname !== "") server = await listen(addr.hostname);
-  else {
+  let host = addr.hostname;
+  if (host === "") {
     try {
-      server = await listen("::");
+      const server = await listenOn("::", addr.port);
+      host = "::";
+      return listener(server, host, addr.port);
     } catch (e) {
       if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) throw e;
-      server = await listen("0.0.0.0");
+      host = "0.0.0.0";
     }
   }
-  return new NodeListener(server) as unknown as Deno.Listener;
+  return listener(await listenOn(host, addr.port), host, addr.port);
+}
+
+function listener(server: net.Server, host: string, port: number): Deno.Listener {
+  const port0 = (server.address() as net.AddressInfo).port; // the chosen one when port was 0
+  return new NodeListener(server, {
+    relisten: () => listenOn(host, port || port0),
+  }) as unknown as Deno.Listener;
+}
+
+function listenOn(host: string, port: number): Promise<net.Server> {
+  return new Promise<net.Server>((resolve, reject) => {
+    const server = net.createServer({ allowHalfOpen: true });
+    const onError = (e: Error) => reject(toDenoError(e, host));
+    server.once("error", onError);
+    server.listen({ host, port, backlog: 4096 }, () => {
+      server.off("error", onError);
+      resolve(server);
+    });
+  });
+}
+
+/**
+ * Connections waiting in the accept queue of the TCP listener on `port`
+ * (IPv4 and IPv6), from /proc/net/tcp*; 0 when unknown.
+ */
+export function acceptQueue(port: number): number {
+  let total = 0;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    try {
+      total += listenQueue(Deno.readTextFileSync(file), port);
+    } catch { /* no IPv6, or no fd left to read it with: check again next time */ }
+  }
+  return total;
+}
+
+/**
+ * From the text of /proc/net/tcp or tcp6: the accept queue length of the
+ * listening sockets (state 0A) on `port`. For a listener, rx_queue is the
+ * number of connections waiting to be accepted.
+ */
+export function listenQueue(text: string, port: number): number {
+  const hexPort = ":" + port.toString(16).toUpperCase().padStart(4, "0");
+  let total = 0;
+  for (const line of text.split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5 || f[3] !== "0A" || !f[1].endsWith(hexPort)) continue;
+    total += parseInt(f[4].split(":")[1], 16) || 0;
+  }
+  return total;
 }
 
 /** node's listen errors as the Deno errors main.ts explains to the user. */

@@ -1,6 +1,6 @@
 /** The node:net listener: Deno shapes, errors as Deno errors, sockets handed over with their bytes. */
 import assert from "node:assert/strict";
-import { openNodeListener } from "../../src/net/node_listener.ts";
+import { acceptQueue, listenQueue, openNodeListener } from "../../src/net/node_listener.ts";
 import { DenoStream, PrefixedStream } from "../../src/net/stream.ts";
 import { readExactly } from "../_util.ts";
 
@@ -86,5 +86,32 @@ Deno.test({
     } finally {
       listener.close();
     }
+  },
+});
+
+Deno.test("listenQueue: the accept backlog of the listeners on a port, from /proc/net/tcp", () => {
+  const text = [
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid",
+    "   0: 0100007F:3E80 00000000:0000 0A 00000000:00000018 00:00000000 00000000     0",
+    "   1: 0100007F:3E81 00000000:0000 0A 00000000:00000005 00:00000000 00000000     0",
+    "   2: 0100007F:3E80 0100007F:9C40 01 00000000:00000007 00:00000000 00000000     0",
+  ].join("\n");
+  assert.equal(listenQueue(text, 0x3e80), 24); // the established line (st 01) does not count
+  assert.equal(listenQueue(text, 0x3e81), 5);
+  assert.equal(listenQueue(text, 80), 0);
+});
+
+Deno.test({
+  name: "acceptQueue: connections not yet accepted are counted",
+  ...opts,
+  async fn() {
+    using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = l.addr.port;
+    assert.equal(acceptQueue(port), 0);
+    const a = await Deno.connect({ hostname: "127.0.0.1", port });
+    const b = await Deno.connect({ hostname: "127.0.0.1", port });
+    assert.equal(acceptQueue(port), 2);
+    a.close();
+    b.close();
   },
 });

@@ -4,7 +4,8 @@
  * vncws process's open fds back to where they were.
  */
 import assert from "node:assert/strict";
-import { freePort, startProcess, startVncws } from "../_util.ts";
+import { freePort, skipUnless, startProcess, startVncws } from "../_util.ts";
+import { makeCerts } from "../tls/_certs.ts";
 import { randomBytes, type TestWs, wsConnect } from "../_ws_client.ts";
 import { listenTcp, startEchoTarget } from "../_targets.ts";
 import { closePayload, encodeFrame, Opcode } from "../../src/ws/frame.ts";
@@ -375,6 +376,26 @@ Deno.test({
   },
 });
 
+/**
+ * Lowers vncws's fd limit to 24 above what it uses, then opens 60 connections
+ * that each send `first` (into `conns`), and waits until vncws is out of fds.
+ */
+async function exhaustFds(
+  pid: number,
+  port: number,
+  first: Uint8Array,
+  conns: Deno.Conn[],
+): Promise<void> {
+  const limit = fdCount(pid) + 24;
+  await raiseFdLimit(pid, limit);
+  for (let i = 0; i < 60; i++) {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    await c.write(first);
+    conns.push(c);
+  }
+  for (let i = 0; i < 150 && fdCount(pid) < limit - 1; i++) await sleep(100);
+}
+
 Deno.test({
   name: "faults: EMFILE — accept fails at the fd limit, vncws logs it and serves again after",
   ...opts,
@@ -389,14 +410,8 @@ Deno.test({
     ]);
     const conns: Deno.Conn[] = [];
     try {
-      const limit = fdCount(vncws.pid) + 24;
-      await raiseFdLimit(vncws.pid, limit);
-      // Partial heads hold one fd each in vncws; open more than it can have.
-      for (let i = 0; i < 60; i++) {
-        const c = await Deno.connect({ hostname: "127.0.0.1", port });
-        await writeText(c, "GET / HTTP/1.1\r\n");
-        conns.push(c);
-      }
+      // Partial heads hold one fd each in vncws.
+      await exhaustFds(vncws.pid, port, new TextEncoder().encode("GET / HTTP/1.1\r\n"), conns);
       await vncws.waitFor(/accept failed/, 15000);
       for (const c of conns.splice(0)) c.close();
       // The connections still queued are accepted and end; then a new client is served.
@@ -416,6 +431,63 @@ Deno.test({
       for (const c of conns) c.close();
       await vncws.stop();
       await echo.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "faults: EMFILE with --ssl-only (node:net listener) — the stalled accept is seen and recovered",
+  ignore: skipUnless("openssl", "apt-get install openssl"),
+  ...opts,
+  async fn() {
+    const certs = await makeCerts();
+    const echo = startEchoTarget();
+    const port = freePort();
+    const vncws = await startVncws([
+      `127.0.0.1:${port}`,
+      `127.0.0.1:${echo.port}`,
+      "--cert",
+      certs.serverCert,
+      "--key",
+      certs.serverKey,
+      "--ssl-only",
+      "--head-timeout",
+      "3",
+    ]);
+    const conns: Deno.Conn[] = [];
+    try {
+      // Unfinished ClientHellos hold one fd each in vncws (for the 3 s handshake timeout).
+      // node:net reports no failed accept, and stops accepting for good (Deno 2.9): vncws's
+      // watchdog sees connections left in the accept queue and listens again.
+      await exhaustFds(vncws.pid, port, new Uint8Array([0x16, 0x03, 0x01]), conns);
+      for (const c of conns.splice(0)) c.close();
+      await vncws.waitFor(/accept stalled: listening again/, 15000);
+      // Still running, and a TLS client completes its handshake again.
+      const ca = await Deno.readTextFile(certs.ca);
+      let served = false;
+      for (let i = 0; i < 50 && !served; i++) {
+        try {
+          // A connection the listener never accepts would wait forever: give it 2 s.
+          const t = await Promise.race([
+            Deno.connectTls({ hostname: "localhost", port, caCerts: [ca] }).then(async (t) => {
+              await t.handshake();
+              return t;
+            }),
+            sleep(2000).then(() => Promise.reject(new Error("not accepted"))),
+          ]);
+          served = true;
+          t.close();
+        } catch {
+          await sleep(200);
+        }
+      }
+      assert.ok(served, `no TLS after EMFILE:\n${vncws.output().slice(-2000)}`);
+    } finally {
+      for (const c of conns) c.close();
+      await vncws.stop();
+      await echo.close();
+      await certs.remove();
     }
   },
 });
