@@ -291,6 +291,10 @@ export async function createTlsServer(
     } else {
       ({ duplex, flow } = duplexFromStream(stream));
     }
+    // A client that hangs up during the handshake must end it at once: with
+    // half-open allowed the TLS layer never hears of the EOF (measured), so
+    // it is off until the handshake is done.
+    duplex.allowHalfOpen = false;
     return new Promise<ByteStream>((resolve, reject) => {
       let done = false;
       const fail = (why: string, socket?: tls.TLSSocket) => {
@@ -339,6 +343,7 @@ export async function createTlsServer(
         }
         done = true;
         clearTimeout(timer);
+        duplex.allowHalfOpen = true;
         logDebug("TLS established", { client: stream.peer, protocol, cipher: cipher.name, cn });
         const secure = new NodeSocketStream(socket, {
           peer: stream.peer,

@@ -369,6 +369,21 @@ for (const kind of LISTENERS) {
           }
         });
 
+        await t.step("a client that hangs up mid-handshake is dropped at once", async () => {
+          const h = await harness({ cert: certs.serverCert, key: certs.serverKey }, 10_000);
+          try {
+            const conn = await Deno.connect({ hostname: "127.0.0.1", port: h.port });
+            await conn.write(new Uint8Array([0x16, 0x03, 0x01]));
+            await new Promise((r) => setTimeout(r, 100));
+            conn.close();
+            // Well before the 10 s handshake timeout.
+            await until(() => h.errors.length === 1, "the handshake failure");
+            assert.match(h.errors[0], /closed the connection during the handshake/);
+          } finally {
+            h.close();
+          }
+        });
+
         await t.step(
           "reload: new connections get the new certificate, old ones go on",
           async () => {
