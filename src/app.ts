@@ -20,6 +20,7 @@ import {
 import { startWrap, type WrapHandle } from "./wrap/supervisor.ts";
 import { reportToParent } from "./lifecycle/daemon.ts";
 import { writePidFile } from "./lifecycle/pid_file.ts";
+import { fdLimitWarning, openFileLimit } from "./lifecycle/fd_limit.ts";
 import { describeListener, openListener, serve, type Server } from "./proxy/server.ts";
 import { openNodeListener } from "./net/node_listener.ts";
 import type { ClientInfo, RouteResult, SessionContext } from "./proxy/session.ts";
@@ -183,6 +184,11 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
       : openListener({ kind: "tcp", addr: config.listen!, preferIpv6: config.preferIpv6 }));
   const server = serve(listener, ctx, { maxConnections: config.limits.maxConnections });
   holder.server = server;
+  const fdWarning = fdLimitWarning(config.limits.maxConnections, {
+    perSession: config.record ? 3 : 2,
+    limit: openFileLimit(),
+  });
+  if (fdWarning) logWarn(fdWarning);
   logInfo(`listening on ${describeListener(listener)}`, {
     target: config.demo ? "demo desktop" : target ? formatTarget(target) : undefined,
   });
