@@ -144,12 +144,15 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   });
   const holder: { server?: Server } = {};
   let stopping = false;
+  // Aborted by stop(): connections that are not sessions yet are closed at once.
+  const notSessionsYet = new AbortController();
   const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
     logInfo("stopping", { why });
     void notifyStopping();
     holder.server?.stopAccepting();
+    notSessionsYet.abort();
   };
 
   const ctx: SessionContext = {
@@ -167,6 +170,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
       return isRefusal(r) ? (typeof r.body === "string" ? r.body.trim() : "refused") : r;
     },
     signal: shutdown.signal,
+    stopping: notSessionsYet.signal,
     openSession: (start) => book.openSession(start),
     metrics: book.sessionMetrics,
   };

@@ -95,6 +95,32 @@ Deno.test({
 });
 
 Deno.test({
+  name: "SIGTERM: a half-sent request head is answered 503 at once, not held until its timeout",
+  ...opts,
+  async fn() {
+    // A head timeout far beyond the test's own limit: only the 503 can end this in time.
+    await using p = await startProxy(["--head-timeout", "600"]);
+    const { port, vncws } = p;
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(new TextEncoder().encode("GET /vnc.html HTTP/1.1\r\n"));
+    await vncws.waitFor("listening on");
+    await new Promise((r) => setTimeout(r, 200));
+    Deno.kill(vncws.pid, "SIGTERM");
+    let text = "";
+    const buf = new Uint8Array(1024);
+    // Liveness bound only: without the fix the answer would come after 600 s.
+    const bound = setTimeout(() => conn.close(), 20_000);
+    try {
+      for (let n; (n = await conn.read(buf)) !== null;) text += dec.decode(buf.subarray(0, n));
+    } catch { /* closed by the bound */ }
+    clearTimeout(bound);
+    conn.close();
+    assert.match(text, /^HTTP\/1\.1 503 .*vncws is stopping/s);
+    assert.equal((await vncws.status).code, 0);
+  },
+});
+
+Deno.test({
   name: "SIGHUP reopens --log-file (logrotate) and the session stays up",
   ...opts,
   async fn() {

@@ -79,6 +79,12 @@ export interface SessionContext {
   tls?: (stream: ByteStream) => Promise<ByteStream>;
   /** Aborted at shutdown: sessions close with 1001. */
   signal: AbortSignal;
+  /**
+   * Aborted when vncws stops accepting: connections that are not sessions
+   * yet (waiting for their first bytes or request head) are closed then,
+   * instead of holding the shutdown for up to `--head-timeout`.
+   */
+  stopping?: AbortSignal;
   /** Extra relay options (record, traffic). */
   openSession?: (session: SessionStart) => SessionHooks;
   /** This connection's number (counts every accepted connection; `--record FILE.<n>`). */
@@ -88,14 +94,29 @@ export interface SessionContext {
 }
 
 const TIMEOUT = Symbol("timeout");
+const STOPPED = Symbol("stopped");
 const EMPTY = new Uint8Array(0);
 
-function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMEOUT> {
+/** `p`, or TIMEOUT after `ms`, or STOPPED once `stop` is aborted (vncws is stopping). */
+function raceTimeout<T>(
+  p: Promise<T>,
+  ms: number,
+  stop?: AbortSignal,
+): Promise<T | typeof TIMEOUT | typeof STOPPED> {
+  if (stop?.aborted) return Promise.resolve(STOPPED);
   let timer: ReturnType<typeof setTimeout>;
+  let onStop: (() => void) | undefined;
   return Promise.race([
     p,
     new Promise<typeof TIMEOUT>((r) => timer = setTimeout(() => r(TIMEOUT), ms)),
-  ]).finally(() => clearTimeout(timer));
+    new Promise<typeof STOPPED>((r) => {
+      onStop = () => r(STOPPED);
+      stop?.addEventListener("abort", onStop, { once: true });
+    }),
+  ]).finally(() => {
+    clearTimeout(timer);
+    if (onStop) stop?.removeEventListener("abort", onStop);
+  });
 }
 
 /** A stream whose first read is one already under way (the sniff read). */
@@ -167,7 +188,16 @@ async function sniff(stream: ByteStream, ctx: SessionContext): Promise<void> {
   // Sniff and head buffers are dropped before relaying: idle sessions keep only the relay's.
   let first: Uint8Array | undefined = new Uint8Array(4096);
   const pending = stream.read(first);
-  const r = await raceTimeout(pending, (rawOK ? limits.rawWait : limits.headTimeout) * 1000);
+  const r = await raceTimeout(
+    pending,
+    (rawOK ? limits.rawWait : limits.headTimeout) * 1000,
+    ctx.stopping,
+  );
+  if (r === STOPPED) {
+    pending.catch(() => {});
+    logDebug("closed a connection that sent nothing: vncws is stopping", { client: stream.peer });
+    return;
+  }
   if (r === TIMEOUT) {
     if (rawOK) {
       await rawSession(new PendingReadStream(stream, pending, first), rawTarget, ctx);
@@ -254,7 +284,15 @@ async function readHead(
       buf = bigger;
     }
     const left = deadline - Date.now();
-    const r = left > 0 ? await raceTimeout(stream.read(buf.subarray(len)), left) : TIMEOUT;
+    let read: Promise<number | null> | undefined;
+    const r = left > 0
+      ? await raceTimeout(read = stream.read(buf.subarray(len)), left, ctx.stopping)
+      : TIMEOUT;
+    // A read left behind ends when the stream is closed; its outcome is not wanted.
+    if (r === STOPPED || r === TIMEOUT) read?.catch(() => {});
+    if (r === STOPPED) {
+      return refuse(ctx, stream, textResponse(503, "vncws is stopping"), "stopping");
+    }
     if (r === TIMEOUT) {
       return refuse(
         ctx,
