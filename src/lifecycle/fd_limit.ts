@@ -9,7 +9,7 @@
 /** Descriptors vncws keeps for itself beyond its sessions (runtime, logs, listeners). */
 export const FD_RESERVE = 64;
 
-/** The soft open-file limit of this process, from /proc/self/limits; undefined if unknown. */
+/** The open-file (soft) limit of this process, from /proc/self/limits; undefined if unknown. */
 export function openFileLimit(): number | undefined {
   try {
     const line = Deno.readTextFileSync("/proc/self/limits").split("\n")
@@ -40,7 +40,8 @@ export function fdLimitWarning(
   const { perSession, limit } = options;
   const needed = maxConnections * perSession + FD_RESERVE;
   if (limit === undefined || needed <= limit) return undefined;
+  // Deno raises its soft limit to the hard one at start, so the hard limit is what to raise.
   return `--max-connections ${maxConnections} needs about ${needed} open files, but the limit is ` +
-    `${limit}: raise it (ulimit -n, or LimitNOFILE= in the systemd unit) or lower ` +
-    `--max-connections to ${Math.max(1, Math.floor((limit - FD_RESERVE) / perSession))}`;
+    `${limit}: raise the hard limit (LimitNOFILE= in the systemd unit, or limits.conf) or ` +
+    `lower --max-connections to ${Math.max(1, Math.floor((limit - FD_RESERVE) / perSession))}`;
 }

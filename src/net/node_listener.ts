@@ -101,6 +101,11 @@ export class NodeConn {
   }
 }
 
+/** Pause between attempts to listen again after a stalled accept. */
+const RELISTEN_RETRY_MS = 500;
+/** Failed attempts between two log lines about them (10 s). */
+const RELISTEN_REPORT_EVERY = 20;
+
 /** Options for {@linkcode NodeListener}. */
 export interface NodeListenerOptions {
   /**
@@ -133,6 +138,8 @@ export class NodeListener {
   #closed = false;
   #accepted = 0;
   #restarting = false;
+  /** Inode of our listening socket, to find it in /proc/net/tcp*. */
+  #inode?: string;
   #watch?: ReturnType<typeof setInterval>;
 
   constructor(server: net.Server, options: NodeListenerOptions = {}) {
@@ -171,13 +178,20 @@ export class NodeListener {
     let stalled = 0;
     let reported = false;
     const timer = setInterval(() => {
-      const queued = acceptQueue(port);
-      stalled = queued > 0 && this.#accepted === seen ? stalled + 1 : 0;
-      seen = this.#accepted;
+      if (this.#accepted !== seen || this.#restarting) {
+        // Accepting works (or is being fixed): nothing to read.
+        seen = this.#accepted;
+        stalled = 0;
+        return;
+      }
+      // Only our own listening socket counts: another one may share the port on
+      // another address, or in another process with SO_REUSEPORT.
+      this.#inode ??= ownListenInode(port);
+      const queued = this.#inode ? acceptQueue(port, this.#inode) : 0;
+      stalled = queued > 0 ? stalled + 1 : 0;
       if (stalled < 2) return;
       stalled = 0;
       if (this.#relisten) {
-        if (this.#restarting) return;
         this.#restarting = true;
         void this.#restart(queued).finally(() => this.#restarting = false);
       } else if (!reported) {
@@ -202,10 +216,16 @@ export class NodeListener {
       reset: queued,
       why: "node:net stopped accepting (after running out of file descriptors?)",
     });
+    // A connection the old server still hands over is closed, never left unowned.
     old.removeAllListeners("connection");
+    old.on("connection", (socket: net.Socket) => {
+      socket.on("error", () => {});
+      socket.destroy();
+    });
     old.close();
+    this.#inode = undefined;
     // Until the new listener is up the port refuses connections: retry until it is
-    // (out of descriptors, listen() fails too).
+    // (out of descriptors, listen() fails too), and say so every 10 s.
     for (let attempt = 0; !this.#closed; attempt++) {
       try {
         const server = await this.#relisten!();
@@ -218,13 +238,14 @@ export class NodeListener {
         if (attempt > 0) logInfo("listening again", { port });
         return;
       } catch (e) {
-        if (attempt === 0) {
-          logError("listening again failed, retrying", {
+        if (attempt % RELISTEN_REPORT_EVERY === 0) {
+          logError("not listening: listening again failed, retrying", {
             port,
+            seconds: (attempt * RELISTEN_RETRY_MS) / 1000,
             error: e instanceof Error ? e.message : String(e),
           });
         }
-        await new Promise((r) => setTimeout(r, 500));
+        await new Promise((r) => setTimeout(r, RELISTEN_RETRY_MS));
       }
     }
   }
@@ -318,34 +339,75 @@ function listenOn(host: string, port: number): Promise<net.Server> {
 
 /**
  * Connections waiting in the accept queue of the TCP listener on `port`
- * (IPv4 and IPv6), from /proc/net/tcp*; 0 when unknown.
+ * (IPv4 and IPv6) from /proc/net/tcp*, only the socket with `inode` when
+ * given; 0 when unknown.
  */
-export function acceptQueue(port: number): number {
+export function acceptQueue(port: number, inode?: string): number {
   let total = 0;
+  for (const text of procNetTcp()) total += listenQueue(text, port, inode);
+  return total;
+}
+
+function procNetTcp(): string[] {
+  const out: string[] = [];
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     try {
-      total += listenQueue(Deno.readTextFileSync(file), port);
+      out.push(Deno.readTextFileSync(file));
     } catch { /* no IPv6, or no fd left to read it with: check again next time */ }
+  }
+  return out;
+}
+
+/** Listening sockets on `port` from /proc/net/tcp* text: inode → accept queue length. */
+function listeners(text: string, port: number): Map<string, number> {
+  const hexPort = ":" + port.toString(16).toUpperCase().padStart(4, "0");
+  const out = new Map<string, number>();
+  for (const line of text.split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || f[3] !== "0A" || !f[1].endsWith(hexPort)) continue;
+    // For a listener, rx_queue is the number of connections waiting to be accepted.
+    out.set(f[9], parseInt(f[4].split(":")[1], 16) || 0);
+  }
+  return out;
+}
+
+/**
+ * From the text of /proc/net/tcp or tcp6: the accept queue length of the
+ * listening sockets (state 0A) on `port`, or of the one with `inode`.
+ */
+export function listenQueue(text: string, port: number, inode?: string): number {
+  let total = 0;
+  for (const [ino, queued] of listeners(text, port)) {
+    if (inode === undefined || ino === inode) total += queued;
   }
   return total;
 }
 
 /**
- * From the text of /proc/net/tcp or tcp6: the accept queue length of the
- * listening sockets (state 0A) on `port`. For a listener, rx_queue is the
- * number of connections waiting to be accepted.
+ * The inode of this process's listening socket on `port`: a listener on the
+ * port whose `socket:[inode]` is among our open fds. Undefined when none is
+ * found (or /proc cannot be read now).
  */
-export function listenQueue(text: string, port: number): number {
-  const hexPort = ":" + port.toString(16).toUpperCase().padStart(4, "0");
-  let total = 0;
-  for (const line of text.split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 5 || f[3] !== "0A" || !f[1].endsWith(hexPort)) continue;
-    total += parseInt(f[4].split(":")[1], 16) || 0;
+export function ownListenInode(port: number): string | undefined {
+  const candidates = new Set<string>();
+  for (const text of procNetTcp()) {
+    for (const ino of listeners(text, port).keys()) candidates.add(ino);
   }
-  return total;
+  if (candidates.size === 0) return undefined;
+  try {
+    for (const e of Deno.readDirSync("/proc/self/fd")) {
+      let link: string;
+      try {
+        link = Deno.readLinkSync(`/proc/self/fd/${e.name}`);
+      } catch {
+        continue; // closed meanwhile
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m && candidates.has(m[1])) return m[1];
+    }
+  } catch { /* no fd left to list them with */ }
+  return undefined;
 }
-
 /** node's listen errors as the Deno errors main.ts explains to the user. */
 function toDenoError(e: unknown, host: string): Error {
   const msg = e instanceof Error ? e.message : String(e);

@@ -242,8 +242,9 @@ interface ReadHandle {
  * The {@linkcode Flow} of a native socket under TLS. Pausing the TLS socket
  * does not stop the TLS layer from reading the TCP handle (measured under
  * Deno 2.9: a client that is not read from could write 64 MiB), so pause and
- * resume stop and start the handle's reads. flushed() waits a macrotask for
- * the TLS layer to hand over its last record, then for the socket's queue.
+ * resume stop and start the handle's reads. TLS writes go to the handle
+ * natively, past the socket's own queue, so flushed() only waits a macrotask
+ * for the TLS layer to hand over its last record (close_notify).
  */
 function socketFlow(socket: Socket): Flow {
   const handle = () => (socket as unknown as { _handle?: ReadHandle })._handle;
@@ -256,11 +257,6 @@ function socketFlow(socket: Socket): Flow {
     },
     async flushed() {
       await new Promise((r) => setTimeout(r, 0));
-      if (socket.destroyed || socket.writableLength === 0) return;
-      await new Promise<void>((resolve) => {
-        socket.once("drain", () => resolve());
-        socket.once("close", () => resolve());
-      });
     },
   };
 }
@@ -343,7 +339,10 @@ export async function createTlsServer(
         }
         done = true;
         clearTimeout(timer);
+        // Half-close is allowed again once established (a client's EOF must not end our
+        // sending side). The TLS socket copied the flag when it was made, so set both.
         duplex.allowHalfOpen = true;
+        socket.allowHalfOpen = true;
         logDebug("TLS established", { client: stream.peer, protocol, cipher: cipher.name, cn });
         const secure = new NodeSocketStream(socket, {
           peer: stream.peer,

@@ -1,6 +1,13 @@
 /** The node:net listener: Deno shapes, errors as Deno errors, sockets handed over with their bytes. */
 import assert from "node:assert/strict";
-import { acceptQueue, listenQueue, openNodeListener } from "../../src/net/node_listener.ts";
+import net from "node:net";
+import {
+  acceptQueue,
+  listenQueue,
+  NodeListener,
+  openNodeListener,
+  ownListenInode,
+} from "../../src/net/node_listener.ts";
 import { DenoStream, PrefixedStream } from "../../src/net/stream.ts";
 import { readExactly } from "../_util.ts";
 
@@ -91,27 +98,71 @@ Deno.test({
 
 Deno.test("listenQueue: the accept backlog of the listeners on a port, from /proc/net/tcp", () => {
   const text = [
-    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid",
-    "   0: 0100007F:3E80 00000000:0000 0A 00000000:00000018 00:00000000 00000000     0",
-    "   1: 0100007F:3E81 00000000:0000 0A 00000000:00000005 00:00000000 00000000     0",
-    "   2: 0100007F:3E80 0100007F:9C40 01 00000000:00000007 00:00000000 00000000     0",
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+    "   0: 0100007F:3E80 00000000:0000 0A 00000000:00000018 00:00000000 00000000     0        0 1111",
+    "   1: 0200007F:3E80 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 2222",
+    "   2: 0100007F:3E81 00000000:0000 0A 00000000:00000005 00:00000000 00000000     0        0 3333",
+    "   3: 0100007F:3E80 0100007F:9C40 01 00000000:00000007 00:00000000 00000000     0        0 4444",
   ].join("\n");
-  assert.equal(listenQueue(text, 0x3e80), 24); // the established line (st 01) does not count
+  // Both listeners on the port (127.0.0.1 and 127.0.0.2); the established line does not count.
+  assert.equal(listenQueue(text, 0x3e80), 27);
+  assert.equal(listenQueue(text, 0x3e80, "1111"), 24); // ours only
   assert.equal(listenQueue(text, 0x3e81), 5);
   assert.equal(listenQueue(text, 80), 0);
 });
 
 Deno.test({
-  name: "acceptQueue: connections not yet accepted are counted",
+  name: "acceptQueue and ownListenInode: our listener's waiting connections, not another's",
   ...opts,
   async fn() {
-    using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = l.addr.port;
-    assert.equal(acceptQueue(port), 0);
-    const a = await Deno.connect({ hostname: "127.0.0.1", port });
-    const b = await Deno.connect({ hostname: "127.0.0.1", port });
-    assert.equal(acceptQueue(port), 2);
-    a.close();
-    b.close();
+    const listener = await openNodeListener({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    try {
+      const ours = ownListenInode(port);
+      assert.ok(ours, "our listening socket is found among our fds");
+      // Another listener on the same port (another address) with two connections waiting.
+      using other = Deno.listen({ hostname: "127.0.0.2", port });
+      const a = await Deno.connect({ hostname: "127.0.0.2", port });
+      const b = await Deno.connect({ hostname: "127.0.0.2", port });
+      assert.equal(acceptQueue(port), 2);
+      assert.equal(acceptQueue(port, ours), 0);
+      a.close();
+      b.close();
+      other.close();
+    } finally {
+      listener.close();
+    }
+    assert.equal(ownListenInode(port), undefined);
+  },
+});
+
+Deno.test({
+  name: "NodeListener watchdog: a healthy listener is never restarted for another's queue",
+  ...opts,
+  async fn() {
+    const server = net.createServer({ allowHalfOpen: true });
+    await new Promise<void>((r) => server.listen({ host: "127.0.0.1", port: 0 }, () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    let relistens = 0;
+    const listener = new NodeListener(server, {
+      relisten: () => {
+        relistens++;
+        return Promise.reject(new Error("not expected"));
+      },
+      watchIntervalMs: 50,
+    });
+    using other = Deno.listen({ hostname: "127.0.0.2", port });
+    const waiting = [
+      await Deno.connect({ hostname: "127.0.0.2", port }),
+      await Deno.connect({ hostname: "127.0.0.2", port }),
+    ];
+    try {
+      await new Promise((r) => setTimeout(r, 400)); // 8 checks
+      assert.equal(relistens, 0);
+    } finally {
+      for (const c of waiting) c.close();
+      other.close();
+      listener.close();
+    }
   },
 });

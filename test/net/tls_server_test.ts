@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import tls from "node:tls";
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { skipUnless } from "../_util.ts";
 import { makeCerts, type TestCerts } from "../tls/_certs.ts";
@@ -369,6 +370,33 @@ for (const kind of LISTENERS) {
           }
         });
 
+        await t.step("a client's half-close: what it sent is still echoed back", async () => {
+          const h = await harness({ cert: certs.serverCert, key: certs.serverKey });
+          try {
+            const c = await client(h.port, { ca });
+            const got: Uint8Array[] = [];
+            const ended = new Promise<void>((resolve, reject) => {
+              c.socket.on("data", (d: Uint8Array) => got.push(d));
+              c.socket.once("end", () => resolve());
+              c.socket.once("error", reject);
+            });
+            const data = new Uint8Array(200_000).map((_, i) => (i * 31) & 0xff);
+            c.socket.end(data); // data, then close_notify and FIN: our side stays open
+            // Liveness bound only: a server that stopped sending never ends the stream.
+            let bound: ReturnType<typeof setTimeout> | undefined;
+            await Promise.race([
+              ended,
+              new Promise((_, reject) => {
+                bound = setTimeout(() => reject(new Error("no echo and no end in 10 s")), 10_000);
+              }),
+            ]).finally(() => clearTimeout(bound));
+            assert.deepEqual(Buffer.concat(got), Buffer.from(data));
+            c.socket.destroy();
+          } finally {
+            h.close();
+          }
+        });
+
         await t.step("a client that hangs up mid-handshake is dropped at once", async () => {
           const h = await harness({ cert: certs.serverCert, key: certs.serverKey }, 10_000);
           try {
@@ -507,8 +535,10 @@ for (const kind of LISTENERS) {
           while (clientWrote < total) clientWrote += await b.write(chunk);
         })().catch(() => {});
         await wait(1500);
-        // (Over a node socket TLS reads the socket natively, past this counter.)
-        assert.ok(rawRead < total / 2, `server read ${rawRead} bytes it was not asked for`);
+        // Over a node socket TLS reads the socket natively, past this counter.
+        if (kind === "deno") {
+          assert.ok(rawRead < total / 2, `server read ${rawRead} bytes it was not asked for`);
+        }
         assert.ok(clientWrote < total / 2, `client could write ${clientWrote} bytes`);
         release();
         await writer;

@@ -48,7 +48,22 @@ const SIZES = [1, 2048, 2049, 65536, 300_000, 7, 262_144, 1_000_000];
 Deno.test("relayWebSocket: 6 MiB each way arrives intact while the buffers grow", async () => {
   const [client, proxyClientSide] = await socketPair();
   const [proxyTargetSide, target] = await socketPair();
-  const relay = relayWebSocket(new DenoStream(proxyClientSide), new DenoStream(proxyTargetSide));
+  // The buffer sizes the relay reads with, to see them grow.
+  const clientReads = new Set<number>();
+  const targetReads = new Set<number>();
+  const spied = (conn: Deno.Conn, sizes: Set<number>) => {
+    const stream = new DenoStream(conn);
+    const read = stream.read.bind(stream);
+    stream.read = (buf) => {
+      sizes.add(buf.length);
+      return read(buf);
+    };
+    return stream;
+  };
+  const relay = relayWebSocket(
+    spied(proxyClientSide, clientReads),
+    spied(proxyTargetSide, targetReads),
+  );
 
   // Target → client: varied write sizes, then EOF.
   const targetWrites = (async () => {
@@ -70,7 +85,7 @@ Deno.test("relayWebSocket: 6 MiB each way arrives intact while the buffers grow"
     }
   })();
   // The target checks what it got, byte for byte.
-  const targetReads = (async () => {
+  const targetChecks = (async () => {
     const buf = new Uint8Array(100_000);
     let got = 0;
     while (got < TOTAL) {
@@ -82,7 +97,7 @@ Deno.test("relayWebSocket: 6 MiB each way arrives intact while the buffers grow"
     return got;
   })();
   // The client decodes frames until the close frame.
-  const clientReads = (async () => {
+  const clientChecks = (async () => {
     const decoder = new FrameDecoder({ expectMasked: false });
     const buf = new Uint8Array(100_000);
     let got = 0;
@@ -104,11 +119,16 @@ Deno.test("relayWebSocket: 6 MiB each way arrives intact while the buffers grow"
   })();
 
   await Promise.all([clientWrites, targetWrites]);
-  assert.deepEqual(await targetReads, TOTAL);
+  assert.deepEqual(await targetChecks, TOTAL);
   target.close(); // the target hangs up: the relay sends close 1000
-  const down = await clientReads;
+  const down = await clientChecks;
   assert.deepEqual(down, { got: TOTAL, close: "1000 Target closed" });
   client.close();
   const result = await relay;
   assert.deepEqual([result.toTarget, result.toClient], [TOTAL, TOTAL]);
+  // Both directions started small and reached the bulk size (down reads leave room for
+  // the frame header in front, so their sizes are the body's).
+  for (const sizes of [clientReads, targetReads]) {
+    assert.ok(sizes.has(INITIAL_BUFFER) && sizes.has(BULK_BUFFER), [...sizes].join(","));
+  }
 });

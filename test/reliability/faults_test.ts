@@ -462,19 +462,25 @@ Deno.test({
       // watchdog sees connections left in the accept queue and listens again.
       await exhaustFds(vncws.pid, port, new Uint8Array([0x16, 0x03, 0x01]), conns);
       for (const c of conns.splice(0)) c.close();
-      await vncws.waitFor(/accept stalled: listening again/, 15000);
+      // (Deno 2.9 needs the watchdog here, and logs "accept stalled: listening again"; a Deno
+      // that keeps accepting needs nothing. Either way the client below must be served.)
       // Still running, and a TLS client completes its handshake again.
       const ca = await Deno.readTextFile(certs.ca);
       let served = false;
-      for (let i = 0; i < 50 && !served; i++) {
+      for (let i = 0; i < 15 && !served; i++) {
         try {
           // A connection the listener never accepts would wait forever: give it 2 s.
+          let late = false;
           const t = await Promise.race([
             Deno.connectTls({ hostname: "localhost", port, caCerts: [ca] }).then(async (t) => {
-              await t.handshake();
+              if (late) t.close(); // lost the race: do not leak it
+              else await t.handshake();
               return t;
             }),
-            sleep(2000).then(() => Promise.reject(new Error("not accepted"))),
+            sleep(2000).then(() => {
+              late = true;
+              return Promise.reject(new Error("not accepted"));
+            }),
           ]);
           served = true;
           t.close();
