@@ -3,7 +3,8 @@
  * metrics, JSON logs, recording, signals, heartbeats and config files.
  */
 import assert from "node:assert/strict";
-import { freePort, MAIN, startProcess, startVncws, tempDir } from "./_util.ts";
+import { freePort, MAIN, skipUnless, startProcess, startVncws, tempDir } from "./_util.ts";
+import { makeCerts } from "./tls/_certs.ts";
 import { wsConnect } from "./_ws_client.ts";
 import { startEchoTarget, startProxy } from "./_targets.ts";
 
@@ -117,6 +118,40 @@ Deno.test({
     conn.close();
     assert.match(text, /^HTTP\/1\.1 503 .*vncws is stopping/s);
     assert.equal((await vncws.status).code, 0);
+  },
+});
+
+Deno.test({
+  name: "SIGTERM with --ssl-only: a TLS handshake under way is ended, not held until its timeout",
+  ignore: skipUnless("openssl", "apt-get install openssl"),
+  ...opts,
+  async fn() {
+    const certs = await makeCerts();
+    try {
+      await using p = await startProxy([
+        "--cert",
+        certs.serverCert,
+        "--key",
+        certs.serverKey,
+        "--ssl-only",
+        "--head-timeout",
+        "600",
+      ]);
+      const { port, vncws } = p;
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(new Uint8Array([0x16, 0x03, 0x01])); // a ClientHello that never ends
+      await new Promise((r) => setTimeout(r, 300));
+      Deno.kill(vncws.pid, "SIGTERM");
+      // Liveness bound only: without the fix vncws would wait 600 s for this handshake.
+      const bound = setTimeout(() => Deno.kill(vncws.pid, "SIGKILL"), 20_000);
+      const st = await vncws.status;
+      clearTimeout(bound);
+      conn.close();
+      assert.equal(st.code, 0, vncws.output());
+      assert.match(vncws.output(), /TLS handshake failed: vncws is stopping/);
+    } finally {
+      await certs.remove();
+    }
   },
 });
 

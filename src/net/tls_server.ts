@@ -20,8 +20,14 @@ import { duplexFromStream, type Flow, NodeSocketStream } from "./node_stream.ts"
 import type { ByteStream } from "./stream.ts";
 import { certificates, checkKeyMatches, message, privateKey, readPem } from "./tls_files.ts";
 
+/** Options for a {@linkcode TlsUpgrader} call. */
+export interface UpgradeOptions {
+  /** Aborting ends a handshake still under way (vncws is stopping). */
+  signal?: AbortSignal;
+}
+
 /** Turns a sniffed stream (its ClientHello not yet consumed) into a TLS stream. */
-export type TlsUpgrader = (stream: ByteStream) => Promise<ByteStream>;
+export type TlsUpgrader = (stream: ByteStream, options?: UpgradeOptions) => Promise<ByteStream>;
 
 /** A loaded TLS configuration that can be reloaded (SIGHUP) without dropping sessions. */
 export interface TlsServer {
@@ -270,7 +276,7 @@ export async function createTlsServer(
   let current = await load(config);
   logInfo("TLS ready", current.summary);
 
-  const upgrade = (stream: ByteStream): Promise<ByteStream> => {
+  const upgrade = (stream: ByteStream, options: UpgradeOptions = {}): Promise<ByteStream> => {
     const { options: tlsOptions, ciphers, names } = current;
     // One tls.Server per connection (about 0.3 ms): its 'secureConnection'
     // then surely belongs to this connection, and reload() needs no locking.
@@ -297,6 +303,7 @@ export async function createTlsServer(
         if (done) return;
         done = true;
         clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onStop);
         socket?.destroy();
         duplex.destroy();
         reject(new Error(`TLS handshake failed: ${why}`));
@@ -305,6 +312,9 @@ export async function createTlsServer(
         () => fail(`not complete within ${timeoutMs / 1000}s`),
         timeoutMs,
       );
+      const onStop = () => fail("vncws is stopping");
+      if (options.signal?.aborted) onStop();
+      options.signal?.addEventListener("abort", onStop, { once: true });
       server.on("tlsClientError", (e: Error, socket: tls.TLSSocket) => {
         fail(handshakeReason(e, config), socket);
       });
@@ -339,6 +349,7 @@ export async function createTlsServer(
         }
         done = true;
         clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onStop);
         // Half-close is allowed again once established (a client's EOF must not end our
         // sending side). The TLS socket copied the flag when it was made, so set both.
         duplex.allowHalfOpen = true;

@@ -76,7 +76,7 @@ export interface SessionContext {
    */
   admitRaw?: (peer: string) => { release(): void } | string;
   /** Server-side TLS for a stream whose first bytes look like a ClientHello. */
-  tls?: (stream: ByteStream) => Promise<ByteStream>;
+  tls?: (stream: ByteStream, options?: { signal?: AbortSignal }) => Promise<ByteStream>;
   /** Aborted at shutdown: sessions close with 1001. */
   signal: AbortSignal;
   /**
@@ -225,7 +225,7 @@ async function sniff(stream: ByteStream, ctx: SessionContext): Promise<void> {
       });
       return;
     }
-    const secure = await ctx.tls(new PrefixedStream(stream, initial));
+    const secure = await ctx.tls(new PrefixedStream(stream, initial), { signal: ctx.stopping });
     try {
       await readHead(secure, new Uint8Array(0), ctx);
     } finally {
