@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { freePort, MAIN, skipUnless, startProcess, startVncws, tempDir } from "./_util.ts";
-import { makeCerts } from "./tls/_certs.ts";
+import { makeCerts, sslOnlyArgs } from "./tls/_certs.ts";
 import { wsConnect } from "./_ws_client.ts";
 import { startEchoTarget, startProxy } from "./_targets.ts";
 
@@ -128,15 +128,7 @@ Deno.test({
   async fn() {
     const certs = await makeCerts();
     try {
-      await using p = await startProxy([
-        "--cert",
-        certs.serverCert,
-        "--key",
-        certs.serverKey,
-        "--ssl-only",
-        "--head-timeout",
-        "600",
-      ]);
+      await using p = await startProxy([...sslOnlyArgs(certs), "--head-timeout", "600"]);
       const { port, vncws } = p;
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       await conn.write(new Uint8Array([0x16, 0x03, 0x01])); // a ClientHello that never ends

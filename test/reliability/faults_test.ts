@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { freePort, skipUnless, startProcess, startVncws } from "../_util.ts";
-import { makeCerts } from "../tls/_certs.ts";
+import { makeCerts, sslOnlyArgs } from "../tls/_certs.ts";
 import { randomBytes, type TestWs, wsConnect } from "../_ws_client.ts";
 import { listenTcp, startEchoTarget } from "../_targets.ts";
 import { closePayload, encodeFrame, Opcode } from "../../src/ws/frame.ts";
@@ -447,11 +447,7 @@ Deno.test({
     const vncws = await startVncws([
       `127.0.0.1:${port}`,
       `127.0.0.1:${echo.port}`,
-      "--cert",
-      certs.serverCert,
-      "--key",
-      certs.serverKey,
-      "--ssl-only",
+      ...sslOnlyArgs(certs),
       "--head-timeout",
       "3",
     ]);

@@ -159,3 +159,8 @@ export async function makeCerts(): Promise<TestCerts> {
     remove: () => Deno.remove(dir, { recursive: true }),
   };
 }
+
+/** vncws arguments for a TLS-only port with the test server certificate. */
+export function sslOnlyArgs(certs: TestCerts): string[] {
+  return ["--cert", certs.serverCert, "--key", certs.serverKey, "--ssl-only"];
+}
