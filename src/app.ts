@@ -144,15 +144,17 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   });
   const holder: { server?: Server } = {};
   let stopping = false;
-  // Aborted by stop(): connections that are not sessions yet are closed at once.
+  // Aborted when vncws shuts down (signal, wrapped command gone): connections that are not
+  // sessions yet are closed at once. --timeout, --idle-timeout and --run-once only stop
+  // accepting, and what was accepted is still served.
   const notSessionsYet = new AbortController();
-  const stop = (why: string) => {
+  const stop = (why: string, options: { closePending?: boolean } = {}) => {
+    if (options.closePending) notSessionsYet.abort();
     if (stopping) return;
     stopping = true;
     logInfo("stopping", { why });
     void notifyStopping();
     holder.server?.stopAccepting();
-    notSessionsYet.abort();
   };
 
   const ctx: SessionContext = {
@@ -212,7 +214,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     cleanups.push(() => wrap.stop()); // runs last: sessions end first
     wrap.done.then((code) => {
       exitCode = code;
-      stop(`the wrapped command exited with code ${code}`);
+      stop(`the wrapped command exited with code ${code}`, { closePending: true });
       shutdown.abort();
     });
     try {
@@ -225,7 +227,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     } catch (e) {
       logError(e instanceof Error ? e.message : String(e));
       exitCode = 1;
-      stop("the wrapped server did not start");
+      stop("the wrapped server did not start", { closePending: true });
       shutdown.abort();
     }
   }
@@ -271,10 +273,11 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   const onSignal = (sig: Deno.Signal) => () => {
     if (stopping) {
       logWarn(`${sig} again: closing every session now`);
+      notSessionsYet.abort();
       shutdown.abort();
       return;
     }
-    stop(sig);
+    stop(sig, { closePending: true });
     // Sessions get --drain-timeout to finish, then are closed with 1001.
     const t = setTimeout(() => shutdown.abort(), config.drainTimeout * 1000);
     cleanups.push(() => clearTimeout(t));
@@ -323,6 +326,9 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   }
   if (config.idleTimeout > 0) {
     const t = setInterval(() => {
+      // A connection still on its way to becoming a session counts as activity too.
+      const pending = (holder.server?.active ?? 0) > 0;
+      if (pending) return;
       if (book.active === 0 && Date.now() - book.lastEnd > config.idleTimeout * 1000) {
         stop(`--idle-timeout: no session for ${config.idleTimeout}s`);
       }

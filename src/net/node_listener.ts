@@ -174,6 +174,8 @@ export class NodeListener {
 
   #startWatch(intervalMs: number): void {
     const port = (this.addr as Deno.NetAddr).port;
+    // Found now, while descriptors are surely available (a stall usually comes with none).
+    this.#inode = ownListenInode(port);
     let seen = this.#accepted;
     let stalled = 0;
     let reported = false;
@@ -235,6 +237,7 @@ export class NodeListener {
         }
         this.#server = server;
         this.#attach(server);
+        this.#inode = ownListenInode(port);
         if (attempt > 0) logInfo("listening again", { port });
         return;
       } catch (e) {

@@ -313,7 +313,7 @@ export async function createTlsServer(
         timeoutMs,
       );
       const onStop = () => fail("vncws is stopping");
-      if (options.signal?.aborted) onStop();
+      if (options.signal?.aborted) return onStop();
       options.signal?.addEventListener("abort", onStop, { once: true });
       server.on("tlsClientError", (e: Error, socket: tls.TLSSocket) => {
         fail(handshakeReason(e, config), socket);

@@ -469,8 +469,16 @@ Deno.test({
           let late = false;
           const t = await Promise.race([
             Deno.connectTls({ hostname: "localhost", port, caCerts: [ca] }).then(async (t) => {
-              if (late) t.close(); // lost the race: do not leak it
-              else await t.handshake();
+              try {
+                await t.handshake();
+              } catch (e) {
+                t.close();
+                throw e;
+              }
+              if (late) { // lost the race: do not leak it
+                t.close();
+                throw new Error("late");
+              }
               return t;
             }),
             sleep(2000).then(() => {
