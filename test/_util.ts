@@ -2,6 +2,9 @@
  * Shared test helpers: free ports, external tools, processes stopped by PID.
  * @module
  */
+import { concatBytes } from "../src/net/bytes.ts";
+
+export { concatBytes };
 
 /** True when running under CI (`CI=true`): a missing dependency must fail, not skip. */
 export const IN_CI = Deno.env.get("CI") === "true";
@@ -202,13 +205,7 @@ export async function readToEof(
     if (n === null) break;
     parts.push(buf.slice(0, n));
   }
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** Writes all of `data` (a conn's write may take part of it). */

@@ -10,6 +10,8 @@
 import type { ByteStream } from "../net/stream.ts";
 import { acceptKey, headerTokens } from "../ws/handshake.ts";
 import { type BridgeTlsOptions, openTransport, TransportError } from "./transport.ts";
+import { concatBytes } from "../net/bytes.ts";
+import { findHeadEnd } from "../http/head.ts";
 
 /** Options for {@linkcode connectWebSocket}. */
 export interface WsClientOptions {
@@ -140,22 +142,6 @@ export function parseResponseHead(text: string): ResponseHead {
   return { status: Number(m[1]), statusText: m[2] ?? "", headers };
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-function findHeadEnd(buf: Uint8Array): number {
-  for (let i = 3; i < buf.length; i++) {
-    if (buf[i] === 10 && buf[i - 1] === 13 && buf[i - 2] === 10 && buf[i - 3] === 13) {
-      return i + 1;
-    }
-  }
-  return -1;
-}
-
 /** How long an error body may take to arrive once the status line is in. */
 const BODY_WAIT_MS = 1000;
 
@@ -171,7 +157,7 @@ function dechunk(raw: Uint8Array): Uint8Array {
     parts.push(raw.subarray(lineEnd + 1, Math.min(raw.length, lineEnd + 1 + size)));
     off = lineEnd + 1 + size + 2;
   }
-  return parts.reduce((a, p) => concat(a, p), new Uint8Array(0));
+  return concatBytes(parts);
 }
 
 /**
@@ -204,7 +190,7 @@ async function readBodyStart(
       ]);
       clearTimeout(timer);
       if (n === null) break;
-      raw = concat(raw, buf.subarray(0, Math.min(n, want - raw.length)));
+      raw = concatBytes([raw, buf.subarray(0, Math.min(n, want - raw.length))]);
     }
   } catch { /* show what arrived */ }
   clearTimeout(timer);
@@ -283,7 +269,7 @@ export async function connectWebSocket(
         );
       }
       if (n === null) break;
-      buf = concat(buf, chunk.subarray(0, n));
+      buf = concatBytes([buf, chunk.subarray(0, n)]);
       end = findHeadEnd(buf);
       if (end < 0 && buf.length > MAX_RESPONSE_HEAD) {
         throw new WsClientError(`${where} sent a response head over ${MAX_RESPONSE_HEAD} bytes`);

@@ -17,6 +17,7 @@ import {
   type PixelFormat,
   SERVER_PIXEL_FORMAT,
 } from "./pixel_format.ts";
+import { concatBytes, u32be } from "../net/bytes.ts";
 
 export { DemoDesktop } from "./desktop.ts";
 
@@ -105,22 +106,6 @@ class Reader {
   }
 }
 
-function u32(n: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, n);
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 function intersect(a: Rect, b: Rect): Rect | null {
   const x = Math.max(a.x, b.x), y = Math.max(a.y, b.y);
   const x2 = Math.min(a.x + a.w, b.x + b.w), y2 = Math.min(a.y + a.h, b.y + b.h);
@@ -199,19 +184,19 @@ class Session {
     // RFC 6143 §7.1.1: unknown minor versions below 7 are treated as 3.3.
     const minor = Number(m[2]) >= 8 ? 8 : Number(m[2]) === 7 ? 7 : 3;
     if (minor === 3) {
-      this.#write(u32(1)); // the server picks None
+      this.#write(u32be(1)); // the server picks None
     } else {
       this.#write(new Uint8Array([1, 1])); // one type offered: None
       const choice = await this.#reader.u8();
       if (choice !== 1) {
         if (minor === 8) {
           const reason = encoder.encode("the demo server only offers security type None (1)");
-          this.#write(concat(u32(1), u32(reason.length), reason));
+          this.#write(concatBytes([u32be(1), u32be(reason.length), reason]));
         }
         await this.#writing;
         return false;
       }
-      if (minor === 8) this.#write(u32(0)); // SecurityResult OK
+      if (minor === 8) this.#write(u32be(0)); // SecurityResult OK
     }
     await this.#reader.u8(); // ClientInit shared-flag: every client shares the one desktop
     const name = encoder.encode(this.#desktop.name);

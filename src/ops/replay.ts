@@ -26,6 +26,8 @@
  */
 import { parseArgs } from "node:util";
 import { logInfo, logWarn } from "./log.ts";
+import { concatBytes, u32be } from "../net/bytes.ts";
+import { DenoStream } from "../net/stream.ts";
 import {
   COMPACT_HEADER_BYTES,
   COMPACT_MAGIC,
@@ -187,7 +189,7 @@ class ByteCursor {
     return this.take(1, what)[0];
   }
 
-  u32(what: string): number {
+  u32be(what: string): number {
     return new DataView(this.take(4, what).buffer).getUint32(0);
   }
 
@@ -222,7 +224,7 @@ function minorVersion(bytes: Uint8Array, who: string): number {
 function securityFailure(server: ByteCursor, why: string): never {
   let reason = "";
   try {
-    reason = decoder.decode(server.take(server.u32("reason length"), "reason"));
+    reason = decoder.decode(server.take(server.u32be("reason length"), "reason"));
   } catch { /* no reason recorded */ }
   throw new RecordingError(`${why}${reason ? `: ${reason}` : ""}; there is nothing to replay`);
 }
@@ -291,7 +293,7 @@ export function planReplay(recording: Recording): ReplayPlan {
   const version = Math.min(sv, cv);
   let security: number;
   if (version === 3) {
-    security = server.u32("security type");
+    security = server.u32be("security type");
     if (security === 0) securityFailure(server, "the recorded server refused the connection");
   } else {
     const n = server.u8("security type count");
@@ -309,7 +311,7 @@ export function planReplay(recording: Recording): ReplayPlan {
     );
   }
   if (version === 8 || security === 2) {
-    const result = server.u32("security result");
+    const result = server.u32be("security result");
     if (result !== 0) {
       if (version === 8) securityFailure(server, "the recorded authentication failed");
       throw new RecordingError("the recorded authentication failed; there is nothing to replay");
@@ -346,17 +348,6 @@ async function readFull(conn: Deno.Conn, n: number): Promise<Uint8Array | null> 
   return out;
 }
 
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
-}
-
-function u32(v: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, v);
-  return b;
-}
-
 const encoder = new TextEncoder();
 
 /** Runs one viewer: our handshake, the recorded ServerInit, the timed updates. */
@@ -366,7 +357,8 @@ async function replayTo(
   speed: number,
   signal: AbortSignal,
 ): Promise<void> {
-  await writeAll(conn, encoder.encode("RFB 003.008\n"));
+  const out = new DenoStream(conn);
+  await out.writeAll(encoder.encode("RFB 003.008\n"));
   const v = await readFull(conn, 12);
   if (!v) return;
   const m = /^RFB 003\.(\d{3})\n$/.exec(decoder.decode(v));
@@ -377,20 +369,20 @@ async function replayTo(
   }
   const minor = Number(m[1]);
   if (minor < 7) {
-    await writeAll(conn, u32(1));
+    await out.writeAll(u32be(1));
   } else {
-    await writeAll(conn, new Uint8Array([1, 1]));
+    await out.writeAll(new Uint8Array([1, 1]));
     const chosen = await readFull(conn, 1);
     if (!chosen) return;
     if (chosen[0] !== 1) {
       const why = encoder.encode("replay offers security type None only");
-      if (minor >= 8) await writeAll(conn, new Uint8Array([...u32(1), ...u32(why.length), ...why]));
+      if (minor >= 8) await out.writeAll(concatBytes([u32be(1), u32be(why.length), why]));
       throw new Error(`the viewer chose security type ${chosen[0]}; replay offers None (1) only`);
     }
-    if (minor >= 8) await writeAll(conn, u32(0));
+    if (minor >= 8) await out.writeAll(u32be(0));
   }
   if (!(await readFull(conn, 1))) return; // ClientInit
-  await writeAll(conn, plan.serverInit);
+  await out.writeAll(plan.serverInit);
 
   // Whatever the viewer sends from now on is read and dropped; only its
   // first message is looked at, to warn about a pixel format we cannot honour.
@@ -422,7 +414,7 @@ async function replayTo(
       if (wait > 0) await abortableSleep(wait, signal);
       if (signal.aborted) break;
     }
-    await writeAll(conn, f.data);
+    await out.writeAll(f.data);
   }
   // The last picture stays on the viewer's screen until it disconnects.
   if (!signal.aborted) {

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { startDemoServer } from "../../src/demo/rfb_server.ts";
 import { createRecorder } from "../../src/ops/record.ts";
 import { readExactly } from "../_util.ts";
+import { concatBytes } from "../../src/net/bytes.ts";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -59,13 +60,7 @@ export async function readRawUpdate(conn: Deno.Conn, bpp: number): Promise<Uint8
     assert.equal(dv.getInt32(8), 0, "raw encoding");
     parts.push(r, await readExactly(conn, w * h * (bpp / 8)));
   }
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** A TCP relay that records like vncws's relay does (hooks before forwarding). */
