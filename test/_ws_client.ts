@@ -175,20 +175,41 @@ export function randomKey(): string {
   return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
 }
 
-/** Opens a WebSocket to vncws on `port`; the response status is in `.response.status`. */
-export async function wsConnect(port: number, options: WsConnectOptions = {}): Promise<TestWs> {
-  const conn = await Deno.connect({ hostname: options.hostname ?? "127.0.0.1", port });
-  const headers: Record<string, string> = {
+/**
+ * An upgrade request head for `path` (default `/websockify`) with extra header
+ * lines; a header given as undefined is left out.
+ */
+export function upgradeRequest(
+  port: number,
+  options: {
+    path?: string;
+    headers?: Record<string, string | undefined>;
+    requestLine?: string;
+  } = {},
+): string {
+  const headers: Record<string, string | undefined> = {
     Host: `127.0.0.1:${port}`,
     Upgrade: "websocket",
     Connection: "Upgrade",
     "Sec-WebSocket-Key": randomKey(),
     "Sec-WebSocket-Version": "13",
+    ...options.headers,
+  };
+  let s = options.requestLine ?? `GET ${options.path ?? "/websockify"} HTTP/1.1`;
+  s += "\r\n";
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) s += `${k}: ${v}\r\n`;
+  return s + "\r\n";
+}
+
+/** Opens a WebSocket to vncws on `port`; the response status is in `.response.status`. */
+export async function wsConnect(port: number, options: WsConnectOptions = {}): Promise<TestWs> {
+  const conn = await Deno.connect({ hostname: options.hostname ?? "127.0.0.1", port });
+  const headers: Record<string, string | undefined> = {
     ...(options.protocols ? { "Sec-WebSocket-Protocol": options.protocols } : {}),
     ...options.headers,
   };
-  let req = `GET ${options.path ?? "/websockify"} HTTP/1.1\r\n`;
-  for (const [k, v] of Object.entries(headers)) if (v !== "") req += `${k}: ${v}\r\n`;
-  await conn.write(enc.encode(req + "\r\n"));
+  // Here an empty value leaves the header out (tests of missing headers).
+  for (const [k, v] of Object.entries(headers)) if (v === "") headers[k] = undefined;
+  await conn.write(enc.encode(upgradeRequest(port, { path: options.path, headers })));
   return new TestWs(conn, await readResponse(conn));
 }

@@ -4,7 +4,8 @@
  * @module
  */
 
-function alive(pid: number): boolean {
+/** Whether a process with this PID exists (on Linux, /proc/PID). */
+export function processAlive(pid: number): boolean {
   try {
     Deno.statSync(`/proc/${pid}`);
     return true;
@@ -17,7 +18,7 @@ function alive(pid: number): boolean {
 export function writePidFile(path: string): () => void {
   try {
     const old = Number(Deno.readTextFileSync(path).trim());
-    if (old > 0 && old !== Deno.pid && alive(old)) {
+    if (old > 0 && old !== Deno.pid && processAlive(old)) {
       throw new Error(
         `pid file ${path} names the running process ${old}; stop it or choose another --pid-file`,
       );

@@ -2,17 +2,9 @@ import assert from "node:assert/strict";
 import { freePort, MAIN, startProcess } from "../_util.ts";
 import { startEchoTarget } from "../_targets.ts";
 import { wsConnect } from "../_ws_client.ts";
+import { processAlive } from "../../src/lifecycle/pid_file.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-function alive(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test({
   name: "-D --pid-file: the foreground exits 0, the daemon serves, SIGTERM removes the pid file",
@@ -40,17 +32,19 @@ Deno.test({
     assert.match(fg.output(), /running in the background as pid \d+/);
     const pid = Number(Deno.readTextFileSync(pidFile).trim());
     try {
-      assert.ok(alive(pid));
+      assert.ok(processAlive(pid));
       const ws = await wsConnect(port);
       assert.equal(ws.response.status, 101);
       ws.close();
       assert.match(Deno.readTextFileSync(logFile), /listening on/);
     } finally {
       Deno.kill(pid, "SIGTERM");
-      for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 100 && processAlive(pid); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await target.close();
     }
-    assert.ok(!alive(pid), "daemon still running after SIGTERM");
+    assert.ok(!processAlive(pid), "daemon still running after SIGTERM");
     assert.throws(() => Deno.statSync(pidFile), Deno.errors.NotFound);
     Deno.removeSync(dir, { recursive: true });
   },

@@ -9,6 +9,7 @@ import {
 } from "../../src/proxy/relay.ts";
 import { DenoStream } from "../../src/net/stream.ts";
 import { encodeFrame, FrameDecoder, Opcode } from "../../src/ws/frame.ts";
+import { writeAll } from "../_util.ts";
 
 Deno.test("nextBufferSize: a filled read steps 2 KiB → 64 KiB → 256 KiB, never shrinks", () => {
   assert.deepEqual(nextBufferSize(INITIAL_BUFFER, 100), INITIAL_BUFFER);
@@ -35,10 +36,6 @@ function pattern(from: number, len: number): Uint8Array {
     out[i] = (p * 7 + (p >> 11)) & 0xff;
   }
   return out;
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
 }
 
 const TOTAL = 6 * 1024 * 1024;

@@ -3,28 +3,10 @@
  * upgrade requests as text, stoppable listeners that count connections.
  * @module
  */
-import { randomKey, readAll } from "../_ws_client.ts";
+import { readAll, upgradeRequest } from "../_ws_client.ts";
+import { writeAll } from "../_util.ts";
 
 const enc = new TextEncoder();
-
-/** An upgrade request head for `path` with extra header lines. */
-export function upgradeRequest(
-  port: number,
-  options: { path?: string; headers?: Record<string, string>; requestLine?: string } = {},
-): string {
-  const headers: Record<string, string> = {
-    Host: `127.0.0.1:${port}`,
-    Upgrade: "websocket",
-    Connection: "Upgrade",
-    "Sec-WebSocket-Key": randomKey(),
-    "Sec-WebSocket-Version": "13",
-    ...options.headers,
-  };
-  let s = options.requestLine ?? `GET ${options.path ?? "/websockify"} HTTP/1.1`;
-  s += "\r\n";
-  for (const [k, v] of Object.entries(headers)) s += `${k}: ${v}\r\n`;
-  return s + "\r\n";
-}
 
 /** Sends `text` (latin-1 bytes) and reads the whole answer until vncws closes. */
 export async function exchange(
@@ -35,8 +17,7 @@ export async function exchange(
   try {
     const bytes = new Uint8Array(text.length);
     for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i) & 0xff;
-    let off = 0;
-    while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+    await writeAll(conn, bytes);
     const answer = await readUntilClosedOr101(conn);
     return { status: Number(answer.slice(9, 12)) || 0, text: answer };
   } finally {
@@ -102,18 +83,10 @@ export function startTripwire(): Tripwire {
 
 /** Writes `text` to a connection. */
 export async function writeText(conn: Deno.Conn, text: string): Promise<void> {
-  const b = enc.encode(text);
-  let off = 0;
-  while (off < b.length) off += await conn.write(b.subarray(off));
+  await writeAll(conn, enc.encode(text));
 }
 
-export { readAll };
-
-/** Writes all of `data` (a single write may take only part of it). */
-export async function writeAllTo(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
-}
+export { readAll, upgradeRequest };
 
 /** Debian's python (python3 on PATH may be a pyenv build). */
 export const PYTHON = "/usr/bin/python3";

@@ -4,20 +4,13 @@
  * vncws process's open fds back to where they were.
  */
 import assert from "node:assert/strict";
-import { freePort, skipUnless, startProcess, startVncws } from "../_util.ts";
+import { concatBytes, freePort, skipUnless, startProcess, startVncws, writeAll } from "../_util.ts";
 import { makeCerts, sslOnlyArgs } from "../tls/_certs.ts";
 import { randomBytes, type TestWs, wsConnect } from "../_ws_client.ts";
 import { listenTcp, startEchoTarget } from "../_targets.ts";
 import { closePayload, encodeFrame, Opcode } from "../../src/ws/frame.ts";
 import { fdCount, raiseFdLimit, settleTo } from "./_proc.ts";
-import {
-  exchange,
-  resetClient,
-  startResetTarget,
-  upgradeRequest,
-  writeAllTo,
-  writeText,
-} from "./_net.ts";
+import { exchange, resetClient, startResetTarget, upgradeRequest, writeText } from "./_net.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const dec = new TextDecoder();
@@ -36,21 +29,11 @@ function startScriptedTarget(script: (conn: Deno.Conn, got: Uint8Array[]) => Pro
   });
   return {
     port: server.port,
-    received: () => dec.decode(concat(received)),
+    received: () => dec.decode(concatBytes(received)),
     /** Connections whose script ended (peer closed or the script finished). */
     ended: () => closedByPeer,
     close: server.close,
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 async function readInto(conn: Deno.Conn, got: Uint8Array[]): Promise<void> {
@@ -255,7 +238,7 @@ Deno.test({
       const flood = (async () => {
         try {
           for (;;) {
-            await writeAllTo(c, frame);
+            await writeAll(c, frame);
             sent += frame.length;
           }
         } catch { /* closed */ }

@@ -10,7 +10,8 @@ import { randomBytes, wsConnect } from "../_ws_client.ts";
 import { closeQuietly, listenTcp, startEchoTarget } from "../_targets.ts";
 import { encodeFrame, Opcode } from "../../src/ws/frame.ts";
 import { fdCount, mib, rssBytes, settleTo } from "./_proc.ts";
-import { upgradeRequest, writeAllTo, writeText } from "./_net.ts";
+import { upgradeRequest, writeText } from "./_net.ts";
+import { writeAll } from "../_util.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const SESSIONS = 20;
@@ -146,7 +147,7 @@ Deno.test({
         floods.push((async () => {
           try {
             for (;;) {
-              await writeAllTo(c, frame);
+              await writeAll(c, frame);
               sent += frame.length;
             }
           } catch { /* closed at the end */ }

@@ -7,20 +7,14 @@ import assert from "node:assert/strict";
 import { MAIN, skipUnless } from "../_util.ts";
 import { ANALYSIS_HEADING, checkGoals, keepAnalysis, Results } from "../../scripts/bench/report.ts";
 import { QUICK } from "../../scripts/bench/options.ts";
+import { PEER_NAMES } from "../../scripts/bench/peers.ts";
 import { selfTimes } from "../../scripts/bench/profile_summary.ts";
 
+import { processStart } from "../../src/wrap/proc.ts";
 const NEEDS = ["cc", "socat", "websockify", "openssl"];
 const INSTALL = "apt-get install build-essential libssl-dev socat websockify python3-numpy openssl";
 const BENCH = new URL("../../scripts/bench.ts", import.meta.url).pathname;
-const PEERS = [
-  "direct",
-  "socat",
-  "websockify",
-  "vncws",
-  "websockify wss",
-  "vncws wss",
-  "vncws wss shared",
-];
+const PEERS = PEER_NAMES;
 
 Deno.test({
   name: "bench --quick prints a row per peer in every table and no error",
@@ -98,14 +92,8 @@ function benchProcesses(): number[] {
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
+/** A live process, not a zombie. */
+const alive = (pid: number) => processStart(pid) !== undefined;
 
 Deno.test({
   name: "bench stops every process it started on SIGINT",

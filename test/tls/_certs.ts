@@ -160,7 +160,12 @@ export async function makeCerts(): Promise<TestCerts> {
   };
 }
 
+/** vncws arguments serving TLS with the test server certificate. */
+export function certArgs(certs: TestCerts): string[] {
+  return ["--cert", certs.serverCert, "--key", certs.serverKey];
+}
+
 /** vncws arguments for a TLS-only port with the test server certificate. */
 export function sslOnlyArgs(certs: TestCerts): string[] {
-  return ["--cert", certs.serverCert, "--key", certs.serverKey, "--ssl-only"];
+  return [...certArgs(certs), "--ssl-only"];
 }

@@ -10,7 +10,7 @@ import WebSocket from "ws";
 import { freePort, readExactly, skipUnless, startProcess, startVncws } from "../_util.ts";
 import { randomBytes, readResponse, wsConnect } from "../_ws_client.ts";
 import { startEchoTarget } from "../_targets.ts";
-import { makeCerts, type TestCerts } from "./_certs.ts";
+import { certArgs, makeCerts, type TestCerts } from "./_certs.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ignore = skipUnless("openssl", "apt-get install openssl");
@@ -103,10 +103,7 @@ Deno.test({
       await t.step("wss and ws share the port; https serves the viewer", async () => {
         await using s = await startOn(to, [
           "-v",
-          "--cert",
-          certs.serverCert,
-          "--key",
-          certs.serverKey,
+          ...certArgs(certs),
         ]);
         const { port, v } = s;
         const a = await wsOpen(`wss://127.0.0.1:${port}/websockify`, { ca });
@@ -189,10 +186,7 @@ Deno.test({
         async () => {
           await using s = await startOn(to, [
             "-v",
-            "--cert",
-            certs.serverCert,
-            "--key",
-            certs.serverKey,
+            ...certArgs(certs),
             "--verify-client",
             "--cafile",
             certs.ca,

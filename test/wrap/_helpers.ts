@@ -7,7 +7,8 @@ import { readExactly } from "../_util.ts";
 import type { Target } from "../../src/net/address.ts";
 import { isAlive, processStart } from "../../src/wrap/proc.ts";
 
-function exists(path: string): boolean {
+/** Whether `path` exists. */
+export function exists(path: string): boolean {
   try {
     Deno.lstatSync(path);
     return true;

@@ -11,6 +11,7 @@ import { startWrap, type WrapHandle } from "../../src/wrap/supervisor.ts";
 import { skipUnless, startProcess } from "../_util.ts";
 import {
   cleanupDisplay,
+  exists,
   identify,
   isAlive,
   pickDisplay,
@@ -355,15 +356,6 @@ Deno.test({
     }
   },
 });
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test("wrap: --wrap-port-arg=arg with an unknown command says which servers are known", async () => {
   await assert.rejects(
