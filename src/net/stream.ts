@@ -58,18 +58,21 @@ function describe(addr: Deno.Addr): string {
 export class DenoStream implements ByteStream {
   readonly conn: Deno.Conn;
   readonly peer: string;
-  readonly local: string;
   #closed = false;
 
   constructor(conn: Deno.Conn, options: DenoStreamOptions = {}) {
     this.conn = conn;
     this.peer = options.peer ?? describe(conn.remoteAddr);
-    this.local = describe(conn.localAddr);
     if (options.noDelay !== false && "setNoDelay" in conn) {
       try {
         (conn as Deno.TcpConn).setNoDelay(true);
       } catch { /* not every conn type supports it */ }
     }
+  }
+
+  /** Our address on this connection; worked out when asked (only the PROXY protocol needs it). */
+  get local(): string {
+    return describe(this.conn.localAddr);
   }
 
   read(buf: Uint8Array): Promise<number | null> {
