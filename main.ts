@@ -12,11 +12,11 @@ import {
   parseCommandLine,
   UsageError,
   VERSION,
-} from "./src/cli.ts";
-import { configFileArgs, ConfigFileError } from "./src/ops/config_file.ts";
-import { runProxy } from "./src/app.ts";
-import { flushLog } from "./src/ops/log.ts";
-import { daemonize, isDaemonChild, reportToParent } from "./src/lifecycle/daemon.ts";
+} from "./src/cli/cli.ts";
+import { configFileArgs, ConfigFileError } from "./src/cli/config_file.ts";
+import { runProxy } from "./src/app/run.ts";
+import { flushLog } from "./src/base/log.ts";
+import { daemonize, isDaemonChild, reportToParent } from "./src/service/daemon.ts";
 
 /**
  * `--config FILE`: the file's options go first, so the command line wins.
@@ -43,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
     return await runBridge(argv.slice(1));
   }
   if (argv[0] === "replay") {
-    const { runReplay } = await import("./src/ops/replay.ts");
+    const { runReplay } = await import("./src/recording/replay.ts");
     return await runReplay(argv.slice(1));
   }
   const given = argv;

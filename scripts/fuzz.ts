@@ -14,9 +14,9 @@
  */
 import { parseArgs } from "node:util";
 import fc from "fast-check";
-import { FUZZ_TARGETS } from "../test/fuzz/_registry.ts";
-import { configureLog } from "../src/ops/log.ts";
-import { runSoak } from "../test/reliability/_soak.ts";
+import { FUZZ_TARGETS } from "./testing/fuzz_registry.ts";
+import { configureLog } from "../src/base/log.ts";
+import { runSoak } from "./testing/soak.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

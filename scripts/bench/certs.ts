@@ -4,7 +4,7 @@
  * @module
  */
 
-import { selfSigned } from "../../test/tls/_certs.ts";
+import { selfSigned } from "../testing/certs.ts";
 
 /** Paths of a PEM certificate and key in a private temporary directory. */
 export interface SelfSigned {

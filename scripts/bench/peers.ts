@@ -5,6 +5,7 @@
 
 import { ROOT } from "./build.ts";
 import { spawn, type Spawned } from "./process.ts";
+import { exists } from "../../src/base/fs.ts";
 
 /** How the load client talks to a peer. */
 export type Transport = "tcp" | "ws" | "wss";
@@ -86,15 +87,6 @@ export function freePort(): number {
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
   return port;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Command line starting `spec` on `port`, or a reason it cannot run. */

@@ -21,7 +21,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import bcrypt from "bcryptjs";
 import type { RequestHead } from "../http/head.ts";
 import { type HttpResponse, textResponse } from "../http/response.ts";
-import { logWarn } from "../ops/log.ts";
+import { logWarn } from "../base/log.ts";
 
 /** The realm browsers show in their password prompt. */
 export const BASIC_REALM = "vncws";

@@ -4,7 +4,8 @@
  * @module
  */
 import type { RequestHead } from "../http/head.ts";
-import { CidrList, normalizeIp, parseIp } from "./cidr.ts";
+import { normalizeIp, parseIp } from "../net/ip.ts";
+import { CidrList } from "./cidr.ts";
 
 const parsedLists = new WeakMap<readonly string[], CidrList>();
 

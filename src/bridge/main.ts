@@ -7,7 +7,7 @@
 import { formatHostPort } from "../net/address.ts";
 import { DenoStream } from "../net/stream.ts";
 import { message, PemReadError, readPem } from "../net/tls_files.ts";
-import { configureLog, logError, logInfo } from "../ops/log.ts";
+import { configureLog, logError, logInfo } from "../base/log.ts";
 import { BRIDGE_HELP, type BridgeConfig, BridgeUsageError, parseBridgeArgs } from "./options.ts";
 import { type BridgeContext, runSession } from "./session.ts";
 import { StdioStream } from "./stdio_stream.ts";

@@ -17,7 +17,7 @@
  * @module
  */
 import type { ByteStream } from "../net/stream.ts";
-import { firstEnd, RELAY_BUFFER, SerialWriter } from "../proxy/relay.ts";
+import { firstEnd, RELAY_BUFFER, SerialWriter } from "../ws/relay.ts";
 import {
   CloseCode,
   closePayload,

@@ -3,10 +3,10 @@
  * from `--url-command`), the relay, and one log line at the end.
  * @module
  */
-import { logDebug, logInfo, logWarn } from "../ops/log.ts";
+import { logDebug, logInfo, logWarn } from "../base/log.ts";
 import type { ByteStream } from "../net/stream.ts";
 import type { BridgeConfig } from "./options.ts";
-import { RELAY_BUFFER } from "../proxy/relay.ts";
+import { RELAY_BUFFER } from "../ws/relay.ts";
 import { type PendingRead, relayBridge } from "./relay.ts";
 import type { BridgeTlsOptions } from "./transport.ts";
 import { runUrlCommand, UrlCommandError } from "./url_command.ts";

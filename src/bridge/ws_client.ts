@@ -10,7 +10,7 @@
 import type { ByteStream } from "../net/stream.ts";
 import { acceptKey, headerTokens } from "../ws/handshake.ts";
 import { type BridgeTlsOptions, openTransport, TransportError } from "./transport.ts";
-import { concatBytes } from "../net/bytes.ts";
+import { concatBytes } from "../base/bytes.ts";
 import { findHeadEnd } from "../http/head.ts";
 
 /** Options for {@linkcode connectWebSocket}. */

@@ -8,7 +8,7 @@
  */
 import { DenoStream } from "../net/stream.ts";
 import type { ByteStream } from "../net/stream.ts";
-import { logDebug, logWarn } from "../ops/log.ts";
+import { logDebug, logWarn } from "../base/log.ts";
 import { DemoDesktop, type Rect } from "./desktop.ts";
 import {
   decodePixelFormat,
@@ -17,7 +17,7 @@ import {
   type PixelFormat,
   SERVER_PIXEL_FORMAT,
 } from "./pixel_format.ts";
-import { concatBytes, u32be } from "../net/bytes.ts";
+import { concatBytes, u32be } from "../base/bytes.ts";
 
 export { DemoDesktop } from "./desktop.ts";
 

@@ -11,7 +11,7 @@
  */
 import net from "node:net";
 import type { HostPort } from "./address.ts";
-import { logError, logInfo, logWarn } from "../ops/log.ts";
+import { logError, logInfo, logWarn } from "../base/log.ts";
 import { NodeSocketStream } from "./node_stream.ts";
 import type { TakenSocket } from "./stream.ts";
 

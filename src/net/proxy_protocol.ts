@@ -4,7 +4,7 @@
  * (`--proxy-protocol`; websockify #630 calls this impossible).
  * @module
  */
-import { parseIp } from "../auth/cidr.ts";
+import { parseIp } from "./ip.ts";
 
 /** One end of the proxied connection. */
 export interface Endpoint {

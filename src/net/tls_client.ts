@@ -8,8 +8,8 @@
  * @module
  */
 import tls from "node:tls";
-import type { TargetTlsConfig } from "../config.ts";
-import { logWarn } from "../ops/log.ts";
+import type { TargetTlsConfig } from "./tls_options.ts";
+import { logWarn } from "../base/log.ts";
 import { formatHostPort } from "./address.ts";
 import { duplexFromStream, NodeSocketStream } from "./node_stream.ts";
 import { type ByteStream, DenoStream } from "./stream.ts";

@@ -12,8 +12,8 @@
  */
 import type crypto from "node:crypto";
 import tls from "node:tls";
-import type { TlsConfig } from "../config.ts";
-import { logDebug, logInfo, logWarn } from "../ops/log.ts";
+import type { TlsConfig } from "./tls_options.ts";
+import { logDebug, logInfo, logWarn } from "../base/log.ts";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { duplexFromStream, type Flow, NodeSocketStream } from "./node_stream.ts";

@@ -8,7 +8,7 @@ import type { HostPort } from "../net/address.ts";
 import { formatHostPort } from "../net/address.ts";
 import { DenoStream } from "../net/stream.ts";
 import { encodeResponse, textResponse } from "../http/response.ts";
-import { logDebug, logWarn } from "../ops/log.ts";
+import { logDebug, logWarn } from "../base/log.ts";
 import { handleConnection, type SessionContext } from "./session.ts";
 
 /** Where to listen. */

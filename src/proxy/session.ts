@@ -4,17 +4,17 @@
  * route and authorise, connect the target, answer 101, relay.
  * @module
  */
-import type { Config } from "../config.ts";
+import type { Config } from "../config/config.ts";
 import { findHeadEnd, HttpError, parseRequestHead, type RequestHead } from "../http/head.ts";
 import { type HttpResponse, textResponse, writeResponse } from "../http/response.ts";
 import { formatTarget, type Target } from "../net/address.ts";
 import { ConnectError } from "../net/connect.ts";
 import { type ByteStream, PrefixedStream } from "../net/stream.ts";
 import { parseEndpoint, proxyHeader } from "../net/proxy_protocol.ts";
-import { log, logDebug, logInfo, logWarn } from "../ops/log.ts";
+import { log, logDebug, logInfo, logWarn } from "../base/log.ts";
 import { isUpgradeRequest, switchingProtocols, validateUpgrade } from "../ws/handshake.ts";
 import { DEFAULT_TOKEN_PATH_PREFIX } from "../route/token_location.ts";
-import { relayRaw, type RelayResult, relayWebSocket, type WsRelayOptions } from "./relay.ts";
+import { relayRaw, type RelayResult, relayWebSocket, type WsRelayOptions } from "../ws/relay.ts";
 
 /** A session about to relay, for bookkeeping (status table, recorder, metrics). */
 export interface SessionStart {
@@ -32,7 +32,7 @@ export interface SessionHooks {
   end(result: RelayResult): void;
 }
 
-/** The counters a session updates; see src/ops/metrics.ts. */
+/** The counters a session updates; see src/metrics/metrics.ts. */
 export interface SessionMetrics {
   refused(status: number): void;
   connected(seconds: number): void;

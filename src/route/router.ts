@@ -21,7 +21,7 @@ import { createLimiter, type Limiter } from "../auth/limits.ts";
 import { HttpError, type RequestHead } from "../http/head.ts";
 import { type HttpResponse, textResponse } from "../http/response.ts";
 import type { Target } from "../net/address.ts";
-import { logWarn } from "../ops/log.ts";
+import { logWarn } from "../base/log.ts";
 import { createTokenResolver, TokenBackendError, tokenHash, type TokenResolver } from "./token.ts";
 import { extractToken } from "./token_location.ts";
 

@@ -18,7 +18,7 @@
  * @module
  */
 import type { Target } from "../net/address.ts";
-import { logWarn } from "../ops/log.ts";
+import { logWarn } from "../base/log.ts";
 import {
   parseTokenTarget,
   targetFromParts,

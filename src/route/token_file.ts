@@ -20,7 +20,7 @@
  */
 import { join } from "node:path";
 import type { Target } from "../net/address.ts";
-import { logWarn } from "../ops/log.ts";
+import { logWarn } from "../base/log.ts";
 import { parseTokenTarget, TokenBackendError, type TokenResolver } from "./resolver.ts";
 
 /** Options for {@linkcode TokenFile}. */

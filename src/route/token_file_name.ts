@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import type { Target } from "../net/address.ts";
-import { logWarn } from "../ops/log.ts";
+import { logWarn } from "../base/log.ts";
 import { parseTokenTarget, TokenBackendError, tokenHash, type TokenResolver } from "./resolver.ts";
 
 /** True when a token can name a file directly inside a directory. */

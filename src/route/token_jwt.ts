@@ -33,7 +33,7 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 import type { Target } from "../net/address.ts";
-import { logInfo } from "../ops/log.ts";
+import { logInfo } from "../base/log.ts";
 import { targetFromParts, tokenHash, type TokenResolver } from "./resolver.ts";
 
 /** Options for {@linkcode JWTTokenApi}. */

@@ -15,7 +15,7 @@
  */
 import { Redis } from "ioredis";
 import type { Target } from "../net/address.ts";
-import { logWarn } from "../ops/log.ts";
+import { logWarn } from "../base/log.ts";
 import {
   parseTokenTarget,
   targetFromParts,

@@ -9,7 +9,7 @@
 import { realpath } from "node:fs/promises";
 import { join, sep } from "node:path";
 import type { Target } from "../net/address.ts";
-import { logInfo } from "../ops/log.ts";
+import { logInfo } from "../base/log.ts";
 import { checkTokenDirectory, isPlainFileName } from "./token_file_name.ts";
 import { tokenHash, type TokenResolver } from "./resolver.ts";
 

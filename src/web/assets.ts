@@ -14,6 +14,7 @@
  * @module
  */
 import { join } from "node:path";
+import { isFile } from "../base/fs.ts";
 
 /** Where the bundled files live on disk (or in the compiled binary). */
 export interface BundledAssets {
@@ -26,14 +27,6 @@ export interface BundledAssets {
 const PACKAGE = "@novnc/novnc";
 /** Prefix of the package's directory under node_modules/.deno/. */
 const STORE_PREFIX = "@novnc+novnc@";
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
 
 function candidates(here: string): string[] {
   const out: string[] = [];

@@ -12,9 +12,10 @@
 import { join, sep } from "node:path";
 import type { RequestHead } from "../http/head.ts";
 import { type HttpResponse, textResponse } from "../http/response.ts";
-import { logWarn } from "../ops/log.ts";
+import { logWarn } from "../base/log.ts";
 import { bundledFiles, locateAssets } from "./assets.ts";
 import { contentType } from "./mime.ts";
+import { escapeHtml } from "../base/text.ts";
 
 /** Options for {@linkcode createWebHandler}. */
 export interface WebHandlerOptions {
@@ -94,10 +95,6 @@ function safePath(rawPath: string): SafePath {
 
 function isInside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** Weak ETag comparison against an If-None-Match list. */

@@ -16,6 +16,7 @@
  * @module
  */
 import { join } from "node:path";
+import { isFile } from "../base/fs.ts";
 
 const HERE = import.meta.dirname ?? new URL(".", import.meta.url).pathname;
 
@@ -35,14 +36,6 @@ export class ShimUnavailableError extends Error {
         "(Xvnc, Xtigervnc, Xtightvnc, x11vnc, vncserver) on its command line instead",
     );
     this.name = "ShimUnavailableError";
-  }
-}
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
   }
 }
 

@@ -32,9 +32,9 @@
  *   are reaped.
  * @module
  */
-import type { WrapConfig } from "../config.ts";
+import type { WrapConfig } from "../config/config.ts";
 import type { Target } from "../net/address.ts";
-import { logDebug, logInfo, logWarn } from "../ops/log.ts";
+import { logDebug, logInfo, logWarn } from "../base/log.ts";
 import { freeLoopbackPort } from "./free_port.ts";
 import {
   groupMembers,
@@ -47,6 +47,7 @@ import {
 } from "./proc.ts";
 import { installShim, ShimUnavailableError } from "./shim.ts";
 import { expectedPort, portArguments, recogniseServer, type ServerKind } from "./servers.ts";
+import { sleep } from "../base/time.ts";
 
 /** Options for {@linkcode startWrap}. */
 export interface WrapOptions {
@@ -95,10 +96,6 @@ const ERRNO: Record<number, string> = {
   98: "EADDRINUSE, address already in use",
   99: "EADDRNOTAVAIL, address not available",
 };
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 function deferred<T>() {
   let resolve!: (v: T) => void;
@@ -466,7 +463,7 @@ class Supervisor implements WrapHandle {
     };
     const waitGone = async (ms: number) => {
       const deadline = Date.now() + ms;
-      while (anyLeft() && Date.now() < deadline) await delay(100);
+      while (anyLeft() && Date.now() < deadline) await sleep(100);
     };
     if (anyLeft()) {
       signal("SIGTERM");

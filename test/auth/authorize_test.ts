@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import bcrypt from "bcryptjs";
 import { AUTH_PLUGIN_NAMES, createAuthorizer } from "../../src/auth/authorize.ts";
-import { configureLog } from "../../src/ops/log.ts";
+import { configureLog } from "../../src/base/log.ts";
 import { head } from "./_head.ts";
 
 const logged: string[] = [];

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { CidrList, formatIp, normalizeIp, parseCidr, parseIp } from "../../src/auth/cidr.ts";
+import { CidrList, parseCidr } from "../../src/auth/cidr.ts";
+import { formatIp, normalizeIp, parseIp } from "../../src/net/ip.ts";
 
 Deno.test("parseIp: v4, v6 forms, mapped, zone, brackets; invalid input", () => {
   assert.deepEqual(parseIp("10.1.2.3"), new Uint8Array([10, 1, 2, 3]));

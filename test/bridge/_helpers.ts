@@ -7,7 +7,7 @@
  */
 import { acceptKey } from "../../src/ws/handshake.ts";
 import { encodeFrame, FrameDecoder, Opcode } from "../../src/ws/frame.ts";
-import { MAIN, type Proc, startProcess, writeAll } from "../_util.ts";
+import { MAIN, type Proc, startProcess, writeAll } from "../../scripts/testing/util.ts";
 
 /** Starts `vncws bridge ARGS` and waits for its "listening on" line. */
 export async function startBridge(

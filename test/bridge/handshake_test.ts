@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Opcode } from "../../src/ws/frame.ts";
-import { freePort, readToEof, writeAll } from "../_util.ts";
+import { freePort, readToEof, writeAll } from "../../scripts/testing/util.ts";
 import {
   accept101,
   ServerFrames,

@@ -9,8 +9,14 @@
  */
 import assert from "node:assert/strict";
 import { CloseCode, closePayload, Opcode } from "../../src/ws/frame.ts";
-import { freePort, readExactly, readToEof, skipUnless, writeAll } from "../_util.ts";
-import { randomBytes } from "../_ws_client.ts";
+import {
+  freePort,
+  readExactly,
+  readToEof,
+  skipUnless,
+  writeAll,
+} from "../../scripts/testing/util.ts";
+import { randomBytes } from "../../scripts/testing/ws_client.ts";
 import {
   accept101,
   countFds,
@@ -19,7 +25,7 @@ import {
   startScriptedServer,
   waitForCount,
 } from "./_helpers.ts";
-import { makeCerts } from "../tls/_certs.ts";
+import { makeCerts } from "../../scripts/testing/certs.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const enc = new TextEncoder();

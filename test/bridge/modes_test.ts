@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { closePayload, Opcode } from "../../src/ws/frame.ts";
-import { freePort, MAIN, readExactly, readToEof, writeAll } from "../_util.ts";
+import { freePort, MAIN, readExactly, readToEof, writeAll } from "../../scripts/testing/util.ts";
 import {
   accept101,
   ServerFrames,

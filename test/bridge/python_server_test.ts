@@ -5,9 +5,16 @@
  * self-signed and CA-signed certificates (made with openssl).
  */
 import assert from "node:assert/strict";
-import { freePort, readExactly, readToEof, skipUnless, startProcess, writeAll } from "../_util.ts";
-import { randomBytes } from "../_ws_client.ts";
-import { makeCerts, type TestCerts } from "../tls/_certs.ts";
+import {
+  freePort,
+  readExactly,
+  readToEof,
+  skipUnless,
+  startProcess,
+  writeAll,
+} from "../../scripts/testing/util.ts";
+import { randomBytes } from "../../scripts/testing/ws_client.ts";
+import { makeCerts, type TestCerts } from "../../scripts/testing/certs.ts";
 import { startBridge } from "./_helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -11,7 +11,7 @@ import {
   skipUnless,
   startVncws,
   startXtigervnc,
-} from "../_util.ts";
+} from "../../scripts/testing/util.ts";
 import { startBridge } from "./_helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

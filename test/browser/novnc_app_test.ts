@@ -4,7 +4,7 @@
  * desktop: the app connects and its canvas shows the demo's colour bars.
  */
 import { BAR_COLOURS, PANEL_COLOUR } from "../../src/demo/desktop.ts";
-import { freePort, skipUnless, startVncws } from "../_util.ts";
+import { freePort, skipUnless, startVncws } from "../../scripts/testing/util.ts";
 import { CHROMIUM, hex, launchBrowser, pageScreenshot } from "./_browser.ts";
 
 const NOVNC = "/usr/share/novnc";

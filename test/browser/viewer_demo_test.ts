@@ -4,7 +4,7 @@
  * a key press recolours the key box, Ctrl-Alt-Del and the clipboard box reach it.
  */
 import { BAR_COLOURS, DemoDesktop, keyColour, PANEL_COLOUR } from "../../src/demo/desktop.ts";
-import { freePort, skipUnless, startVncws } from "../_util.ts";
+import { freePort, skipUnless, startVncws } from "../../scripts/testing/util.ts";
 import {
   CHROMIUM,
   hex,

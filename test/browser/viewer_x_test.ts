@@ -10,7 +10,7 @@ import {
   startVncws,
   startXtigervnc,
   type Xtigervnc,
-} from "../_util.ts";
+} from "../../scripts/testing/util.ts";
 import {
   CHROMIUM,
   hex,

@@ -1,6 +1,6 @@
 import { startDemoServer } from "../../src/demo/rfb_server.ts";
 import { BAR_COLOURS } from "../../src/demo/desktop.ts";
-import { readExactly } from "../_util.ts";
+import { readExactly } from "../../scripts/testing/util.ts";
 
 function assert(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new Error(msg);

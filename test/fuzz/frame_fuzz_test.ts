@@ -4,9 +4,13 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { frameMutated, frameRandomBytes, frameRoundTrip } from "./_frame.ts";
-import { decodeChunks } from "./_frame.ts";
-import { fuzzParams } from "./_registry.ts";
+import {
+  frameMutated,
+  frameRandomBytes,
+  frameRoundTrip,
+} from "../../scripts/testing/fuzz_frame.ts";
+import { decodeChunks } from "../../scripts/testing/fuzz_frame.ts";
+import { fuzzParams } from "../../scripts/testing/fuzz_registry.ts";
 import { encodeFrame, Opcode } from "../../src/ws/frame.ts";
 
 Deno.test("fuzz: random frames round-trip through every chunking", () => {

@@ -4,8 +4,15 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { headMutated, headRandomBytes, headStructured, latin1, LIMITS, runHead } from "./_head.ts";
-import { fuzzParams } from "./_registry.ts";
+import {
+  headMutated,
+  headRandomBytes,
+  headStructured,
+  latin1,
+  LIMITS,
+  runHead,
+} from "../../scripts/testing/fuzz_head.ts";
+import { fuzzParams } from "../../scripts/testing/fuzz_registry.ts";
 import { HttpError, parseRequestHead } from "../../src/http/head.ts";
 
 Deno.test("fuzz: structured heads parse with every invariant or get 4xx/505", () => {

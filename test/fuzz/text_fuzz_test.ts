@@ -2,9 +2,9 @@
  * Fast fuzz subset for the token file parser and the command line parser.
  */
 import fc from "fast-check";
-import { configureLog } from "../../src/ops/log.ts";
-import { cliRandom, tokenFileRandom } from "./_text.ts";
-import { fuzzParams } from "./_registry.ts";
+import { configureLog } from "../../src/base/log.ts";
+import { cliRandom, tokenFileRandom } from "../../scripts/testing/fuzz_text.ts";
+import { fuzzParams } from "../../scripts/testing/fuzz_registry.ts";
 
 // Syntax errors in token files are logged; keep the test output readable.
 configureLog({ sink: () => {} });

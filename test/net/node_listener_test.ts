@@ -9,7 +9,7 @@ import {
   ownListenInode,
 } from "../../src/net/node_listener.ts";
 import { DenoStream, PrefixedStream } from "../../src/net/stream.ts";
-import { readExactly } from "../_util.ts";
+import { readExactly } from "../../scripts/testing/util.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

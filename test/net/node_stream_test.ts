@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { NodeSocketStream, StreamClosedError } from "../../src/net/node_stream.ts";
-import { readExactly, readToEof, writeAll } from "../_util.ts";
+import { readExactly, readToEof, writeAll } from "../../scripts/testing/util.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseEndpoint, proxyHeader } from "../../src/net/proxy_protocol.ts";
-import { freePort, readExactly, startVncws } from "../_util.ts";
-import { wsConnect } from "../_ws_client.ts";
+import { freePort, readExactly, startVncws } from "../../scripts/testing/util.ts";
+import { wsConnect } from "../../scripts/testing/ws_client.ts";
 
 const dec = new TextDecoder();
 

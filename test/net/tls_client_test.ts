@@ -3,10 +3,10 @@
  * with --target-ca, the reasons given when verification fails, the
  * insecure path, and the handshake timeout on both paths.
  */
-import { startEchoTarget } from "../_targets.ts";
+import { startEchoTarget } from "../../scripts/testing/targets.ts";
 import assert from "node:assert/strict";
-import { skipUnless } from "../_util.ts";
-import { makeCerts } from "../tls/_certs.ts";
+import { skipUnless } from "../../scripts/testing/util.ts";
+import { makeCerts } from "../../scripts/testing/certs.ts";
 import { createTlsConnector } from "../../src/net/tls_client.ts";
 
 const ignore = skipUnless("openssl", "apt-get install openssl");

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { skipUnless } from "../_util.ts";
-import { makeCerts, type TestCerts } from "../tls/_certs.ts";
+import { skipUnless } from "../../scripts/testing/util.ts";
+import { makeCerts, type TestCerts } from "../../scripts/testing/certs.ts";
 import {
   allowedTls12Suites,
   createTlsServer,
@@ -19,7 +19,7 @@ import {
 } from "../../src/net/tls_server.ts";
 import { DenoStream, PrefixedStream } from "../../src/net/stream.ts";
 import { openNodeListener } from "../../src/net/node_listener.ts";
-import type { TlsConfig } from "../../src/config.ts";
+import type { TlsConfig } from "../../src/config/config.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const LISTENERS = ["deno", "node"] as const;

@@ -3,9 +3,9 @@
  * auth plugins, address lists and limits; every refusal's status.
  */
 import assert from "node:assert/strict";
-import { freePort, startVncws, tempDir } from "../_util.ts";
-import { readAll, wsConnect } from "../_ws_client.ts";
-import { startEchoTarget, startProxy } from "../_targets.ts";
+import { freePort, startVncws, tempDir } from "../../scripts/testing/util.ts";
+import { readAll, wsConnect } from "../../scripts/testing/ws_client.ts";
+import { startEchoTarget, startProxy } from "../../scripts/testing/targets.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const dec = new TextDecoder();

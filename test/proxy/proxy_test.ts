@@ -12,9 +12,9 @@ import {
   startProcess,
   startVncws,
   startXtigervnc,
-} from "../_util.ts";
-import { randomBytes, readAll, readResponse, wsConnect } from "../_ws_client.ts";
-import { startProxy } from "../_targets.ts";
+} from "../../scripts/testing/util.ts";
+import { randomBytes, readAll, readResponse, wsConnect } from "../../scripts/testing/ws_client.ts";
+import { startProxy } from "../../scripts/testing/targets.ts";
 import { Opcode } from "../../src/ws/frame.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -3,8 +3,8 @@
  * upgrade requests as text, stoppable listeners that count connections.
  * @module
  */
-import { readAll, upgradeRequest } from "../_ws_client.ts";
-import { writeAll } from "../_util.ts";
+import { readAll, upgradeRequest } from "../../scripts/testing/ws_client.ts";
+import { writeAll } from "../../scripts/testing/util.ts";
 
 const enc = new TextEncoder();
 

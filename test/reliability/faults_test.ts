@@ -4,12 +4,19 @@
  * vncws process's open fds back to where they were.
  */
 import assert from "node:assert/strict";
-import { concatBytes, freePort, skipUnless, startProcess, startVncws, writeAll } from "../_util.ts";
-import { makeCerts, sslOnlyArgs } from "../tls/_certs.ts";
-import { randomBytes, type TestWs, wsConnect } from "../_ws_client.ts";
-import { listenTcp, startEchoTarget } from "../_targets.ts";
+import {
+  concatBytes,
+  freePort,
+  skipUnless,
+  startProcess,
+  startVncws,
+  writeAll,
+} from "../../scripts/testing/util.ts";
+import { makeCerts, sslOnlyArgs } from "../../scripts/testing/certs.ts";
+import { randomBytes, type TestWs, wsConnect } from "../../scripts/testing/ws_client.ts";
+import { listenTcp, startEchoTarget } from "../../scripts/testing/targets.ts";
 import { closePayload, encodeFrame, Opcode } from "../../src/ws/frame.ts";
-import { fdCount, raiseFdLimit, settleTo } from "./_proc.ts";
+import { fdCount, raiseFdLimit, settleTo } from "../../scripts/testing/proc.ts";
 import { exchange, resetClient, startResetTarget, upgradeRequest, writeText } from "./_net.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -5,9 +5,9 @@
  * private shim files, and no open proxy.
  */
 import assert from "node:assert/strict";
-import { freePort, MAIN, startProcess, startVncws } from "../_util.ts";
-import { wsConnect } from "../_ws_client.ts";
-import { startEchoTarget } from "../_targets.ts";
+import { freePort, MAIN, startProcess, startVncws } from "../../scripts/testing/util.ts";
+import { wsConnect } from "../../scripts/testing/ws_client.ts";
+import { startEchoTarget } from "../../scripts/testing/targets.ts";
 import { exchange, startTripwire, upgradeRequest } from "./_net.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -6,10 +6,10 @@
  * --head-timeout.
  */
 import assert from "node:assert/strict";
-import { freePort, startVncws } from "../_util.ts";
-import { randomBytes, wsConnect } from "../_ws_client.ts";
-import { startEchoTarget } from "../_targets.ts";
-import { fdCount, raiseFdLimit, settleTo } from "./_proc.ts";
+import { freePort, startVncws } from "../../scripts/testing/util.ts";
+import { randomBytes, wsConnect } from "../../scripts/testing/ws_client.ts";
+import { startEchoTarget } from "../../scripts/testing/targets.ts";
+import { fdCount, raiseFdLimit, settleTo } from "../../scripts/testing/proc.ts";
 
 const SLOW = 1000;
 const HEAD_TIMEOUT = 3;

@@ -5,7 +5,7 @@
  * VNCWS_SOAK=1 runs 1000 sessions for minutes.
  */
 import assert from "node:assert/strict";
-import { attributeSilent, runSoak } from "./_soak.ts";
+import { attributeSilent, runSoak } from "../../scripts/testing/soak.ts";
 
 const big = Deno.env.get("VNCWS_SOAK") === "1";
 const sessions = big ? 1000 : 100;

@@ -5,13 +5,13 @@
  * 1 MiB per session) while a normal session beside them is served.
  */
 import assert from "node:assert/strict";
-import { freePort, startVncws } from "../_util.ts";
-import { randomBytes, wsConnect } from "../_ws_client.ts";
-import { closeQuietly, listenTcp, startEchoTarget } from "../_targets.ts";
+import { freePort, startVncws } from "../../scripts/testing/util.ts";
+import { randomBytes, wsConnect } from "../../scripts/testing/ws_client.ts";
+import { closeQuietly, listenTcp, startEchoTarget } from "../../scripts/testing/targets.ts";
 import { encodeFrame, Opcode } from "../../src/ws/frame.ts";
-import { fdCount, mib, rssBytes, settleTo } from "./_proc.ts";
+import { fdCount, mib, rssBytes, settleTo } from "../../scripts/testing/proc.ts";
 import { upgradeRequest, writeText } from "./_net.ts";
-import { writeAll } from "../_util.ts";
+import { writeAll } from "../../scripts/testing/util.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const SESSIONS = 20;

@@ -3,7 +3,7 @@ import { parseRequestHead, type RequestHead } from "../../src/http/head.ts";
 import type { HttpResponse } from "../../src/http/response.ts";
 import type { Target } from "../../src/net/address.ts";
 import { createRouter, isRefusal, peerIp, type Route } from "../../src/route/router.ts";
-import { readExactly } from "../_util.ts";
+import { readExactly } from "../../scripts/testing/util.ts";
 
 function head(target: string, headers: Record<string, string> = {}): RequestHead {
   let text = `GET ${target} HTTP/1.1\r\nHost: vncws.test\r\n`;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { BaseTokenAPI, JSONTokenApi } from "../../src/route/token_api.ts";
 import { TokenBackendError } from "../../src/route/resolver.ts";
-import { freePort } from "../_util.ts";
+import { freePort } from "../../scripts/testing/util.ts";
 
 /** A local token API: GET /plain/<token>, /json/<token>, /slow/<token>, /fail/<token>. */
 function startApi() {

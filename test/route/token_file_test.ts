@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { configureLog } from "../../src/ops/log.ts";
+import { configureLog } from "../../src/base/log.ts";
 import { parseTokenFileText, TokenFile } from "../../src/route/token_file.ts";
 
 const logged: string[] = [];

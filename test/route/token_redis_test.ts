@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { parseRedisSource, parseRedisValue, TokenRedis } from "../../src/route/token_redis.ts";
 import { TokenBackendError } from "../../src/route/resolver.ts";
-import { freePort, skipUnless, startProcess } from "../_util.ts";
+import { freePort, skipUnless, startProcess } from "../../scripts/testing/util.ts";
 
 const ignore = skipUnless("redis-server", "apt-get install redis-server");
 

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MAIN, skipUnless } from "../_util.ts";
+import { MAIN, skipUnless } from "../../scripts/testing/util.ts";
 import { ANALYSIS_HEADING, checkGoals, keepAnalysis, Results } from "../../scripts/bench/report.ts";
 import { QUICK } from "../../scripts/bench/options.ts";
 import { PEER_NAMES } from "../../scripts/bench/peers.ts";

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { compileArgs } from "../../scripts/compile.ts";
-import { freePort, startProcess } from "../_util.ts";
-import { wsConnect } from "../_ws_client.ts";
+import { freePort, startProcess } from "../../scripts/testing/util.ts";
+import { wsConnect } from "../../scripts/testing/ws_client.ts";
 
 const denort = Deno.env.get("DENORT_BIN");
 if (!denort) {

@@ -5,9 +5,9 @@
  */
 import { chromium } from "playwright-core";
 import { BAR_COLOURS } from "../../src/demo/desktop.ts";
-import { freePort, skipUnless, startVncws } from "../_util.ts";
+import { freePort, skipUnless, startVncws } from "../../scripts/testing/util.ts";
 import { CHROMIUM, hex, samplePixels, screenshot, waitForStatus } from "../browser/_browser.ts";
-import { makeCerts } from "./_certs.ts";
+import { makeCerts } from "../../scripts/testing/certs.ts";
 
 const barPoints: Array<[number, number]> = BAR_COLOURS.map((_, i) => [i * 100 + 50, 20]);
 

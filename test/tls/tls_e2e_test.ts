@@ -7,10 +7,16 @@
 import assert from "node:assert/strict";
 import https from "node:https";
 import WebSocket from "ws";
-import { freePort, readExactly, skipUnless, startProcess, startVncws } from "../_util.ts";
-import { randomBytes, readResponse, wsConnect } from "../_ws_client.ts";
-import { startEchoTarget } from "../_targets.ts";
-import { certArgs, makeCerts, type TestCerts } from "./_certs.ts";
+import {
+  freePort,
+  readExactly,
+  skipUnless,
+  startProcess,
+  startVncws,
+} from "../../scripts/testing/util.ts";
+import { randomBytes, readResponse, wsConnect } from "../../scripts/testing/ws_client.ts";
+import { startEchoTarget } from "../../scripts/testing/targets.ts";
+import { certArgs, makeCerts, type TestCerts } from "../../scripts/testing/certs.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ignore = skipUnless("openssl", "apt-get install openssl");

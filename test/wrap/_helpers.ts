@@ -3,19 +3,12 @@
  * the X lock files of displays a test started, and RFB greeting reads.
  * @module
  */
-import { readExactly } from "../_util.ts";
+import { readExactly } from "../../scripts/testing/util.ts";
 import type { Target } from "../../src/net/address.ts";
 import { isAlive, processStart } from "../../src/wrap/proc.ts";
+import { exists } from "../../src/base/fs.ts";
 
-/** Whether `path` exists. */
-export function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { exists };
 
 function portFree(port: number): boolean {
   for (const hostname of ["0.0.0.0", "::"]) {

@@ -4,7 +4,7 @@
  * ready, and then waits to be killed (SIGKILL, so it cannot clean up).
  * Usage: deno run -A _orphan_parent.ts LISTEN_PORT COMMAND...
  */
-import { configureLog } from "../../src/ops/log.ts";
+import { configureLog } from "../../src/base/log.ts";
 import { startWrap } from "../../src/wrap/supervisor.ts";
 
 configureLog({ sink: () => {} });

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { freePort, skipUnless } from "../_util.ts";
+import { freePort, skipUnless } from "../../scripts/testing/util.ts";
 import { installShim } from "../../src/wrap/shim.ts";
 import { freeLoopbackPort } from "../../src/wrap/free_port.ts";
 

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { skipUnless } from "../_util.ts";
+import { skipUnless } from "../../scripts/testing/util.ts";
 import { installShim, SHIM_SOURCE, ShimUnavailableError } from "../../src/wrap/shim.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {

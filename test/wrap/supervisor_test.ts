@@ -4,11 +4,11 @@
  * leaves no process behind.
  */
 import assert from "node:assert/strict";
-import type { WrapConfig } from "../../src/config.ts";
-import { configureLog } from "../../src/ops/log.ts";
+import type { WrapConfig } from "../../src/config/config.ts";
+import { configureLog } from "../../src/base/log.ts";
 import { groupMembers, listenersOn } from "../../src/wrap/proc.ts";
 import { startWrap, type WrapHandle } from "../../src/wrap/supervisor.ts";
-import { skipUnless, startProcess } from "../_util.ts";
+import { skipUnless, startProcess } from "../../scripts/testing/util.ts";
 import {
   cleanupDisplay,
   exists,

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { listenersOn, socketOwners } from "../../src/wrap/proc.ts";
-import { skipUnless, startVncws } from "../_util.ts";
-import { wsConnect } from "../_ws_client.ts";
+import { skipUnless, startVncws } from "../../scripts/testing/util.ts";
+import { wsConnect } from "../../scripts/testing/ws_client.ts";
 import { cleanupDisplay, identify, isAlive, pickDisplay, waitUntil } from "./_helpers.ts";
 
 const dec = new TextDecoder();

@@ -1,0 +1,296 @@
+/**
+ * Shared test helpers: free ports, external tools, processes stopped by PID.
+ * @module
+ */
+import { concatBytes } from "../../src/base/bytes.ts";
+
+export { concatBytes };
+
+/** True when running under CI (`CI=true`): a missing dependency must fail, not skip. */
+export const IN_CI = Deno.env.get("CI") === "true";
+
+const found = new Map<string, boolean>();
+
+/** Whether an executable is on PATH (or is an absolute path that exists). */
+export function hasCommand(bin: string): boolean {
+  if (found.has(bin)) return found.get(bin)!;
+  let ok = false;
+  if (bin.startsWith("/")) {
+    try {
+      ok = Deno.statSync(bin).isFile;
+    } catch { /* missing */ }
+  } else {
+    for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+      try {
+        if (Deno.statSync(`${dir}/${bin}`).isFile) {
+          ok = true;
+          break;
+        }
+      } catch { /* not here */ }
+    }
+  }
+  found.set(bin, ok);
+  return ok;
+}
+
+/**
+ * For `Deno.test({ ignore: skipUnless(...) })`: returns true (skip) when a tool is
+ * missing outside CI and prints how to install it; in CI returns false so the
+ * test runs and fails loudly.
+ */
+export function skipUnless(bins: string | string[], install: string): boolean {
+  const missing = (Array.isArray(bins) ? bins : [bins]).filter((b) => !hasCommand(b));
+  if (missing.length === 0) return false;
+  if (IN_CI) return false;
+  console.error(`skipped: ${missing.join(", ")} not installed (install: ${install})`);
+  return true;
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(hostname = "127.0.0.1"): number {
+  const l = Deno.listen({ hostname, port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** A temporary directory that `using` removes with everything in it. */
+export interface TempDir {
+  path: string;
+  [Symbol.dispose](): void;
+}
+
+/** Makes a temporary directory, for `using dir = tempDir()`. */
+export function tempDir(): TempDir {
+  const path = Deno.makeTempDirSync();
+  return {
+    path,
+    [Symbol.dispose]() {
+      Deno.removeSync(path, { recursive: true });
+    },
+  };
+}
+
+/** A started process and its captured output. */
+export interface Proc {
+  pid: number;
+  child: Deno.ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** Resolves when `pattern` appears in the output (or rejects after `timeoutMs`). */
+  waitFor(pattern: string | RegExp, timeoutMs?: number): Promise<string>;
+  /** SIGTERM (then SIGKILL after a grace period) by PID; resolves with the status. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  status: Promise<Deno.CommandStatus>;
+}
+
+/** Starts a process with piped output that tests can watch. */
+export function startProcess(
+  cmd: string,
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string; detached?: boolean } = {},
+): Proc {
+  const child = new Deno.Command(cmd, {
+    args,
+    env: options.env,
+    cwd: options.cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    detached: options.detached ?? false,
+  }).spawn();
+  let text = "";
+  const waiters: Array<() => void> = [];
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    for await (const chunk of s) {
+      text += dec.decode(chunk, { stream: true });
+      for (const w of waiters.splice(0)) w();
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const status = child.status.then(async (s) => {
+    await pumps.catch(() => {});
+    for (const w of waiters.splice(0)) w();
+    return s;
+  });
+  let exited = false;
+  status.then(() => exited = true);
+  return {
+    pid: child.pid,
+    child,
+    status,
+    output: () => text,
+    async waitFor(pattern, timeoutMs = 15000) {
+      const deadline = Date.now() + timeoutMs;
+      const test = () => typeof pattern === "string" ? text.includes(pattern) : pattern.test(text);
+      while (!test()) {
+        if (exited) throw new Error(`process ${cmd} exited before ${pattern}; output:\n${text}`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`timeout waiting for ${pattern}; output:\n${text}`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, Math.min(left, 200));
+          waiters.push(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+      return text;
+    },
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      if (!exited) {
+        try {
+          Deno.kill(child.pid, signal);
+        } catch { /* gone */ }
+        const t = setTimeout(() => {
+          try {
+            Deno.kill(child.pid, "SIGKILL");
+          } catch { /* gone */ }
+        }, 5000);
+        const s = await status;
+        clearTimeout(t);
+        return s;
+      }
+      return await status;
+    },
+  };
+}
+
+/** Connects to a TCP port, retrying until it accepts or `timeoutMs` passes. */
+export async function connectRetry(
+  port: number,
+  hostname = "127.0.0.1",
+  timeoutMs = 10000,
+): Promise<Deno.TcpConn> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await Deno.connect({ hostname, port });
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Reads exactly `n` bytes (or throws at EOF). */
+export async function readExactly(
+  conn: { read(b: Uint8Array): Promise<number | null> },
+  n: number,
+): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let off = 0;
+  while (off < n) {
+    const r = await conn.read(out.subarray(off));
+    if (r === null) throw new Error(`EOF after ${off} of ${n} bytes`);
+    off += r;
+  }
+  return out;
+}
+
+/** Reads until EOF (or a read error, e.g. a reset); returns the bytes. */
+export async function readToEof(
+  conn: { read(b: Uint8Array): Promise<number | null> },
+): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    let n: number | null;
+    try {
+      n = await conn.read(buf);
+    } catch {
+      break;
+    }
+    if (n === null) break;
+    parts.push(buf.slice(0, n));
+  }
+  return concatBytes(parts);
+}
+
+/** Writes all of `data` (a conn's write may take part of it). */
+export async function writeAll(
+  conn: { write(b: Uint8Array): Promise<number> },
+  data: Uint8Array,
+): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await conn.write(data.subarray(off));
+}
+
+/** Path of the repo's main.ts, for starting vncws as a real process. */
+export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** Starts vncws (`deno run -A main.ts ARGS`) and waits until it logs that it listens. */
+export async function startVncws(
+  args: string[],
+  options: { env?: Record<string, string>; ready?: string | RegExp } = {},
+): Promise<Proc> {
+  const p = startProcess(Deno.execPath(), ["run", "-A", MAIN, ...args], { env: options.env });
+  await p.waitFor(options.ready ?? "listening on", 20000);
+  return p;
+}
+
+/** Options for {@linkcode startXtigervnc}. */
+export interface XtigervncOptions {
+  /** `-geometry` (default `320x240`). */
+  geometry?: string;
+  /** `-depth` (default: Xtigervnc's). */
+  depth?: number;
+  /** VNC password file (`-rfbauth`, security type VncAuth); default: security type None. */
+  passwordFile?: string;
+}
+
+/** A running Xtigervnc. */
+export interface Xtigervnc {
+  proc: Proc;
+  /** The X display number it chose. */
+  display: number;
+  /** Its RFB port on 127.0.0.1. */
+  rfbPort: number;
+  /** Stops it by PID and removes its X lock and socket files if it left them. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Xtigervnc on a free display (it picks one itself: `-displayfd`),
+ * RFB on a free port of 127.0.0.1 only, and waits until it accepts VNC
+ * connections.
+ */
+export async function startXtigervnc(options: XtigervncOptions = {}): Promise<Xtigervnc> {
+  const rfbPort = freePort();
+  const security = options.passwordFile
+    ? ["-SecurityTypes", "VncAuth", "-rfbauth", options.passwordFile]
+    : ["-SecurityTypes", "None"];
+  const proc = startProcess("Xtigervnc", [
+    "-displayfd",
+    "1",
+    "-rfbport",
+    String(rfbPort),
+    "-localhost",
+    ...security,
+    "-geometry",
+    options.geometry ?? "320x240",
+    ...(options.depth ? ["-depth", String(options.depth)] : []),
+    "-noreset",
+    "-nolisten",
+    "tcp",
+  ]);
+  let display = -1;
+  const stop = async () => {
+    await proc.stop();
+    if (display < 0) return;
+    for (const f of [`/tmp/.X${display}-lock`, `/tmp/.X11-unix/X${display}`]) {
+      try {
+        Deno.removeSync(f);
+      } catch { /* removed by Xtigervnc */ }
+    }
+  };
+  try {
+    display = Number(/^(\d+)\n/m.exec(await proc.waitFor(/^\d+\n/m, 20000))![1]);
+    await proc.waitFor(/Listening for VNC connections/, 20000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { proc, display, rfbPort, stop };
+}

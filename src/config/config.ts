@@ -1,0 +1,166 @@
+/**
+ * The validated configuration that the CLI produces and every layer reads.
+ * One place for defaults, so `--help`, the README and the code agree.
+ * @module
+ */
+import type { HostPort, Target } from "../net/address.ts";
+import type { TargetTlsConfig, TlsConfig } from "../net/tls_options.ts";
+
+export type { TargetTlsConfig, TlsConfig };
+
+/** What happens when the wrapped command exits (websockify's `--wrap-mode`). */
+export type WrapMode = "exit" | "ignore" | "respawn";
+
+/** Wrap mode settings: `vncws PORT -- COMMAND...`. */
+export interface WrapConfig {
+  /** The command and its arguments. */
+  command: string[];
+  /** `exit` (default), `ignore` or `respawn`. */
+  mode: WrapMode;
+  /** Pass `-rfbport` etc. instead of LD_PRELOAD: "auto" picks by command name. */
+  portArg: "preload" | "arg" | "auto";
+  /** Seconds to wait for the wrapped server to listen. */
+  readyTimeout: number;
+}
+
+/** Limits that keep one bad client from hurting the others. */
+export interface Limits {
+  /** Max request head bytes (431 beyond). */
+  maxHeadBytes: number;
+  /** Max header lines (431 beyond). */
+  maxHeaders: number;
+  /** Seconds from the first byte until the head is complete (408 beyond). */
+  headTimeout: number;
+  /** Max bytes in one WebSocket message, 0 = no limit (close 1009 beyond). */
+  maxMessageBytes: number;
+  /** Max concurrent connections (503 beyond). */
+  maxConnections: number;
+  /** Seconds to wait for a first byte before relaying raw TCP; 0 = never raw. */
+  rawWait: number;
+  /** Seconds allowed to connect to the target (502 beyond). */
+  connectTimeout: number;
+  /** Concurrent sessions per client address, 0 = no limit (429 beyond). */
+  maxPerIp: number;
+  /** Concurrent sessions per token, 0 = no limit (429 beyond). */
+  maxPerToken: number;
+  /** WebSocket handshakes per second per client address, 0 = no limit (429 beyond). */
+  handshakeRate: number;
+}
+
+/** Everything vncws needs to run. */
+export interface Config {
+  /** TCP listen address; hostname "" = all interfaces (dual-stack). */
+  listen?: HostPort;
+  /** Unix socket path to listen on instead of TCP. */
+  unixListen?: string;
+  /** File mode for the unix socket (default 0o600). */
+  unixListenMode: number;
+  /** Use an inherited listening socket on fd 0 (`--inetd`). */
+  inetd: boolean;
+  /** Prefer IPv6 when resolving the listen host (`-6`). */
+  preferIpv6: boolean;
+  /** The fixed target; absent with tokens or wrap mode (wrap fills it in at start). */
+  target?: Target;
+  /** Wrap mode, when a command follows `--`. */
+  wrap?: WrapConfig;
+  /** Built-in demo RFB server as the target (`--demo`). */
+  demo: boolean;
+  /** Static web root; "" = bundled viewer; null = web server off. */
+  web: string | null;
+  /** Directory listings (off unless `--dir-listing`; `--file-only` accepted). */
+  dirListing: boolean;
+  /** X-Frame-Options for web responses ("" sends none). */
+  frameOptions: string;
+  tls: TlsConfig;
+  targetTls: TargetTlsConfig;
+  tokenPlugin?: string;
+  tokenSource?: string;
+  hostToken: boolean;
+  authPlugin?: string;
+  authSource?: string;
+  webAuth: boolean;
+  allowOrigin: string[];
+  /** `--allow-ip`: only these CIDR blocks (empty = everyone). */
+  allowIp: string[];
+  /** `--deny-ip`: never these CIDR blocks. */
+  denyIp: string[];
+  /** `--trusted-proxy`: peers whose X-Forwarded-For / Forwarded name the client. */
+  trustedProxies: string[];
+  /** `--proxy-protocol`: send a PROXY v1/v2 header to the target first. */
+  proxyProtocol?: 1 | 2;
+  /** Path prefix whose next segment is the token (default `/websockify/`). */
+  tokenPathPrefix?: string;
+  limits: Limits;
+  /** Verbosity: 0 quiet, 1 `-v`, 2 `-vv`. */
+  verbose: number;
+  /** websockify's `--traffic` symbols on stdout. */
+  traffic: boolean;
+  logFile?: string;
+  logFormat: "text" | "json";
+  syslog?: string;
+  legacySyslog: boolean;
+  record?: string;
+  daemon: boolean;
+  runOnce: boolean;
+  /** websockify `--timeout`: stop listening N s after start (0 = off). */
+  timeout: number;
+  /** websockify `--idle-timeout`: exit after N s without sessions (0 = off). */
+  idleTimeout: number;
+  /** `--heartbeat N`: ping every N s (0 = off). */
+  heartbeat: number;
+  /** Close a session when no pong arrives within N s of a ping (0 = off). */
+  pingTimeout: number;
+  /** `--session-idle-timeout`: close a session with no data either way for N s. */
+  sessionIdleTimeout: number;
+  metrics?: HostPort;
+  pidFile?: string;
+  drainTimeout: number;
+}
+
+/** The defaults that `--help` and the README state. */
+export const DEFAULT_LIMITS: Limits = {
+  maxHeadBytes: 16 * 1024,
+  maxHeaders: 100,
+  headTimeout: 10,
+  maxMessageBytes: 64 * 1024 * 1024,
+  maxConnections: 1024,
+  rawWait: 1,
+  connectTimeout: 10,
+  maxPerIp: 0,
+  maxPerToken: 0,
+  handshakeRate: 0,
+};
+
+/** A Config with every default filled in; the CLI overwrites from argv. */
+export function defaultConfig(): Config {
+  return {
+    unixListenMode: 0o600,
+    inetd: false,
+    preferIpv6: false,
+    demo: false,
+    web: "",
+    dirListing: false,
+    frameOptions: "SAMEORIGIN",
+    tls: { sslOnly: false, verifyClient: false },
+    targetTls: { enabled: false, insecure: false },
+    hostToken: false,
+    webAuth: false,
+    allowOrigin: [],
+    allowIp: [],
+    denyIp: [],
+    trustedProxies: [],
+    limits: { ...DEFAULT_LIMITS },
+    verbose: 0,
+    traffic: false,
+    logFormat: "text",
+    legacySyslog: false,
+    daemon: false,
+    runOnce: false,
+    timeout: 0,
+    idleTimeout: 0,
+    heartbeat: 0,
+    pingTimeout: 0,
+    sessionIdleTimeout: 0,
+    drainTimeout: 10,
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * The layer rules of docs/ARCHITECTURE.md, checked on every import of src/,
+ * scripts/ and main.ts: a folder of src/ imports only itself and folders
+ * before it in {@linkcode LAYERS}; no cycle between folders; scripts/ never
+ * imports test/; src/ never imports scripts/ or test/.
+ * @module
+ */
+import assert from "node:assert/strict";
+
+/**
+ * The folders of src/, from the ground up: each may import only the folders
+ * before it. This list is the one statement of the order; docs/ARCHITECTURE.md
+ * describes the same folders in the same order (checked below).
+ */
+export const LAYERS: readonly string[] = [
+  "base",
+  "net",
+  "http",
+  "ws",
+  "rfb",
+  "config",
+  "auth",
+  "route",
+  "proxy",
+  "recording",
+  "metrics",
+  "service",
+  "wrap",
+  "web",
+  "demo",
+  "bridge",
+  "app",
+  "cli",
+];
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+/** One relative import: the importing file and the imported one, both repo-relative. */
+interface Edge {
+  from: string;
+  to: string;
+}
+
+function walk(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(ROOT + dir)) {
+    const path = `${dir}/${e.name}`;
+    if (e.isDirectory) out.push(...walk(path));
+    else if (/\.(ts|js)$/.test(e.name) && !path.startsWith("src/web/viewer/")) out.push(path);
+  }
+  return out;
+}
+
+/** Repo-relative path of `spec` imported from `file`. */
+function resolve(file: string, spec: string): string {
+  const parts = file.split("/").slice(0, -1);
+  for (const p of spec.split("/")) {
+    if (p === "..") parts.pop();
+    else if (p !== ".") parts.push(p);
+  }
+  return parts.join("/");
+}
+
+const IMPORT =
+  /(?:^|[\s;])(?:import|export)\s[^"';]*?from\s*["']([^"']+)["']|(?:^|[\s;])import\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+
+/** Every relative import of the given files. */
+export function importsOf(
+  files: string[],
+  read = (f: string) => Deno.readTextFileSync(ROOT + f),
+): Edge[] {
+  const edges: Edge[] = [];
+  for (const from of files) {
+    const text = read(from);
+    for (const m of text.matchAll(IMPORT)) {
+      const spec = m[1] ?? m[2] ?? m[3];
+      if (spec.startsWith(".")) edges.push({ from, to: resolve(from, spec) });
+    }
+  }
+  return edges;
+}
+
+/** The src/ folder of a path ("main" for main.ts, undefined outside src/). */
+function folderOf(path: string): string | undefined {
+  if (path === "main.ts") return "main";
+  const m = path.match(/^src\/([^/]+)\//);
+  return m ? m[1] : path.startsWith("src/") ? "(src root)" : undefined;
+}
+
+/** What is wrong with these imports, one line each (empty when the rules hold). */
+export function layerViolations(edges: Edge[], layers: readonly string[] = LAYERS): string[] {
+  const rank = new Map(layers.map((l, i) => [l, i]));
+  rank.set("main", layers.length);
+  const problems: string[] = [];
+  const folderEdges = new Map<string, Set<string>>();
+  for (const { from, to } of edges) {
+    if (from.startsWith("scripts/") && to.startsWith("test/")) {
+      problems.push(
+        `${from} imports ${to}: scripts/ never imports test/ (move the helper to scripts/testing/)`,
+      );
+      continue;
+    }
+    if (from.startsWith("src/") && !to.startsWith("src/")) {
+      problems.push(`${from} imports ${to}: src/ imports only src/`);
+      continue;
+    }
+    const a = folderOf(from);
+    const b = folderOf(to);
+    if (a === undefined || b === undefined || a === b) continue;
+    for (const f of [a, b]) {
+      if (!rank.has(f)) {
+        problems.push(`src/${f}/ is not in LAYERS (test/architecture_test.ts): add it`);
+      }
+    }
+    const ra = rank.get(a);
+    const rb = rank.get(b);
+    if (ra === undefined || rb === undefined) continue;
+    if (rb > ra) problems.push(`${from} imports ${to}: ${a} may not import ${b}, a later layer`);
+    if (!folderEdges.has(a)) folderEdges.set(a, new Set());
+    folderEdges.get(a)!.add(b);
+  }
+  // With a total order an upward import is the only way to a cycle; find them
+  // anyway, so a cycle is named as such.
+  const state = new Map<string, "open" | "done">();
+  const stack: string[] = [];
+  const visit = (n: string) => {
+    state.set(n, "open");
+    stack.push(n);
+    for (const m of folderEdges.get(n) ?? []) {
+      if (state.get(m) === "open") {
+        problems.push(
+          `cycle between folders: ${[...stack.slice(stack.indexOf(m)), m].join(" → ")}`,
+        );
+      } else if (!state.has(m)) visit(m);
+    }
+    stack.pop();
+    state.set(n, "done");
+  };
+  for (const n of folderEdges.keys()) if (!state.has(n)) visit(n);
+  return [...new Set(problems)];
+}
+
+Deno.test("architecture: src/, scripts/ and main.ts import only down the layer order", () => {
+  const files = [...walk("src"), ...walk("scripts"), "main.ts"];
+  const problems = layerViolations(importsOf(files));
+  assert.deepStrictEqual(problems, []);
+});
+
+Deno.test("architecture: every folder of src/ is a layer, and no file sits in src/ itself", () => {
+  const folders = [...Deno.readDirSync(ROOT + "src")];
+  const loose = folders.filter((e) => e.isFile).map((e) => e.name);
+  assert.deepStrictEqual(loose, [], "files directly in src/: move each into its layer's folder");
+  const dirs = folders.filter((e) => e.isDirectory).map((e) => e.name).sort();
+  assert.deepStrictEqual(dirs, [...LAYERS].sort(), "src/ folders and LAYERS differ");
+});
+
+Deno.test("architecture: docs/ARCHITECTURE.md describes the layers in LAYERS' order", () => {
+  const text = Deno.readTextFileSync(ROOT + "docs/ARCHITECTURE.md");
+  const headed = [...text.matchAll(/^###\s+`src\/([a-z_]+)\/`/gm)].map((m) => m[1]);
+  assert.deepStrictEqual(headed, [...LAYERS]);
+});
+
+Deno.test("architecture: the checker catches an upward import, a cycle and scripts → test", () => {
+  const edges = [
+    { from: "src/net/a.ts", to: "src/proxy/b.ts" },
+    { from: "src/proxy/b.ts", to: "src/net/a.ts" },
+    { from: "scripts/x.ts", to: "test/_y.ts" },
+    { from: "src/base/z.ts", to: "test/q.ts" },
+    { from: "src/nowhere/z.ts", to: "src/base/q.ts" },
+  ];
+  const problems = layerViolations(edges);
+  assert(problems.some((p) => p.includes("net may not import proxy")), problems.join("\n"));
+  assert(problems.some((p) => p.startsWith("cycle between folders")), problems.join("\n"));
+  assert(problems.some((p) => p.includes("scripts/ never imports test/")), problems.join("\n"));
+  assert(problems.some((p) => p.includes("src/ imports only src/")), problems.join("\n"));
+  assert(problems.some((p) => p.includes("src/nowhere/ is not in LAYERS")), problems.join("\n"));
+  assert.deepStrictEqual(layerViolations([{ from: "src/proxy/b.ts", to: "src/net/a.ts" }]), []);
+});
+
+Deno.test("architecture: import parsing sees static, re-export, side-effect and dynamic imports", () => {
+  const text = [
+    `import { a } from "../net/a.ts";`,
+    `import type { B } from "../http/b.ts";`,
+    `export { c } from "./c.ts";`,
+    `import "../base/d.ts";`,
+    `const m = await import("../ws/e.ts");`,
+    `import x from "npm-package";`,
+  ].join("\n");
+  const edges = importsOf(["src/proxy/f.ts"], () => text);
+  assert.deepStrictEqual(edges.map((e) => e.to), [
+    "src/net/a.ts",
+    "src/http/b.ts",
+    "src/proxy/c.ts",
+    "src/base/d.ts",
+    "src/ws/e.ts",
+  ]);
+});

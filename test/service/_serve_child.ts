@@ -1,0 +1,56 @@
+/**
+ * Child for the ops integration test: the real accept loop (serve) on a
+ * socket-activated listener, with the real session book (--record, metrics,
+ * the session table) and the ops listener, as src/app/run.ts wires them.
+ * Env: TARGET_PORT, RECORD (path prefix).
+ * @module
+ */
+import { defaultConfig } from "../../src/config/config.ts";
+import { connectTarget } from "../../src/net/connect.ts";
+import { serve } from "../../src/proxy/server.ts";
+import type { SessionContext } from "../../src/proxy/session.ts";
+import { createSessionBook } from "../../src/metrics/session_book.ts";
+import { startOpsServer } from "../../src/metrics/ops_server.ts";
+import { listenFdsListener, notifyReady } from "../../src/service/systemd.ts";
+
+const listener = await listenFdsListener();
+if (!listener) throw new Error("not socket-activated");
+const target = {
+  kind: "tcp" as const,
+  hostname: "127.0.0.1",
+  port: Number(Deno.env.get("TARGET_PORT")),
+};
+const config = {
+  ...defaultConfig(),
+  record: Deno.env.get("RECORD")!,
+  metrics: { hostname: "127.0.0.1", port: 0 },
+};
+const book = createSessionBook(config);
+const stop = new AbortController();
+
+const ctx: SessionContext = {
+  config,
+  route: () => Promise.resolve({ target }),
+  connect: (t) => connectTarget(t, { timeoutMs: 5000 }),
+  signal: stop.signal,
+  openSession: (start) => book.openSession(start),
+  metrics: book.sessionMetrics,
+};
+const server = serve(listener, ctx, { maxConnections: 10 });
+const ops = await startOpsServer({
+  hostname: "127.0.0.1",
+  port: 0,
+  metrics: book.metrics!.registry,
+  ready: () => ({ ok: true }),
+  sessions: () => book.table!.list(),
+});
+console.log(`ops port ${ops.addr.port}`);
+await notifyReady();
+Deno.addSignalListener("SIGTERM", async () => {
+  server.stopAccepting();
+  stop.abort();
+  await server.finished;
+  await ops.close();
+  console.log("child stopped");
+  Deno.exit(0);
+});
