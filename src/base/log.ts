@@ -14,6 +14,7 @@ const RANK: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 export interface LogOptions {
   /** 0 = info, 1+ = debug. */
   verbose?: number;
+  /** `text` (default) or one JSON object a line. */
   format?: "text" | "json";
   /** Also append every line to this file. */
   file?: string;
@@ -117,11 +118,11 @@ export function addLogSink(fn: (text: string, level: Level) => void): () => void
   return () => extraSinks.delete(fn);
 }
 
-/** Shorthands. */
-export const logError = (msg: string, f?: Record<string, unknown>) => log("error", msg, f);
+/** Error line. */
+export const logError = (msg: string, f?: Record<string, unknown>): void => log("error", msg, f);
 /** Warning line. */
-export const logWarn = (msg: string, f?: Record<string, unknown>) => log("warn", msg, f);
+export const logWarn = (msg: string, f?: Record<string, unknown>): void => log("warn", msg, f);
 /** Info line. */
-export const logInfo = (msg: string, f?: Record<string, unknown>) => log("info", msg, f);
+export const logInfo = (msg: string, f?: Record<string, unknown>): void => log("info", msg, f);
 /** Debug line (`-v`). */
-export const logDebug = (msg: string, f?: Record<string, unknown>) => log("debug", msg, f);
+export const logDebug = (msg: string, f?: Record<string, unknown>): void => log("debug", msg, f);
