@@ -76,6 +76,7 @@ export class Histogram {
   /** Number of observations. */
   count = 0;
 
+  /** A histogram with these bucket upper bounds. */
   constructor(bounds: readonly number[]) {
     this.bounds = bounds;
     this.counts = new Array(bounds.length + 1).fill(0);
@@ -91,21 +92,28 @@ export class Histogram {
   }
 }
 
-type Kind = "counter" | "gauge" | "histogram";
-type Metric = Counter | Gauge | Histogram;
+/** The Prometheus type of a metric family. */
+export type Kind = "counter" | "gauge" | "histogram";
+/** Any one metric. */
+export type Metric = Counter | Gauge | Histogram;
 
 /**
  * One named metric with its label names; children per label values.
  * A family without labels has one child, returned by `labels()`.
  */
 export class Family<M extends Metric> {
+  /** Metric name (`vncws_...`). */
   readonly name: string;
+  /** The # HELP text. */
   readonly help: string;
+  /** Counter, gauge or histogram. */
   readonly kind: Kind;
+  /** Label names, in the order `labels()` takes values. */
   readonly labelNames: readonly string[];
   readonly #make: () => M;
   readonly #children = new Map<string, { values: string[]; metric: M }>();
 
+  /** A family named `name`; `make` creates the child for each label value set. */
   constructor(
     name: string,
     help: string,
@@ -258,6 +266,7 @@ export const CONNECT_BUCKETS: readonly number[] = [
 
 /** vncws's named metrics, created in one registry. */
 export interface VncwsMetrics {
+  /** The registry all of these are in. */
   registry: Registry;
   /** `vncws_sessions_active`: sessions relaying now. */
   sessionsActive: Gauge;

@@ -17,6 +17,7 @@ export { countingHooks, type SessionInfo, SessionTable } from "./sessions.ts";
 
 /** Readiness as `/readyz` reports it. */
 export interface Readiness {
+  /** Whether vncws can take new sessions. */
   ok: boolean;
   /** Why not ready (shown in the 503 body). */
   why?: string;
@@ -24,9 +25,11 @@ export interface Readiness {
 
 /** Options for {@linkcode startOpsServer}. */
 export interface OpsServerOptions {
+  /** Address to listen on. */
   hostname: string;
   /** 0 = any free port (tests). */
   port: number;
+  /** The metrics to serve on /metrics. */
   metrics: Registry;
   /** Listening, wrapped server ready, token backend reachable. */
   ready: () => Readiness;
@@ -41,6 +44,7 @@ export interface OpsServerOptions {
 
 /** A running ops listener. */
 export interface OpsServer {
+  /** Where the ops server listens. */
   addr: Deno.NetAddr;
   /** Stops listening and waits for open requests. */
   close(): Promise<void>;

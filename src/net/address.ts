@@ -10,7 +10,9 @@
 export type Target =
   | {
     kind: "tcp";
+    /** Host name or IP literal (no brackets). */
     hostname: string;
+    /** TCP port. */
     port: number;
     /** Connect with TLS (`--ssl-target`). */
     tls?: boolean;
@@ -21,7 +23,9 @@ export type Target =
 
 /** A host (possibly empty = all interfaces) and a port. */
 export interface HostPort {
+  /** Host name or IP literal (no brackets); "" = all interfaces. */
   hostname: string;
+  /** TCP port. */
   port: number;
 }
 

@@ -20,7 +20,9 @@ const CLOSE_GRACE_MS = 1000;
 
 /** Starts and stops reading from the Deno side of a {@linkcode duplexFromStream}. */
 export interface Flow {
+  /** Stops 'data' events (backpressure). */
   pause(): void;
+  /** Restarts 'data' events. */
   resume(): void;
   /** Resolves once every byte node wrote has reached the ByteStream. */
   flushed(): Promise<void>;
@@ -143,6 +145,7 @@ function remotePeer(socket: Duplex): string {
  * the buffer.
  */
 export class NodeSocketStream implements ByteStream {
+  /** The node socket or Duplex this stream wraps. */
   readonly socket: Duplex;
   readonly peer: string;
   readonly clientCertCN?: string;
@@ -158,6 +161,7 @@ export class NodeSocketStream implements ByteStream {
   #wake?: () => void;
   readonly #pendingWrites = new Set<(e: Error) => void>();
 
+  /** Wraps `socket` and starts reading from it on demand. */
   constructor(socket: Duplex, options: NodeSocketStreamOptions = {}) {
     this.socket = socket;
     this.peer = options.peer ?? remotePeer(socket);

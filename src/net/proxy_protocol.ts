@@ -8,7 +8,9 @@ import { parseIp } from "./ip.ts";
 
 /** One end of the proxied connection. */
 export interface Endpoint {
+  /** IP address text. */
   ip: string;
+  /** TCP port (0 when unknown). */
   port: number;
 }
 

@@ -33,6 +33,7 @@ export interface ByteStream {
 
 /** A node socket taken from a {@linkcode ByteStream}, see `takeSocket`. */
 export interface TakenSocket {
+  /** The socket, no longer read by the stream it came from. */
   socket: Socket;
   /** Bytes that came from the socket and were not consumed: they go first. */
   buffered: Uint8Array;
@@ -56,10 +57,12 @@ function describe(addr: Deno.Addr): string {
 
 /** {@linkcode ByteStream} over a `Deno.Conn` (TCP, TLS or unix). */
 export class DenoStream implements ByteStream {
+  /** The connection this stream reads and writes. */
   readonly conn: Deno.Conn;
   readonly peer: string;
   #closed = false;
 
+  /** Wraps `conn`; sets TCP_NODELAY unless told not to. */
   constructor(conn: Deno.Conn, options: DenoStreamOptions = {}) {
     this.conn = conn;
     this.peer = options.peer ?? describe(conn.remoteAddr);
@@ -110,9 +113,11 @@ export class DenoStream implements ByteStream {
  * by the first reads before the underlying stream is read again.
  */
 export class PrefixedStream implements ByteStream {
+  /** The stream after the prefix. */
   readonly inner: ByteStream;
   #prefix: Uint8Array;
 
+  /** `prefix` is read first, then `inner`. */
   constructor(inner: ByteStream, prefix: Uint8Array) {
     this.inner = inner;
     this.#prefix = prefix;

@@ -8,6 +8,7 @@ import crypto from "node:crypto";
 
 /** A PEM file could not be read; {@linkcode PemReadError.reason} says why in a few words. */
 export class PemReadError extends Error {
+  /** An error naming the file and what to do about it. */
   constructor(
     readonly path: string,
     readonly option: string,
@@ -50,7 +51,9 @@ export function certificates(text: string, path: string, option: string): crypto
 
 /** A private key read from PEM: the key and its PEM block alone. */
 export interface PrivateKey {
+  /** The parsed private key. */
   key: crypto.KeyObject;
+  /** The key as unencrypted PEM, for the TLS layer. */
   pem: string;
 }
 

@@ -7,13 +7,21 @@
 
 /** TLS settings for the listening side (websockify's names). */
 export interface TlsConfig {
+  /** `--cert`: PEM certificate chain file. */
   cert?: string;
+  /** `--key`: PEM private key file (default: the key inside the cert file). */
   key?: string;
+  /** `--key-password`: passphrase of an encrypted key. */
   keyPassword?: string;
+  /** `--ssl-only`: refuse plain (non-TLS) connections. */
   sslOnly: boolean;
+  /** `--ssl-version`: lowest TLS version accepted. */
   sslVersion?: string;
+  /** `--ssl-ciphers`: OpenSSL cipher list. */
   sslCiphers?: string;
+  /** `--verify-client`: require a client certificate signed by `cafile`. */
   verifyClient: boolean;
+  /** `--cafile`: CA bundle for verifying client certificates. */
   cafile?: string;
 }
 

@@ -31,6 +31,7 @@ export type TlsUpgrader = (stream: ByteStream, options?: UpgradeOptions) => Prom
 
 /** A loaded TLS configuration that can be reloaded (SIGHUP) without dropping sessions. */
 export interface TlsServer {
+  /** Runs the server side of a TLS handshake on an accepted stream. */
   upgrade: TlsUpgrader;
   /** Re-reads the certificate, key and CA files; throws with the reason when they are bad. */
   reload(): Promise<void>;

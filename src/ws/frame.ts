@@ -34,7 +34,9 @@ export const MAX_SERVER_HEADER = 10;
 
 /** A violation of the protocol by the peer: close with `code` and `reason`. */
 export class WsProtocolError extends Error {
+  /** The close code to send (1002, 1007, 1009...). */
   readonly code: number;
+  /** A violation closed with `code`; `reason` goes in the close frame. */
   constructor(code: number, reason: string) {
     super(reason);
     this.code = code;
@@ -190,6 +192,7 @@ export class FrameDecoder {
   #ctrlLen = 0;
   #closed = false;
 
+  /** A decoder for one direction of one connection. */
   constructor(options: DecoderOptions) {
     this.#expectMasked = options.expectMasked;
     this.#maxMessage = options.maxMessageBytes ?? 0;

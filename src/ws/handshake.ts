@@ -27,7 +27,9 @@ export function isUpgradeRequest(head: RequestHead): boolean {
 
 /** A validated upgrade request. */
 export interface Upgrade {
+  /** The client's Sec-WebSocket-Key. */
   key: string;
+  /** The client's Sec-WebSocket-Version (13). */
   version: number;
   /** Subprotocols the client offered, trimmed, in order. */
   offered: string[];
