@@ -9,9 +9,13 @@ import { glyph, GLYPH_HEIGHT, GLYPH_WIDTH } from "./font.ts";
 
 /** A rectangle in framebuffer pixels. */
 export interface Rect {
+  /** Left edge. */
   x: number;
+  /** Top edge. */
   y: number;
+  /** Width. */
   w: number;
+  /** Height. */
   h: number;
 }
 
@@ -45,7 +49,8 @@ const TICKER_COLOUR = 0x202020;
 const TICKER_SLOTS = 16;
 const BUTTON_COLOURS = [0xff8000, 0x80ff80, 0x8080ff, 0xffffff, 0xffffff];
 
-type Listener = (rect: Rect) => void;
+/** Called with each rectangle that changed. */
+export type DamageListener = (rect: Rect) => void;
 
 /**
  * The unused top byte of every stored pixel is 0xff. In the native format
@@ -57,15 +62,18 @@ const OPAQUE = 0xff000000;
 
 /** The picture shared by every client of one demo server. */
 export class DemoDesktop {
+  /** Framebuffer width in pixels. */
   readonly width: number;
+  /** Framebuffer height in pixels. */
   readonly height: number;
+  /** Desktop name sent in ServerInit. */
   readonly name: string;
   /** Pixels as 0xRRGGBB, row-major. */
   readonly pixels: Uint32Array;
   /** Text regions, exposed so tests can look at the right place. */
   readonly layout: { clock: Rect; key: Rect; clip: Rect; ticker: Rect; bars: Rect };
   #scale: number;
-  #listeners = new Set<Listener>();
+  #listeners = new Set<DamageListener>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #clockText = "";
   #tick = 0;
@@ -73,6 +81,7 @@ export class DemoDesktop {
   #keyColour = KEY_BOX_IDLE_COLOUR;
   #clipText = "CLIPBOARD: (EMPTY)";
 
+  /** A desktop of the given size and name, with the test picture drawn. */
   constructor(options: DemoDesktopOptions = {}) {
     this.width = options.width ?? 800;
     this.height = options.height ?? 600;
@@ -114,7 +123,7 @@ export class DemoDesktop {
   }
 
   /** Registers a damage listener; the clock runs while at least one is registered. */
-  subscribe(listener: Listener): () => void {
+  subscribe(listener: DamageListener): () => void {
     this.#listeners.add(listener);
     if (this.#timer === undefined) this.#schedule();
     return () => {

@@ -1,21 +1,14 @@
 /**
- * RFB pixel formats: parsing the 16-byte wire form and converting the demo
- * desktop's 0xRRGGBB pixels into whatever true-colour format a client asked for.
+ * The pixel formats the demo serves: checking the one a client asks for, and
+ * converting the desktop's 0xRRGGBB pixels into it.
  * @module
  */
+import type { PixelFormat as RfbPixelFormat } from "../rfb/pixel_format.ts";
 
-/** An RFB PIXEL_FORMAT (RFC 6143 §7.4). */
-export interface PixelFormat {
+/** A pixel format the demo can serve: 8, 16 or 32 bits per pixel, true colour. */
+export interface PixelFormat extends RfbPixelFormat {
+  /** Bits per pixel. */
   bitsPerPixel: 8 | 16 | 32;
-  depth: number;
-  bigEndian: boolean;
-  trueColour: boolean;
-  redMax: number;
-  greenMax: number;
-  blueMax: number;
-  redShift: number;
-  greenShift: number;
-  blueShift: number;
 }
 
 /** The format announced in ServerInit: 32 bpp, depth 24, little endian, 0x00RRGGBB. */
@@ -32,52 +25,22 @@ export const SERVER_PIXEL_FORMAT: PixelFormat = {
   blueShift: 0,
 };
 
-/** Serialises a pixel format to its 16-byte wire form. */
-export function encodePixelFormat(pf: PixelFormat): Uint8Array {
-  const out = new Uint8Array(16);
-  const v = new DataView(out.buffer);
-  v.setUint8(0, pf.bitsPerPixel);
-  v.setUint8(1, pf.depth);
-  v.setUint8(2, pf.bigEndian ? 1 : 0);
-  v.setUint8(3, pf.trueColour ? 1 : 0);
-  v.setUint16(4, pf.redMax);
-  v.setUint16(6, pf.greenMax);
-  v.setUint16(8, pf.blueMax);
-  v.setUint8(10, pf.redShift);
-  v.setUint8(11, pf.greenShift);
-  v.setUint8(12, pf.blueShift);
-  return out;
-}
-
 /**
- * Parses the 16-byte wire form. Throws when the demo cannot serve the format
- * (colour maps, or a bits-per-pixel other than 8, 16 or 32).
+ * `pf` when the demo can serve it; throws when it cannot (colour maps, or a
+ * bits-per-pixel other than 8, 16 or 32), saying what to ask for instead.
  */
-export function decodePixelFormat(bytes: Uint8Array): PixelFormat {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, 16);
-  const bpp = v.getUint8(0);
+export function supportedPixelFormat(pf: RfbPixelFormat): PixelFormat {
+  const bpp = pf.bitsPerPixel;
   if (bpp !== 8 && bpp !== 16 && bpp !== 32) {
     throw new Error(`unsupported bits-per-pixel ${bpp}: the demo serves 8, 16 or 32`);
   }
-  const pf: PixelFormat = {
-    bitsPerPixel: bpp,
-    depth: v.getUint8(1),
-    bigEndian: v.getUint8(2) !== 0,
-    trueColour: v.getUint8(3) !== 0,
-    redMax: v.getUint16(4),
-    greenMax: v.getUint16(6),
-    blueMax: v.getUint16(8),
-    redShift: v.getUint8(10),
-    greenShift: v.getUint8(11),
-    blueShift: v.getUint8(12),
-  };
   if (!pf.trueColour) {
     throw new Error("colour-map pixel formats are not supported by the demo; ask for true colour");
   }
   for (const s of [pf.redShift, pf.greenShift, pf.blueShift]) {
     if (s >= bpp) throw new Error(`colour shift ${s} does not fit in ${bpp} bits per pixel`);
   }
-  return pf;
+  return { ...pf, bitsPerPixel: bpp };
 }
 
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;

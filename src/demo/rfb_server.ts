@@ -6,18 +6,24 @@
  * update a second. It is also the RFB target for tests and benchmarks.
  * @module
  */
-import { DenoStream } from "../net/stream.ts";
-import type { ByteStream } from "../net/stream.ts";
+import { type ByteStream, DenoStream } from "../net/stream.ts";
 import { logDebug, logWarn } from "../base/log.ts";
+import { acceptLoop, type Acceptor } from "../base/accept_loop.ts";
+import { RfbEndOfStream, RfbReader } from "../rfb/reader.ts";
+import { encodeServerInit, serverHandshake } from "../rfb/handshake.ts";
+import { encodePixelFormat } from "../rfb/pixel_format.ts";
+import {
+  type ClientMessage,
+  decodeClientMessage,
+  readClientMessage,
+} from "../rfb/client_messages.ts";
 import { DemoDesktop, type Rect } from "./desktop.ts";
 import {
-  decodePixelFormat,
-  encodePixelFormat,
   encodePixels,
   type PixelFormat,
   SERVER_PIXEL_FORMAT,
+  supportedPixelFormat,
 } from "./pixel_format.ts";
-import { concatBytes, u32be } from "../base/bytes.ts";
 
 export { DemoDesktop } from "./desktop.ts";
 
@@ -41,6 +47,8 @@ export interface DemoServerOptions {
   width?: number;
   /** Framebuffer height (default 600). */
   height?: number;
+  /** Accept from this listener instead of opening one on `hostname`:`port`. */
+  listener?: Acceptor<Deno.Conn> & { readonly addr: Deno.Addr };
 }
 
 /** A running demo server. */
@@ -57,54 +65,6 @@ export interface DemoServer {
 const MAX_CUT_TEXT = 1 << 20;
 /** Above this many pending dirty rectangles, send their bounding box instead. */
 const MAX_DIRTY_RECTS = 16;
-
-class EndOfStream extends Error {}
-
-/** Buffered reads of exact sizes from a {@linkcode ByteStream}. */
-class Reader {
-  #stream: ByteStream;
-  #buf = new Uint8Array(64 * 1024);
-  #start = 0;
-  #end = 0;
-
-  constructor(stream: ByteStream) {
-    this.#stream = stream;
-  }
-
-  /** Returns the next `n` bytes (a view valid until the next call). */
-  async take(n: number): Promise<Uint8Array> {
-    if (this.#end - this.#start < n) {
-      if (n > this.#buf.length) {
-        const bigger = new Uint8Array(n);
-        bigger.set(this.#buf.subarray(this.#start, this.#end));
-        this.#end -= this.#start;
-        this.#start = 0;
-        this.#buf = bigger;
-      } else if (this.#buf.length - this.#start < n) {
-        this.#buf.copyWithin(0, this.#start, this.#end);
-        this.#end -= this.#start;
-        this.#start = 0;
-      }
-      while (this.#end - this.#start < n) {
-        const r = await this.#stream.read(this.#buf.subarray(this.#end));
-        if (r === null) throw new EndOfStream("client closed the connection");
-        this.#end += r;
-      }
-    }
-    const out = this.#buf.subarray(this.#start, this.#start + n);
-    this.#start += n;
-    return out;
-  }
-
-  async u8(): Promise<number> {
-    return (await this.take(1))[0];
-  }
-
-  async view(n: number): Promise<DataView> {
-    const b = await this.take(n);
-    return new DataView(b.buffer, b.byteOffset, n);
-  }
-}
 
 function intersect(a: Rect, b: Rect): Rect | null {
   const x = Math.max(a.x, b.x), y = Math.max(a.y, b.y);
@@ -124,14 +84,13 @@ function boundingBox(rects: Rect[]): Rect {
   return { x, y, w: x2 - x, h: y2 - y };
 }
 
-const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
 
 /** One client connection: handshake, then messages until the client leaves. */
 class Session {
   #stream: ByteStream;
   #desktop: DemoDesktop;
-  #reader: Reader;
+  #reader: RfbReader;
   #format: PixelFormat = SERVER_PIXEL_FORMAT;
   #dirty: Rect[] = [];
   /** An incremental request waiting for something to change. */
@@ -143,7 +102,7 @@ class Session {
   constructor(stream: ByteStream, desktop: DemoDesktop) {
     this.#stream = stream;
     this.#desktop = desktop;
-    this.#reader = new Reader(stream);
+    this.#reader = new RfbReader(stream);
   }
 
   async run(): Promise<void> {
@@ -151,7 +110,8 @@ class Session {
     const unsubscribe = this.#desktop.subscribe((rect) => this.#damage(rect));
     try {
       for (;;) {
-        await this.#message(await this.#reader.u8());
+        const msg = await readClientMessage(this.#reader, { maxCutText: MAX_CUT_TEXT });
+        this.#message(decodeClientMessage(msg));
         if (this.#failed) return;
       }
     } finally {
@@ -175,103 +135,41 @@ class Session {
 
   /** Returns false when the client was refused (after telling it why). */
   async #handshake(): Promise<boolean> {
-    this.#write(encoder.encode("RFB 003.008\n"));
-    const version = latin1.decode(await this.#reader.take(12));
-    const m = /^RFB (\d{3})\.(\d{3})\n$/.exec(version);
-    if (!m || Number(m[1]) !== 3) {
-      throw new Error(`client sent an unknown protocol version ${JSON.stringify(version)}`);
-    }
-    // RFC 6143 §7.1.1: unknown minor versions below 7 are treated as 3.3.
-    const minor = Number(m[2]) >= 8 ? 8 : Number(m[2]) === 7 ? 7 : 3;
-    if (minor === 3) {
-      this.#write(u32be(1)); // the server picks None
-    } else {
-      this.#write(new Uint8Array([1, 1])); // one type offered: None
-      const choice = await this.#reader.u8();
-      if (choice !== 1) {
-        if (minor === 8) {
-          const reason = encoder.encode("the demo server only offers security type None (1)");
-          this.#write(concatBytes([u32be(1), u32be(reason.length), reason]));
-        }
-        await this.#writing;
-        return false;
-      }
-      if (minor === 8) this.#write(u32be(0)); // SecurityResult OK
-    }
-    await this.#reader.u8(); // ClientInit shared-flag: every client shares the one desktop
-    const name = encoder.encode(this.#desktop.name);
-    const init = new Uint8Array(24 + name.length);
-    const v = new DataView(init.buffer);
-    v.setUint16(0, this.#desktop.width);
-    v.setUint16(2, this.#desktop.height);
-    init.set(encodePixelFormat(SERVER_PIXEL_FORMAT), 4);
-    v.setUint32(20, name.length);
-    init.set(name, 24);
-    this.#write(init);
-    return true;
+    const d = this.#desktop;
+    const result = await serverHandshake(this.#stream, this.#reader, {
+      serverInit: encodeServerInit({
+        width: d.width,
+        height: d.height,
+        pixelFormat: encodePixelFormat(SERVER_PIXEL_FORMAT),
+        name: d.name,
+      }),
+      refusal: "the demo server only offers security type None (1)",
+    });
+    // ClientInit's shared flag is not looked at: every client shares the one desktop.
+    return result.ok;
   }
 
-  async #message(type: number): Promise<void> {
-    const r = this.#reader;
-    switch (type) {
-      case 0: { // SetPixelFormat
-        const b = await r.take(19);
-        this.#format = decodePixelFormat(b.subarray(3));
+  #message(msg: ClientMessage): void {
+    switch (msg.kind) {
+      case "SetPixelFormat":
+        this.#format = supportedPixelFormat(msg.pixelFormat);
         return;
-      }
-      case 2: { // SetEncodings: only raw is ever sent, which every client accepts
-        const v = await r.view(3);
-        await r.take(4 * v.getUint16(1));
+      case "FramebufferUpdateRequest":
+        this.#request(msg.incremental, msg.rect);
         return;
-      }
-      case 3: { // FramebufferUpdateRequest
-        const v = await r.view(9);
-        const rect = { x: v.getUint16(1), y: v.getUint16(3), w: v.getUint16(5), h: v.getUint16(7) };
-        this.#request(v.getUint8(0) !== 0, rect);
+      case "KeyEvent":
+      case "QemuExtendedKeyEvent":
+        this.#desktop.keyEvent(msg.down, msg.keysym);
         return;
-      }
-      case 4: { // KeyEvent
-        const v = await r.view(7);
-        this.#desktop.keyEvent(v.getUint8(0) !== 0, v.getUint32(3));
+      case "PointerEvent":
+        this.#desktop.pointerEvent(msg.buttons, msg.x, msg.y);
         return;
-      }
-      case 5: { // PointerEvent
-        const v = await r.view(5);
-        this.#desktop.pointerEvent(v.getUint8(0), v.getUint16(1), v.getUint16(3));
+      case "ClientCutText": // the extended-clipboard form is ignored
+        if (!msg.extended) this.#desktop.cutText(latin1.decode(msg.text));
         return;
-      }
-      case 6: { // ClientCutText; a negative length is the extended-clipboard form
-        const v = await r.view(7);
-        const len = Math.abs(v.getInt32(3));
-        if (len > MAX_CUT_TEXT) {
-          throw new Error(`client clipboard text of ${len} bytes exceeds ${MAX_CUT_TEXT} bytes`);
-        }
-        const text = await r.take(len);
-        if (v.getInt32(3) >= 0) this.#desktop.cutText(latin1.decode(text));
-        return;
-      }
-      case 150: // EnableContinuousUpdates (never offered, so ignored)
-        await r.take(9);
-        return;
-      case 248: { // ClientFence (never offered, so ignored)
-        const v = await r.view(8);
-        await r.take(v.getUint8(7));
-        return;
-      }
-      case 251: { // SetDesktopSize: the demo keeps its size
-        const v = await r.view(7);
-        await r.take(16 * v.getUint8(5));
-        return;
-      }
-      case 255: { // QEMU client message; only the extended key event is known
-        const sub = await r.u8();
-        if (sub !== 0) throw new Error(`unknown QEMU client message subtype ${sub}`);
-        const v = await r.view(10);
-        this.#desktop.keyEvent(v.getUint16(0) !== 0, v.getUint32(2));
-        return;
-      }
-      default:
-        throw new Error(`unknown RFB client message type ${type}; closing`);
+        // SetEncodings: only raw is ever sent, which every client accepts.
+        // EnableContinuousUpdates, ClientFence: never offered, so ignored.
+        // SetDesktopSize: the demo keeps its size.
     }
   }
 
@@ -350,7 +248,7 @@ class Session {
 }
 
 function isDisconnect(e: unknown): boolean {
-  return e instanceof EndOfStream || e instanceof Deno.errors.ConnectionReset ||
+  return e instanceof RfbEndOfStream || e instanceof Deno.errors.ConnectionReset ||
     e instanceof Deno.errors.BrokenPipe || e instanceof Deno.errors.BadResource ||
     e instanceof Deno.errors.Interrupted || e instanceof Deno.errors.NotConnected;
 }
@@ -377,43 +275,31 @@ export async function serveDemoClient(
 /** Starts a demo RFB server on a TCP port (127.0.0.1 and any free port by default). */
 export function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
   const desktop = new DemoDesktop({ width: options.width, height: options.height });
-  const listener = Deno.listen({
+  const listener = options.listener ?? Deno.listen({
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
   });
   const streams = new Set<ByteStream>();
-  const sessions = new Set<Promise<void>>();
-  const accepting = (async () => {
-    for (;;) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch {
-        return; // listener closed
-      }
-      const stream = new DenoStream(conn);
-      streams.add(stream);
-      logDebug("demo: client connected", { peer: stream.peer });
-      const session = serveDemoClient(stream, { desktop })
-        .catch((e) => logWarn(`demo: ${e instanceof Error ? e.message : e}`, { peer: stream.peer }))
-        .finally(() => {
-          streams.delete(stream);
-          sessions.delete(session);
-          logDebug("demo: client left", { peer: stream.peer });
-        });
-      sessions.add(session);
+  const loop = acceptLoop(listener, async (conn) => {
+    const stream = new DenoStream(conn);
+    streams.add(stream);
+    logDebug("demo: client connected", { peer: stream.peer });
+    try {
+      await serveDemoClient(stream, { desktop });
+    } catch (e) {
+      logWarn(`demo: ${e instanceof Error ? e.message : e}`, { peer: stream.peer });
+    } finally {
+      streams.delete(stream);
+      logDebug("demo: client left", { peer: stream.peer });
     }
-  })();
+  }, { name: "demo" });
   return Promise.resolve({
     addr: listener.addr as Deno.NetAddr,
     desktop,
     async close() {
-      try {
-        listener.close();
-      } catch { /* already closed */ }
-      await accepting;
+      loop.stop();
       for (const s of streams) s.close();
-      await Promise.all([...sessions]);
+      await loop.finished;
     },
   });
 }
