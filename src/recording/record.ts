@@ -10,52 +10,25 @@
  * and delete recordings when they are no longer needed.
  *
  * Two formats, chosen by the file name (or {@linkcode RecorderOptions.format}):
- *
- * **websockify** (default; any name not ending in `.vncrec`): the file is
- * `FILE.<n>` (`n` = connection number) and holds a JavaScript array, the same
- * bytes websockify writes:
- * ```
- * var VNC_frame_data = [
- * '{12{RFB 003.008\n',       <- to the client: '{' ms '{' data
- * '}15}RFB 003.008\n',       <- from the client: '}' ms '}' data
- * 'EOF'];
- * ```
- * `ms` counts from the session start. Data bytes are written as Python's
- * `unicode_escape` of their latin1 text writes them (printable ASCII as is,
- * `\\`, `\t`, `\n`, `\r`, other bytes `\xhh` in lower case) with `'` as `\'`.
- *
- * **compact** (`FILE` ends in `.vncrec`): binary, about a quarter of the
- * size of the websockify format. The file for connection `n` of
- * `rec.vncrec` is `rec.<n>.vncrec`; with {@linkcode RecorderOptions.maxBytes}
- * it rotates to `rec.<n>-2.vncrec`, `rec.<n>-3.vncrec`, ... Each part:
- * ```
- * header  8 bytes  "VNCWSREC"
- *         1 byte   version (1)
- *         1 byte   part number (1, 2, ...)
- *         8 bytes  session start, ms since the epoch (float64, big-endian)
- * record  1 byte   direction: 0x7b '{' to the client, 0x7d '}' from the client
- *         4 bytes  ms since the session start (uint32, big-endian)
- *         4 bytes  payload length (uint32, big-endian)
- *         payload
- * ```
- * A record is never split across parts.
+ * websockify's JavaScript array (default) and vncws's compact binary one
+ * (`*.vncrec`), both described and encoded in codec.ts.
  * @module
  */
 import { logWarn } from "../base/log.ts";
-
-/** Recording file formats. */
-export type RecordFormat = "websockify" | "compact";
-
-/** Magic bytes at the start of every compact recording part. */
-export const COMPACT_MAGIC = "VNCWSREC";
-/** Size of a compact part header. */
-export const COMPACT_HEADER_BYTES = 18;
-/** Size of a compact record header. */
-export const COMPACT_RECORD_HEADER_BYTES = 9;
-/** Direction byte: target → client. */
-export const TO_CLIENT = 0x7b;
-/** Direction byte: client → target. */
-export const FROM_CLIENT = 0x7d;
+import {
+  COMPACT_HEADER_BYTES,
+  COMPACT_RECORD_HEADER_BYTES,
+  compactPartHeader,
+  compactRecord,
+  FROM_CLIENT,
+  type RecordFormat,
+  recordFormatFor,
+  recordingPath,
+  TO_CLIENT,
+  WEBSOCKIFY_HEAD,
+  WEBSOCKIFY_TAIL,
+  websockifyLine,
+} from "./codec.ts";
 
 /** Receives the bytes of one session, in the shape of the relay's `record` hooks. */
 export interface Recorder {
@@ -84,80 +57,6 @@ export interface RecorderOptions {
   now?: () => number;
   /** Called once when recording stops because of an error (default: a warning line). */
   onError?: (message: string, fields: Record<string, unknown>) => void;
-}
-
-/** The format a `--record` path selects. */
-export function recordFormatFor(path: string): RecordFormat {
-  return path.endsWith(".vncrec") ? "compact" : "websockify";
-}
-
-/** The file a session's recording goes to (part ≥ 2 only for the compact format). */
-export function recordingPath(path: string, id: number, part = 1): string {
-  if (recordFormatFor(path) === "websockify") return `${path}.${id}`;
-  const base = path.slice(0, -".vncrec".length);
-  return part === 1 ? `${base}.${id}.vncrec` : `${base}.${id}-${part}.vncrec`;
-}
-
-const ESCAPED: string[] = Array.from({ length: 256 }, (_, b) => {
-  if (b === 0x5c) return "\\\\";
-  if (b === 0x27) return "\\'";
-  if (b === 0x09) return "\\t";
-  if (b === 0x0a) return "\\n";
-  if (b === 0x0d) return "\\r";
-  if (b >= 0x20 && b < 0x7f) return String.fromCharCode(b);
-  return "\\x" + b.toString(16).padStart(2, "0");
-});
-
-/** Bytes as websockify writes them in a record line (see the module doc). */
-export function escapeRecordData(data: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < data.length; i++) s += ESCAPED[data[i]];
-  return s;
-}
-
-const SIMPLE_ESCAPES: Record<string, number> = {
-  "\\": 0x5c,
-  "'": 0x27,
-  '"': 0x22,
-  t: 0x09,
-  n: 0x0a,
-  r: 0x0d,
-  b: 0x08,
-  f: 0x0c,
-  v: 0x0b,
-  a: 0x07,
-  "0": 0x00,
-};
-
-/**
- * The bytes of a record line's data (inverse of {@linkcode escapeRecordData};
- * also reads `\uXXXX` up to 0xff and the other JavaScript escapes).
- */
-export function unescapeRecordData(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  let n = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c !== 0x5c) {
-      if (c > 0xff) throw new Error(`record data has a character above 0xff at ${i}`);
-      out[n++] = c;
-      continue;
-    }
-    const e = text[++i];
-    if (e === "x" || e === "u") {
-      const len = e === "x" ? 2 : 4;
-      const hex = text.slice(i + 1, i + 1 + len);
-      const v = /^[0-9a-fA-F]+$/.test(hex) && hex.length === len ? parseInt(hex, 16) : NaN;
-      if (!(v <= 0xff)) throw new Error(`bad escape \\${e}${hex} in record data`);
-      out[n++] = v;
-      i += len;
-    } else if (e !== undefined && e in SIMPLE_ESCAPES) {
-      out[n++] = SIMPLE_ESCAPES[e];
-    } else {
-      throw new Error(`bad escape \\${e ?? "(end)"} in record data`);
-    }
-  }
-  return out.slice(0, n);
 }
 
 type QueueItem = { bytes: Uint8Array } | { open: string };
@@ -295,8 +194,6 @@ async function openPrivate(path: string): Promise<Deno.FsFile> {
   return f;
 }
 
-const encoder = new TextEncoder();
-
 /**
  * Starts recording session `id` to {@linkcode recordingPath}`(path, id)`.
  * Returns at once; the file is opened and written in the background. If the
@@ -317,20 +214,19 @@ export function createRecorder(path: string, id: number, options: RecorderOption
 
   if (format === "websockify") {
     writer.open(first);
-    writer.push(encoder.encode("var VNC_frame_data = [\n"));
-    const line = (mark: string, data: Uint8Array) => {
+    writer.push(WEBSOCKIFY_HEAD);
+    const line = (dir: number, data: Uint8Array) => {
       if (closed || writer.failed) return;
-      const ms = Math.max(0, Math.floor(now() - start));
-      writer.push(encoder.encode(`'${mark}${ms}${mark}${escapeRecordData(data)}',\n`));
+      writer.push(websockifyLine(dir, Math.max(0, Math.floor(now() - start)), data));
     };
     return {
       path: first,
-      fromClient: (data) => line("}", data),
-      toClient: (data) => line("{", data),
+      fromClient: (data) => line(FROM_CLIENT, data),
+      toClient: (data) => line(TO_CLIENT, data),
       close() {
         if (!closed) {
           closed = true;
-          writer.push(encoder.encode("'EOF'];\n"));
+          writer.push(WEBSOCKIFY_TAIL);
         }
         return writer.close();
       },
@@ -343,11 +239,7 @@ export function createRecorder(path: string, id: number, options: RecorderOption
   const startPart = () => {
     part++;
     writer.open(recordingPath(base, id, part));
-    const h = new Uint8Array(COMPACT_HEADER_BYTES);
-    h.set(encoder.encode(COMPACT_MAGIC));
-    h[8] = 1;
-    h[9] = Math.min(part, 255);
-    new DataView(h.buffer).setFloat64(10, start);
+    const h = compactPartHeader(part, start);
     writer.push(h);
     partBytes = h.length;
   };
@@ -358,13 +250,7 @@ export function createRecorder(path: string, id: number, options: RecorderOption
     if (maxBytes > 0 && partBytes > COMPACT_HEADER_BYTES && partBytes + size > maxBytes) {
       startPart();
     }
-    const r = new Uint8Array(size);
-    const v = new DataView(r.buffer);
-    r[0] = dir;
-    v.setUint32(1, Math.min(0xffffffff, Math.max(0, Math.floor(now() - start))));
-    v.setUint32(5, data.length);
-    r.set(data, COMPACT_RECORD_HEADER_BYTES);
-    writer.push(r);
+    writer.push(compactRecord(dir, Math.floor(now() - start), data));
     partBytes += size;
   };
   return {

@@ -35,7 +35,7 @@ import {
   FROM_CLIENT,
   TO_CLIENT,
   unescapeRecordData,
-} from "./record.ts";
+} from "./codec.ts";
 import { exists } from "../base/fs.ts";
 
 /** One recorded chunk. */

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
+import { createRecorder } from "../../src/recording/record.ts";
 import {
   COMPACT_HEADER_BYTES,
-  createRecorder,
   escapeRecordData,
   FROM_CLIENT,
   recordingPath,
   TO_CLIENT,
   unescapeRecordData,
-} from "../../src/recording/record.ts";
+} from "../../src/recording/codec.ts";
 import { skipUnless } from "../../scripts/testing/util.ts";
 
 const te = new TextEncoder();
