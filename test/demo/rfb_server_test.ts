@@ -2,6 +2,7 @@ import { startDemoServer } from "../../src/demo/rfb_server.ts";
 import { BAR_COLOURS } from "../../src/demo/desktop.ts";
 import { readExactly } from "../../scripts/testing/util.ts";
 import { raceTimeout, STOPPED, TIMEOUT } from "../../src/base/time.ts";
+import { listenerFailingOnce } from "../base/_failing_listener.ts";
 
 function assert(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new Error(msg);
@@ -351,23 +352,13 @@ Deno.test("demo server: an unknown message type closes the connection", async ()
 });
 
 Deno.test("demo server: a failed accept is logged and the server goes on accepting", async () => {
-  const real = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let failures = 0;
-  const listener = {
-    addr: real.addr,
-    accept(): Promise<Deno.Conn> {
-      // The first accept fails the way EMFILE does: not a closed listener.
-      if (failures++ === 0) return Promise.reject(new Error("Too many open files (os error 24)"));
-      return real.accept();
-    },
-    close: () => real.close(),
-  };
+  const { listener, accepts } = listenerFailingOnce();
   const server = await startDemoServer({ width: 32, height: 32, listener });
   try {
     const s = await raceTimeout(Client.connect(server.addr.port), 5000);
     if (s === TIMEOUT || s === STOPPED) throw new Error("no handshake after a failed accept");
     assertEquals([s.width, s.height], [32, 32], "size");
-    assert(failures >= 2, "accept was called again after the failure");
+    assert(accepts() >= 2, "accept was called again after the failure");
     s.client.close();
   } finally {
     await server.close();

@@ -1,10 +1,12 @@
 /**
  * A replayed recording watched in noVNC: record a demo session with noVNC's
- * pixel format, serve it with `serveReplay`, put vncws in front, and check
+ * pixel format, serve it with `startReplayServer`, put vncws in front, and check
  * that the bundled viewer in headless Chromium shows the recorded colour bars.
  */
 import { BAR_COLOURS } from "../../src/demo/desktop.ts";
-import { planReplay, readRecording, serveReplay } from "../../src/recording/replay.ts";
+import { readRecording } from "../../src/recording/codec.ts";
+import { planReplay } from "../../src/recording/replay_plan.ts";
+import { startReplayServer } from "../../src/recording/replay_server.ts";
 import { freePort, skipUnless, startVncws } from "../../scripts/testing/util.ts";
 import {
   CHROMIUM,
@@ -27,7 +29,7 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     const { update } = await recordDemoSession(`${dir}/rec`, PF_NOVNC, { width: 800, height: 600 });
     if (update.length < 800 * 600 * 4) throw new Error("the recorded update is not a full frame");
-    const replay = serveReplay(planReplay(await readRecording(`${dir}/rec.1`)), {
+    const replay = startReplayServer(planReplay(await readRecording(`${dir}/rec.1`)), {
       port: 0,
       speed: 0,
     });

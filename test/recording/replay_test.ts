@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
 import { createRecorder } from "../../src/recording/record.ts";
-import {
-  planReplay,
-  readRecording,
-  RecordingError,
-  runReplay,
-  serveReplay,
-} from "../../src/recording/replay.ts";
+import { readRecording, RecordingError } from "../../src/recording/codec.ts";
+import { planReplay } from "../../src/recording/replay_plan.ts";
+import { startReplayServer } from "../../src/recording/replay_server.ts";
+import { runReplay } from "../../src/recording/replay.ts";
 import { readExactly } from "../../scripts/testing/util.ts";
 import { configureLog } from "../../src/base/log.ts";
+import { raceTimeout, TIMEOUT } from "../../src/base/time.ts";
 import { be16, be32, PF16, recordDemoSession, viewerHandshake } from "./_rfb.ts";
+import { listenerFailingOnce } from "../base/_failing_listener.ts";
 
 const te = new TextEncoder();
 
@@ -28,7 +27,7 @@ for (
       const plan = planReplay(await readRecording(recorded));
       assert.equal(plan.width, 64);
       assert.equal(plan.height, 48);
-      const server = serveReplay(plan, { port: 0, speed: 0 });
+      const server = startReplayServer(plan, { port: 0, speed: 0 });
       try {
         const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
         // A different handshake than the recorded one (3.8).
@@ -105,7 +104,7 @@ Deno.test("replay: VNC authentication in the recording is skipped; timing is kep
     assert.deepEqual(plan.serverInit, serverInit); // no SetPixelFormat: unchanged
     assert.equal(plan.name, "abc");
     assert.deepEqual(plan.updates.map((f) => [f.ms, [...f.data]]), [[0, [2]], [500, [2, 2]]]);
-    const server = serveReplay(plan, { port: 0, speed: 100 });
+    const server = startReplayServer(plan, { port: 0, speed: 100 });
     try {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
       assert.deepEqual(await viewerHandshake(conn, 8), serverInit);
@@ -198,7 +197,7 @@ Deno.test("replay: a viewer asking for another pixel format gets a warning in th
   configureLog({ verbose: 0, sink: (l) => lines.push(l) });
   try {
     await syntheticRecording(`${dir}/s`, 1); // recorded format: 32 bpp
-    const server = serveReplay(planReplay(await readRecording(`${dir}/s.1`)), {
+    const server = startReplayServer(planReplay(await readRecording(`${dir}/s.1`)), {
       port: 0,
       speed: 0,
     });
@@ -218,6 +217,28 @@ Deno.test("replay: a viewer asking for another pixel format gets a warning in th
     assert.match(warn, /WARN .*recordedBpp=32 askedBpp=16/);
   } finally {
     configureLog({ verbose: 0, sink: (l) => console.error(l) });
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("replay: a failed accept is logged and the server goes on accepting", async () => {
+  const dir = await Deno.makeTempDir();
+  const { listener, accepts } = listenerFailingOnce();
+  try {
+    const serverInit = await syntheticRecording(`${dir}/s`, 1);
+    const plan = planReplay(await readRecording(`${dir}/s.1`));
+    const server = startReplayServer(plan, { port: 0, speed: 0, listener });
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      const init = await raceTimeout(viewerHandshake(conn, 8), 5000);
+      assert.notEqual(init, TIMEOUT, "no handshake after a failed accept");
+      assert.deepEqual(init, serverInit);
+      assert.ok(accepts() >= 2, "accept was called again after the failure");
+      conn.close();
+    } finally {
+      await server.close();
+    }
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
