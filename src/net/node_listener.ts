@@ -14,6 +14,8 @@ import type { HostPort } from "./address.ts";
 import { logError, logInfo, logWarn } from "../base/log.ts";
 import { NodeSocketStream } from "./node_stream.ts";
 import type { TakenSocket } from "./stream.ts";
+import { listenQueue, socketInodes, tcpListeners } from "../base/procfs.ts";
+import { sleep } from "../base/time.ts";
 
 function addrOf(
   address: string | undefined,
@@ -32,10 +34,13 @@ function addrOf(
 export class NodeConn {
   readonly #socket: net.Socket;
   readonly #stream: NodeSocketStream;
+  /** Our address (path "" for unix sockets). */
   readonly localAddr: Deno.NetAddr | Deno.UnixAddr;
+  /** The peer's address (path "" for unix sockets). */
   readonly remoteAddr: Deno.NetAddr | Deno.UnixAddr;
   #closed = false;
 
+  /** Wraps `socket`; `unix` for a unix-domain socket. */
   constructor(socket: net.Socket, unix: boolean) {
     this.#socket = socket;
     this.#stream = new NodeSocketStream(socket);
@@ -43,6 +48,7 @@ export class NodeConn {
     this.remoteAddr = addrOf(socket.remoteAddress, socket.remotePort, unix);
   }
 
+  /** Reads into `buf`; null at end of stream; rejects after close(). */
   async read(buf: Uint8Array): Promise<number | null> {
     if (this.#closed) throw new Deno.errors.BadResource("connection closed");
     const n = await this.#stream.read(buf);
@@ -51,6 +57,7 @@ export class NodeConn {
     return n;
   }
 
+  /** Writes all of `data`; resolves its length once node has taken it. */
   async write(data: Uint8Array): Promise<number> {
     if (this.#closed || this.#socket.destroyed) {
       throw new Deno.errors.BadResource("write on a closed connection");
@@ -59,10 +66,12 @@ export class NodeConn {
     return data.length;
   }
 
+  /** Half-close: ends our write side. */
   closeWrite(): Promise<void> {
     return this.#stream.closeWrite();
   }
 
+  /** Closes the connection. Safe to call twice. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -80,22 +89,27 @@ export class NodeConn {
     return { socket: this.#socket, buffered: this.#stream.detach() };
   }
 
+  /** TCP_NODELAY on or off. */
   setNoDelay(noDelay = true): void {
     this.#socket.setNoDelay(noDelay);
   }
 
+  /** TCP keep-alive on or off. */
   setKeepAlive(keepAlive = true): void {
     this.#socket.setKeepAlive(keepAlive);
   }
 
+  /** The socket keeps the process alive again. */
   ref(): void {
     this.#socket.ref();
   }
 
+  /** The socket no longer keeps the process alive. */
   unref(): void {
     this.#socket.unref();
   }
 
+  /** Closes the connection (`using`). */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -131,6 +145,7 @@ export interface NodeListenerOptions {
 export class NodeListener {
   #server: net.Server;
   readonly #unix: boolean;
+  /** The address listened on. */
   readonly addr: Deno.NetAddr | Deno.UnixAddr;
   readonly #relisten?: () => Promise<net.Server>;
   #pending: net.Socket[] = [];
@@ -139,9 +154,10 @@ export class NodeListener {
   #accepted = 0;
   #restarting = false;
   /** Inode of our listening socket, to find it in /proc/net/tcp*. */
-  #inode?: string;
+  #inode?: number;
   #watch?: ReturnType<typeof setInterval>;
 
+  /** Takes over a listening `server`; TCP listeners get the accept watchdog. */
   constructor(server: net.Server, options: NodeListenerOptions = {}) {
     this.#server = server;
     this.#relisten = options.relisten;
@@ -248,7 +264,7 @@ export class NodeListener {
             error: e instanceof Error ? e.message : String(e),
           });
         }
-        await new Promise((r) => setTimeout(r, RELISTEN_RETRY_MS));
+        await sleep(RELISTEN_RETRY_MS);
       }
     }
   }
@@ -257,6 +273,7 @@ export class NodeListener {
     return new NodeConn(socket, this.#unix) as unknown as Deno.Conn;
   }
 
+  /** The next connection; rejects with BadResource once closed. */
   accept(): Promise<Deno.Conn> {
     if (this.#closed) return Promise.reject(new Deno.errors.BadResource("listener closed"));
     const s = this.#pending.shift();
@@ -264,6 +281,7 @@ export class NodeListener {
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
+  /** Stops listening; pending accepts reject, waiting connections are dropped. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -277,14 +295,17 @@ export class NodeListener {
     for (const s of this.#pending.splice(0)) s.destroy();
   }
 
+  /** The server keeps the process alive again. */
   ref(): void {
     this.#server.ref();
   }
 
+  /** The server no longer keeps the process alive. */
   unref(): void {
     this.#server.unref();
   }
 
+  /** Connections until the listener is closed. */
   async *[Symbol.asyncIterator](): AsyncIterableIterator<Deno.Conn> {
     for (;;) {
       try {
@@ -296,6 +317,7 @@ export class NodeListener {
     }
   }
 
+  /** Stops listening (`using`). */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -342,48 +364,10 @@ function listenOn(host: string, port: number): Promise<net.Server> {
 
 /**
  * Connections waiting in the accept queue of the TCP listener on `port`
- * (IPv4 and IPv6) from /proc/net/tcp*, only the socket with `inode` when
- * given; 0 when unknown.
+ * (IPv4 and IPv6), only the socket with `inode` when given; 0 when unknown.
  */
-export function acceptQueue(port: number, inode?: string): number {
-  let total = 0;
-  for (const text of procNetTcp()) total += listenQueue(text, port, inode);
-  return total;
-}
-
-function procNetTcp(): string[] {
-  const out: string[] = [];
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    try {
-      out.push(Deno.readTextFileSync(file));
-    } catch { /* no IPv6, or no fd left to read it with: check again next time */ }
-  }
-  return out;
-}
-
-/** Listening sockets on `port` from /proc/net/tcp* text: inode → accept queue length. */
-function listeners(text: string, port: number): Map<string, number> {
-  const hexPort = ":" + port.toString(16).toUpperCase().padStart(4, "0");
-  const out = new Map<string, number>();
-  for (const line of text.split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 10 || f[3] !== "0A" || !f[1].endsWith(hexPort)) continue;
-    // For a listener, rx_queue is the number of connections waiting to be accepted.
-    out.set(f[9], parseInt(f[4].split(":")[1], 16) || 0);
-  }
-  return out;
-}
-
-/**
- * From the text of /proc/net/tcp or tcp6: the accept queue length of the
- * listening sockets (state 0A) on `port`, or of the one with `inode`.
- */
-export function listenQueue(text: string, port: number, inode?: string): number {
-  let total = 0;
-  for (const [ino, queued] of listeners(text, port)) {
-    if (inode === undefined || ino === inode) total += queued;
-  }
-  return total;
+export function acceptQueue(port: number, inode?: number): number {
+  return listenQueue(tcpListeners(port), port, inode);
 }
 
 /**
@@ -391,26 +375,13 @@ export function listenQueue(text: string, port: number, inode?: string): number 
  * port whose `socket:[inode]` is among our open fds. Undefined when none is
  * found (or /proc cannot be read now).
  */
-export function ownListenInode(port: number): string | undefined {
-  const candidates = new Set<string>();
-  for (const text of procNetTcp()) {
-    for (const ino of listeners(text, port).keys()) candidates.add(ino);
-  }
-  if (candidates.size === 0) return undefined;
-  try {
-    for (const e of Deno.readDirSync("/proc/self/fd")) {
-      let link: string;
-      try {
-        link = Deno.readLinkSync(`/proc/self/fd/${e.name}`);
-      } catch {
-        continue; // closed meanwhile
-      }
-      const m = /^socket:\[(\d+)\]$/.exec(link);
-      if (m && candidates.has(m[1])) return m[1];
-    }
-  } catch { /* no fd left to list them with */ }
-  return undefined;
+export function ownListenInode(port: number): number | undefined {
+  const listeners = tcpListeners(port);
+  if (listeners.length === 0) return undefined;
+  const ours = socketInodes("self");
+  return listeners.find((l) => ours.has(l.inode))?.inode;
 }
+
 /** node's listen errors as the Deno errors main.ts explains to the user. */
 function toDenoError(e: unknown, host: string): Error {
   const msg = e instanceof Error ? e.message : String(e);

@@ -28,6 +28,7 @@ export const PREBUILT_SHIM: string = join(HERE, "..", "..", ".out", "rebind.so")
 
 /** Raised when no shim can be had; the message says how to fix it. */
 export class ShimUnavailableError extends Error {
+  /** `detail` says what is missing; the message adds the fixes. */
   constructor(detail: string) {
     super(
       `wrap mode needs the rebind shim for LD_PRELOAD, but ${detail}. ` +

@@ -39,14 +39,14 @@ import { freeLoopbackPort } from "./free_port.ts";
 import {
   groupMembers,
   isAlive,
-  listenersOn,
   processGroup,
   type ProcessId,
   processStart,
   socketOwners,
 } from "./proc.ts";
-import { installShim, ShimUnavailableError } from "./shim.ts";
-import { expectedPort, portArguments, recogniseServer, type ServerKind } from "./servers.ts";
+import { tcpListeners } from "../base/procfs.ts";
+import { expectedPort } from "./servers.ts";
+import { ERRNO, makePlan, notReadyText, type Plan, ShimReport } from "./plan.ts";
 import { sleep } from "../base/time.ts";
 
 /** Options for {@linkcode startWrap}. */
@@ -91,93 +91,6 @@ export interface WrapHandle {
 
 const POLL_MS = 250;
 
-const ERRNO: Record<number, string> = {
-  13: "EACCES, permission denied",
-  98: "EADDRINUSE, address already in use",
-  99: "EADDRNOTAVAIL, address not available",
-};
-
-function deferred<T>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** How the server gets its new port. */
-interface Plan {
-  argv: string[];
-  env: Record<string, string>;
-  preload: boolean;
-  kind?: ServerKind;
-}
-
-async function makePlan(wrap: WrapConfig, dir: string, ports: { old: number; new: number }) {
-  const kind = recogniseServer(wrap.command);
-  const parentEnv: Record<string, string> = {
-    VNCWS_PARENT_PID: String(Deno.pid),
-    VNCWS_PARENT_START: String(processStart(Deno.pid) ?? ""),
-    VNCWS_REBIND_REPORT: `${dir}/report`,
-  };
-  const withShim = (shim: string, extra: Record<string, string>): Record<string, string> => {
-    const existing = Deno.env.get("LD_PRELOAD");
-    return {
-      ...parentEnv,
-      ...extra,
-      LD_PRELOAD: existing ? `${shim}:${existing}` : shim,
-    };
-  };
-  const argMode = async (): Promise<Plan> => {
-    if (!kind) {
-      throw new Error(
-        `--wrap-port-arg=arg: vncws does not know how to give "${wrap.command[0]}" a port ` +
-          "(known: Xvnc, Xtigervnc, Xtightvnc, x11vnc, vncserver, tightvncserver, " +
-          "tigervncserver); leave --wrap-port-arg at its default to move the port with LD_PRELOAD",
-      );
-    }
-    const argv = [...wrap.command, ...portArguments(kind, ports.new)];
-    // The shim still reports the server and watches vncws, when we have it.
-    try {
-      const shim = await installShim(dir);
-      return {
-        argv,
-        env: withShim(shim, { VNCWS_REPORT_PORT: String(ports.new) }),
-        preload: false,
-        kind,
-      };
-    } catch (e) {
-      if (!(e instanceof ShimUnavailableError)) throw e;
-      logDebug("wrap: no rebind shim; the server is not watched if vncws is killed");
-      return { argv, env: {}, preload: false, kind };
-    }
-  };
-  const preloadMode = async (): Promise<Plan> => {
-    const shim = await installShim(dir);
-    return {
-      argv: [...wrap.command],
-      env: withShim(shim, {
-        REBIND_OLD_PORT: String(ports.old),
-        REBIND_NEW_PORT: String(ports.new),
-      }),
-      preload: true,
-      kind,
-    };
-  };
-  if (wrap.portArg === "arg") return await argMode();
-  if (wrap.portArg === "preload") return await preloadMode();
-  if (kind === "x11vnc") return await argMode();
-  try {
-    return await preloadMode();
-  } catch (e) {
-    if (!(e instanceof ShimUnavailableError) || !kind) throw e;
-    logWarn(`${e.message}; passing the port on the command line instead`);
-    return await argMode();
-  }
-}
-
 class Supervisor implements WrapHandle {
   readonly port: number;
   ready: Promise<void>;
@@ -188,8 +101,8 @@ class Supervisor implements WrapHandle {
   #options: WrapOptions;
   #dir: string;
   #plan: Plan;
-  #readyD = deferred<void>();
-  #doneD = deferred<number>();
+  #readyD = Promise.withResolvers<void>();
+  #doneD = Promise.withResolvers<number>();
   #isReady = false;
   #family: 4 | 6 = 4;
   #child?: Deno.ChildProcess;
@@ -200,8 +113,7 @@ class Supervisor implements WrapHandle {
   #servers = new Map<number, ProcessId>();
   /** Every server ever seen, for stop(). */
   #allServers: ProcessId[] = [];
-  #reportOffset = 0;
-  #reportRest = "";
+  #report: ShimReport;
   #bindError?: string;
   #starts = [0, 0, 0];
   #exited = false;
@@ -217,6 +129,7 @@ class Supervisor implements WrapHandle {
     this.#dir = dir;
     this.port = port;
     this.#plan = plan;
+    this.#report = new ShimReport(`${dir}/report`);
     this.ready = this.#readyD.promise;
     this.done = this.#doneD.promise;
     // Nobody may be listening to `ready` when it fails after stop(); keep that quiet.
@@ -290,31 +203,15 @@ class Supervisor implements WrapHandle {
   }
 
   #readReport(): void {
-    let bytes: Uint8Array;
-    try {
-      bytes = Deno.readFileSync(`${this.#dir}/report`);
-    } catch {
-      return;
-    }
-    if (bytes.length <= this.#reportOffset) return;
-    const text = this.#reportRest +
-      new TextDecoder().decode(bytes.subarray(this.#reportOffset));
-    this.#reportOffset = bytes.length;
-    const lines = text.split("\n");
-    this.#reportRest = lines.pop() ?? "";
-    for (const line of lines) {
-      const m = /^(\d+) ([46])(?: E(\d+))?$/.exec(line.trim());
-      if (!m) continue;
-      const pid = Number(m[1]);
-      if (m[3]) {
-        const errno = Number(m[3]);
-        this.#bindError = `process ${pid} failed to bind the moved port ${this.port} ` +
-          `(IPv${m[2]}): errno ${errno}${ERRNO[errno] ? ` (${ERRNO[errno]})` : ""}`;
-        // Not a warning: wrappers such as tigervncserver probe the port this way.
-        logDebug(`wrap: ${this.#bindError}`);
+    for (const r of this.#report.read()) {
+      if (r.errno === undefined) {
+        this.#addServer(r.pid);
         continue;
       }
-      this.#addServer(pid);
+      this.#bindError = `process ${r.pid} failed to bind the moved port ${this.port} ` +
+        `(IPv${r.family}): errno ${r.errno}${ERRNO[r.errno] ? ` (${ERRNO[r.errno]})` : ""}`;
+      // Not a warning: wrappers such as tigervncserver probe the port this way.
+      logDebug(`wrap: ${this.#bindError}`);
     }
   }
 
@@ -330,7 +227,7 @@ class Supervisor implements WrapHandle {
   #tick(): void {
     if (this.#exited && this.#wrap.mode !== "respawn") return;
     this.#readReport();
-    const listeners = listenersOn(this.port);
+    const listeners = tcpListeners(this.port);
     if (listeners.length > 0) {
       this.#family = listeners.some((l) => l.family === 4) ? 4 : 6;
       if (this.#servers.size === 0) {
@@ -398,35 +295,13 @@ class Supervisor implements WrapHandle {
   }
 
   #notReadyText(why: string): string {
-    const cmd = this.#wrap.command.join(" ");
-    const old = this.#options.listenPort;
-    const head = why === "timeout"
-      ? `the wrapped command did not listen on 127.0.0.1:${this.port} or [::1]:${this.port} ` +
-        `within ${this.#wrap.readyTimeout} s`
-      : `the wrapped command exited (code ${why.slice(5)}) before it listened on port ${this.port}`;
-    const parts = [`${head} (command: ${cmd}).`];
-    if (this.#bindError) parts.push(`The ${this.#bindError}.`);
-    if (this.#plan.preload) {
-      const expected = expectedPort(this.#wrap.command);
-      parts.push(
-        `vncws moves only a bind of port ${old}, the port it listens on, to ${this.port}; ` +
-          `a display-numbered server (Xvnc :N, vncserver :N) listens on 5900+N, so the ` +
-          `listen port must equal 5900+N` +
-          (expected !== undefined && expected !== old
-            ? ` (this command would listen on ${expected}: run vncws ${expected} -- ${cmd})`
-            : ` (for example vncws 5901 -- Xvnc :1)`) +
-          ".",
-        "A statically linked server ignores LD_PRELOAD: for Xvnc, Xtigervnc, Xtightvnc, " +
-          "x11vnc or vncserver use --wrap-port-arg=arg; a slow server may need a longer " +
-          "--wrap-ready-timeout.",
-      );
-    } else {
-      parts.push(
-        `vncws passed "${portArguments(this.#plan.kind!, this.port).join(" ")}"; check the ` +
-          "server's output above for why it did not start listening.",
-      );
-    }
-    return parts.join(" ");
+    return notReadyText(why, {
+      wrap: this.#wrap,
+      listenPort: this.#options.listenPort,
+      port: this.port,
+      bindError: this.#bindError,
+      plan: this.#plan,
+    });
   }
 
   async stop(): Promise<void> {

@@ -1,15 +1,16 @@
 /** The node:net listener: Deno shapes, errors as Deno errors, sockets handed over with their bytes. */
 import assert from "node:assert/strict";
 import net from "node:net";
+// The /proc/net/tcp parsing itself is tested in test/base/procfs_test.ts.
 import {
   acceptQueue,
-  listenQueue,
   NodeListener,
   openNodeListener,
   ownListenInode,
 } from "../../src/net/node_listener.ts";
 import { DenoStream, PrefixedStream } from "../../src/net/stream.ts";
 import { readExactly } from "../../scripts/testing/util.ts";
+import { sleep } from "../../src/base/time.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -67,7 +68,7 @@ Deno.test({
       const stream = new DenoStream(await accepted);
       const first = new Uint8Array(2);
       // Wait until all six bytes are in: two read, four queued.
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       assert.equal(await stream.read(first), 2);
       const taken = new PrefixedStream(stream, first).takeSocket();
       assert.ok(taken, "a node:net connection has a socket to give");
@@ -94,21 +95,6 @@ Deno.test({
       listener.close();
     }
   },
-});
-
-Deno.test("listenQueue: the accept backlog of the listeners on a port, from /proc/net/tcp", () => {
-  const text = [
-    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
-    "   0: 0100007F:3E80 00000000:0000 0A 00000000:00000018 00:00000000 00000000     0        0 1111",
-    "   1: 0200007F:3E80 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 2222",
-    "   2: 0100007F:3E81 00000000:0000 0A 00000000:00000005 00:00000000 00000000     0        0 3333",
-    "   3: 0100007F:3E80 0100007F:9C40 01 00000000:00000007 00:00000000 00000000     0        0 4444",
-  ].join("\n");
-  // Both listeners on the port (127.0.0.1 and 127.0.0.2); the established line does not count.
-  assert.equal(listenQueue(text, 0x3e80), 27);
-  assert.equal(listenQueue(text, 0x3e80, "1111"), 24); // ours only
-  assert.equal(listenQueue(text, 0x3e81), 5);
-  assert.equal(listenQueue(text, 80), 0);
 });
 
 Deno.test({
@@ -157,7 +143,7 @@ Deno.test({
       await Deno.connect({ hostname: "127.0.0.2", port }),
     ];
     try {
-      await new Promise((r) => setTimeout(r, 400)); // 8 checks
+      await sleep(400); // 8 checks
       assert.equal(relistens, 0);
     } finally {
       for (const c of waiting) c.close();

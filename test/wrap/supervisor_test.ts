@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import type { WrapConfig } from "../../src/config/config.ts";
 import { configureLog } from "../../src/base/log.ts";
-import { groupMembers, listenersOn } from "../../src/wrap/proc.ts";
+import { groupMembers } from "../../src/wrap/proc.ts";
+import { tcpListeners } from "../../src/base/procfs.ts";
 import { startWrap, type WrapHandle } from "../../src/wrap/supervisor.ts";
 import { skipUnless, startProcess } from "../../scripts/testing/util.ts";
 import {
@@ -34,8 +35,8 @@ async function settled(p: Promise<unknown>): Promise<boolean> {
 }
 
 function assertMovedTo(w: WrapHandle, listenPort: number): void {
-  assert.deepEqual(listenersOn(listenPort), [], `something listens on ${listenPort}`);
-  const moved = listenersOn(w.port);
+  assert.deepEqual(tcpListeners(listenPort), [], `something listens on ${listenPort}`);
+  const moved = tcpListeners(w.port);
   assert.ok(moved.length > 0, `nothing listens on ${w.port}`);
   for (const l of moved) assert.ok(LOOPBACK.has(l.address), `listens on ${l.address}`);
 }
@@ -65,7 +66,7 @@ Deno.test({
       assert.match(await rfbGreeting(w.target), /^RFB 003\.008\n$/);
       assertMovedTo(w, listenPort);
       // Xtigervnc binds both families: both were moved.
-      assert.deepEqual(new Set(listenersOn(w.port).map((l) => l.family)), new Set([4, 6]));
+      assert.deepEqual(new Set(tcpListeners(w.port).map((l) => l.family)), new Set([4, 6]));
       assert.match(await rfbGreeting(w.targets[1]), /^RFB 003\.008\n$/);
       assert.deepEqual(w.serverPids, [w.childPid]);
       assert.deepEqual(w.target, {
@@ -157,7 +158,7 @@ Deno.test({
       const first = identify(w.childPid!);
       Deno.kill(first.pid, "SIGKILL");
       await waitUntil(
-        () => w.restarts === 1 && w.childPid !== first.pid && listenersOn(w.port).length > 0,
+        () => w.restarts === 1 && w.childPid !== first.pid && tcpListeners(w.port).length > 0,
         "the respawned server to listen",
       );
       assertMovedTo(w, listenPort);
@@ -239,7 +240,7 @@ Deno.test({
         const dir = report.slice(0, -"/report".length);
         await parent.stop("SIGKILL");
         await waitUntil(() => !isAlive(s!), `server ${s.pid} to end after its vncws was killed`);
-        assert.deepEqual(listenersOn(info.port), []);
+        assert.deepEqual(tcpListeners(info.port), []);
         // The watcher also removed the private directory the killed vncws left.
         await waitUntil(() => !exists(dir), `${dir} to be removed`);
       } finally {

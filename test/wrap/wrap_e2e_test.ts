@@ -4,10 +4,12 @@
  * server, and `exit` mode passes the command's exit code through.
  */
 import assert from "node:assert/strict";
-import { listenersOn, socketOwners } from "../../src/wrap/proc.ts";
+import { socketOwners } from "../../src/wrap/proc.ts";
+import { tcpListeners } from "../../src/base/procfs.ts";
 import { skipUnless, startVncws } from "../../scripts/testing/util.ts";
 import { wsConnect } from "../../scripts/testing/ws_client.ts";
 import { cleanupDisplay, identify, isAlive, pickDisplay, waitUntil } from "./_helpers.ts";
+import { raceTimeout, sleep, STOPPED, TIMEOUT } from "../../src/base/time.ts";
 
 const dec = new TextDecoder();
 
@@ -56,13 +58,13 @@ Deno.test({
         ws = await wsConnect(port);
         if (ws.response.status === 101 || Date.now() > deadline) break;
         ws.conn.close();
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
       }
       assert.equal(ws.response.status, 101);
       assert.equal(dec.decode(await ws.readBytes(12)), "RFB 003.008\n");
       ws.conn.close();
       // On P, IPv4 and IPv6, only vncws listens; Xtigervnc listens on loopback elsewhere.
-      const onP = listenersOn(port);
+      const onP = tcpListeners(port);
       assert.ok(onP.length > 0);
       assert.deepEqual(socketOwners(onP.map((l) => l.inode)), [vncws.pid]);
       const xvncPorts = new Set<number>();
@@ -103,13 +105,11 @@ Deno.test({
       "time.sleep(1.5); sys.exit(7)";
     const vncws = await startVncws([String(port), "--", "/usr/bin/python3", "-c", server]);
     try {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const status = await Promise.race([
-        vncws.status,
-        new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), 20000)),
-      ]);
-      clearTimeout(timer);
-      assert.ok(status, `vncws did not exit after its wrapped command did:\n${vncws.output()}`);
+      const status = await raceTimeout(vncws.status, 20000);
+      assert.ok(
+        status !== TIMEOUT && status !== STOPPED,
+        `vncws did not exit after its wrapped command did:\n${vncws.output()}`,
+      );
       assert.equal(status.code, 7, vncws.output());
     } finally {
       await vncws.stop("SIGKILL");
