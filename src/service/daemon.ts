@@ -5,6 +5,7 @@
  * sees start-up errors in the terminal, which websockify's double fork hides.
  * @module
  */
+import { sleep } from "../base/time.ts";
 
 const CHILD_ENV = "VNCWS_DAEMON_READY_FILE";
 
@@ -65,7 +66,7 @@ export async function daemonize(
         );
         return exited.code || 1;
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     console.error("vncws: the background process did not report in time; check its --log-file");
     // Do not leave a half-started daemon behind: stop its whole session.

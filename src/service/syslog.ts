@@ -29,7 +29,9 @@ export const MAX_SYSLOG_MESSAGE = 8192;
 
 /** Options for {@linkcode formatSyslog}. */
 export interface SyslogFormatOptions {
+  /** RFC 3164 (BSD) lines instead of RFC 5424 ones. */
   legacy: boolean;
+  /** Syslog facility of every message. */
   facility: Facility;
   /** Default: Deno.hostname(). */
   hostname?: string;
@@ -110,7 +112,9 @@ export function parseSyslogTarget(target: string): SyslogTarget {
 
 /** Options for {@linkcode createSyslogSink}. */
 export interface SyslogSinkOptions {
+  /** RFC 3164 (BSD) lines instead of RFC 5424 ones. */
   legacy: boolean;
+  /** Syslog facility of every message. */
   facility: Facility;
   /** Where the first send failure is reported (default stderr). */
   onError?: (message: string) => void;

@@ -20,12 +20,15 @@ export interface UnixDatagramSender {
   readonly backend: "deno" | "ffi";
   /** Sends one datagram; rejects with the reason when the kernel refused it. */
   send(data: Uint8Array): Promise<void>;
+  /** Closes the socket. */
   close(): void;
 }
 
 /** A send refused by the kernel, with its errno. */
 export class DatagramError extends Error {
+  /** The errno the kernel returned. */
   readonly errno: number;
+  /** `message` for people, `errno` for code. */
   constructor(message: string, errno: number) {
     super(message);
     this.errno = errno;

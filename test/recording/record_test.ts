@@ -9,6 +9,7 @@ import {
   unescapeRecordData,
 } from "../../src/recording/codec.ts";
 import { skipUnless } from "../../scripts/testing/util.ts";
+import { sleep } from "../../src/base/time.ts";
 
 const te = new TextEncoder();
 
@@ -118,7 +119,7 @@ Deno.test("record: an unwritable place is reported once and recording stops", as
     onError: (m, f) => errors.push([m, f]),
   });
   for (let i = 0; i < 100; i++) rec.toClient(new Uint8Array(1000));
-  await new Promise((r) => setTimeout(r, 150));
+  await sleep(150);
   for (let i = 0; i < 100; i++) rec.fromClient(new Uint8Array(1000));
   await rec.close();
   assert.equal(errors.length, 1, JSON.stringify(errors));
@@ -142,7 +143,7 @@ Deno.test({
       const errors: Array<[string, Record<string, unknown>]> = [];
       const rec = createRecorder(`${dir}/full`, 1, { onError: (m, f) => errors.push([m, f]) });
       for (let i = 0; i < 200; i++) rec.toClient(new Uint8Array(4096));
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       for (let i = 0; i < 200; i++) rec.fromClient(new Uint8Array(4096));
       await rec.close();
       assert.equal(errors.length, 1, JSON.stringify(errors));
@@ -239,7 +240,7 @@ Deno.test("record: large sessions are written completely", async () => {
     const chunk = new Uint8Array(65536).map((_, i) => i & 0xff);
     for (let i = 0; i < 64; i++) {
       rec.toClient(chunk);
-      if (i % 8 === 0) await new Promise((r) => setTimeout(r, 1));
+      if (i % 8 === 0) await sleep(1);
     }
     await rec.close();
     assert.equal(

@@ -17,6 +17,7 @@ import {
   waitForStatus,
 } from "../browser/_browser.ts";
 import { PF_NOVNC, recordDemoSession } from "./_rfb.ts";
+import { sleep } from "../../src/base/time.ts";
 
 const barPoints: Array<[number, number]> = BAR_COLOURS.map((_, i) => [i * 100 + 50, 20]);
 
@@ -42,7 +43,7 @@ Deno.test({
       await waitForStatus(page, /^Connected/);
       let s = await samplePixels(page, barPoints);
       for (let i = 0; i < 50 && s.rgb.join() !== BAR_COLOURS.join(); i++) {
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
         s = await samplePixels(page, barPoints);
       }
       await screenshot(page, "replay-connected");

@@ -6,7 +6,7 @@ import { startReplayServer } from "../../src/recording/replay_server.ts";
 import { runReplay } from "../../src/recording/replay.ts";
 import { readExactly } from "../../scripts/testing/util.ts";
 import { configureLog } from "../../src/base/log.ts";
-import { raceTimeout, TIMEOUT } from "../../src/base/time.ts";
+import { raceTimeout, sleep, TIMEOUT } from "../../src/base/time.ts";
 import { be16, be32, PF16, recordDemoSession, viewerHandshake } from "./_rfb.ts";
 import { listenerFailingOnce } from "../base/_failing_listener.ts";
 
@@ -206,7 +206,7 @@ Deno.test("replay: a viewer asking for another pixel format gets a warning in th
       await viewerHandshake(conn, 8);
       await conn.write(new Uint8Array([0, 0, 0, 0, ...PF16]));
       for (let i = 0; i < 100 && !lines.some((l) => l.includes("pixel format")); i++) {
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
       conn.close();
     } finally {

@@ -5,6 +5,7 @@
  */
 import { startProcess } from "../../scripts/testing/util.ts";
 import type { Proc } from "../../scripts/testing/util.ts";
+import { sleep } from "../../src/base/time.ts";
 
 const SCRIPT = `
 import socket, sys
@@ -38,7 +39,7 @@ export async function startDgramReceiver(path: string): Promise<DgramReceiver> {
       const deadline = Date.now() + 10000;
       while (decode().length < n) {
         if (Date.now() > deadline) throw new Error(`got ${decode().length} of ${n} datagrams`);
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
       return decode();
     },

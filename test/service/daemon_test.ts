@@ -3,6 +3,7 @@ import { freePort, MAIN, startProcess } from "../../scripts/testing/util.ts";
 import { startEchoTarget } from "../../scripts/testing/targets.ts";
 import { wsConnect } from "../../scripts/testing/ws_client.ts";
 import { processAlive } from "../../src/service/pid_file.ts";
+import { sleep } from "../../src/base/time.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -40,7 +41,7 @@ Deno.test({
     } finally {
       Deno.kill(pid, "SIGTERM");
       for (let i = 0; i < 100 && processAlive(pid); i++) {
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
       }
       await target.close();
     }

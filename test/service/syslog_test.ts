@@ -10,6 +10,7 @@ import { addLogSink, configureLog, logDebug, logInfo, logWarn } from "../../src/
 import { openUnixDatagram } from "../../src/service/unix_datagram.ts";
 import { skipUnless } from "../../scripts/testing/util.ts";
 import { startDgramReceiver } from "./_dgram_receiver.ts";
+import { sleep } from "../../src/base/time.ts";
 
 const PY = skipUnless("/usr/bin/python3", "apt-get install python3");
 
@@ -131,7 +132,7 @@ Deno.test("syslog: a missing socket is reported once, never thrown", async () =>
   });
   sink("a", "info");
   sink("b", "info");
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   sink.close();
   assert.equal(errors.length, 1);
   assert.match(errors[0], /cannot send to \/nonexistent\/vncws-log: .*ENOENT/);

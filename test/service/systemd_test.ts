@@ -4,6 +4,7 @@ import { skipUnless, startProcess } from "../../scripts/testing/util.ts";
 import { startDgramReceiver } from "./_dgram_receiver.ts";
 import { startEchoTarget } from "../../scripts/testing/targets.ts";
 import { wsConnect } from "../../scripts/testing/ws_client.ts";
+import { sleep } from "../../src/base/time.ts";
 
 const PY = skipUnless("/usr/bin/python3", "apt-get install python3");
 const CHILD = new URL("./_systemd_child.ts", import.meta.url).pathname;
@@ -269,7 +270,7 @@ Deno.test({
       // After the end: totals counted once, the session gone, the recording complete.
       let m2 = "";
       for (let i = 0; i < 50 && !m2.includes("vncws_sessions_active 0"); i++) {
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
         m2 = await (await fetch(`${ops}/metrics`)).text();
       }
       const lines = m2.split("\n");
@@ -278,7 +279,7 @@ Deno.test({
       assert.ok(lines.includes('vncws_bytes_total{direction="to_client"} 17'), m2);
       let text = "";
       for (let i = 0; i < 50 && !text.endsWith("'EOF'];\n"); i++) {
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
         text = await Deno.readTextFile(`${dir}/rec.1`).catch(() => "");
       }
       assert.match(

@@ -7,6 +7,7 @@ import { readExactly } from "../../scripts/testing/util.ts";
 import type { Target } from "../../src/net/address.ts";
 import { isAlive, processStart } from "../../src/wrap/proc.ts";
 import { exists } from "../../src/base/fs.ts";
+import { sleep } from "../../src/base/time.ts";
 
 export { exists };
 
@@ -67,7 +68,7 @@ export async function waitUntil(
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
