@@ -6,14 +6,15 @@
 import { logDebug, logInfo, logWarn } from "../base/log.ts";
 import type { ByteStream } from "../net/stream.ts";
 import type { BridgeConfig } from "./options.ts";
-import { RELAY_BUFFER } from "../ws/relay.ts";
-import { type PendingRead, relayBridge } from "./relay.ts";
+import { PendingReadStream } from "../net/pending_read.ts";
+import { INITIAL_BUFFER, relayWebSocketClient } from "../ws/relay.ts";
 import type { BridgeTlsOptions } from "./transport.ts";
 import { runUrlCommand, UrlCommandError } from "./url_command.ts";
 import { connectWebSocket, redactUrl, type WsConnection } from "./ws_client.ts";
 
 /** What every session shares. */
 export interface BridgeContext {
+  /** The bridge's settings. */
   config: BridgeConfig;
   /** TLS settings with the files already read. */
   tls: BridgeTlsOptions;
@@ -27,7 +28,9 @@ class LocalLeftError extends Error {}
 
 /** How a session went: whether the WebSocket opened, and the error when not. */
 export interface SessionOutcome {
+  /** The WebSocket opened (the session relayed, however it ended). */
   opened: boolean;
+  /** Why it did not open, safe to log. */
   error?: string;
 }
 
@@ -41,10 +44,10 @@ export async function runSession(local: ByteStream, ctx: BridgeContext): Promise
   // Watch the local side while the WebSocket opens: a viewer that gives up, or a port probe,
   // must not leave an attempt (and maybe a single-use ticket) behind. A client that speaks
   // first has its bytes kept for the relay.
-  const firstBuf = new Uint8Array(RELAY_BUFFER);
-  const pendingRead: PendingRead = { buf: firstBuf, result: local.read(firstBuf) };
+  const firstBuf = new Uint8Array(INITIAL_BUFFER);
+  const firstRead = local.read(firstBuf);
   const localLeft = new AbortController();
-  pendingRead.result.then((n) => {
+  firstRead.then((n) => {
     if (n === null) localLeft.abort();
   }, () => localLeft.abort());
   const left = () => localLeft.signal.aborted;
@@ -85,18 +88,22 @@ export async function runSession(local: ByteStream, ctx: BridgeContext): Promise
   }
   const where = redactUrl(url);
   logDebug("session start", { client: local.peer, url: where, protocol: ws.protocol });
-  const result = await relayBridge(local, ws.stream, {
-    leftover: ws.leftover,
-    pingInterval: c.pingInterval,
-    pingTimeout: c.pingTimeout,
-    signal: ctx.signal,
-    pendingRead,
-  });
+  // The relay's client side is the local stream, its first read the one already under way.
+  const result = await relayWebSocketClient(
+    new PendingReadStream(local, firstRead, firstBuf),
+    ws.stream,
+    {
+      leftover: ws.leftover,
+      heartbeat: c.pingInterval,
+      pingTimeout: c.pingTimeout,
+      signal: ctx.signal,
+    },
+  );
   logInfo("session end", {
     client: local.peer,
     url: where,
-    up: result.toServer,
-    down: result.toLocal,
+    up: result.toTarget,
+    down: result.toClient,
     ms: Date.now() - started,
     code: result.code,
     reason: result.reason,

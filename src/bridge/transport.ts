@@ -26,13 +26,17 @@ export interface BridgeTlsOptions {
 
 /** Where to connect. */
 export interface TransportTarget {
+  /** Host name or IP address. */
   hostname: string;
+  /** TCP port. */
   port: number;
+  /** TLS (wss://) or plain TCP (ws://). */
   tls: boolean;
 }
 
 /** Options for {@linkcode openTransport}. */
 export interface TransportOptions {
+  /** TLS settings when the target is TLS. */
   tls?: BridgeTlsOptions;
   /** Aborting gives up (connect timeout, shutdown). */
   signal?: AbortSignal;

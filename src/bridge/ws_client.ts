@@ -21,12 +21,15 @@ export interface WsClientOptions {
   allowNoProtocol?: boolean;
   /** Extra request headers in order (`-H`); a name here replaces a default of that name. */
   headers?: Array<[string, string]>;
+  /** `Origin` header (`--origin`); none by default. */
   origin?: string;
+  /** `User-Agent` header (default {@linkcode DEFAULT_USER_AGENT}). */
   userAgent?: string;
   /** `user:pass` for `Authorization: Basic` (the URL's userinfo is the fallback). */
   basicAuth?: string;
   /** Cookie header values, joined with `; `. */
   cookies?: string[];
+  /** TLS settings for wss:// URLs. */
   tls?: BridgeTlsOptions;
   /** Give up after this many milliseconds (TCP, TLS and handshake together). */
   timeoutMs?: number;
@@ -36,6 +39,7 @@ export interface WsClientOptions {
 
 /** An open WebSocket connection (after the 101). */
 export interface WsConnection {
+  /** The connection, positioned after the response head. */
   stream: ByteStream;
   /** The subprotocol the server chose, if any. */
   protocol?: string;
@@ -47,6 +51,7 @@ export interface WsConnection {
 export class WsClientError extends Error {
   /** HTTP status when the server answered, else 0. */
   readonly status: number;
+  /** An error with `message`; `status` is the HTTP status when the server answered. */
   constructor(message: string, status = 0) {
     super(message);
     this.status = status;
@@ -116,7 +121,9 @@ export function buildRequest(url: URL, key: string, options: WsClientOptions = {
 
 /** A parsed response head. */
 export interface ResponseHead {
+  /** The status code (101 for a WebSocket). */
   status: number;
+  /** The reason phrase after the code. */
   statusText: string;
   /** Lower-cased names; repeated headers joined with `, `. */
   headers: Map<string, string>;
