@@ -1,13 +1,14 @@
 /**
  * Fuzz properties for the text parsers: token files
  * (src/route/token_file.ts `parseTokenFileText`) and the command line
- * (src/cli/cli.ts `parseCommandLine`). Random input gives a result that keeps
+ * (src/cli/cli.ts `parseCommandLine`, its option names taken from the option
+ * table). Random input gives a result that keeps
  * every invariant, or a clear error; nothing else.
  * @module
  */
 import fc from "fast-check";
 import { parseTokenFileText } from "../../src/route/token_file.ts";
-import { type Command, parseCommandLine, UsageError } from "../../src/cli/cli.ts";
+import { type Command, parseCommandLine, PROXY_COMMAND, UsageError } from "../../src/cli/cli.ts";
 import type { Target } from "../../src/net/address.ts";
 
 const tokenWords = fc.oneof(
@@ -81,48 +82,11 @@ export const tokenFileRandom: fc.IPropertyWithHooks<[string, string, number]> = 
   },
 );
 
+/** Every option of the proxy's table (long and short), plus misspellings and odd forms. */
 const optionNames = fc.constantFrom(
-  "--help",
-  "--version",
-  "-v",
+  ...PROXY_COMMAND.options.flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])]),
   "-vv",
-  "--verbose",
-  "--web",
   "--web=none",
-  "--record",
-  "--cert",
-  "--daemon",
-  "--run-once",
-  "--timeout",
-  "--idle-timeout",
-  "--heartbeat",
-  "--token-plugin",
-  "--token-source",
-  "--target-config",
-  "--host-token",
-  "--auth-plugin",
-  "--auth-source",
-  "--web-auth",
-  "--unix-listen",
-  "--unix-listen-mode",
-  "--unix-target",
-  "--inetd",
-  "--wrap-mode",
-  "--wrap-port-arg",
-  "--max-connections",
-  "--max-message-size",
-  "--max-head-size",
-  "--max-headers",
-  "--head-timeout",
-  "--raw-wait",
-  "--allow-origin",
-  "--allow-ip",
-  "--proxy-protocol",
-  "--token-path-prefix",
-  "--log-format",
-  "--demo",
-  "-6",
-  "--libserver",
   "--nosuch",
   "--webb",
   "-x",

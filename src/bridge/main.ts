@@ -1,40 +1,24 @@
 /**
  * `vncws bridge`: a local TCP port (or unix socket, or stdio) bridged to a
- * remote WebSocket console. Parses the command line, reads the TLS files,
- * listens, and runs one session per accepted connection.
+ * remote WebSocket console. Listens and runs one session per accepted
+ * connection; the command line is parsed in src/cli/bridge.ts.
  * @module
  */
 import { formatHostPort } from "../net/address.ts";
 import { DenoStream } from "../net/stream.ts";
-import { message, PemReadError, readPem } from "../net/tls_files.ts";
-import { configureLog, logError, logInfo } from "../base/log.ts";
-import { BRIDGE_HELP, type BridgeConfig, BridgeUsageError, parseBridgeArgs } from "./options.ts";
-import { type BridgeContext, runSession } from "./session.ts";
+import { logError, logInfo } from "../base/log.ts";
+import { acceptLoop } from "../base/accept_loop.ts";
+import { raceTimeout } from "../base/time.ts";
+import type { BridgeConfig } from "./options.ts";
+import { type BridgeContext, runSession, type SessionOutcome } from "./session.ts";
 import { StdioStream } from "./stdio_stream.ts";
 import type { BridgeTlsOptions } from "./transport.ts";
 import { redactUrl } from "./ws_client.ts";
 
+export type { BridgeTlsOptions };
+
 /** How long shutdown waits for sessions to finish their close handshakes. */
 const SHUTDOWN_GRACE_MS = 3000;
-
-async function readTlsFiles(config: BridgeConfig): Promise<BridgeTlsOptions> {
-  const read = async (path: string | undefined, flag: string) => {
-    if (path === undefined) return undefined;
-    try {
-      return await readPem(path, flag);
-    } catch (e) {
-      const why = e instanceof PemReadError ? e.reason : message(e);
-      throw new BridgeUsageError(`cannot read ${flag} ${path}: ${why}; give a PEM file`);
-    }
-  };
-  return {
-    insecure: config.insecure,
-    servername: config.sni,
-    ca: await read(config.tlsFiles.ca, "--ca"),
-    cert: await read(config.tlsFiles.cert, "--cert"),
-    key: await read(config.tlsFiles.key, "--key"),
-  };
-}
 
 /** Opens the unix listener, replacing a stale socket file nobody listens on. */
 async function listenUnix(path: string): Promise<Deno.Listener> {
@@ -61,39 +45,21 @@ function describeListener(listener: Deno.Listener, config: BridgeConfig): string
   return formatHostPort(a.hostname, a.port);
 }
 
-/** Runs the bridge with its own argv (without "bridge"); resolves the exit code. */
-export async function runBridge(argv: string[]): Promise<number> {
-  let config: BridgeConfig;
-  let tls: BridgeTlsOptions;
-  try {
-    const cmd = parseBridgeArgs(argv, Deno.env.toObject());
-    if (cmd.kind === "help") {
-      console.log(BRIDGE_HELP);
-      return 0;
-    }
-    config = cmd.config;
-    tls = await readTlsFiles(config);
-  } catch (e) {
-    if (e instanceof BridgeUsageError) {
-      console.error(`vncws bridge: ${e.message}\nTry 'vncws bridge --help' for the options.`);
-      return 2;
-    }
-    throw e;
-  }
-  configureLog({ verbose: config.verbose, format: config.logFormat });
-
+/**
+ * Runs the bridge on a parsed configuration with its TLS files already read;
+ * resolves the exit code (0 ok; 1 a connection failed with `--once` or
+ * `--stdio`, or the listener could not open).
+ */
+export async function runBridge(config: BridgeConfig, tls: BridgeTlsOptions): Promise<number> {
   const ac = new AbortController();
-  let listener: Deno.Listener | undefined;
   const onSignal = () => {
     logInfo("stopping");
     ac.abort();
-    try {
-      listener?.close();
-    } catch { /* already closed */ }
   };
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
   const ctx: BridgeContext = { config, tls, signal: ac.signal };
+  let listener: Deno.Listener | undefined;
   try {
     if (config.listen.kind === "stdio") {
       const outcome = await runSession(new StdioStream(), ctx);
@@ -118,7 +84,7 @@ export async function runBridge(argv: string[]): Promise<number> {
       url: config.url ? redactUrl(config.url) : "from --url-command",
       once: config.once || undefined,
     });
-    return await acceptLoop(listener, ctx);
+    return await serve(listener, ctx);
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
     try {
@@ -132,36 +98,26 @@ export async function runBridge(argv: string[]): Promise<number> {
   }
 }
 
-async function acceptLoop(listener: Deno.Listener, ctx: BridgeContext): Promise<number> {
-  const active = new Set<Promise<unknown>>();
-  for (;;) {
-    let conn: Deno.Conn;
-    try {
-      conn = await listener.accept();
-    } catch (e) {
-      if (ctx.signal.aborted || e instanceof Deno.errors.BadResource) break;
-      // Out of file descriptors and the like: wait a little rather than spin.
-      logError("accept failed", { why: e instanceof Error ? e.message : String(e) });
-      await new Promise((r) => setTimeout(r, 100));
-      continue;
+/** Runs a session per connection until a signal (or, with `--once`, the first session's end). */
+async function serve(listener: Deno.Listener, ctx: BridgeContext): Promise<number> {
+  const peer = ctx.config.listen.kind === "unix" ? "unix" : undefined;
+  let first: SessionOutcome | undefined;
+  let taken = false;
+  const loop = acceptLoop(listener, async (conn) => {
+    const local = new DenoStream(conn, { peer });
+    if (!ctx.config.once) {
+      await runSession(local, ctx);
+      return;
     }
-    const local = new DenoStream(conn, {
-      peer: ctx.config.listen.kind === "unix" ? "unix" : undefined,
-    });
-    if (ctx.config.once) {
-      // No second connection: a single-use ticket could not serve it anyway.
-      listener.close();
-      const outcome = await runSession(local, ctx);
-      return outcome.opened ? 0 : 1;
-    }
-    const p = runSession(local, ctx).finally(() => active.delete(p));
-    active.add(p);
-  }
-  if (active.size > 0) {
-    await Promise.race([
-      Promise.allSettled(active),
-      new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS)),
-    ]);
-  }
-  return 0;
+    // No second connection: a single-use ticket could not serve it anyway.
+    if (taken) return local.close();
+    taken = true;
+    loop.stop();
+    first = await runSession(local, ctx);
+  }, { name: "bridge" });
+  const stopped = new Promise<void>((r) => ctx.signal.addEventListener("abort", () => r()));
+  await Promise.race([stopped, loop.finished]);
+  loop.stop();
+  await raceTimeout(loop.finished, SHUTDOWN_GRACE_MS);
+  return first && !first.opened ? 1 : 0;
 }

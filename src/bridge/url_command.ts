@@ -5,7 +5,7 @@
  * credential); the command's own stderr is.
  * @module
  */
-import { BridgeUsageError, parseWsUrl } from "./options.ts";
+import { parseWsUrl, WsUrlError } from "./options.ts";
 
 /** Options for {@linkcode runUrlCommand}. */
 export interface UrlCommandOptions {
@@ -64,7 +64,7 @@ export async function runUrlCommand(cmd: string, options: UrlCommandOptions): Pr
   try {
     return parseWsUrl(first, "the URL printed by --url-command");
   } catch (e) {
-    if (e instanceof BridgeUsageError) throw new UrlCommandError(e.message);
+    if (e instanceof WsUrlError) throw new UrlCommandError(e.message);
     throw e;
   }
 }

@@ -15,11 +15,13 @@
  * ```
  * The same as JSON: `{ "token-plugin": "TokenFile", "verbose": 2 }`.
  * Keys may use `_` for `-`. The format is TOML unless the file name ends in
- * `.json`. Tables (`[section]`) are not used.
+ * `.json`. Tables (`[section]`) are not used. The keys come from the option
+ * table ({@linkcode configFileOptions}).
  * @module
  */
 import { parse as parseToml } from "smol-toml";
 import { editDistance } from "../base/text.ts";
+import type { CommandSpec } from "./table.ts";
 
 /** A mistake in the config file; the message names the file and the key. */
 export class ConfigFileError extends Error {}
@@ -30,10 +32,30 @@ export interface ConfigFileOptions {
   knownOptions: Record<string, "string" | "boolean">;
   /** Options that may repeat: arrays for string options, counts for flags (`verbose = 2`). */
   multiple?: Iterable<string>;
+  /** Keys that make no sense in a file (default: config, help, version). */
+  notInFile?: Iterable<string>;
+  /** File keys spelled unlike their option: file key → long option name. */
+  optionNames?: Record<string, string>;
 }
 
-/** Keys that make no sense in a file. */
-const NOT_IN_FILE = new Set(["config", "help", "version"]);
+/** The file keys of a command's option table: every option whose `configKey` is not null. */
+export function configFileOptions(spec: CommandSpec): ConfigFileOptions {
+  const knownOptions: Record<string, "string" | "boolean"> = {};
+  const optionNames: Record<string, string> = {};
+  for (const o of spec.options) {
+    const key = o.configKey ?? o.name;
+    knownOptions[key] = o.value ? "string" : "boolean";
+    if (key !== o.name) optionNames[key] = o.name;
+  }
+  return {
+    knownOptions,
+    multiple: spec.options.filter((o) => o.repeatable).map((o) => o.configKey ?? o.name),
+    notInFile: spec.options.filter((o) => o.configKey === null).map((o) => o.name),
+    optionNames,
+  };
+}
+
+const NOT_IN_FILE = ["config", "help", "version"];
 
 function describe(v: unknown): string {
   if (Array.isArray(v)) return "a list";
@@ -68,6 +90,7 @@ export function configArgs(
 ): string[] {
   const known = options.knownOptions;
   const multiple = new Set(options.multiple ?? []);
+  const notInFile = new Set(options.notInFile ?? NOT_IN_FILE);
   const args: string[] = [];
   for (const [rawKey, value] of Object.entries(data)) {
     if (
@@ -79,12 +102,13 @@ export function configArgs(
       );
     }
     const key = rawKey.replace(/_/g, "-");
-    const kind = Object.hasOwn(known, key) && !NOT_IN_FILE.has(key) ? known[key] : undefined;
+    const option = options.optionNames?.[key] ?? key;
+    const kind = Object.hasOwn(known, key) && !notInFile.has(key) ? known[key] : undefined;
     if (kind === undefined) {
-      if (NOT_IN_FILE.has(key)) {
+      if (notInFile.has(key)) {
         throw new ConfigFileError(`${path}: "${rawKey}" cannot be set in a config file`);
       }
-      const valid = Object.keys(known).filter((k) => !NOT_IN_FILE.has(k)).sort();
+      const valid = Object.keys(known).filter((k) => !notInFile.has(k)).sort();
       const near = valid.map((k) => [k, editDistance(key, k)] as const)
         .filter(([, d]) => d <= 3).sort((a, b) => a[1] - b[1])[0]?.[0];
       throw new ConfigFileError(
@@ -95,10 +119,10 @@ export function configArgs(
     const bad = (what: string) =>
       new ConfigFileError(`${path}: "${rawKey}" ${what}, not ${describe(value)}`);
     if (kind === "boolean") {
-      if (value === true) args.push(`--${key}`);
+      if (value === true) args.push(`--${option}`);
       else if (value === false) continue;
       else if (multiple.has(key) && Number.isInteger(value) && (value as number) >= 0) {
-        for (let i = 0; i < (value as number); i++) args.push(`--${key}`);
+        for (let i = 0; i < (value as number); i++) args.push(`--${option}`);
       } else {
         throw bad(multiple.has(key) ? "takes true, false or a count" : "takes true or false");
       }
@@ -109,8 +133,8 @@ export function configArgs(
       throw bad("takes one value (only repeatable options take a list)");
     }
     for (const v of values) {
-      if (typeof v === "string") args.push(`--${key}=${v}`);
-      else if (typeof v === "number" && Number.isFinite(v)) args.push(`--${key}=${v}`);
+      if (typeof v === "string") args.push(`--${option}=${v}`);
+      else if (typeof v === "number" && Number.isFinite(v)) args.push(`--${option}=${v}`);
       else {throw bad(
           Array.isArray(value)
             ? "takes a list of strings or numbers"

@@ -1,12 +1,14 @@
 /**
  * The validated configuration that the CLI produces and every layer reads.
- * One place for defaults, so `--help`, the README and the code agree.
+ * The one place for the proxy's defaults ({@linkcode defaultConfig},
+ * {@linkcode DEFAULT_LIMITS}, {@linkcode DEFAULT_WRAP}): the option table in
+ * src/cli/ reads them, so `--help`, the README and the code agree.
  * @module
  */
 import type { HostPort, Target } from "../net/address.ts";
 import type { TargetTlsConfig, TlsConfig } from "../net/tls_options.ts";
 
-export type { TargetTlsConfig, TlsConfig };
+export type { HostPort, Target, TargetTlsConfig, TlsConfig };
 
 /** What happens when the wrapped command exits (websockify's `--wrap-mode`). */
 export type WrapMode = "exit" | "ignore" | "respawn";
@@ -71,14 +73,23 @@ export interface Config {
   dirListing: boolean;
   /** X-Frame-Options for web responses ("" sends none). */
   frameOptions: string;
+  /** Serving TLS: `--cert`, `--key`, `--ssl-only`, `--verify-client`… */
   tls: TlsConfig;
+  /** TLS to the target: `--ssl-target`, `--target-ca`, `--ssl-target-insecure`. */
   targetTls: TargetTlsConfig;
+  /** `--token-plugin`: how a token becomes a target. */
   tokenPlugin?: string;
+  /** `--token-source`: the token plugin's file, directory, URL… */
   tokenSource?: string;
+  /** `--host-token`: the token comes from the Host header. */
   hostToken: boolean;
+  /** `--auth-plugin`: BasicHTTPAuth, ExpectOrigin, ClientCertCNAuth. */
   authPlugin?: string;
+  /** `--auth-source`: the auth plugin's argument. */
   authSource?: string;
+  /** `--web-auth`: static files need auth too. */
   webAuth: boolean;
+  /** `--allow-origin`: accepted Origin values (empty = any). */
   allowOrigin: string[];
   /** `--allow-ip`: only these CIDR blocks (empty = everyone). */
   allowIp: string[];
@@ -90,17 +101,25 @@ export interface Config {
   proxyProtocol?: 1 | 2;
   /** Path prefix whose next segment is the token (default `/websockify/`). */
   tokenPathPrefix?: string;
+  /** Per-connection and per-client limits. */
   limits: Limits;
   /** Verbosity: 0 quiet, 1 `-v`, 2 `-vv`. */
   verbose: number;
   /** websockify's `--traffic` symbols on stdout. */
   traffic: boolean;
+  /** `--log-file`: also log to this file. */
   logFile?: string;
+  /** `--log-format`: one text line or one JSON object per event. */
   logFormat: "text" | "json";
+  /** `--syslog`: a socket path or host:port. */
   syslog?: string;
+  /** `--legacy-syslog`: BSD format instead of RFC 5424. */
   legacySyslog: boolean;
+  /** `--record`: file name prefix for session recordings. */
   record?: string;
+  /** `-D`: run in the background. */
   daemon: boolean;
+  /** `--run-once`: exit after the first WebSocket session. */
   runOnce: boolean;
   /** websockify `--timeout`: stop listening N s after start (0 = off). */
   timeout: number;
@@ -112,10 +131,20 @@ export interface Config {
   pingTimeout: number;
   /** `--session-idle-timeout`: close a session with no data either way for N s. */
   sessionIdleTimeout: number;
+  /** `--metrics`: where the metrics and status listener listens. */
   metrics?: HostPort;
+  /** `--pid-file`: write the process id here. */
   pidFile?: string;
+  /** Seconds sessions may finish after SIGTERM before they are closed. */
   drainTimeout: number;
 }
+
+/** Wrap mode's defaults (the command itself has none). */
+export const DEFAULT_WRAP: Readonly<Omit<WrapConfig, "command">> = {
+  mode: "exit",
+  portArg: "auto",
+  readyTimeout: 30,
+};
 
 /** The defaults that `--help` and the README state. */
 export const DEFAULT_LIMITS: Limits = {

@@ -1,6 +1,7 @@
 /** `vncws bridge` argument parsing without processes. */
 import assert from "node:assert/strict";
-import { BridgeUsageError, parseBridgeArgs, parseHeader } from "../../src/bridge/options.ts";
+import { parseBridgeArgs, parseHeader } from "../../src/cli/bridge.ts";
+import { UsageError } from "../../src/cli/values.ts";
 
 function run(argv: string[], env: Record<string, string> = {}) {
   const cmd = parseBridgeArgs(argv, env);
@@ -52,7 +53,7 @@ Deno.test("headers: Name: value; the handshake's own headers are refused", () =>
   assert.deepEqual(parseHeader("Authorization: Bearer a:b"), ["Authorization", "Bearer a:b"]);
   assert.throws(() => parseHeader("Sec-WebSocket-Key: x"), /sets this header itself/);
   assert.throws(() => parseHeader("Sec-WebSocket-Protocol: binary"), /--protocol "binary"/);
-  assert.throws(() => parseHeader("bad header: x"), BridgeUsageError);
+  assert.throws(() => parseHeader("bad header: x"), UsageError);
 });
 
 Deno.test("help", () => {

@@ -1,0 +1,447 @@
+/**
+ * The proxy's option table: every option `vncws` takes, once, with its group,
+ * help text, default (read from src/config/) and origin (websockify's or
+ * vncws's own). The parser (cli.ts), `--help`, the `--config` keys and the
+ * README's option tables all come from {@linkcode PROXY_COMMAND}.
+ *
+ * Over 400 lines because it is one declaration, an entry per option (68):
+ * splitting it would scatter the one list a reader looks for.
+ * @module
+ */
+import { DEFAULT_LIMITS, DEFAULT_WRAP, defaultConfig } from "../config/config.ts";
+import { DEFAULT_TOKEN_PATH_PREFIX } from "../route/token_location.ts";
+import { type CommandSpec, flag, valued } from "./table.ts";
+import {
+  listenAddress,
+  logFormat,
+  number,
+  octalMode,
+  oneOf,
+  seconds,
+  size,
+  text,
+  wholeNumber,
+} from "./values.ts";
+
+/** Version printed by `--version`. */
+export const VERSION = "0.1.0";
+
+const D = defaultConfig();
+const L = DEFAULT_LIMITS;
+const W = "websockify";
+const V = "vncws";
+
+/** Every `vncws` option: websockify's names and meanings, then vncws's own. */
+export const PROXY_COMMAND: CommandSpec = {
+  name: "vncws",
+  summary: `vncws ${VERSION} — WebSocket ↔ TCP proxy for VNC (websockify-compatible)`,
+  usage: [
+    "[options] [source_addr:]source_port target_addr:target_port",
+    "[options] [source_addr:]source_port -- WRAP_COMMAND...",
+    "[options] --token-plugin NAME --token-source ARG [source_addr:]source_port",
+    "[options] --unix-target FILE [source_addr:]source_port",
+    "--demo [source_addr:]source_port",
+    "bridge [options] [listen_addr:]listen_port ws[s]://host/path",
+    "replay [--port P] [--speed N] RECORDING",
+  ],
+  intro: [
+    "'vncws bridge --help' lists the bridge's options (a local port → a remote WebSocket " +
+    "console such as VMware, Proxmox or QEMU). Defaults are in brackets.",
+  ],
+  arguments: [
+    [
+      "[source_addr:]source_port",
+      "where to listen; a bare port listens on all interfaces, IPv4 and IPv6 (left out with " +
+      "--unix-listen, --inetd or systemd socket activation)",
+    ],
+    [
+      "target_addr:target_port",
+      "the target (not with --token-plugin, --unix-target, --demo or --)",
+    ],
+    [
+      "-- COMMAND…",
+      "wrap mode: start COMMAND and proxy to it; its bind to the listen port is moved to " +
+      "loopback",
+    ],
+  ],
+  groups: [
+    {
+      id: "proxy",
+      title: "Proxy (example: vncws 6080 127.0.0.1:5900)",
+      readme: "Proxy",
+      intro: [
+        "A bare port listens on all interfaces, IPv4 and IPv6. Browsers, WebSocket",
+        "clients and native VNC viewers (raw TCP) share the port.",
+      ],
+    },
+    {
+      id: "web",
+      title: "Web and viewer (example: vncws --web /usr/share/novnc 6080 h:5900)",
+      readme: "Web and viewer",
+    },
+    {
+      id: "tls",
+      title: "TLS (example: vncws --cert server.pem --key key.pem 6443 h:5900)",
+      readme: "TLS",
+    },
+    {
+      id: "tokens",
+      title:
+        "Tokens and access (example: vncws --token-plugin TokenFile --token-source t.conf 6080)",
+      readme: "Tokens and access",
+    },
+    {
+      id: "wrap",
+      title: "Wrap mode (example: vncws 5901 -- Xvnc :1 -SecurityTypes None)",
+      readme: "Wrap mode",
+    },
+    {
+      id: "limits",
+      title: "Limits (what a client over the limit gets after →)",
+      readme: "Limits",
+    },
+    {
+      id: "ops",
+      title: "Operations (example: vncws -v --log-format json 6080 127.0.0.1:5900)",
+      readme: "Operations",
+    },
+  ],
+  options: [
+    // Proxy
+    flag("prefer-ipv6", "proxy", W, "prefer IPv6 when resolving source_addr", { short: "6" }),
+    valued(
+      "unix-listen",
+      text("FILE"),
+      "proxy",
+      W,
+      "listen on a unix socket instead of TCP (the listen argument is left out)",
+    ),
+    valued("unix-listen-mode", octalMode, "proxy", W, "the unix socket's file mode", {
+      default: D.unixListenMode,
+      needs: "unix-listen",
+    }),
+    valued("unix-target", text("FILE"), "proxy", W, "connect to a unix socket target"),
+    flag("inetd", "proxy", W, "use the listening socket inherited on fd 0"),
+    valued(
+      "raw-wait",
+      seconds,
+      "proxy",
+      V,
+      "a client silent this long is relayed as raw TCP (native VNC viewers); 0 = never",
+      { default: L.rawWait },
+    ),
+    valued("connect-timeout", seconds, "proxy", V, "target connect timeout; failure → HTTP 502", {
+      default: L.connectTimeout,
+    }),
+    valued("heartbeat", seconds, "proxy", W, "send a WebSocket ping every SEC seconds; 0 = off", {
+      default: D.heartbeat,
+    }),
+    valued(
+      "ping-timeout",
+      seconds,
+      "proxy",
+      V,
+      "with --heartbeat: close a session whose peer stops answering pings; 0 = off",
+      { default: D.pingTimeout },
+    ),
+    valued(
+      "session-idle-timeout",
+      seconds,
+      "proxy",
+      V,
+      "close a session with no data either way for SEC seconds; 0 = off",
+      { default: D.sessionIdleTimeout },
+    ),
+    valued(
+      "proxy-protocol",
+      oneOf(["v1", "v2"] as const, { aliases: { "1": "v1", "2": "v2" } }),
+      "proxy",
+      V,
+      "send the client address to the target first (HAProxy PROXY protocol; the VNC " +
+        "server must expect it)",
+    ),
+    // Web and viewer
+    valued(
+      "web",
+      text("DIR|none", "none"),
+      "web",
+      W,
+      "serve DIR on the same port (GET/HEAD; `..` never escapes it); none turns the web " +
+        "server off (405)",
+      { defaultText: "the bundled viewer at /vnc.html" },
+    ),
+    flag("dir-listing", "web", V, "list directories that have no index.html (off by default)"),
+    flag("file-only", "web", W, "websockify's switch to turn listings off; they are off anyway"),
+    valued(
+      "frame-options",
+      oneOf(["SAMEORIGIN", "DENY", "none"] as const, { ignoreCase: true }),
+      "web",
+      V,
+      "X-Frame-Options of web responses; none lets other sites embed the viewer",
+      { default: D.frameOptions as "SAMEORIGIN" },
+    ),
+    flag("demo", "web", V, "target a built-in demo desktop, an RFB 3.8 server (vncws --demo 6080)"),
+    // TLS
+    valued("cert", text("FILE"), "tls", W, "serve wss:// and https:// (plain clients still work)"),
+    valued("key", text("FILE"), "tls", W, "the private key of --cert (default: in the cert file)"),
+    valued("key-password", text("PW"), "tls", W, "password of an encrypted key"),
+    flag(
+      "ssl-only",
+      "tls",
+      W,
+      "refuse plain connections (TLS then runs on the native socket: faster)",
+      { needs: "cert" },
+    ),
+    valued(
+      "ssl-version",
+      text("V", "tlsv1_2"),
+      "tls",
+      W,
+      "minimum version: default, tlsv1_1, tlsv1_2, tlsv1_3",
+    ),
+    valued("ssl-ciphers", text("LIST"), "tls", W, "OpenSSL cipher list (TLS 1.2 suites)"),
+    flag("verify-client", "tls", W, "require a client certificate signed by --cafile (mTLS)", {
+      needs: "cert",
+    }),
+    valued("cafile", text("FILE"), "tls", W, "CA bundle for --verify-client"),
+    flag("ssl-target", "tls", W, "TLS to the target, verified"),
+    valued("target-ca", text("FILE"), "tls", V, "extra CA for --ssl-target", {
+      needs: "ssl-target",
+    }),
+    flag("ssl-target-insecure", "tls", V, "do not verify the target's certificate", {
+      needs: "ssl-target",
+    }),
+    // Tokens and access
+    valued(
+      "token-plugin",
+      text("NAME", "TokenFile"),
+      "tokens",
+      W,
+      "route by token: TokenFile, ReadOnlyTokenFile, TokenFileName, BaseTokenAPI, " +
+        "JSONTokenApi, JWTTokenApi, TokenRedis, UnixDomainSocketDirectory, or a module path",
+    ),
+    valued(
+      "token-source",
+      text("ARG"),
+      "tokens",
+      W,
+      "the token plugin's source (file, directory, URL, key, redis)",
+      { needs: "token-plugin" },
+    ),
+    valued(
+      "target-config",
+      text("FILE"),
+      "tokens",
+      W,
+      "deprecated: --token-plugin TokenFile --token-source FILE",
+    ),
+    flag("host-token", "tokens", W, "take the token from the Host header", {
+      needs: "token-plugin",
+    }),
+    valued(
+      "token-path-prefix",
+      text("P", "/vnc/"),
+      "tokens",
+      V,
+      "path prefix whose next segment is the token",
+      { default: DEFAULT_TOKEN_PATH_PREFIX },
+    ),
+    valued(
+      "auth-plugin",
+      text("NAME", "ExpectOrigin"),
+      "tokens",
+      W,
+      "BasicHTTPAuth, ExpectOrigin or ClientCertCNAuth",
+    ),
+    valued("auth-source", text("ARG"), "tokens", W, "the auth plugin's source", {
+      needs: "auth-plugin",
+    }),
+    flag("web-auth", "tokens", W, "also require auth for static files", {
+      needs: "auth-plugin",
+    }),
+    valued(
+      "allow-origin",
+      text("LIST", "https://a.example"),
+      "tokens",
+      V,
+      "accept only these Origin values (repeatable or comma-separated)",
+      { repeatable: true },
+    ),
+    valued(
+      "allow-ip",
+      text("CIDR", "10.0.0.0/8"),
+      "tokens",
+      V,
+      "accept only clients in these blocks (repeatable or comma-separated)",
+      { repeatable: true },
+    ),
+    valued(
+      "deny-ip",
+      text("CIDR", "10.0.0.0/8"),
+      "tokens",
+      V,
+      "refuse clients in these blocks (repeatable or comma-separated)",
+      { repeatable: true },
+    ),
+    valued(
+      "trusted-proxy",
+      text("CIDR", "10.0.0.0/8"),
+      "tokens",
+      V,
+      "peers whose X-Forwarded-For/Forwarded name the client (repeatable)",
+      { repeatable: true },
+    ),
+    // Wrap mode
+    valued(
+      "wrap-mode",
+      oneOf(["exit", "ignore", "respawn"] as const, { placeholder: "MODE" }),
+      "wrap",
+      W,
+      "when the wrapped command exits: exit with its code, ignore, or respawn (throttled)",
+      { default: DEFAULT_WRAP.mode },
+    ),
+    valued(
+      "wrap-port-arg",
+      oneOf(["preload", "arg", "auto"] as const, { placeholder: "MODE" }),
+      "wrap",
+      V,
+      "move the server's port by LD_PRELOAD shim (preload), -rfbport (arg), or pick by " +
+        "command name (auto)",
+      { default: DEFAULT_WRAP.portArg },
+    ),
+    valued(
+      "wrap-ready-timeout",
+      seconds,
+      "wrap",
+      V,
+      "how long the wrapped server may take to listen",
+      { default: DEFAULT_WRAP.readyTimeout },
+    ),
+    // Limits
+    valued("max-connections", wholeNumber, "limits", V, "concurrent connections → 503", {
+      default: L.maxConnections,
+    }),
+    valued(
+      "max-per-ip",
+      wholeNumber,
+      "limits",
+      V,
+      "concurrent sessions per client address; 0 = no limit → 429",
+      { default: L.maxPerIp },
+    ),
+    valued(
+      "max-per-token",
+      wholeNumber,
+      "limits",
+      V,
+      "concurrent sessions per token; 0 = no limit → 429",
+      { default: L.maxPerToken },
+    ),
+    valued(
+      "handshake-rate",
+      number,
+      "limits",
+      V,
+      "WebSocket handshakes per second per client address; 0 = no limit → 429",
+      { default: L.handshakeRate },
+    ),
+    valued(
+      "max-message-size",
+      size,
+      "limits",
+      V,
+      "one WebSocket message; 0 = no limit → close 1009",
+      { default: L.maxMessageBytes },
+    ),
+    valued("max-head-size", size, "limits", V, "request head → 431", {
+      default: L.maxHeadBytes,
+    }),
+    valued("max-headers", wholeNumber, "limits", V, "header lines → 431", {
+      default: L.maxHeaders,
+    }),
+    valued(
+      "head-timeout",
+      seconds,
+      "limits",
+      V,
+      "request head complete after its first byte → 408",
+      { default: L.headTimeout },
+    ),
+    // Operations
+    flag("verbose", "ops", W, "more detail (repeat for more)", { short: "v", repeatable: true }),
+    flag(
+      "traffic",
+      "ops",
+      W,
+      "traffic symbols on stdout: { target recv, < client send, } client recv, > target send",
+    ),
+    valued("log-file", text("FILE"), "ops", W, "also log to FILE (SIGHUP reopens it)"),
+    valued("log-format", logFormat, "ops", V, "log line format", { default: D.logFormat }),
+    valued(
+      "syslog",
+      text("SERVER", "/dev/log"),
+      "ops",
+      W,
+      "send logs to syslog (/dev/log or host:514, RFC 5424)",
+    ),
+    flag("legacy-syslog", "ops", W, "BSD syslog format instead of RFC 5424", {
+      needs: "syslog",
+    }),
+    valued(
+      "record",
+      text("FILE"),
+      "ops",
+      W,
+      "record sessions to FILE.<n> (websockify's format; .vncrec: vncws's compact one)",
+    ),
+    valued(
+      "metrics",
+      listenAddress,
+      "ops",
+      V,
+      "Prometheus /metrics, /healthz, /readyz and a status page (a bare port listens on " +
+        "127.0.0.1 only)",
+    ),
+    valued(
+      "config",
+      text("FILE"),
+      "ops",
+      V,
+      "read options from a TOML or JSON file; every long option is a key; the command line wins",
+      { configKey: null },
+    ),
+    flag("run-once", "ops", W, "exit after the first WebSocket session"),
+    valued(
+      "timeout",
+      seconds,
+      "ops",
+      W,
+      "stop accepting SEC seconds after start; running sessions go on; 0 = never",
+      { default: D.timeout },
+    ),
+    valued(
+      "idle-timeout",
+      seconds,
+      "ops",
+      W,
+      "exit after SEC seconds without sessions; 0 = never",
+      {
+        default: D.idleTimeout,
+      },
+    ),
+    valued(
+      "drain-timeout",
+      seconds,
+      "ops",
+      V,
+      "on SIGTERM/SIGINT, let sessions finish this long, then close them with 1001",
+      { default: D.drainTimeout },
+    ),
+    flag("daemon", "ops", W, "run in the background", { short: "D" }),
+    valued("pid-file", text("FILE"), "ops", V, "write the process id to FILE"),
+    flag("libserver", "ops", W, "accepted for websockify compatibility; no effect"),
+    flag("help", "ops", W, "this help", { short: "h", configKey: null }),
+    flag("version", "ops", V, "print the version", { configKey: null }),
+  ],
+  footer: ["Exit codes: 0 ok, 1 runtime failure, 2 usage error."],
+};
