@@ -150,13 +150,21 @@ function usageFrom(e: unknown, spec: CommandSpec): UsageError {
   if (unknown) {
     const explained = spec.explainUnknown?.(unknown[1] + unknown[2]);
     if (explained) return new UsageError(explained);
-    const near = nearest(unknown[2], spec.options.map((o) => o.name));
+    // A one-letter flag is too short to guess from.
+    const near = unknown[2].length > 1
+      ? nearest(unknown[2], spec.options.map((o) => o.name))
+      : undefined;
     return new UsageError(
       `unknown option ${unknown[1]}${unknown[2]}` + (near ? ` (did you mean --${near}?)` : ""),
     );
   }
   const missing = /Option '(?:-\w, )?--([\w-]+) <value>' argument missing/.exec(msg);
   if (missing) return new UsageError(`--${missing[1]} needs a value`);
+  const ambiguous = /Option '(?:-\w, )?--([\w-]+)' argument is ambiguous/.exec(msg);
+  if (ambiguous) {
+    const n = ambiguous[1];
+    return new UsageError(`--${n}'s value starts with "-": write it as --${n}=VALUE`);
+  }
   // node's other messages name the option, never its value (it may be a password).
   return new UsageError(msg.replace(/\.?\s*To specify (a positional|an option).*$/s, ""));
 }
