@@ -106,13 +106,6 @@ export function valued<T>(
   return { name, value: value as ValueType<unknown>, group, origin, help, ...more };
 }
 
-/** `--name`'s spec, or a thrown error naming the programming mistake. */
-export function optionSpec(spec: CommandSpec, name: string): OptionSpec {
-  const o = spec.options.find((o) => o.name === name);
-  if (!o) throw new Error(`${spec.name} has no option --${name}`);
-  return o;
-}
-
 /** The default as help and the README print it, or undefined when none is shown. */
 export function defaultText(o: OptionSpec): string | undefined {
   if (o.defaultText !== undefined) return o.defaultText;
@@ -137,8 +130,6 @@ export interface ParsedOptions {
   count(name: string): number;
   /** The parsed value, or the option's default when absent. */
   get<T>(name: string): T | undefined;
-  /** The raw text of a value option (as typed), if given. */
-  text(name: string): string | undefined;
   /** A repeatable value option: every value, each parsed. */
   all<T>(name: string): T[];
 }
@@ -215,11 +206,6 @@ export function parseOptions(spec: CommandSpec, argv: string[]): ParsedOptions {
       if (v === undefined) return o.default as T | undefined;
       const last = Array.isArray(v) ? v.at(-1) : v;
       return (o.value ? parseOne(o, last as string) : last) as T;
-    },
-    text(name) {
-      known(name);
-      const v = raw[name];
-      return (Array.isArray(v) ? v.at(-1) : v) as string | undefined;
     },
     all<T>(name: string): T[] {
       const o = known(name);

@@ -68,7 +68,6 @@ Deno.test("table: defaults, typed values, lists, counts and positionals anywhere
   assert.equal(o.count("loud"), 2);
   assert.deepEqual(o.all("tag"), ["a", "b"]);
   assert.deepEqual(o.positionals, ["rec.1"]);
-  assert.equal(o.text("port"), "0");
   assert.throws(() => o.get("nope"), /has no option --nope/);
 });
 
