@@ -7,25 +7,18 @@
  * @module
  */
 import { type Config, defaultConfig, type WrapMode } from "../config/config.ts";
-import type { HostPort } from "../net/address.ts";
-import { parseHostPort, parseListen } from "../net/address.ts";
-import { nearest } from "../base/text.ts";
+import { type HostPort, parseHostPort, parseListen } from "../net/address.ts";
 import { checkNeeds, parseOptions, renderHelp } from "./table.ts";
 import { PROXY_COMMAND, VERSION } from "./proxy_options.ts";
-import { parseSize, UsageError } from "./values.ts";
+import { UsageError } from "./values.ts";
 
-export { parseSize, PROXY_COMMAND, UsageError, VERSION };
+export { PROXY_COMMAND, UsageError, VERSION };
 
 /** The parsed command line: run the proxy, or print something and exit. */
 export type Command =
   | { kind: "run"; config: Config; warnings: string[] }
   | { kind: "help" }
   | { kind: "version" };
-
-/** The known option closest to `name`, for "did you mean" hints. */
-export function nearestOption(name: string): string | undefined {
-  return nearest(name, PROXY_COMMAND.options.map((o) => o.name));
-}
 
 /** `vncws --help`, generated from {@linkcode PROXY_COMMAND}. */
 export const HELP: string = renderHelp(PROXY_COMMAND);
