@@ -39,11 +39,49 @@ export function hasCommand(bin: string): boolean {
  * test runs and fails loudly.
  */
 export function skipUnless(bins: string | string[], install: string): boolean {
-  const missing = (Array.isArray(bins) ? bins : [bins]).filter((b) => !hasCommand(b));
-  if (missing.length === 0) return false;
-  if (IN_CI) return false;
+  return skipIfMissing([bins].flat().filter((b) => !hasCommand(b)), install);
+}
+
+/** Skip (true) when something is missing, outside CI only; says what and how to install it. */
+function skipIfMissing(missing: string[], install: string): boolean {
+  if (missing.length === 0 || IN_CI) return false;
   console.error(`skipped: ${missing.join(", ")} not installed (install: ${install})`);
   return true;
+}
+
+/** Debian's python, which the tests run (python3 on PATH may be a pyenv build). */
+export const PYTHON = "/usr/bin/python3";
+
+const importable = new Map<string, boolean>();
+
+/** Whether {@linkcode PYTHON} can import `module` (e.g. `websocket`, `websockets`). */
+export function hasPythonModule(module: string): boolean {
+  if (!importable.has(module)) {
+    let ok = false;
+    if (hasCommand(PYTHON)) {
+      try {
+        ok = new Deno.Command(PYTHON, {
+          args: ["-c", `import ${module}`],
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }).outputSync().success;
+      } catch { /* cannot run it: not importable */ }
+    }
+    importable.set(module, ok);
+  }
+  return importable.get(module)!;
+}
+
+/**
+ * {@linkcode skipUnless} for python modules: skip (and print `install`) when
+ * {@linkcode PYTHON} is missing or cannot import one of `modules`, outside CI;
+ * in CI the test runs and fails loudly.
+ */
+export function skipUnlessPython(modules: string | string[], install: string): boolean {
+  if (!hasCommand(PYTHON)) return skipIfMissing([PYTHON], install);
+  const missing = [modules].flat().filter((m) => !hasPythonModule(m));
+  return skipIfMissing(missing.map((m) => `python module ${m}`), install);
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */
@@ -56,7 +94,9 @@ export function freePort(hostname = "127.0.0.1"): number {
 
 /** A temporary directory that `using` removes with everything in it. */
 export interface TempDir {
+  /** The directory's absolute path. */
   path: string;
+  /** Removes the directory and everything in it. */
   [Symbol.dispose](): void;
 }
 
@@ -73,7 +113,9 @@ export function tempDir(): TempDir {
 
 /** A started process and its captured output. */
 export interface Proc {
+  /** Its process id: what it is stopped by. */
   pid: number;
+  /** The child process itself. */
   child: Deno.ChildProcess;
   /** Everything written to stdout and stderr so far. */
   output(): string;
@@ -81,6 +123,7 @@ export interface Proc {
   waitFor(pattern: string | RegExp, timeoutMs?: number): Promise<string>;
   /** SIGTERM (then SIGKILL after a grace period) by PID; resolves with the status. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /** Resolves with its exit status once it has exited and its output is read. */
   status: Promise<Deno.CommandStatus>;
 }
 
@@ -218,7 +261,7 @@ export async function writeAll(
 }
 
 /** Path of the repo's main.ts, for starting vncws as a real process. */
-export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+export const MAIN: string = new URL("../../main.ts", import.meta.url).pathname;
 
 /** Starts vncws (`deno run -A main.ts ARGS`) and waits until it logs that it listens. */
 export async function startVncws(
@@ -242,6 +285,7 @@ export interface XtigervncOptions {
 
 /** A running Xtigervnc. */
 export interface Xtigervnc {
+  /** The Xtigervnc process. */
   proc: Proc;
   /** The X display number it chose. */
   display: number;

@@ -10,6 +10,7 @@ import {
   readExactly,
   readToEof,
   skipUnless,
+  skipUnlessPython,
   startProcess,
   writeAll,
 } from "../../scripts/testing/util.ts";
@@ -60,7 +61,8 @@ async def main():
 asyncio.run(main())
 `;
 
-const skip = skipUnless([PY, "openssl"], "apt-get install python3-websockets openssl");
+const skip = skipUnless("openssl", "apt-get install openssl") ||
+  skipUnlessPython("websockets", "apt-get install python3-websockets");
 
 async function startPyServer(
   dir: string,

@@ -9,6 +9,7 @@ import {
   freePort,
   readExactly,
   skipUnless,
+  skipUnlessPython,
   startProcess,
   startVncws,
   startXtigervnc,
@@ -170,7 +171,7 @@ Deno.test({
 
     await t.step({
       name: "python websocket-client: text (its default) and binary",
-      ignore: skipUnless("/usr/bin/python3", "apt-get install python3-websocket"),
+      ignore: skipUnlessPython("websocket", "apt-get install python3-websocket"),
       fn: async () => {
         const py = startProcess("/usr/bin/python3", [
           "-c",

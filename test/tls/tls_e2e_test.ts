@@ -11,6 +11,7 @@ import {
   freePort,
   readExactly,
   skipUnless,
+  skipUnlessPython,
   startProcess,
   startVncws,
 } from "../../scripts/testing/util.ts";
@@ -97,7 +98,7 @@ let certs: TestCerts;
 
 Deno.test({
   name: "TLS end to end",
-  ignore: ignore || skipUnless("/usr/bin/python3", "apt-get install python3-websocket"),
+  ignore: ignore || skipUnlessPython("websocket", "apt-get install python3-websocket"),
   ...opts,
   async fn(t) {
     certs = await makeCerts();
