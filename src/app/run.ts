@@ -31,10 +31,12 @@ import { fdLimitWarning, openFileLimit } from "../service/fd_limit.ts";
 import { describeListener, openListener, serve, type Server } from "../proxy/server.ts";
 import { openNodeListener } from "../net/node_listener.ts";
 import type { ClientInfo, RouteResult, SessionContext } from "../proxy/session.ts";
-import { createRouter, isRefusal, type RouterOptions } from "../route/router.ts";
+import { createRouter, type RouterOptions } from "../route/router.ts";
 import { normalizeIp } from "../net/ip.ts";
 import type { RequestHead } from "../http/head.ts";
 import type { HttpResponse } from "../http/response.ts";
+import { textResponse } from "../http/response.ts";
+import { isRefusal, type Refusal } from "../auth/refusal.ts";
 import { startDemoServer } from "../demo/rfb_server.ts";
 import { createWebHandler } from "../web/static.ts";
 import { createTlsServer, type TlsServer } from "../net/tls_server.ts";
@@ -108,12 +110,12 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   const route = async (head: RequestHead, client: ClientInfo): Promise<RouteResult> => {
     const r = await router.route(head, client);
     if (config.tokenPlugin) {
-      // A 404 here is an unknown token, a 503 an unreachable backend.
+      // The refusal's kind says what the lookup came to.
       const result = !isRefusal(r)
         ? "found"
-        : r.status === 404
+        : r.kind === "unknown_token" || r.kind === "no_target"
         ? "not_found"
-        : r.status === 503
+        : r.kind === "backend_down"
         ? "error"
         : undefined;
       if (result === "found") tokenBackendDown = false;
@@ -121,7 +123,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
       if (result) book.metrics?.tokenLookups.labels(result).inc();
     }
     if (isRefusal(r)) return r;
-    client.address = r.client;
+    client.address = r.address;
     return { target: r.target, label: r.label, release: () => r.release() };
   };
   const webHandler = config.web === null ? undefined : createWebHandler({
@@ -130,7 +132,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     frameOptions: config.frameOptions,
   });
   const web = webHandler
-    ? async (head: RequestHead, client: ClientInfo): Promise<HttpResponse> =>
+    ? async (head: RequestHead, client: ClientInfo): Promise<HttpResponse | Refusal> =>
       await router.checkWeb(head, client, config.webAuth) ?? await webHandler(head)
     : undefined;
 
@@ -174,10 +176,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     // fixed target without auth may be relayed raw.
     rawTarget: () => (router.rawAllowed ? currentTarget() : undefined),
     web,
-    admitRaw: (peer) => {
-      const r = router.routeRaw({ peer });
-      return isRefusal(r) ? (typeof r.body === "string" ? r.body.trim() : "refused") : r;
-    },
+    admitRaw: (peer) => router.routeRaw({ peer }),
     signal: shutdown.signal,
     stopping: notSessionsYet.signal,
     openSession: (start) => book.openSession(start),
@@ -266,9 +265,9 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
       // The status page names clients: the proxy's --allow-ip/--deny-ip apply here too.
       guard: (_request, remote) => {
         const refused = router.checkAddress(normalizeIp(remote.hostname));
-        return refused
-          ? new Response(String(refused.body ?? ""), { status: refused.status })
-          : undefined;
+        if (!refused) return undefined;
+        const res = textResponse(refused.status, refused.reason);
+        return new Response(String(res.body), { status: res.status });
       },
     });
     logInfo(`metrics on http://${formatHostPort(ops.addr.hostname, ops.addr.port)}/metrics`);

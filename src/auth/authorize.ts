@@ -6,11 +6,11 @@
  * @module
  */
 import type { RequestHead } from "../http/head.ts";
-import { type HttpResponse, textResponse } from "../http/response.ts";
-import type { Target } from "../net/address.ts";
 import { createBasicAuth } from "./basic.ts";
+import type { ClientInfo } from "./client.ts";
 import { CidrList } from "./cidr.ts";
 import { createOriginCheck } from "./origin.ts";
+import { type Refusal, refusal } from "./refusal.ts";
 
 /** Options for {@linkcode createAuthorizer}. */
 export interface AuthorizerOptions {
@@ -30,34 +30,31 @@ export interface AuthorizerOptions {
   denyIp?: string[];
 }
 
-/** Who is asking: filled in by the session from the connection, never from headers. */
-export interface AuthClient {
-  /** Client IP text, after `clientAddress` (trusted proxies applied). */
-  address: string;
-  /** CN of the verified TLS client certificate, when the TLS layer verified one. */
-  clientCertCN?: string;
-  /** The resolved target (websockify passes it to plugins); unused by the built-ins. */
-  target?: Target;
-}
+/**
+ * Who is asking: a {@linkcode ClientInfo} whose `address` is known (the
+ * client IP after trusted proxies), filled in from the connection, never
+ * from headers.
+ */
+export type AuthClient = Pick<ClientInfo, "clientCertCN"> & { address: string };
 
 /** The access check a session runs. */
 export interface Authorizer {
   /**
    * Every check (address lists, Origin, plugin). Resolves `null` when allowed,
-   * else the response to send (400/401/403).
+   * else the refusal (400/401/403).
    */
-  check(head: RequestHead, client: AuthClient): Promise<HttpResponse | null>;
+  check(head: RequestHead, client: AuthClient): Promise<Refusal | null>;
   /**
    * Only the address lists, for connections without an HTTP head (raw VNC
-   * viewers): `null` when allowed, else a 403 (the session just closes).
+   * viewers): `null` when allowed, else a 403 `ip_denied` refusal.
    */
-  checkAddress(address: string): HttpResponse | null;
+  checkAddress(address: string): Refusal | null;
   /**
    * The address lists and the auth plugin, without the `--allow-origin` list:
    * for plain HTTP requests (static files) with `--web-auth` — browsers send
    * no Origin header when navigating.
    */
-  checkWeb(head: RequestHead, client: AuthClient): Promise<HttpResponse | null>;
+  checkWeb(head: RequestHead, client: AuthClient): Promise<Refusal | null>;
   /**
    * True when an Origin list or an auth plugin is configured: a connection
    * without an HTTP request (raw VNC) cannot pass those and must be refused.
@@ -68,7 +65,7 @@ export interface Authorizer {
 type Check = (
   head: RequestHead,
   client: AuthClient,
-) => HttpResponse | null | Promise<HttpResponse | null>;
+) => Refusal | null | Promise<Refusal | null>;
 
 /** The built-in auth plugin names. */
 export const AUTH_PLUGIN_NAMES: readonly string[] = [
@@ -95,10 +92,10 @@ function pluginCheck(plugin: string, source: string | undefined): Check {
   // The CN comes only from the TLS layer: SSL_* request headers (any case) are never read.
   return (_head, client) => {
     if (client.clientCertCN === undefined) {
-      return textResponse(403, "a verified TLS client certificate is required");
+      return refusal("auth", 403, "a verified TLS client certificate is required");
     }
     if (!names.has(client.clientCertCN)) {
-      return textResponse(403, "client certificate CN not allowed");
+      return refusal("auth", 403, "client certificate CN not allowed");
     }
     return null;
   };
@@ -121,12 +118,12 @@ export function createAuthorizer(options: AuthorizerOptions): Promise<Authorizer
 function buildAuthorizer(options: AuthorizerOptions): Authorizer {
   const deny = new CidrList(options.denyIp ?? []);
   const allow = new CidrList(options.allowIp ?? []);
-  const checkAddress = (address: string): HttpResponse | null => {
+  const checkAddress = (address: string): Refusal | null => {
     if (!deny.empty && deny.contains(address)) {
-      return textResponse(403, "client address not allowed");
+      return refusal("ip_denied", 403, "client address not allowed");
     }
     if (!allow.empty && !allow.contains(address)) {
-      return textResponse(403, "client address not allowed");
+      return refusal("ip_denied", 403, "client address not allowed");
     }
     return null;
   };
@@ -142,11 +139,11 @@ function buildAuthorizer(options: AuthorizerOptions): Authorizer {
   return {
     requiresHttp: origin !== undefined || plugin !== undefined,
     checkAddress,
-    async check(head: RequestHead, client: AuthClient): Promise<HttpResponse | null> {
+    async check(head: RequestHead, client: AuthClient): Promise<Refusal | null> {
       return checkAddress(client.address) ?? origin?.(head) ?? (await plugin?.(head, client)) ??
         null;
     },
-    async checkWeb(head: RequestHead, client: AuthClient): Promise<HttpResponse | null> {
+    async checkWeb(head: RequestHead, client: AuthClient): Promise<Refusal | null> {
       return checkAddress(client.address) ?? (await plugin?.(head, client)) ?? null;
     },
   };

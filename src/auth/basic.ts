@@ -20,13 +20,14 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import bcrypt from "bcryptjs";
 import type { RequestHead } from "../http/head.ts";
-import { type HttpResponse, textResponse } from "../http/response.ts";
+import { type Refusal, refusal } from "./refusal.ts";
 import { logWarn } from "../base/log.ts";
 
 /** The realm browsers show in their password prompt. */
 export const BASIC_REALM = "vncws";
 
-type Stored =
+/** A user's stored secret: a bcrypt hash, or a SHA-1 or SHA-256 digest. */
+export type Stored =
   | { kind: "bcrypt"; hash: string }
   | { kind: "sha1"; digest: Uint8Array }
   | { kind: "plain"; digest: Uint8Array };
@@ -108,7 +109,7 @@ const CACHE_MAX = 1000;
 /** A Basic auth checker over a loaded credential map. */
 export function createBasicAuth(
   source: string,
-): (head: RequestHead) => Promise<HttpResponse | null> {
+): (head: RequestHead) => Promise<Refusal | null> {
   const users = loadBasicCredentials(source);
   const challenge = { "WWW-Authenticate": `Basic realm="${BASIC_REALM}"` };
   const remembered = new Map<string, number>();
@@ -117,17 +118,17 @@ export function createBasicAuth(
   return async (head) => {
     const header = head.headers.get("authorization");
     if (header === undefined || header.trim() === "") {
-      return textResponse(401, "authentication required", challenge);
+      return refusal("auth", 401, "authentication required", challenge);
     }
     const m = /^(\S+)\s*(.*)$/.exec(header.trim());
     if (!m || m[1].toLowerCase() !== "basic") {
-      return textResponse(403, "only Basic authentication is accepted");
+      return refusal("auth", 403, "only Basic authentication is accepted");
     }
     const bytes = decodeBase64(m[2].trim());
-    if (!bytes) return textResponse(400, "Authorization header is not valid base64");
+    if (!bytes) return refusal("auth", 400, "Authorization header is not valid base64");
     const text = new TextDecoder().decode(bytes);
     const colon = text.indexOf(":");
-    if (colon < 0) return textResponse(400, "Basic credentials must be user:password");
+    if (colon < 0) return refusal("auth", 400, "Basic credentials must be user:password");
     const user = text.slice(0, colon);
     const password = text.slice(colon + 1);
 
@@ -153,6 +154,6 @@ export function createBasicAuth(
     } else {
       ok = timingSafeEqual(sha256(password), stored.digest);
     }
-    return ok ? null : textResponse(401, "wrong user name or password", challenge);
+    return ok ? null : refusal("auth", 401, "wrong user name or password", challenge);
   };
 }

@@ -68,6 +68,7 @@ function contains(cidr: Cidr, ip: Uint8Array): boolean {
 
 /** A list of CIDR blocks, parsed once, matched many times. */
 export class CidrList {
+  /** The parsed blocks, in the order given. */
   readonly blocks: readonly Cidr[];
 
   /** Parses every entry; throws naming the first bad one. Entries may be comma-separated. */

@@ -5,7 +5,7 @@
  * (`limits.maxConnections`, 503).
  * @module
  */
-import { type HttpResponse, textResponse } from "../http/response.ts";
+import { type Refusal, refusal } from "./refusal.ts";
 
 /** Options for {@linkcode createLimiter}; an absent or 0 value means no limit. */
 export interface LimiterOptions {
@@ -22,6 +22,7 @@ export interface LimiterOptions {
 
 /** A slot held by a session; release it when the session ends (idempotent). */
 export interface LimitSlot {
+  /** Frees the slot; later calls do nothing. */
   release(): void;
 }
 
@@ -29,18 +30,18 @@ export interface LimitSlot {
 export interface Limiter {
   /**
    * Takes a slot for a session from `ip` (the client address, after
-   * `clientAddress`) with an optional token hash. Returns a 429 response when
+   * `clientAddress`) with an optional token hash. Returns a 429 refusal when
    * a limit is exceeded (nothing is held then), else a slot to release.
    */
-  acquire(ip: string, tokenHash?: string): HttpResponse | LimitSlot;
+  acquire(ip: string, tokenHash?: string): Refusal | LimitSlot;
   /**
    * Only the handshake rate: call it first thing (before auth and token
    * lookups, which cost more), then {@linkcode Limiter.hold}. Returns a 429
-   * response when over the rate, else `null`.
+   * refusal when over the rate, else `null`.
    */
-  handshake(ip: string): HttpResponse | null;
+  handshake(ip: string): Refusal | null;
   /** Only the concurrency limits (per IP, per token); see {@linkcode Limiter.acquire}. */
-  hold(ip: string, tokenHash?: string): HttpResponse | LimitSlot;
+  hold(ip: string, tokenHash?: string): Refusal | LimitSlot;
   /** Current concurrent sessions per address (for status pages and tests). */
   activeForIp(ip: string): number;
 }
@@ -88,23 +89,27 @@ export function createLimiter(options: LimiterOptions): Limiter {
     else map.set(key, n);
   };
 
-  const handshake = (ip: string): HttpResponse | null => {
+  const handshake = (ip: string): Refusal | null => {
     if (rate > 0 && !takeHandshake(ip)) {
-      return textResponse(429, `more than ${rate} connection attempts per second from ${ip}`, {
+      return refusal("rate", 429, `more than ${rate} connection attempts per second from ${ip}`, {
         "Retry-After": "1",
       });
     }
     return null;
   };
 
-  const hold = (ip: string, tokenHash?: string): HttpResponse | LimitSlot => {
+  const hold = (ip: string, tokenHash?: string): Refusal | LimitSlot => {
     if (maxPerIp > 0 && (perIp.get(ip) ?? 0) >= maxPerIp) {
-      return textResponse(429, `more than ${maxPerIp} concurrent connections from ${ip}`);
+      return refusal("limit", 429, `more than ${maxPerIp} concurrent connections from ${ip}`);
     }
     if (
       tokenHash !== undefined && maxPerToken > 0 && (perToken.get(tokenHash) ?? 0) >= maxPerToken
     ) {
-      return textResponse(429, `more than ${maxPerToken} concurrent connections with this token`);
+      return refusal(
+        "limit",
+        429,
+        `more than ${maxPerToken} concurrent connections with this token`,
+      );
     }
     perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
     if (tokenHash !== undefined) perToken.set(tokenHash, (perToken.get(tokenHash) ?? 0) + 1);
@@ -122,16 +127,11 @@ export function createLimiter(options: LimiterOptions): Limiter {
   return {
     handshake,
     hold,
-    acquire(ip: string, tokenHash?: string): HttpResponse | LimitSlot {
+    acquire(ip: string, tokenHash?: string): Refusal | LimitSlot {
       return handshake(ip) ?? hold(ip, tokenHash);
     },
     activeForIp(ip: string): number {
       return perIp.get(ip) ?? 0;
     },
   };
-}
-
-/** Type guard: whether `acquire` refused (a response) rather than granted a slot. */
-export function isRefusal(result: HttpResponse | LimitSlot): result is HttpResponse {
-  return "status" in result;
 }

@@ -13,7 +13,7 @@
  * @module
  */
 import type { RequestHead } from "../http/head.ts";
-import { type HttpResponse, textResponse } from "../http/response.ts";
+import { type Refusal, refusal } from "./refusal.ts";
 
 /** Lower-cases and drops a trailing `/`, so `https://Example.com/` matches `https://example.com`. */
 function normalizeOrigin(origin: string): string {
@@ -27,17 +27,17 @@ function normalizeOrigin(origin: string): string {
  */
 export function createOriginCheck(
   origins: readonly string[],
-): (head: RequestHead) => HttpResponse | null {
+): (head: RequestHead) => Refusal | null {
   const allowed = new Set(
     origins.flatMap((o) => o.split(/[\s,]+/)).filter((o) => o !== "").map(normalizeOrigin),
   );
   return (head) => {
     const origin = head.headers.get("origin");
     if (origin === undefined || origin.trim() === "") {
-      return textResponse(403, "Origin header required");
+      return refusal("origin", 403, "Origin header required");
     }
     if (!allowed.has(normalizeOrigin(origin))) {
-      return textResponse(403, "Origin not allowed");
+      return refusal("origin", 403, "Origin not allowed");
     }
     return null;
   };

@@ -6,6 +6,7 @@
 
 /** A parsed request head. Header names are lower-cased; repeated headers are joined with ", ". */
 export interface RequestHead {
+  /** The request method (`GET`, `HEAD`...). */
   method: string;
   /** The request target as sent (path and query), e.g. `/websockify?token=a`. */
   target: string;
@@ -15,6 +16,7 @@ export interface RequestHead {
   query: URLSearchParams;
   /** `HTTP/1.1` or `HTTP/1.0`. */
   version: string;
+  /** Headers by lower-cased name. */
   headers: Map<string, string>;
   /** Header count (lines), for limits. */
   headerCount: number;
@@ -22,8 +24,11 @@ export interface RequestHead {
 
 /** A request the parser refuses, with the HTTP status to answer. */
 export class HttpError extends Error {
+  /** The HTTP status to answer. */
   readonly status: number;
+  /** Extra response headers (`Allow`, `Sec-WebSocket-Version`). */
   readonly headers: Record<string, string>;
+  /** A refusal with `status`, the reason `message` and extra response `headers`. */
   constructor(status: number, message: string, headers: Record<string, string> = {}) {
     super(message);
     this.status = status;
@@ -33,7 +38,9 @@ export class HttpError extends Error {
 
 /** Limits for {@linkcode parseRequestHead}. */
 export interface HeadLimits {
+  /** `--max-head-size`: bytes. */
   maxHeadBytes: number;
+  /** Max header lines. */
   maxHeaders: number;
 }
 

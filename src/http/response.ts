@@ -8,7 +8,9 @@ import type { ByteStream } from "../net/stream.ts";
 
 /** An HTTP response to write. */
 export interface HttpResponse {
+  /** The status code. */
   status: number;
+  /** Headers besides `Server`, `Connection` and `Content-Length`. */
   headers?: Record<string, string>;
   /** Body bytes; omitted for HEAD by {@linkcode writeResponse}. */
   body?: Uint8Array | string;

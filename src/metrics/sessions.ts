@@ -23,7 +23,9 @@ export interface SessionInfo {
 
 /** The relay's per-chunk hooks (the shape of `WsRelayOptions.record`). */
 export interface ChunkHooks {
+  /** Bytes from the client, before they go to the target. */
   fromClient(data: Uint8Array): void;
+  /** Bytes from the target, before they go to the client. */
   toClient(data: Uint8Array): void;
 }
 

@@ -4,6 +4,8 @@
  * route and authorise, connect the target, answer 101, relay.
  * @module
  */
+import type { ClientInfo } from "../auth/client.ts";
+import type { Refusal } from "../auth/refusal.ts";
 import type { Config } from "../config/config.ts";
 import { findHeadEnd, HttpError, parseRequestHead, type RequestHead } from "../http/head.ts";
 import { type HttpResponse, textResponse, writeResponse } from "../http/response.ts";
@@ -38,15 +40,7 @@ export interface SessionMetrics {
   connected(seconds: number): void;
 }
 
-/** Who is on the other end, as far as the transport can tell. */
-export interface ClientInfo {
-  /** `ip:port`, `[v6]:port` or `unix`. */
-  peer: string;
-  /** The verified TLS client certificate's CN (never from headers). */
-  clientCertCN?: string;
-  /** Client IP after trusted proxies were applied (set by routing). */
-  address?: string;
-}
+export type { ClientInfo };
 
 /** A refusal from routing or auth, or where to connect. */
 export type RouteResult =
@@ -57,7 +51,7 @@ export type RouteResult =
     /** Frees the limiter slot taken for this session; called once when it ends. */
     release?: () => void;
   }
-  | HttpResponse;
+  | Refusal;
 
 /** What a session needs from the server around it. */
 export interface SessionContext {
@@ -69,12 +63,12 @@ export interface SessionContext {
   /** The target for raw (non-WebSocket) clients, when raw relaying is allowed. */
   rawTarget?: () => Target | undefined;
   /** Answers plain HTTP requests (static files, viewer); absent = 405. */
-  web?: (head: RequestHead, client: ClientInfo) => Promise<HttpResponse>;
+  web?: (head: RequestHead, client: ClientInfo) => Promise<HttpResponse | Refusal>;
   /**
    * Admits a raw (non-HTTP) client: a slot to release when it ends, or the
    * reason it is refused (address lists, limits).
    */
-  admitRaw?: (peer: string) => { release(): void } | string;
+  admitRaw?: (peer: string) => { release(): void } | Refusal;
   /** Server-side TLS for a stream whose first bytes look like a ClientHello. */
   tls?: (stream: ByteStream, options?: { signal?: AbortSignal }) => Promise<ByteStream>;
   /** Aborted at shutdown: sessions close with 1001. */
@@ -361,6 +355,9 @@ async function plainHttp(
     );
   }
   const res = await ctx.web(head, { peer: stream.peer, clientCertCN: stream.clientCertCN });
+  if ("kind" in res) {
+    return refuse(ctx, stream, textResponse(res.status, res.reason, res.headers), res.reason, head);
+  }
   logDebug("http", {
     client: stream.peer,
     method: head.method,
@@ -391,8 +388,8 @@ async function wsSession(
     return refuse(
       ctx,
       stream,
-      routed,
-      typeof routed.body === "string" ? routed.body.trim() : "refused",
+      textResponse(routed.status, routed.reason, routed.headers),
+      routed.reason,
       head,
     );
   }
@@ -408,7 +405,7 @@ async function relaySession(
   req: {
     head: RequestHead;
     upgrade: ReturnType<typeof validateUpgrade>;
-    routed: Exclude<RouteResult, HttpResponse>;
+    routed: Exclude<RouteResult, Refusal>;
     leftover: Uint8Array;
     client: ClientInfo;
   },
@@ -504,8 +501,8 @@ async function connectFor(
 
 async function rawSession(stream: ByteStream, target: Target, ctx: SessionContext): Promise<void> {
   const slot = ctx.admitRaw?.(stream.peer);
-  if (typeof slot === "string") {
-    logInfo("refused", { client: stream.peer, why: slot });
+  if (slot && "kind" in slot) {
+    logInfo("refused", { client: stream.peer, why: slot.reason });
     return;
   }
   try {

@@ -26,6 +26,7 @@ export interface TokenResolver {
 export class TokenBackendError extends Error {
   /** The HTTP status to answer: always 503. */
   readonly status = 503;
+  /** A backend failure described by `message` (and its `cause`). */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "TokenBackendError";

@@ -1,25 +1,30 @@
 /**
  * Everything a session decides before it connects the target, in one call:
  * client address (trusted proxies), handshake rate, access checks, token →
- * target, concurrency limits. The session answers a refusal as an HTTP
- * response (the reason is its body) and otherwise connects `target`.
+ * target, concurrency limits. The answer is a {@linkcode Route} or a typed
+ * {@linkcode Refusal} (its kind in brackets below); the proxy answers
+ * refusals and otherwise connects `target`.
  *
  * Order, cheapest and least revealing first:
  * 1. client address: `X-Forwarded-For`/`Forwarded` only from `--trusted-proxy` peers;
- * 2. handshake rate per client address → 429;
- * 3. `--deny-ip`/`--allow-ip` → 403, `--allow-origin` → 403, auth plugin → 400/401/403
- *    (before the token lookup, so unauthenticated clients cannot probe tokens;
- *    websockify runs auth after the lookup);
- * 4. token: missing → 403, unknown/invalid/expired → 404, backend down → 503;
- *    without a token plugin the fixed target is used;
- * 5. concurrent sessions per client address and per token → 429.
+ * 2. handshake rate per client address → 429 (`rate`);
+ * 3. `--deny-ip`/`--allow-ip` → 403 (`ip_denied`), `--allow-origin` → 403
+ *    (`origin`), auth plugin → 400/401/403 (`auth`) (before the token lookup,
+ *    so unauthenticated clients cannot probe tokens; websockify runs auth
+ *    after the lookup);
+ * 4. token: missing or malformed → 403/400 (`token_missing`),
+ *    unknown/invalid/expired → 404 (`unknown_token`), backend down → 503
+ *    (`backend_down`); without a token plugin the fixed target is used, and
+ *    none → 404 (`no_target`);
+ * 5. concurrent sessions per client address and per token → 429 (`limit`).
  * @module
  */
 import { type AuthClient, type Authorizer, createAuthorizer } from "../auth/authorize.ts";
 import { clientAddress } from "../auth/client_ip.ts";
+import { type ClientInfo, peerIp } from "../auth/client.ts";
 import { createLimiter, type Limiter } from "../auth/limits.ts";
+import { isRefusal, type Refusal, refusal } from "../auth/refusal.ts";
 import { HttpError, type RequestHead } from "../http/head.ts";
-import { type HttpResponse, textResponse } from "../http/response.ts";
 import type { Target } from "../net/address.ts";
 import { logWarn } from "../base/log.ts";
 import { createTokenResolver, TokenBackendError, tokenHash, type TokenResolver } from "./token.ts";
@@ -34,6 +39,7 @@ export interface RouterOptions {
   target?: Target | (() => Target | undefined);
   /** `--token-plugin`, `--token-source` (and `--target-config`, mapped to TokenFile by the CLI). */
   tokenPlugin?: string;
+  /** `--token-source`: the token plugin's argument. */
   tokenSource?: string;
   /** `--host-token`. */
   hostToken?: boolean;
@@ -47,72 +53,58 @@ export interface RouterOptions {
   jwtClockSkew?: number;
   /** `--auth-plugin`, `--auth-source`. */
   authPlugin?: string;
+  /** `--auth-source`: the auth plugin's argument. */
   authSource?: string;
   /** `--allow-origin` (empty = no Origin check). */
   allowOrigin?: string[];
   /** `--allow-ip`, `--deny-ip`, `--trusted-proxy` (CIDR blocks). */
   allowIp?: string[];
+  /** `--deny-ip`: refused client addresses (wins over the allow list). */
   denyIp?: string[];
+  /** `--trusted-proxy`: peers whose forwarding headers are believed. */
   trustedProxies?: string[];
   /** `--max-per-ip`, `--max-per-token`, `--handshake-rate` (0/absent = no limit). */
   maxPerIp?: number;
+  /** `--max-per-token`: concurrent sessions per token. */
   maxPerToken?: number;
+  /** `--handshake-rate`: handshakes per second per client address. */
   handshakeRatePerIp?: number;
-}
-
-/** The transport's view of the client: never taken from headers. */
-export interface RouteClient {
-  /** `ip:port`, `[v6]:port` or `unix` (ByteStream.peer). */
-  peer: string;
-  /** Verified TLS client certificate CN (ByteStream.clientCertCN). */
-  clientCertCN?: string;
 }
 
 /** Where to connect, and what to do when the session ends. */
 export interface Route {
+  /** Where the session connects. */
   target: Target;
   /** Short token hash for log lines (never the token). */
   label?: string;
-  /** The client address after trusted proxies, for log lines. */
-  client: string;
+  /** The client address after trusted proxies ({@linkcode ClientInfo.address}). */
+  address: string;
   /** Call exactly once when the session ends or the target connect fails (idempotent). */
   release(): void;
 }
 
 /** What {@linkcode createRouter} returns. */
 export interface Router {
-  /** Decides an upgrade request: a {@linkcode Route} or the refusal to send. */
-  route(head: RequestHead, client: RouteClient): Promise<Route | HttpResponse>;
+  /** Decides an upgrade request: a {@linkcode Route} or why not. */
+  route(head: RequestHead, client: ClientInfo): Promise<Route | Refusal>;
   /**
    * For plain HTTP requests (static files): the address lists, and the auth
    * plugin when `webAuth` is true. `null` = serve the file.
    */
-  checkWeb(head: RequestHead, client: RouteClient, webAuth: boolean): Promise<HttpResponse | null>;
+  checkWeb(head: RequestHead, client: ClientInfo, webAuth: boolean): Promise<Refusal | null>;
   /**
    * For a raw VNC client (no HTTP head): the address lists, rate and per-IP
-   * limit. A {@linkcode Route}-like slot or a refusal (the session just
-   * closes; raw clients cannot read HTTP). Only call it when
+   * limit. A {@linkcode Route} or a refusal (the session just closes; raw
+   * clients cannot read HTTP). Only call it when
    * {@linkcode Router.rawAllowed} is true.
    */
-  routeRaw(client: RouteClient): Route | HttpResponse;
+  routeRaw(client: ClientInfo): Route | Refusal;
   /** False when tokens, an auth plugin or an Origin list are configured. */
   readonly rawAllowed: boolean;
   /** Only the `--allow-ip`/`--deny-ip` lists for an address (other listeners, e.g. metrics). */
-  checkAddress(address: string): HttpResponse | null;
+  checkAddress(address: string): Refusal | null;
   /** Closes token backends (Redis connection, user module). */
   close(): Promise<void>;
-}
-
-/** The IP text of a `ByteStream.peer` (`1.2.3.4:5`, `[::1]:5`), or `unix`. */
-export function peerIp(peer: string): string {
-  if (peer.startsWith("[")) return peer.slice(1, peer.indexOf("]"));
-  const colon = peer.lastIndexOf(":");
-  return colon > 0 && peer.indexOf(":") === colon ? peer.slice(0, colon) : peer;
-}
-
-/** Type guard: a refusal rather than a route. */
-export function isRefusal(result: Route | HttpResponse): result is HttpResponse {
-  return "status" in result;
 }
 
 /**
@@ -147,7 +139,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   const fixedTarget = (): Target | undefined =>
     typeof options.target === "function" ? options.target() : options.target;
 
-  const addressOf = (head: RequestHead, client: RouteClient): string => {
+  const addressOf = (head: RequestHead, client: ClientInfo): string => {
     const ip = peerIp(client.peer);
     // A unix-socket peer is a local process: trust its forwarding headers
     // when any trusted proxy is configured (a reverse proxy on the same host).
@@ -166,8 +158,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       const rate = limiter.handshake(address);
       if (rate) return rate;
       const who: AuthClient = { address, clientCertCN: client.clientCertCN };
-      const refusal = await authorizer.check(head, who);
-      if (refusal) return refusal;
+      const refused = await authorizer.check(head, who);
+      if (refused) return refused;
 
       let target = fixedTarget();
       let label: string | undefined;
@@ -179,11 +171,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
             pathPrefix: options.tokenPathPrefix,
           });
         } catch (e) {
-          if (e instanceof HttpError) return textResponse(e.status, e.message);
+          if (e instanceof HttpError) return refusal("token_missing", e.status, e.message);
           throw e;
         }
         if (token === undefined) {
-          return textResponse(
+          return refusal(
+            "token_missing",
             403,
             "a token is required (?token=, /websockify/<token> or a token cookie)",
           );
@@ -199,14 +192,14 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
           const why = e instanceof TokenBackendError
             ? "token backend unavailable"
             : "token lookup failed";
-          return textResponse(503, why, { "Retry-After": "5" });
+          return refusal("backend_down", 503, why, { "Retry-After": "5" });
         }
-        if (!target) return textResponse(404, "unknown or expired token");
+        if (!target) return refusal("unknown_token", 404, "unknown or expired token");
       }
-      if (!target) return textResponse(404, "no target is configured for this server");
+      if (!target) return refusal("no_target", 404, "no target is configured for this server");
       const slot = limiter.hold(address, label);
-      if ("status" in slot) return slot;
-      return { target, label, client: address, release: () => slot.release() };
+      if (isRefusal(slot)) return slot;
+      return { target, label, address, release: () => slot.release() };
     },
 
     async checkWeb(head, client, webAuth) {
@@ -217,13 +210,13 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
 
     routeRaw(client) {
       const address = peerIp(client.peer);
-      const refusal = limiter.handshake(address) ?? authorizer.checkAddress(address);
-      if (refusal) return refusal;
+      const refused = limiter.handshake(address) ?? authorizer.checkAddress(address);
+      if (refused) return refused;
       const target = fixedTarget();
-      if (!target) return textResponse(404, "no target is configured for this server");
+      if (!target) return refusal("no_target", 404, "no target is configured for this server");
       const slot = limiter.hold(address);
-      if ("status" in slot) return slot;
-      return { target, client: address, release: () => slot.release() };
+      if (isRefusal(slot)) return slot;
+      return { target, address, release: () => slot.release() };
     },
 
     async close() {

@@ -42,6 +42,7 @@ const MAX_BODY = 64 * 1024;
 
 /** `BaseTokenAPI`: GET `source` with `%s` → token; the body is `host:port`. */
 export class BaseTokenAPI implements TokenResolver {
+  /** The API URL; `%s` is replaced by the token. */
   readonly source: string;
   /** Backend requests made (tests check the cache). */
   requestCount = 0;

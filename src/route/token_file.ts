@@ -112,7 +112,9 @@ export function parseTokenFileText(text: string, file: string): Map<string, Targ
  * changed.
  */
 export class TokenFile implements TokenResolver {
+  /** The token file or directory of token files. */
   readonly source: string;
+  /** Re-read changed files on lookups (false for `ReadOnlyTokenFile`). */
   readonly reload: boolean;
   /** How many times a file was parsed (tests check that unchanged files are not). */
   parseCount = 0;
@@ -122,6 +124,7 @@ export class TokenFile implements TokenResolver {
   #merged: Map<string, Target> | undefined;
   #refreshing: Promise<void> | undefined;
 
+  /** Reads nothing yet: the first lookup parses `source`. */
   constructor(source: string, options: TokenFileOptions = {}) {
     this.source = source;
     this.reload = options.reload ?? true;

@@ -41,6 +41,7 @@ export function checkTokenDirectory(dir: string, options: TokenDirectoryOptions)
 
 /** Token → file `<dir>/<token>` holding the target. */
 export class TokenFileName implements TokenResolver {
+  /** The directory holding one file per token. */
   readonly dir: string;
 
   /** Throws when `dir` is not a directory (checked once at start, as websockify). */

@@ -97,6 +97,7 @@ function keyMaterial(bytes: Uint8Array, path: string): KeyMaterial {
 
 /** Signed (JWS) or encrypted (JWE) JWTs with `host` and `port` claims. */
 export class JWTTokenApi implements TokenResolver {
+  /** The key file (`--token-source`): a PEM key or a shared secret. */
   readonly keyFile: string;
   readonly #skew: number;
   #key!: KeyMaterial;

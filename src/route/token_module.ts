@@ -58,10 +58,12 @@ export interface TokenModuleContext {
 
 /** The shape a user module must export. */
 export interface TokenModule {
+  /** Maps `token` to a target (`null`: unknown); may be async. */
   lookup(
     token: string,
     context: TokenModuleContext,
   ): Promise<TokenModuleResult> | TokenModuleResult;
+  /** Called once when vncws stops or reloads. */
   close?(): Promise<void> | void;
 }
 

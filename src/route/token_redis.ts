@@ -26,10 +26,15 @@ import {
 
 /** The parsed `--token-source` of {@linkcode TokenRedis}. */
 export interface RedisSource {
+  /** Redis host name or address. */
   host: string;
+  /** Redis port (default 6379). */
   port: number;
+  /** Database number (default 0). */
   db: number;
+  /** Password for `AUTH`, when set. */
   password?: string;
+  /** Key prefix put before every token. */
   namespace?: string;
 }
 
@@ -101,6 +106,7 @@ export function parseRedisValue(value: string): Target {
 
 /** Token → Redis key → target, over one shared client. */
 export class TokenRedis implements TokenResolver {
+  /** The parsed `--token-source`. */
   readonly source: RedisSource;
   readonly #timeoutMs: number;
   #client: Redis | undefined;

@@ -15,6 +15,7 @@ import { tokenHash, type TokenResolver } from "./resolver.ts";
 
 /** Token → `<dir>/<token>` when that is a socket inside `dir`. */
 export class UnixDomainSocketDirectory implements TokenResolver {
+  /** The directory holding one socket per token. */
   readonly dir: string;
 
   /** Throws when `dir` is not a directory. */

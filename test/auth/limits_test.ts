@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createLimiter, isRefusal, type LimitSlot } from "../../src/auth/limits.ts";
+import { createLimiter, type LimitSlot } from "../../src/auth/limits.ts";
+import { isRefusal } from "../../src/auth/refusal.ts";
 
 Deno.test("per-IP and per-token concurrency limits with release", () => {
   const l = createLimiter({ maxPerIp: 2, maxPerToken: 3 });
@@ -9,11 +10,11 @@ Deno.test("per-IP and per-token concurrency limits with release", () => {
   const a3 = l.acquire("1.1.1.1", "tok");
   assert.ok(isRefusal(a3));
   assert.equal(a3.status, 429);
-  assert.match(String(a3.body), /concurrent connections from 1\.1\.1\.1/);
+  assert.match(a3.reason, /concurrent connections from 1\.1\.1\.1/);
   const b1 = l.acquire("2.2.2.2", "tok");
   assert.ok(!isRefusal(b1));
   const b2 = l.acquire("2.2.2.2", "tok");
-  assert.ok(isRefusal(b2) && b2.status === 429 && /this token/.test(String(b2.body)));
+  assert.ok(isRefusal(b2) && b2.status === 429 && /this token/.test(b2.reason));
   const b3 = l.acquire("2.2.2.2", "other");
   assert.ok(!isRefusal(b3));
   (a1 as LimitSlot).release();

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { parseRequestHead, type RequestHead } from "../../src/http/head.ts";
-import type { HttpResponse } from "../../src/http/response.ts";
 import type { Target } from "../../src/net/address.ts";
-import { createRouter, isRefusal, peerIp, type Route } from "../../src/route/router.ts";
+import { peerIp } from "../../src/auth/client.ts";
+import { isRefusal, type Refusal } from "../../src/auth/refusal.ts";
+import { createRouter, type Route } from "../../src/route/router.ts";
 import { readExactly } from "../../scripts/testing/util.ts";
 
 function head(target: string, headers: Record<string, string> = {}): RequestHead {
@@ -37,7 +38,7 @@ async function banner(target: Target): Promise<string> {
   }
 }
 
-const status = (r: Route | HttpResponse) => isRefusal(r) ? r.status : 0;
+const status = (r: Route | Refusal) => isRefusal(r) ? r.status : 0;
 const peer = { peer: "127.0.0.1:40000" };
 
 Deno.test("router: each token reaches its own target (two real TCP services)", async () => {
@@ -59,7 +60,7 @@ Deno.test("router: each token reaches its own target (two real TCP services)", a
     assert.equal(await banner(rb.target), "RFB 003.008 BB");
     assert.equal(await banner(rc.target), "RFB 003.008 AA");
     assert.match(ra.label!, /^[0-9a-f]{12}$/);
-    assert.equal(ra.client, "127.0.0.1");
+    assert.equal(ra.address, "127.0.0.1");
     // Refusals: missing token 403, unknown 404, malformed path 400.
     assert.equal(status(await router.route(head("/websockify"), peer)), 403);
     assert.equal(status(await router.route(head("/websockify?token=nope"), peer)), 404);
