@@ -93,7 +93,10 @@ export function port(allowZero = false): ValueType<number> {
       try {
         return parsePort(text, flag);
       } catch (e) {
-        throw new UsageError((e as Error).message);
+        if (!allowZero) throw new UsageError((e as Error).message);
+        throw new UsageError(
+          `${flag} "${text}" is not a port number (0 to 65535; 0 = any free one)`,
+        );
       }
     },
     show: String,
