@@ -97,7 +97,7 @@ export const PROXY_COMMAND: CommandSpec = {
     },
     {
       id: "limits",
-      title: "Limits (what a client over the limit gets after →)",
+      title: "Limits (→ what a client over the limit gets)",
       readme: "Limits",
     },
     {
