@@ -11,7 +11,6 @@ import { BRIDGE_COMMAND, BRIDGE_HELP, parseBridgeArgs } from "../../src/cli/brid
 import {
   type CommandSpec,
   defaultText,
-  markdownTable,
   type OptionSpec,
   optionUsage,
   renderHelp,
@@ -267,20 +266,5 @@ Deno.test("README.md's option sections name no option the tables lack", () => {
     for (const m of text.matchAll(/(?<![\w-])--([a-z][a-z0-9-]*)/g)) {
       assert.ok(known.has(m[1]), `README.md mentions --${m[1]}, which no option table has`);
     }
-  }
-});
-
-Deno.test("markdownTable pads columns the way deno fmt does", async () => {
-  const table = markdownTable(["a", "bb"], [["`x|y`", "→ ü …"], ["", "long cell"]]);
-  assert.ok(table.includes("`x\\|y`"), table);
-  const dir = await Deno.makeTempDir();
-  try {
-    const path = `${dir}/t.md`;
-    await Deno.writeTextFile(path, `# t\n\n${table}\n`);
-    const out = await new Deno.Command(Deno.execPath(), { args: ["fmt", "--check", path] })
-      .output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr) + "\n" + table);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -97,24 +97,3 @@ Deno.test("websocat options the bridge lacks are named in the error", () => {
     port: 5901,
   });
 });
-
-Deno.test("vncws bridge exits 2 with websocat's option named", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../../main.ts", import.meta.url).pathname,
-      "bridge",
-      "-t",
-      "5901",
-      URL_,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 2);
-  assert.match(
-    new TextDecoder().decode(out.stderr),
-    /websocat's -t \(--text\) is not supported by vncws bridge/,
-  );
-});
