@@ -1,11 +1,13 @@
 /**
- * Wiring: a validated Config becomes a running proxy — listener, session
- * context (routing, connecting, web), lifecycle (signals, timeouts,
- * run-once). main.ts parses argv and calls {@linkcode runProxy}.
+ * Wiring only: a validated Config becomes a running proxy. Each concern has
+ * its own module — routing and access (`routing.ts`), the listener
+ * (`listeners.ts`), stopping and readiness (`lifecycle.ts`), the metrics
+ * listener (`ops.ts`) — and the proxy itself is src/proxy/. main.ts parses
+ * argv and calls {@linkcode runProxy}.
  * @module
  */
 import type { Config, TlsConfig } from "../config/config.ts";
-import { formatHostPort, formatTarget, type Target } from "../net/address.ts";
+import { formatTarget, type Target } from "../net/address.ts";
 import { connectTarget } from "../net/connect.ts";
 import {
   addLogSink,
@@ -16,31 +18,21 @@ import {
   reopenLogFile,
 } from "../base/log.ts";
 import { createSessionBook } from "../metrics/session_book.ts";
-import { startOpsServer } from "../metrics/ops_server.ts";
 import { createSyslogSink } from "../service/syslog.ts";
-import {
-  inheritedListener,
-  listenFdsListener,
-  notifyReady,
-  notifyStopping,
-} from "../service/systemd.ts";
+import { notifyReady } from "../service/systemd.ts";
 import { startWrap, type WrapHandle } from "../wrap/supervisor.ts";
 import { reportToParent } from "../service/daemon.ts";
 import { writePidFile } from "../service/pid_file.ts";
 import { fdLimitWarning, openFileLimit } from "../service/fd_limit.ts";
-import { describeListener, openListener, serve, type Server } from "../proxy/server.ts";
-import { openNodeListener } from "../net/node_listener.ts";
-import type { ClientInfo, RouteResult, SessionContext } from "../proxy/session.ts";
-import { createRouter, type RouterOptions } from "../route/router.ts";
-import { normalizeIp } from "../net/ip.ts";
-import type { RequestHead } from "../http/head.ts";
-import type { HttpResponse } from "../http/response.ts";
-import { textResponse } from "../http/response.ts";
-import { isRefusal, type Refusal } from "../auth/refusal.ts";
+import { serve } from "../proxy/server.ts";
+import type { ProxyContext } from "../proxy/context.ts";
 import { startDemoServer } from "../demo/rfb_server.ts";
-import { createWebHandler } from "../web/static.ts";
 import { createTlsServer, type TlsServer } from "../net/tls_server.ts";
 import { createTlsConnector, type TlsConnector } from "../net/tls_client.ts";
+import { Lifecycle } from "./lifecycle.ts";
+import { openProxyListener } from "./listeners.ts";
+import { startOps } from "./ops.ts";
+import { createRouting } from "./routing.ts";
 
 /** Options for {@linkcode runProxy}. */
 export interface RunOptions {
@@ -48,40 +40,17 @@ export interface RunOptions {
   reload?: () => Promise<Config>;
 }
 
-/** The router's settings from a Config. */
-function routerOptions(config: Config, target: () => Target | undefined): RouterOptions {
-  return {
-    target,
-    tokenPlugin: config.tokenPlugin,
-    tokenSource: config.tokenSource,
-    hostToken: config.hostToken,
-    tokenPathPrefix: config.tokenPathPrefix,
-    authPlugin: config.authPlugin,
-    authSource: config.authSource,
-    allowOrigin: config.allowOrigin,
-    allowIp: config.allowIp,
-    denyIp: config.denyIp,
-    trustedProxies: config.trustedProxies,
-    maxPerIp: config.limits.maxPerIp,
-    maxPerToken: config.limits.maxPerToken,
-    handshakeRatePerIp: config.limits.handshakeRate,
-  };
-}
-
 /** Runs the proxy until it should exit; resolves the process exit code. */
 export async function runProxy(config: Config, options: RunOptions = {}): Promise<number> {
   configureLog({ verbose: config.verbose, format: config.logFormat, file: config.logFile });
-  const syslog = config.syslog
-    ? createSyslogSink(config.syslog, {
+  const life = new Lifecycle();
+  if (config.syslog) {
+    const syslog = createSyslogSink(config.syslog, {
       legacy: config.legacySyslog,
       facility: config.daemon ? "daemon" : "user",
-    })
-    : undefined;
-  const shutdown = new AbortController();
-  const cleanups: Array<() => Promise<void> | void> = [];
-  if (syslog) {
+    });
     const remove = addLogSink(syslog);
-    cleanups.push(() => {
+    life.defer(() => {
       remove();
       syslog.close();
     });
@@ -93,48 +62,24 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     // The demo desktop is an RFB server on loopback: the same data path as a real one.
     const demo = await startDemoServer({ hostname: "127.0.0.1", port: 0 });
     target = { kind: "tcp", hostname: "127.0.0.1", port: demo.addr.port };
-    cleanups.push(() => demo.close());
+    life.defer(() => demo.close());
   }
   // Wrap mode fills this in once the wrapped server is started (its port can change on respawn).
-  let wrapTarget: (() => Target) | undefined;
-  let wrapHandle: WrapHandle | undefined;
-  let wrapReady = false;
-  const currentTarget = (): Target | undefined => wrapTarget?.() ?? target;
-  // Routing and access: built before listening so a bad token source, auth
-  // source or CIDR stops the start with a message saying what to fix.
-  // `let`: SIGHUP with --config swaps in a router built from the re-read file.
-  let router = await createRouter(routerOptions(config, currentTarget));
-  cleanups.push(() => router.close());
-  // /readyz: the token backend counts as down from a failed lookup until one succeeds.
-  let tokenBackendDown = false;
-  const route = async (head: RequestHead, client: ClientInfo): Promise<RouteResult> => {
-    const r = await router.route(head, client);
-    if (config.tokenPlugin) {
-      // The refusal's kind says what the lookup came to.
-      const result = !isRefusal(r)
-        ? "found"
-        : r.kind === "unknown_token" || r.kind === "no_target"
-        ? "not_found"
-        : r.kind === "backend_down"
-        ? "error"
-        : undefined;
-      if (result === "found") tokenBackendDown = false;
-      if (result === "error") tokenBackendDown = true;
-      if (result) book.metrics?.tokenLookups.labels(result).inc();
-    }
-    if (isRefusal(r)) return r;
-    client.address = r.address;
-    return { target: r.target, label: r.label, release: () => r.release() };
-  };
-  const webHandler = config.web === null ? undefined : createWebHandler({
-    root: config.web,
-    dirListing: config.dirListing,
-    frameOptions: config.frameOptions,
+  let wrap: WrapHandle | undefined;
+  const currentTarget = (): Target | undefined => wrap?.target ?? target;
+  const book = createSessionBook(config, {
+    onEnd: (start) => life.sessionEnded(start.kind, config.runOnce),
   });
-  const web = webHandler
-    ? async (head: RequestHead, client: ClientInfo): Promise<HttpResponse | Refusal> =>
-      await router.checkWeb(head, client, config.webAuth) ?? await webHandler(head)
-    : undefined;
+  const routing = await createRouting(config, {
+    target: currentTarget,
+    onLookup: (result) => {
+      // /readyz: the token backend counts as down from a failed lookup until one succeeds.
+      if (result === "found") life.tokenBackendDown = false;
+      if (result === "error") life.tokenBackendDown = true;
+      book.metrics?.tokenLookups.labels(result).inc();
+    },
+  });
+  life.defer(() => routing.close());
 
   // TLS files are read before listening, so a bad file stops the start with its name.
   const tlsServer: TlsServer | undefined = config.tls.cert
@@ -146,149 +91,84 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     })
     : undefined;
 
-  const book = createSessionBook(config, {
-    onEnd: (start) => {
-      if (config.runOnce && start.kind === "ws") stop("--run-once: the first session ended");
-    },
-  });
-  const holder: { server?: Server } = {};
-  let stopping = false;
-  // Aborted when vncws shuts down (signal, wrapped command gone): connections that are not
-  // sessions yet are closed at once. --timeout, --idle-timeout and --run-once only stop
-  // accepting, and what was accepted is still served.
-  const notSessionsYet = new AbortController();
-  const stop = (why: string, options: { closePending?: boolean } = {}) => {
-    if (options.closePending) notSessionsYet.abort();
-    if (stopping) return;
-    stopping = true;
-    logInfo("stopping", { why });
-    void notifyStopping();
-    holder.server?.stopAccepting();
-  };
-
-  const ctx: SessionContext = {
+  const ctx: ProxyContext = {
     config,
-    route,
-    connect: (t) =>
-      connectTarget(t, { timeoutMs: config.limits.connectTimeout * 1000, tls: tlsConnector }),
+    access: routing.access,
+    connector: {
+      connect: (t) =>
+        connectTarget(t, { timeoutMs: config.limits.connectTimeout * 1000, tls: tlsConnector }),
+    },
+    sessions: book,
+    web: routing.web,
     tls: tlsServer?.upgrade,
-    // Raw (non-HTTP) clients carry no token, Origin or credentials: only a
-    // fixed target without auth may be relayed raw.
-    rawTarget: () => (router.rawAllowed ? currentTarget() : undefined),
-    web,
-    admitRaw: (peer) => router.routeRaw({ peer }),
-    signal: shutdown.signal,
-    stopping: notSessionsYet.signal,
-    openSession: (start) => book.openSession(start),
-    metrics: book.sessionMetrics,
+    signal: life.shutdownSignal,
+    stopping: life.pendingSignal,
   };
 
-  // systemd socket activation, then --inetd (a listening socket on fd 0), then our own.
-  // With --ssl-only every client is TLS: a node:net listener lets TLS run on
-  // the native socket, which costs far less than TLS over a Deno socket.
-  const listener = (await listenFdsListener()) ??
-    (config.inetd
-      ? await inheritedListener(0)
-      : config.unixListen !== undefined
-      ? openListener({ kind: "unix", path: config.unixListen, mode: config.unixListenMode })
-      : config.tls.sslOnly && tlsServer
-      ? await openNodeListener(config.listen!)
-      : openListener({ kind: "tcp", addr: config.listen!, preferIpv6: config.preferIpv6 }));
+  const { listener, description, cleanup } = await openProxyListener(
+    config,
+    tlsServer !== undefined,
+  );
+  if (cleanup) life.defer(cleanup);
   const server = serve(listener, ctx, { maxConnections: config.limits.maxConnections });
-  holder.server = server;
+  life.onStop(() => server.stopAccepting());
   const fdWarning = fdLimitWarning(config.limits.maxConnections, {
     perSession: config.record ? 3 : 2,
     limit: openFileLimit(),
   });
   if (fdWarning) logWarn(fdWarning);
-  logInfo(`listening on ${describeListener(listener)}`, {
+  logInfo(`listening on ${description}`, {
     target: config.demo ? "demo desktop" : target ? formatTarget(target) : undefined,
   });
   if (config.wrap) {
     // websockify's order: listen first, then start the command, whose bind of
     // the listen port the shim moves to a private loopback port.
-    let wrap: WrapHandle;
+    let started: WrapHandle;
     try {
-      wrap = await startWrap(config.wrap, { listenPort: config.listen!.port });
+      started = await startWrap(config.wrap, { listenPort: config.listen!.port });
     } catch (e) {
       server.stopAccepting();
       await server.finished;
+      await life.close();
       throw e;
     }
-    wrapTarget = () => wrap.target;
-    wrapHandle = wrap;
-    cleanups.push(() => wrap.stop()); // runs last: sessions end first
-    wrap.done.then((code) => {
+    wrap = started;
+    life.wrapStarting = true;
+    life.defer(() => started.stop()); // runs last: sessions end first
+    started.done.then((code) => {
       exitCode = code;
-      stop(`the wrapped command exited with code ${code}`, { closePending: true });
-      shutdown.abort();
+      life.stop(`the wrapped command exited with code ${code}`, { closePending: true });
+      life.shutdownNow();
     });
     try {
-      await wrap.ready;
-      wrapReady = true;
+      await started.ready;
+      life.wrapStarting = false;
       logInfo("wrapped server ready", {
         command: config.wrap.command[0],
-        target: formatTarget(wrap.target),
+        target: formatTarget(started.target),
       });
     } catch (e) {
       logError(e instanceof Error ? e.message : String(e));
       exitCode = 1;
-      stop("the wrapped server did not start", { closePending: true });
-      shutdown.abort();
+      life.stop("the wrapped server did not start", { closePending: true });
+      life.shutdownNow();
     }
   }
   if (config.web !== null) {
     for (const url of viewerUrls(listener, config.tls)) logInfo(`open ${url}`);
   }
-  if (config.pidFile) cleanups.push(writePidFile(config.pidFile));
-  if (config.metrics && book.metrics && book.table) {
-    const { metrics, table } = book;
-    let restartsSeen = 0;
-    metrics.registry.onCollect(() => {
-      const r = wrapHandle?.restarts ?? 0;
-      metrics.wrapRestarts.inc(r - restartsSeen);
-      restartsSeen = r;
-    });
-    const ops = await startOpsServer({
-      hostname: config.metrics.hostname,
-      port: config.metrics.port,
-      metrics: metrics.registry,
-      ready: () =>
-        stopping
-          ? { ok: false, why: "stopping" }
-          : wrapHandle && !wrapReady
-          ? { ok: false, why: "the wrapped server is not listening yet" }
-          : tokenBackendDown
-          ? { ok: false, why: "the token backend did not answer the last lookup" }
-          : { ok: true },
-      sessions: () => table.list(),
-      // The status page names clients: the proxy's --allow-ip/--deny-ip apply here too.
-      guard: (_request, remote) => {
-        const refused = router.checkAddress(normalizeIp(remote.hostname));
-        if (!refused) return undefined;
-        const res = textResponse(refused.status, refused.reason);
-        return new Response(String(res.body), { status: res.status });
-      },
-    });
-    logInfo(`metrics on http://${formatHostPort(ops.addr.hostname, ops.addr.port)}/metrics`);
-    cleanups.push(() => ops.close());
-  }
+  if (config.pidFile) life.defer(writePidFile(config.pidFile));
+  const closeOps = await startOps(config, {
+    book,
+    ready: () => life.ready(),
+    wrapRestarts: () => wrap?.restarts ?? 0,
+    checkAddress: (address) => routing.checkAddress(address),
+  });
+  if (closeOps) life.defer(closeOps);
   reportToParent({ ok: true });
   void notifyReady();
 
-  const onSignal = (sig: Deno.Signal) => () => {
-    if (stopping) {
-      logWarn(`${sig} again: closing every session now`);
-      notSessionsYet.abort();
-      shutdown.abort();
-      return;
-    }
-    stop(sig, { closePending: true });
-    // Sessions get --drain-timeout to finish, then are closed with 1001.
-    const t = setTimeout(() => shutdown.abort(), config.drainTimeout * 1000);
-    cleanups.push(() => clearTimeout(t));
-  };
-  const onHangup = () => {
+  life.watchSignals(config.drainTimeout, () => {
     // SIGHUP: reopen the log file (logrotate) and re-read certificates; sessions go on.
     logInfo("SIGHUP: reloading");
     reopenLogFile();
@@ -301,49 +181,29 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
       // Routing and access (tokens, auth, IP lists, limits) follow the file;
       // sessions keep running. Other settings need a restart.
       options.reload()
-        .then((next) => createRouter(routerOptions(next, currentTarget)))
-        .then((next) => {
-          const old = router;
-          router = next;
-          void old.close();
-          logInfo("routing and access settings reloaded from --config");
-        })
+        .then((next) => routing.reload(next))
+        .then(() => logInfo("routing and access settings reloaded from --config"))
         .catch((e) =>
           logWarn("reload of --config failed; the old settings stay", {
             error: e instanceof Error ? e.message : String(e),
           })
         );
     }
-  };
-  const handlers: Array<[Deno.Signal, () => void]> = [
-    ["SIGINT", onSignal("SIGINT")],
-    ["SIGTERM", onSignal("SIGTERM")],
-    ["SIGHUP", onHangup],
-  ];
-  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
-  cleanups.push(() => {
-    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  });
+  life.startTimers(config.timeout, config.idleTimeout, {
+    get connections() {
+      return server.active;
+    },
+    get sessions() {
+      return book.active;
+    },
+    get lastEnd() {
+      return book.lastEnd;
+    },
   });
 
-  if (config.timeout > 0) {
-    // websockify's --timeout: stop listening N s after start; running sessions go on.
-    const t = setTimeout(() => stop(`--timeout ${config.timeout}s`), config.timeout * 1000);
-    cleanups.push(() => clearTimeout(t));
-  }
-  if (config.idleTimeout > 0) {
-    const t = setInterval(() => {
-      // A connection still on its way to becoming a session counts as activity too.
-      const pending = (holder.server?.active ?? 0) > 0;
-      if (pending) return;
-      if (book.active === 0 && Date.now() - book.lastEnd > config.idleTimeout * 1000) {
-        stop(`--idle-timeout: no session for ${config.idleTimeout}s`);
-      }
-    }, 250);
-    cleanups.push(() => clearInterval(t));
-  }
-
   await server.finished;
-  for (const c of cleanups.reverse()) await c();
+  await life.close();
   logInfo("stopped");
   return exitCode;
 }

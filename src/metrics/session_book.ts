@@ -7,7 +7,7 @@
  */
 import type { Config } from "../config/config.ts";
 import { formatTarget } from "../net/address.ts";
-import type { SessionHooks, SessionMetrics, SessionStart } from "../proxy/session.ts";
+import type { SessionObserver, SessionStart } from "../proxy/context.ts";
 import type { RelayResult } from "../ws/relay.ts";
 import { createVncwsMetrics, type VncwsMetrics } from "./metrics.ts";
 import { createRecorder } from "../recording/record.ts";
@@ -20,12 +20,10 @@ export interface SessionBookOptions {
 }
 
 /** What {@linkcode createSessionBook} returns. */
-export interface SessionBook {
-  openSession(start: SessionStart): SessionHooks;
-  /** Session metrics hooks for the session layer (undefined without --metrics). */
-  sessionMetrics?: SessionMetrics;
+export interface SessionBook extends SessionObserver {
   /** Metrics and the live table (undefined without --metrics). */
   metrics?: VncwsMetrics;
+  /** The live-session table (undefined without --metrics). */
   table?: SessionTable;
   /** Sessions relaying now. */
   readonly active: number;
@@ -49,10 +47,8 @@ export function createSessionBook(config: Config, options: SessionBookOptions = 
   return {
     metrics,
     table,
-    sessionMetrics: metrics && {
-      refused: (status) => metrics.handshakeFailures.labels(String(status)).inc(),
-      connected: (seconds) => metrics.targetConnectSeconds.observe(seconds),
-    },
+    refused: (refusal) => metrics?.handshakeFailures.labels(String(refusal.status)).inc(),
+    connected: (seconds) => metrics?.targetConnectSeconds.observe(seconds),
     get active() {
       return active;
     },

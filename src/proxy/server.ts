@@ -1,32 +1,30 @@
 /**
- * Listeners and the accept loop. vncws runs its own loop on `Deno.listen`
- * (not `Deno.serve`) so it can look at the first bytes of every connection
- * and keep backpressure in its own hands (DESIGN.md §2).
+ * The proxy's listener and accept loop. vncws runs its own loop (not
+ * `Deno.serve`) so it can look at the first bytes of every connection and
+ * keep backpressure in its own hands. Accepting is `base/accept_loop.ts`'s
+ * loop; this module adds `--max-connections` (more are answered 503) and
+ * numbers every connection it serves.
  * @module
  */
+import { refusal } from "../auth/refusal.ts";
+import { acceptLoop } from "../base/accept_loop.ts";
 import type { HostPort } from "../net/address.ts";
 import { formatHostPort } from "../net/address.ts";
 import { DenoStream } from "../net/stream.ts";
-import { encodeResponse, textResponse } from "../http/response.ts";
-import { logDebug, logWarn } from "../base/log.ts";
-import { handleConnection, type SessionContext } from "./session.ts";
+import { handleConnection } from "./connection.ts";
+import type { ProxyContext } from "./context.ts";
+import { refuse } from "./refuse.ts";
 
-/** Where to listen. */
-export type ListenSpec =
-  | { kind: "tcp"; addr: HostPort; preferIpv6?: boolean }
-  | { kind: "unix"; path: string; mode: number };
+/** Where to listen over TCP. (`--unix-listen` opens through `unix_listener.ts`.) */
+export interface TcpListenSpec {
+  /** Address and port; hostname "" = every interface. */
+  addr: HostPort;
+  /** `--prefer-ipv6`. */
+  preferIpv6?: boolean;
+}
 
-/** Opens a listener. A bare port (hostname "") listens dual-stack on `[::]`, or 0.0.0.0 without IPv6. */
-export function openListener(spec: ListenSpec): Deno.Listener {
-  if (spec.kind === "unix") {
-    try {
-      const st = Deno.lstatSync(spec.path);
-      if (st.isSocket) Deno.removeSync(spec.path);
-    } catch { /* no stale socket */ }
-    const l = Deno.listen({ transport: "unix", path: spec.path });
-    Deno.chmodSync(spec.path, spec.mode);
-    return l;
-  }
+/** Opens a TCP listener. A bare port (hostname "") listens dual-stack on `[::]`, or 0.0.0.0 without IPv6. */
+export function openTcpListener(spec: TcpListenSpec): Deno.Listener {
   const { hostname, port } = spec.addr;
   if (hostname === "") {
     try {
@@ -52,9 +50,9 @@ export interface ServeOptions {
   maxConnections: number;
 }
 
-/** A running accept loop. */
+/** A running proxy server. */
 export interface Server {
-  /** Connections currently open. */
+  /** Connections currently served (not counting ones refused for `--max-connections`). */
   readonly active: number;
   /** Stops accepting (listener closed); open connections continue. */
   stopAccepting(): void;
@@ -62,61 +60,39 @@ export interface Server {
   finished: Promise<void>;
 }
 
-const busy = encodeResponse(
-  textResponse(503, "too many connections, try again later", { "Retry-After": "5" }),
-);
-
-/** Accepts connections on `listener` and hands each to the session layer. */
-export function serve(listener: Deno.Listener, ctx: SessionContext, options: ServeOptions): Server {
+/** Accepts connections on `listener` and runs each through {@linkcode handleConnection}. */
+export function serve(listener: Deno.Listener, ctx: ProxyContext, options: ServeOptions): Server {
   let active = 0;
   let connections = 0;
-  let accepting = true;
-  const running = new Set<Promise<void>>();
-  const loop = (async () => {
-    for (;;) {
-      let conn: Deno.Conn;
+  const busy = refusal(
+    "busy",
+    503,
+    `too many connections (--max-connections ${options.maxConnections}), try again later`,
+    { "Retry-After": "5" },
+  );
+  const loop = acceptLoop(listener, async (conn: Deno.Conn) => {
+    const stream = new DenoStream(conn);
+    if (active >= options.maxConnections) {
       try {
-        conn = await listener.accept();
-      } catch (e) {
-        if (!accepting || e instanceof Deno.errors.BadResource) break;
-        // EMFILE and friends: log, back off a little, keep serving the others.
-        logWarn("accept failed", { error: e instanceof Error ? e.message : String(e) });
-        await new Promise((r) => setTimeout(r, 100));
-        continue;
+        await refuse(stream, busy, { http: true }, ctx.sessions);
+      } finally {
+        stream.close();
       }
-      const stream = new DenoStream(conn);
-      if (active >= options.maxConnections) {
-        logWarn("refused", {
-          client: stream.peer,
-          status: 503,
-          why: `--max-connections ${options.maxConnections} reached`,
-        });
-        stream.writeAll(busy).catch(() => {}).finally(() => stream.close());
-        continue;
-      }
-      active++;
-      // Every accepted connection gets a number, as websockify's handler ids.
-      const p = handleConnection(stream, { ...ctx, connId: ++connections }).finally(() => {
-        active--;
-        running.delete(p);
-      });
-      running.add(p);
+      return;
     }
-    logDebug("accept loop ended");
-  })();
+    active++;
+    try {
+      // Every served connection gets a number, as websockify's handler ids.
+      await handleConnection(stream, ctx, ++connections);
+    } finally {
+      active--;
+    }
+  }, { name: "proxy" });
   return {
     get active() {
       return active;
     },
-    stopAccepting() {
-      if (!accepting) return;
-      accepting = false;
-      try {
-        listener.close();
-      } catch { /* closed */ }
-    },
-    finished: loop.then(async () => {
-      while (running.size > 0) await Promise.allSettled([...running]);
-    }),
+    stopAccepting: () => loop.stop(),
+    finished: loop.finished,
   };
 }

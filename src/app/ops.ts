@@ -1,0 +1,62 @@
+/**
+ * Operations set-up: the `--metrics` listener (Prometheus metrics,
+ * `/healthz`, `/readyz`, the status page of live sessions), guarded by the
+ * proxy's `--allow-ip`/`--deny-ip` lists, since the status page names clients.
+ * @module
+ */
+import type { Refusal } from "../auth/refusal.ts";
+import { logInfo } from "../base/log.ts";
+import type { Config } from "../config/config.ts";
+import type { SessionBook } from "../metrics/session_book.ts";
+import { startOpsServer } from "../metrics/ops_server.ts";
+import { formatHostPort } from "../net/address.ts";
+import { normalizeIp } from "../net/ip.ts";
+import { reasonPhrase } from "../http/response.ts";
+import type { ReadyState } from "./lifecycle.ts";
+
+/** What the ops listener reads. */
+export interface OpsSources {
+  /** The session book: metrics and the live table. */
+  book: SessionBook;
+  /** `/readyz`. */
+  ready: () => ReadyState;
+  /** The wrapped command's restarts so far (`--wrap`). */
+  wrapRestarts: () => number;
+  /** The proxy's address lists. */
+  checkAddress: (address: string) => Refusal | null;
+}
+
+/**
+ * Starts the ops listener when `--metrics` is set; resolves its close
+ * function, or undefined without `--metrics`.
+ */
+export async function startOps(
+  config: Config,
+  sources: OpsSources,
+): Promise<(() => Promise<void>) | undefined> {
+  const { metrics, table } = sources.book;
+  if (!config.metrics || !metrics || !table) return undefined;
+  let restartsSeen = 0;
+  metrics.registry.onCollect(() => {
+    const r = sources.wrapRestarts();
+    metrics.wrapRestarts.inc(r - restartsSeen);
+    restartsSeen = r;
+  });
+  const ops = await startOpsServer({
+    hostname: config.metrics.hostname,
+    port: config.metrics.port,
+    metrics: metrics.registry,
+    ready: sources.ready,
+    sessions: () => table.list(),
+    guard: (_request, remote) => {
+      const refused = sources.checkAddress(normalizeIp(remote.hostname));
+      return refused
+        ? new Response(`${refused.status} ${reasonPhrase(refused.status)}: ${refused.reason}\n`, {
+          status: refused.status,
+        })
+        : undefined;
+    },
+  });
+  logInfo(`metrics on http://${formatHostPort(ops.addr.hostname, ops.addr.port)}/metrics`);
+  return () => ops.close();
+}

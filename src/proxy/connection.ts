@@ -1,0 +1,266 @@
+/**
+ * One accepted connection, from its first byte to its log line, as one
+ * linear run of steps:
+ *
+ *   sniff → head → authorise and route → connect → relay
+ *
+ * (a raw VNC viewer skips the head and takes the raw route). Each step
+ * returns a value for the next or a {@linkcode Refusal}; a refusal ends the
+ * run and is answered, logged and counted in one place ({@linkcode refuse}).
+ * @module
+ */
+import { type ClientInfo, peerIp } from "../auth/client.ts";
+import { isRefusal, type Refusal, refusal } from "../auth/refusal.ts";
+import { logDebug, logInfo, logWarn } from "../base/log.ts";
+import { HttpError, type RequestHead } from "../http/head.ts";
+import { writeResponse } from "../http/response.ts";
+import { formatTarget, type Target } from "../net/address.ts";
+import { ConnectError } from "../net/connect.ts";
+import { parseEndpoint, proxyHeader } from "../net/proxy_protocol.ts";
+import type { ByteStream } from "../net/stream.ts";
+import type { Route } from "../route/router.ts";
+import { isUpgradeRequest, switchingProtocols, validateUpgrade } from "../ws/handshake.ts";
+import { relayRaw, relayWebSocket } from "../ws/relay.ts";
+import type { ProxyContext } from "./context.ts";
+import { logPath, type RefusalSite, refuse } from "./refuse.ts";
+import { httpErrorRefusal, readHead, type Request, sniff } from "./sniff.ts";
+
+/** A refusal and where it happened: what {@linkcode runSteps} hands to {@linkcode refuse}. */
+interface Refused {
+  refusal: Refusal;
+  stream: ByteStream;
+  site: RefusalSite;
+}
+
+/**
+ * Handles connection number `id` (counted by the server) until it ends;
+ * never throws. The caller's `stream` is closed at the end.
+ */
+export async function handleConnection(
+  stream: ByteStream,
+  ctx: ProxyContext,
+  id: number,
+): Promise<void> {
+  const opened: ByteStream[] = [stream];
+  try {
+    const refused = await runSteps(stream, ctx, id, opened);
+    if (refused) await refuse(refused.stream, refused.refusal, refused.site, ctx.sessions);
+  } catch (e) {
+    logWarn("connection failed", {
+      client: stream.peer,
+      error: e instanceof Error ? e.message : String(e),
+    });
+  } finally {
+    for (const s of opened) s.close();
+  }
+}
+
+/** The steps; resolves the refusal to answer, if any. Streams it opens go into `opened`. */
+async function runSteps(
+  stream: ByteStream,
+  ctx: ProxyContext,
+  id: number,
+  opened: ByteStream[],
+): Promise<Refused | undefined> {
+  const prefix = ctx.config.tokenPathPrefix;
+  // 1. sniff: TLS, HTTP or a silent native VNC viewer.
+  const sniffed = await sniff(stream, ctx);
+  if (isRefusal(sniffed)) return { refusal: sniffed, stream, site: { http: false } };
+  if (sniffed.kind === "gone") return undefined;
+  if (sniffed.kind === "raw") {
+    const client: ClientInfo = { peer: stream.peer };
+    const route = ctx.access.routeRaw(client);
+    if (isRefusal(route)) return { refusal: route, stream, site: { http: false } };
+    return await connectAndRelay(sniffed.stream, { id, client, route }, ctx);
+  }
+  const conn = sniffed.stream;
+  if (conn !== stream) opened.push(conn);
+  // 2. head.
+  const request = await readHead(conn, sniffed.initial, ctx);
+  if (request === undefined) return undefined;
+  if (isRefusal(request)) {
+    return { refusal: request, stream: conn, site: { http: true, tokenPathPrefix: prefix } };
+  }
+  const { head } = request;
+  const site: RefusalSite = { http: true, head, tokenPathPrefix: prefix };
+  const client: ClientInfo = { peer: conn.peer, clientCertCN: conn.clientCertCN };
+  if (!isUpgradeRequest(head)) {
+    const answered = await plainHttp(conn, head, client, ctx);
+    return answered ? { refusal: answered, stream: conn, site } : undefined;
+  }
+  let upgrade: ReturnType<typeof validateUpgrade>;
+  try {
+    upgrade = validateUpgrade(head);
+  } catch (e) {
+    if (e instanceof HttpError) return { refusal: httpErrorRefusal(e), stream: conn, site };
+    throw e;
+  }
+  // 3. authorise and route.
+  const route = await ctx.access.route(head, client);
+  if (isRefusal(route)) return { refusal: route, stream: conn, site };
+  client.address = route.address;
+  // 4. connect, 5. relay.
+  return await connectAndRelay(conn, { id, client, route, request, upgrade }, ctx);
+}
+
+/** Serves a plain HTTP request; resolves a refusal to answer instead. */
+async function plainHttp(
+  stream: ByteStream,
+  head: RequestHead,
+  client: ClientInfo,
+  ctx: ProxyContext,
+): Promise<Refusal | undefined> {
+  if (!ctx.web) {
+    return refusal("no_web", 405, "this server only accepts WebSocket upgrades", {
+      Allow: "GET",
+    });
+  }
+  const res = await ctx.web(head, client);
+  if (isRefusal(res)) return res;
+  logDebug("http", {
+    client: stream.peer,
+    method: head.method,
+    path: logPath(head.path, ctx.config.tokenPathPrefix),
+    status: res.status,
+  });
+  await writeResponse(stream, res, { headOnly: head.method === "HEAD" });
+  return undefined;
+}
+
+/** An admitted session: its connection number, client and route, and for WebSocket the request. */
+interface Admitted {
+  id: number;
+  client: ClientInfo;
+  route: Route;
+  /** The request and its upgrade (WebSocket sessions; absent for raw ones). */
+  request?: Request;
+  upgrade?: ReturnType<typeof validateUpgrade>;
+}
+
+/** Steps 4 and 5: connects the route's target and relays; the route's slot is released at the end. */
+async function connectAndRelay(
+  stream: ByteStream,
+  session: Admitted,
+  ctx: ProxyContext,
+): Promise<Refused | undefined> {
+  const { route, client, request } = session;
+  try {
+    const target = await connectTarget(stream, route.target, ctx, client.address);
+    if (isRefusal(target)) {
+      const site: RefusalSite = {
+        http: request !== undefined,
+        head: request?.head,
+        target: formatTarget(route.target),
+        tokenPathPrefix: ctx.config.tokenPathPrefix,
+      };
+      return { refusal: target, stream, site };
+    }
+    await relay(stream, target, session, ctx);
+    return undefined;
+  } finally {
+    route.release();
+  }
+}
+
+/** Step 4: connects `target`, sending the PROXY header first when configured. */
+async function connectTarget(
+  client: ByteStream,
+  target: Target,
+  ctx: ProxyContext,
+  address?: string,
+): Promise<ByteStream | Refusal> {
+  const t0 = performance.now();
+  let conn: ByteStream;
+  try {
+    conn = await ctx.connector.connect(target);
+  } catch (e) {
+    const msg = e instanceof ConnectError ? e.message : `cannot connect to the target: ${e}`;
+    return refusal("connect_failed", 502, msg);
+  }
+  ctx.sessions.connected((performance.now() - t0) / 1000);
+  const version = ctx.config.proxyProtocol;
+  if (version) {
+    const peer = parseEndpoint(client.peer);
+    // Behind a trusted proxy the client address comes from its headers (no port known).
+    const source = address && peer && address !== peer.ip ? { ip: address, port: 0 } : peer;
+    try {
+      await conn.writeAll(
+        proxyHeader(version, source, client.local ? parseEndpoint(client.local) : undefined),
+      );
+    } catch (e) {
+      conn.close();
+      return refusal(
+        "connect_failed",
+        502,
+        `cannot send the PROXY header to ${formatTarget(target)}: ${e}`,
+      );
+    }
+  }
+  return conn;
+}
+
+/** Step 5: the relay, WebSocket (after the 101) or raw, with the session's hooks. */
+async function relay(
+  stream: ByteStream,
+  target: ByteStream,
+  session: Admitted,
+  ctx: ProxyContext,
+): Promise<void> {
+  const { id, client, route, request, upgrade } = session;
+  const c = ctx.config;
+  const started = Date.now();
+  const where = formatTarget(route.target);
+  if (!request || !upgrade) {
+    const hooks = ctx.sessions.openSession({ id, client, target: route.target, kind: "raw" });
+    const result = await relayRaw(stream, target, { signal: ctx.signal });
+    hooks.end(result);
+    logInfo("raw session end", {
+      client: stream.peer,
+      target: where,
+      up: result.toTarget,
+      down: result.toClient,
+      ms: Date.now() - started,
+      reason: result.reason,
+    });
+    return;
+  }
+  try {
+    await stream.writeAll(new TextEncoder().encode(switchingProtocols(upgrade)));
+  } catch {
+    target.close();
+    return;
+  }
+  // `from` is the client named by a trusted proxy; `cn` the verified certificate's CN.
+  const who = {
+    client: client.peer,
+    from: client.address && client.address !== peerIp(client.peer) ? client.address : undefined,
+    cn: client.clientCertCN,
+  };
+  logDebug("session start", {
+    ...who,
+    target: where,
+    token: route.label,
+    protocol: upgrade.protocol,
+  });
+  const hooks = ctx.sessions.openSession({ id, client, target: route.target, kind: "ws" });
+  const result = await relayWebSocket(stream, target, {
+    leftover: request.leftover,
+    maxMessageBytes: c.limits.maxMessageBytes,
+    heartbeat: c.heartbeat,
+    pingTimeout: c.pingTimeout,
+    idleTimeout: c.sessionIdleTimeout,
+    signal: ctx.signal,
+    ...hooks.options,
+  });
+  hooks.end(result);
+  logInfo("session end", {
+    ...who,
+    target: where,
+    token: route.label,
+    up: result.toTarget,
+    down: result.toClient,
+    ms: Date.now() - started,
+    code: result.code,
+    reason: result.reason,
+  });
+}

@@ -1,0 +1,65 @@
+/**
+ * The one place a refusal is answered: every refused connection — a bad
+ * request head, an access check, a token lookup, a limit, a failed target
+ * connect, `--max-connections` — is written (an HTTP response, or a plain
+ * close for clients that do not speak HTTP), logged and counted here.
+ * @module
+ */
+import type { Refusal } from "../auth/refusal.ts";
+import { log } from "../base/log.ts";
+import type { RequestHead } from "../http/head.ts";
+import { textResponse, writeResponse } from "../http/response.ts";
+import type { ByteStream } from "../net/stream.ts";
+import { DEFAULT_TOKEN_PATH_PREFIX } from "../route/token_location.ts";
+import type { SessionObserver } from "./context.ts";
+
+/** Where a refusal happened: what the client can be told. */
+export interface RefusalSite {
+  /**
+   * The client speaks HTTP (it sent a request head, or may still): answer
+   * with a response. False for raw VNC viewers and before TLS: just close.
+   */
+  http: boolean;
+  /** The request head, when one was read (HEAD gets no body; the path is logged). */
+  head?: RequestHead;
+  /** The target, for a refused target connect. */
+  target?: string;
+  /** `--token-path-prefix`: the token after it is cut from logged paths. */
+  tokenPathPrefix?: string;
+}
+
+/** Refusals that mean the server or its configuration, not the client, is the problem. */
+const SERVER_SIDE = new Set<Refusal["kind"]>(["tls_unavailable", "tls_required"]);
+
+/**
+ * Answers `refusal` on `stream` (the caller closes it), logs one `refused`
+ * line and counts it in `observer`.
+ */
+export async function refuse(
+  stream: ByteStream,
+  refusal: Refusal,
+  site: RefusalSite,
+  observer?: Pick<SessionObserver, "refused">,
+): Promise<void> {
+  observer?.refused(refusal);
+  const { head } = site;
+  log(refusal.status >= 500 || SERVER_SIDE.has(refusal.kind) ? "warn" : "info", "refused", {
+    client: stream.peer,
+    kind: refusal.kind,
+    status: refusal.status,
+    why: refusal.reason,
+    path: head ? logPath(head.path, site.tokenPathPrefix) : undefined,
+    target: site.target,
+  });
+  if (!site.http) return;
+  await writeResponse(
+    stream,
+    textResponse(refusal.status, refusal.reason, { ...refusal.headers }),
+    { headOnly: head?.method === "HEAD" },
+  );
+}
+
+/** A path for log lines: the token in `/websockify/<token>` is a secret, so it is cut. */
+export function logPath(path: string, prefix = DEFAULT_TOKEN_PATH_PREFIX): string {
+  return path.startsWith(prefix) && path.length > prefix.length ? `${prefix}…` : path;
+}
