@@ -212,7 +212,11 @@ async function relay(
   const where = formatTarget(route.target);
   if (!request || !upgrade) {
     const hooks = ctx.sessions.openSession({ id, client, target: route.target, kind: "raw" });
-    const result = await relayRaw(stream, target, { signal: ctx.signal });
+    const result = await relayRaw(stream, target, {
+      idleTimeout: c.sessionIdleTimeout,
+      signal: ctx.signal,
+      ...hooks.options,
+    });
     hooks.end(result);
     logInfo("raw session end", {
       client: stream.peer,
