@@ -8,7 +8,8 @@
 import { defaultConfig } from "../../src/config/config.ts";
 import { connectTarget } from "../../src/net/connect.ts";
 import { serve } from "../../src/proxy/server.ts";
-import type { SessionContext } from "../../src/proxy/session.ts";
+import type { ProxyContext } from "../../src/proxy/context.ts";
+import { type ClientInfo, peerIp } from "../../src/auth/client.ts";
 import { createSessionBook } from "../../src/metrics/session_book.ts";
 import { startOpsServer } from "../../src/metrics/ops_server.ts";
 import { listenFdsListener, notifyReady } from "../../src/service/systemd.ts";
@@ -28,13 +29,18 @@ const config = {
 const book = createSessionBook(config);
 const stop = new AbortController();
 
-const ctx: SessionContext = {
+// Every client goes to the one target, as with a positional host:port.
+const routeOf = (client: ClientInfo) => ({ target, address: peerIp(client.peer), release() {} });
+const ctx: ProxyContext = {
   config,
-  route: () => Promise.resolve({ target }),
-  connect: (t) => connectTarget(t, { timeoutMs: 5000 }),
+  access: {
+    route: (_head, client) => Promise.resolve(routeOf(client)),
+    rawAllowed: false,
+    routeRaw: routeOf,
+  },
+  connector: { connect: (t) => connectTarget(t, { timeoutMs: 5000 }) },
+  sessions: book,
   signal: stop.signal,
-  openSession: (start) => book.openSession(start),
-  metrics: book.sessionMetrics,
 };
 const server = serve(listener, ctx, { maxConnections: 10 });
 const ops = await startOpsServer({
