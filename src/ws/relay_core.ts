@@ -181,13 +181,6 @@ export class RelayCore {
     this.#timers.push(setInterval(fn, ms));
   }
 
-  /** Runs `fn` once after `ms` unless {@linkcode finish} comes first; returns the timer. */
-  after(ms: number, fn: () => void): ReturnType<typeof setTimeout> {
-    const t = setTimeout(fn, ms);
-    this.#timers.push(t);
-    return t;
-  }
-
   /**
    * Starts the idle timeout (when configured) and the shutdown signal:
    * `onIdle` and `onAbort` end the session their role's way.

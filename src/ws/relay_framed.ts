@@ -158,7 +158,7 @@ export class FramedRelay extends RelayCore {
         this.setEnd(code, reason);
         await this.#sendClose(code, sent);
         await Promise.race([decodeP, this.sleep(this.options.closeWaitMs ?? rules.closeWaitMs)]);
-        if (text.noReply && !this.#closeReceived && this.result.reason === reason) {
+        if (clean && text.noReply && !this.#closeReceived && this.result.reason === reason) {
           this.result.reason += text.noReply;
         }
       } else {
@@ -167,6 +167,7 @@ export class FramedRelay extends RelayCore {
     }
     this.stopAll();
     await Promise.allSettled([decodeP, encodeP]);
+    clearTimeout(this.#pongTimer);
     // A clean end is credited to the side that ended: the decode pump reads the peer.
     const peerEnded = first.side === "up";
     const cleanEnd = !clean
@@ -192,7 +193,8 @@ export class FramedRelay extends RelayCore {
       const sentAt = Date.now();
       void this.#sendControl(Opcode.Ping, new Uint8Array(0));
       if (timeout <= 0 || this.#pongTimer !== undefined) return;
-      this.#pongTimer = this.after(timeout, () => {
+      // Not kept in the core's timer list (one per ping would pile up): cleared by run().
+      this.#pongTimer = setTimeout(() => {
         this.#pongTimer = undefined;
         if (this.stopped || this.#closeSent || this.#lastHeard >= sentAt || this.#blocked) return;
         this.timedOut = true;
@@ -201,7 +203,7 @@ export class FramedRelay extends RelayCore {
           "ping timeout",
           this.#rules.text.pingTimeout(this.options.pingTimeout!),
         );
-      });
+      }, timeout);
     });
   }
 

@@ -365,3 +365,24 @@ Deno.test("relay: the role decides who masks (a client-role relay refuses masked
   const r = await done;
   assert.equal(r.code, 1002);
 });
+
+Deno.test("relay client role: a local read error closes with 1001 and says so", async () => {
+  const [, clientRelay] = memoryPair();
+  const [targetRelay, targetSide] = memoryPair();
+  const local: ByteStream = {
+    peer: "local",
+    read: () => Promise.reject(new Error("connection reset")),
+    writeAll: (d) => clientRelay.writeAll(d),
+    closeWrite: () => clientRelay.closeWrite(),
+    close: () => clientRelay.close(),
+  };
+  const done = relayWebSocketClient(local, targetRelay, { closeWaitMs: 50 });
+  const peer = new Peer(targetSide, false);
+  assert.deepEqual(await peer.untilClose(), [{
+    kind: "close",
+    code: 1001,
+    reason: "client connection lost",
+  }]);
+  const r = await done; // no reply from the server: the reason stays as it was
+  assert.deepEqual([r.code, r.reason, r.outcome], [1001, "local connection lost", "error"]);
+});
