@@ -8,6 +8,7 @@
 import type { Config } from "../config/config.ts";
 import { openNodeListener } from "../net/node_listener.ts";
 import { describeListener, openTcpListener } from "../proxy/server.ts";
+import { openUnixListener } from "../proxy/unix_listener.ts";
 import { inheritedListener, listenFdsListener } from "../service/systemd.ts";
 
 /** The chosen listener, and what to clean up once it is closed. */
@@ -33,13 +34,12 @@ export async function openProxyListener(config: Config, nodeTls: boolean): Promi
   if (activated) return named(activated);
   if (config.inetd) return named(await inheritedListener(0));
   if (config.unixListen !== undefined) {
-    const path = config.unixListen;
-    try {
-      if (Deno.lstatSync(path).isSocket) Deno.removeSync(path);
-    } catch { /* no stale socket */ }
-    const listener = Deno.listen({ transport: "unix", path });
-    Deno.chmodSync(path, config.unixListenMode);
-    return named(listener);
+    const unix = await openUnixListener(config.unixListen, config.unixListenMode);
+    return {
+      listener: unix.listener,
+      description: `unix:${config.unixListen}`,
+      cleanup: unix.removeSocket,
+    };
   }
   if (config.tls.sslOnly && nodeTls) return named(await openNodeListener(config.listen!));
   return named(openTcpListener({ addr: config.listen!, preferIpv6: config.preferIpv6 }));
