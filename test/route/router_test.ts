@@ -39,6 +39,7 @@ async function banner(target: Target): Promise<string> {
 }
 
 const status = (r: Route | Refusal) => isRefusal(r) ? r.status : 0;
+const kind = (r: Route | Refusal) => isRefusal(r) ? r.kind : "route";
 const peer = { peer: "127.0.0.1:40000" };
 
 Deno.test("router: each token reaches its own target (two real TCP services)", async () => {
@@ -64,11 +65,16 @@ Deno.test("router: each token reaches its own target (two real TCP services)", a
     // Refusals: missing token 403, unknown 404, malformed path 400.
     assert.equal(status(await router.route(head("/websockify"), peer)), 403);
     assert.equal(status(await router.route(head("/websockify?token=nope"), peer)), 404);
+    assert.equal(kind(await router.route(head("/websockify?token=nope"), peer)), "unknown_token");
     assert.equal(status(await router.route(head("/websockify/%zz"), peer)), 400);
     // Backend gone: 503.
     await Deno.remove(`${dir}/tokens`);
     const gone = await router.route(head("/websockify?token=desk-a"), peer);
     assert.equal(status(gone), 503);
+    // Each refusal says what happened: metrics and /readyz read the kind.
+    assert.equal(kind(gone), "backend_down");
+    assert.equal(kind(await router.route(head("/websockify"), peer)), "token_missing");
+    assert.equal(kind(await router.route(head("/websockify/%zz"), peer)), "token_missing");
     await router.close();
   } finally {
     await a.close();
@@ -123,6 +129,21 @@ Deno.test("router: auth before token lookup; every refusal's status", async () =
       ),
       403,
     );
+    // The kinds of those refusals.
+    assert.equal(
+      kind(await router.route(head("/?token=t", { Origin: "https://ok.example" }), peer)),
+      "auth",
+    );
+    assert.equal(
+      kind(
+        await router.route(head("/?token=t", { ...good, Origin: "https://evil.example" }), peer),
+      ),
+      "origin",
+    );
+    assert.equal(
+      kind(await router.route(head("/?token=t", good), { peer: "192.0.2.9:1" })),
+      "ip_denied",
+    );
     // Plain HTTP: --web-auth applies the plugin (no Origin on navigation), else only address lists.
     assert.equal((await router.checkWeb(head("/vnc.html"), peer, true))?.status, 401);
     assert.equal(
@@ -147,11 +168,13 @@ Deno.test("router: limits under a burst; release frees the slot; raw clients", a
     handshakeRatePerIp: 50,
   });
   assert.equal(status(await router.route(head("/"), peer)), 404, "target not known yet");
+  assert.equal(kind(await router.route(head("/"), peer)), "no_target");
   state.fixed = { kind: "tcp", hostname: "127.0.0.1", port: 5900 };
   const burst = await Promise.all(Array.from({ length: 10 }, () => router.route(head("/"), peer)));
   const granted = burst.filter((r): r is Route => !isRefusal(r));
   assert.equal(granted.length, 3);
   assert.ok(burst.filter(isRefusal).every((r) => r.status === 429));
+  assert.ok(burst.filter(isRefusal).every((r) => r.kind === "limit"));
   // Another client is not affected.
   assert.equal(status(await router.route(head("/"), { peer: "[::1]:5555" })), 0);
   granted[0].release();
@@ -160,6 +183,7 @@ Deno.test("router: limits under a burst; release frees the slot; raw clients", a
   // Raw VNC clients: same address checks and limits, no HTTP.
   assert.ok(router.rawAllowed);
   assert.equal(status(router.routeRaw(peer)), 429, "per-IP limit applies to raw clients too");
+  assert.equal(kind(router.routeRaw(peer)), "limit");
   assert.equal(status(router.routeRaw({ peer: "10.0.0.1:1" })), 0);
 });
 

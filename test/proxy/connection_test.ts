@@ -1,0 +1,191 @@
+/**
+ * The connection pipeline in memory (no sockets, no processes): every
+ * refusal goes through the one place — answered as HTTP when the client
+ * speaks it, closed otherwise — and is counted once with its kind,
+ * including the refusals that used to bypass it (raw admission, TLS without
+ * a certificate, plain with --ssl-only, a failed target connect).
+ */
+import assert from "node:assert/strict";
+import { type Refusal, refusal } from "../../src/auth/refusal.ts";
+import { configureLog } from "../../src/base/log.ts";
+import { type Config, defaultConfig } from "../../src/config/config.ts";
+import type { Target } from "../../src/net/address.ts";
+import { memoryPair } from "../../src/net/memory_stream.ts";
+import type { ByteStream } from "../../src/net/stream.ts";
+import { handleConnection } from "../../src/proxy/connection.ts";
+import type { Access, ProxyContext } from "../../src/proxy/context.ts";
+import { refuse } from "../../src/proxy/refuse.ts";
+import type { Route } from "../../src/route/router.ts";
+import { head } from "../auth/_head.ts";
+
+const logged: string[] = [];
+configureLog({ sink: (line) => logged.push(line) });
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const TARGET: Target = { kind: "tcp", hostname: "127.0.0.1", port: 5900 };
+
+/** Everything the other end receives until the stream ends. */
+async function readAll(stream: ByteStream): Promise<string> {
+  const buf = new Uint8Array(4096);
+  let text = "";
+  for (;;) {
+    const n = await stream.read(buf).catch(() => null);
+    if (n === null) return text;
+    text += dec.decode(buf.subarray(0, n));
+  }
+}
+
+function route(): Route {
+  return { target: TARGET, address: "127.0.0.1", release: () => {} };
+}
+
+/** A context with `overrides`; refusals and sessions are recorded. */
+function context(
+  overrides: Partial<Omit<ProxyContext, "config">> & { config?: Partial<Config> } = {},
+) {
+  const refused: Refusal[] = [];
+  const opened: string[] = [];
+  const access: Access = {
+    route: () => Promise.resolve(route()),
+    rawAllowed: true,
+    routeRaw: () => route(),
+  };
+  const ctx: ProxyContext = {
+    access,
+    connector: { connect: () => Promise.reject(new Error("no target in this test")) },
+    signal: new AbortController().signal,
+    ...overrides,
+    config: { ...defaultConfig(), ...overrides.config },
+    sessions: {
+      openSession: (s) => {
+        opened.push(s.kind);
+        return { end: () => {} };
+      },
+      refused: (r) => refused.push(r),
+      connected: () => {},
+    },
+  };
+  return { ctx, refused, opened };
+}
+
+/** Runs one connection whose client sends `bytes` (nothing when undefined); resolves what it got. */
+async function run(ctx: ProxyContext, bytes?: Uint8Array | string): Promise<string> {
+  const [client, server] = memoryPair({ names: ["client", "127.0.0.1:40000"] });
+  const done = handleConnection(server, ctx, 1);
+  if (bytes !== undefined) {
+    await client.writeAll(typeof bytes === "string" ? enc.encode(bytes) : bytes);
+  }
+  const got = await readAll(client);
+  await done;
+  client.close();
+  return got;
+}
+
+const UPGRADE = "GET /websockify HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" +
+  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+  "Sec-WebSocket-Version: 13\r\n\r\n";
+
+Deno.test("refuse: an HTTP answer with status, reason and headers; HEAD without body; counted once", async () => {
+  const seen: Refusal[] = [];
+  const r = refusal("rate", 429, "slow down", { "Retry-After": "1" });
+  let [a, b] = memoryPair();
+  await refuse(b, r, { http: true }, { refused: (x) => seen.push(x) });
+  b.close();
+  const text = await readAll(a);
+  assert.match(text, /^HTTP\/1\.1 429 Too Many Requests\r\n/);
+  assert.match(text, /\r\nRetry-After: 1\r\n/);
+  assert.match(text, /\r\n\r\n429 Too Many Requests: slow down\n$/);
+  assert.deepEqual(seen, [r]);
+  [a, b] = memoryPair();
+  await refuse(b, r, { http: true, head: { ...head("/"), method: "HEAD" } });
+  b.close();
+  assert.match(await readAll(a), /\r\n\r\n$/, "HEAD gets the head only");
+  [a, b] = memoryPair();
+  await refuse(b, r, { http: false });
+  b.close();
+  assert.equal(await readAll(a), "", "a client that does not speak HTTP is just closed");
+});
+
+Deno.test("pipeline: a plain client with --ssl-only is closed and counted (tls_required)", async () => {
+  const { ctx, refused } = context({
+    config: { tls: { ...defaultConfig().tls, sslOnly: true } },
+  });
+  assert.equal(await run(ctx, UPGRADE), "");
+  assert.deepEqual(refused.map((r) => r.kind), ["tls_required"]);
+});
+
+Deno.test("pipeline: a TLS ClientHello without --cert is closed and counted (tls_unavailable)", async () => {
+  const { ctx, refused } = context();
+  assert.equal(await run(ctx, new Uint8Array([0x16, 3, 1, 0, 5])), "");
+  assert.deepEqual(refused.map((r) => r.kind), ["tls_unavailable"]);
+});
+
+Deno.test("pipeline: a raw client refused by the address lists is closed and counted", async () => {
+  const { ctx, refused, opened } = context({
+    config: { limits: { ...defaultConfig().limits, rawWait: 0.05 } },
+    access: {
+      route: () => Promise.resolve(route()),
+      rawAllowed: true,
+      routeRaw: () => refusal("ip_denied", 403, "client address not allowed"),
+    },
+  });
+  assert.equal(await run(ctx), "");
+  assert.deepEqual(refused.map((r) => r.kind), ["ip_denied"]);
+  assert.deepEqual(opened, []);
+});
+
+Deno.test("pipeline: a raw client whose target cannot be reached is counted (connect_failed)", async () => {
+  const { ctx, refused, opened } = context({
+    config: { limits: { ...defaultConfig().limits, rawWait: 0.05 } },
+  });
+  assert.equal(await run(ctx), "");
+  assert.deepEqual(refused.map((r) => [r.kind, r.status]), [["connect_failed", 502]]);
+  assert.deepEqual(opened, []);
+});
+
+Deno.test("pipeline: routing's refusal is answered as HTTP with its status and headers", async () => {
+  const { ctx, refused } = context({
+    access: {
+      route: () =>
+        Promise.resolve(
+          refusal("backend_down", 503, "token backend unavailable", { "Retry-After": "5" }),
+        ),
+      rawAllowed: false,
+      routeRaw: () => route(),
+    },
+  });
+  const text = await run(ctx, UPGRADE);
+  assert.match(text, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+  assert.match(text, /\r\nRetry-After: 5\r\n/);
+  assert.match(text, /token backend unavailable\n$/);
+  assert.deepEqual(refused.map((r) => r.kind), ["backend_down"]);
+  // One log line per refusal, naming its kind and reason.
+  assert.ok(
+    logged.some((l) => /refused .*kind=backend_down .*status=503/.test(l)),
+    logged.join("\n"),
+  );
+});
+
+Deno.test("pipeline: the proxy's own refusals carry their kinds", async () => {
+  const cases: Array<[string, string, number]> = [
+    ["\x01\x02garbage\r\n\r\n", "bad_request", 400],
+    ["GET / HTTP/1.1\r\nHost: x\r\n\r\n", "no_web", 405],
+    [UPGRADE.replace("Version: 13", "Version: 1"), "bad_request", 426],
+  ];
+  for (const [request, kind, status] of cases) {
+    const { ctx, refused } = context({
+      config: { limits: { ...defaultConfig().limits, rawWait: 0 } },
+    });
+    const text = await run(ctx, request);
+    assert.match(text, new RegExp(`^HTTP/1\\.1 ${status} `), kind);
+    assert.deepEqual(refused.map((r) => [r.kind, r.status]), [[kind, status]]);
+  }
+});
+
+Deno.test("pipeline: an admitted upgrade whose target fails gets 502 and no session", async () => {
+  const { ctx, refused, opened } = context();
+  const text = await run(ctx, UPGRADE);
+  assert.match(text, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
+  assert.deepEqual(refused.map((r) => r.kind), ["connect_failed"]);
+  assert.deepEqual(opened, []);
+});
