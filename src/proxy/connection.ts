@@ -19,7 +19,12 @@ import { ConnectError } from "../net/connect.ts";
 import { parseEndpoint, proxyHeader } from "../net/proxy_protocol.ts";
 import type { ByteStream } from "../net/stream.ts";
 import type { Route } from "../route/router.ts";
-import { isUpgradeRequest, switchingProtocols, validateUpgrade } from "../ws/handshake.ts";
+import {
+  isUpgradeRequest,
+  switchingProtocols,
+  type Upgrade,
+  validateUpgrade,
+} from "../ws/handshake.ts";
 import { relayRaw, relayWebSocket } from "../ws/relay.ts";
 import type { ProxyContext } from "./context.ts";
 import { logPath, type RefusalSite, refuse } from "./refuse.ts";
@@ -88,7 +93,7 @@ async function runSteps(
     const answered = await plainHttp(conn, head, client, ctx);
     return answered ? { refusal: answered, stream: conn, site } : undefined;
   }
-  let upgrade: ReturnType<typeof validateUpgrade>;
+  let upgrade: Upgrade;
   try {
     upgrade = validateUpgrade(head);
   } catch (e) {
@@ -134,7 +139,7 @@ interface Admitted {
   route: Route;
   /** The request and its upgrade (WebSocket sessions; absent for raw ones). */
   request?: Request;
-  upgrade?: ReturnType<typeof validateUpgrade>;
+  upgrade?: Upgrade;
 }
 
 /** Steps 4 and 5: connects the route's target and relays; the route's slot is released at the end. */
