@@ -1,5 +1,5 @@
 /**
- * The byte-stream seam (DESIGN.md §3): everything above it (HTTP, WebSocket,
+ * The byte-stream seam (docs/ARCHITECTURE.md): everything above it (HTTP, WebSocket,
  * relay) works on this interface, whether the socket is Deno's or node's,
  * TCP, TLS or unix.
  * @module

@@ -3,7 +3,7 @@
  *
  * Verified connections use Deno's own TLS (`Deno.startTls`: system roots
  * plus `--target-ca`, host name checked). Deno's TLS cannot skip
- * verification from code (research/deno.md Q5), so `--ssl-target-insecure`
+ * verification from code (Deno 2.9), so `--ssl-target-insecure`
  * runs node:tls over the same TCP conn instead.
  * @module
  */

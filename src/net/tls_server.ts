@@ -4,7 +4,7 @@
  *
  * Deno's own TLS can neither start server-side TLS on a connection whose
  * first bytes were already read nor verify client certificates, so this
- * runs node:tls over the Deno socket (research/deno.md Q4): a node Duplex
+ * runs node:tls over the Deno socket (measured on Deno 2.9): a node Duplex
  * over the sniffed stream is handed to a `tls.Server` with
  * `emit("connection")` (a bare `TLSSocket` would skip client-certificate
  * verification), and the resulting TLS socket becomes a ByteStream again.
