@@ -17,8 +17,8 @@ async function main(argv: string[]): Promise<number> {
       return await bridgeMain(argv.slice(1));
     }
     case "replay": {
-      const { runReplay } = await import("./src/recording/replay.ts");
-      return await runReplay(argv.slice(1));
+      const { replayMain } = await import("./src/cli/replay.ts");
+      return await replayMain(argv.slice(1));
     }
     default:
       return await proxyMain(argv);

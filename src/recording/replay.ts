@@ -1,5 +1,5 @@
 /**
- * `vncws replay FILE [--port P] [--host H] [--speed N]`: serves a
+ * `vncws replay` (its command line is src/cli/replay.ts): serves a
  * `--record` recording (either format) as an RFB server, so a native VNC
  * viewer, or noVNC through `vncws 6080 127.0.0.1:P`, can watch the session
  * again. Every viewer that connects gets the whole recording from the start.
@@ -25,7 +25,7 @@ import { logInfo } from "../base/log.ts";
 import { readRecording } from "./codec.ts";
 import { planReplay, type ReplayPlan } from "./replay_plan.ts";
 import { type ReplayServer, startReplayServer } from "./replay_server.ts";
-import { parseReplayArgs, REPLAY_USAGE, type ReplayOptions } from "./replay_args.ts";
+import type { ReplayOptions } from "../config/replay.ts";
 
 export type { ReplayOptions };
 
@@ -100,22 +100,4 @@ export async function serveReplay(
   await server.close();
   logInfo("replay stopped");
   return 0;
-}
-
-/**
- * `vncws replay` entry point: `argv` is what follows `replay`. Resolves the
- * exit code: 0 after SIGINT/SIGTERM (or `--help`), 1 for an unreadable
- * recording, 2 for a usage error.
- */
-export function runReplay(argv: string[], run: RunReplayOptions = {}): Promise<number> {
-  const args = parseReplayArgs(argv);
-  if (args.kind === "help") {
-    console.log(REPLAY_USAGE);
-    return Promise.resolve(0);
-  }
-  if (args.kind === "usage") {
-    console.error(args.message);
-    return Promise.resolve(2);
-  }
-  return serveReplay(args.options, run);
 }

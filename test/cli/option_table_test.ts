@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { type Command, HELP, parseCommandLine } from "../../src/cli/cli.ts";
 import { PROXY_COMMAND } from "../../src/cli/proxy_options.ts";
 import { BRIDGE_COMMAND, BRIDGE_HELP, parseBridgeArgs } from "../../src/cli/bridge.ts";
+import { REPLAY_COMMAND } from "../../src/cli/replay.ts";
 import {
   type CommandSpec,
   defaultText,
@@ -253,9 +254,10 @@ Deno.test("README.md's option tables are the ones the option tables render", () 
 
 Deno.test("README.md's option sections name no option the tables lack", () => {
   const readme = Deno.readTextFileSync(README);
-  const known = new Set([...PROXY_COMMAND.options, ...BRIDGE_COMMAND.options].map((o) => o.name));
-  // `vncws replay`'s options (parsed in src/recording/replay.ts, not in a table yet).
-  for (const r of ["port", "speed", "host"]) known.add(r);
+  const known = new Set(
+    [...PROXY_COMMAND.options, ...BRIDGE_COMMAND.options, ...REPLAY_COMMAND.options]
+      .map((o) => o.name),
+  );
   const sections = readme.split(/^(?=## )/m).filter((s) =>
     /^## (Options|Migrating from websockify|Client bridge)/.test(s)
   );

@@ -3,7 +3,7 @@ import { createRecorder } from "../../src/recording/record.ts";
 import { readRecording, RecordingError } from "../../src/recording/codec.ts";
 import { planReplay } from "../../src/recording/replay_plan.ts";
 import { startReplayServer } from "../../src/recording/replay_server.ts";
-import { runReplay } from "../../src/recording/replay.ts";
+import { replayMain } from "../../src/cli/replay.ts";
 import { readExactly } from "../../scripts/testing/util.ts";
 import { configureLog } from "../../src/base/log.ts";
 import { raceTimeout, sleep, TIMEOUT } from "../../src/base/time.ts";
@@ -158,21 +158,21 @@ Deno.test("replay: compact parts written by rotation are read in order", async (
   }
 });
 
-Deno.test("replay: runReplay serves until stopped; usage errors exit 2, bad files 1", async () => {
+Deno.test("replay: vncws replay serves until stopped; usage errors exit 2, bad files 1", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const serverInit = await syntheticRecording(`${dir}/s`, 1);
     const stop = new AbortController();
     let port = 0;
     const listening = Promise.withResolvers<void>();
-    const run = runReplay([`${dir}/s.1`, "--port", "0", "--speed", "0"], {
+    const run = replayMain([`${dir}/s.1`, "--port", "0", "--speed", "0"], {
       signal: stop.signal,
       onListen: (a) => {
         port = a.port;
         listening.resolve();
       },
     });
-    // runReplay resolving first means it failed to start.
+    // replayMain resolving first means it failed to start.
     await Promise.race([listening.promise, run.then((c) => assert.fail(`exited ${c}`))]);
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     assert.deepEqual(await viewerHandshake(conn, 8), serverInit);
@@ -183,9 +183,9 @@ Deno.test("replay: runReplay serves until stopped; usage errors exit 2, bad file
     assert.equal(await conn.read(new Uint8Array(10)), null);
     conn.close();
 
-    assert.equal(await runReplay(["--speed", "fast", `${dir}/s.1`]), 2);
-    assert.equal(await runReplay([]), 2);
-    assert.equal(await runReplay([`${dir}/missing`, "--port", "0"]), 1);
+    assert.equal(await replayMain(["--speed", "fast", `${dir}/s.1`]), 2);
+    assert.equal(await replayMain([]), 2);
+    assert.equal(await replayMain([`${dir}/missing`, "--port", "0"]), 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
