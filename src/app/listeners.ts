@@ -8,7 +8,7 @@
 import type { Config } from "../config/config.ts";
 import { openNodeListener } from "../net/node_listener.ts";
 import { describeListener, openTcpListener } from "../proxy/server.ts";
-import { openUnixListener } from "../proxy/unix_listener.ts";
+import { openUnixListener } from "../net/unix_listener.ts";
 import { inheritedListener, listenFdsListener } from "../service/systemd.ts";
 
 /** The chosen listener, and what to clean up once it is closed. */

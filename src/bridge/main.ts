@@ -6,6 +6,7 @@
  */
 import { formatHostPort } from "../net/address.ts";
 import { DenoStream } from "../net/stream.ts";
+import { openUnixListener } from "../net/unix_listener.ts";
 import { logError, logInfo } from "../base/log.ts";
 import { acceptLoop } from "../base/accept_loop.ts";
 import { raceTimeout } from "../base/time.ts";
@@ -19,25 +20,6 @@ export type { BridgeTlsOptions };
 
 /** How long shutdown waits for sessions to finish their close handshakes. */
 const SHUTDOWN_GRACE_MS = 3000;
-
-/** Opens the unix listener, replacing a stale socket file nobody listens on. */
-async function listenUnix(path: string): Promise<Deno.Listener> {
-  try {
-    if (Deno.lstatSync(path).isSocket) {
-      try {
-        const probe = await Deno.connect({ transport: "unix", path });
-        probe.close();
-        throw new Deno.errors.AddrInUse(`another program listens on ${path}`);
-      } catch (e) {
-        if (e instanceof Deno.errors.AddrInUse) throw e;
-        Deno.removeSync(path); // stale: left by a process that died
-      }
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  return Deno.listen({ transport: "unix", path });
-}
 
 function describeListener(listener: Deno.Listener, config: BridgeConfig): string {
   if (config.listen.kind === "unix") return `unix:${config.listen.path}`;
@@ -60,18 +42,25 @@ export async function runBridge(config: BridgeConfig, tls: BridgeTlsOptions): Pr
   for (const s of signals) Deno.addSignalListener(s, onSignal);
   const ctx: BridgeContext = { config, tls, signal: ac.signal };
   let listener: Deno.Listener | undefined;
+  let removeSocket: (() => void) | undefined;
   try {
     if (config.listen.kind === "stdio") {
       const outcome = await runSession(new StdioStream(), ctx);
       return outcome.opened ? 0 : 1;
     }
     try {
-      listener = config.listen.kind === "unix"
-        ? await listenUnix(config.listen.path)
-        : Deno.listen({ hostname: config.listen.hostname, port: config.listen.port });
+      if (config.listen.kind === "unix") {
+        const unix = await openUnixListener(config.listen.path);
+        listener = unix.listener;
+        removeSocket = unix.removeSocket;
+      } else {
+        listener = Deno.listen({ hostname: config.listen.hostname, port: config.listen.port });
+      }
     } catch (e) {
       const why = e instanceof Deno.errors.AddrInUse
-        ? "the address is already in use; stop the other program or choose another port"
+        ? config.listen.kind === "unix"
+          ? `${e.message}; stop the other program or choose another --unix-listen path`
+          : "the address is already in use; stop the other program or choose another port"
         : e instanceof Deno.errors.PermissionDenied
         ? "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
         : e instanceof Error
@@ -90,11 +79,8 @@ export async function runBridge(config: BridgeConfig, tls: BridgeTlsOptions): Pr
     try {
       listener?.close();
     } catch { /* already closed */ }
-    if (config.listen.kind === "unix") {
-      try {
-        Deno.removeSync(config.listen.path);
-      } catch { /* gone */ }
-    }
+    // Only the socket this bridge made, never one another process put there since.
+    removeSocket?.();
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import { HELP, parseCommandLine, PROXY_COMMAND, UsageError, VERSION } from "./cli.ts";
 import { configFileArgs, ConfigFileError, configFileOptions } from "./config_file.ts";
+import type { Config } from "../config/config.ts";
 import { runProxy } from "../app/run.ts";
 import { daemonize, isDaemonChild, reportToParent } from "../service/daemon.ts";
 
@@ -31,10 +32,12 @@ export async function withConfigFile(argv: string[]): Promise<string[]> {
 }
 
 /** What a start-up failure means to the user, and what to do about it. */
-function startFailure(e: unknown): string {
+function startFailure(e: unknown, config: Config): string {
   if (e instanceof Deno.errors.AddrInUse) {
     return `the listen address is already in use: ${e.message}\n` +
-      "Stop the other program or choose another port.";
+      (config.unixListen !== undefined
+        ? "Stop the other program or choose another --unix-listen path."
+        : "Stop the other program or choose another port.");
   }
   if (e instanceof Deno.errors.PermissionDenied) {
     return `permission denied: ${e.message}\n` +
@@ -81,7 +84,7 @@ export async function proxyMain(argv: string[]): Promise<number> {
     return await runProxy(cmd.config, { reload });
   } catch (e) {
     reportToParent({ ok: false, error: e instanceof Error ? e.message : String(e) });
-    console.error(`vncws: ${startFailure(e)}`);
+    console.error(`vncws: ${startFailure(e, cmd.config)}`);
     return 1;
   }
 }

@@ -53,6 +53,7 @@ Deno.test({
       }
       assert.equal(status.code, 1, second.output());
       assert.match(second.output(), /another process serves the unix socket/);
+      assert.match(second.output(), /choose another --unix-listen path/);
       assert.ok(second.output().includes(path), second.output());
       // The first one's socket is untouched and still serves.
       assert.equal(Deno.statSync(path).ino, ino);

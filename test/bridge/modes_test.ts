@@ -9,6 +9,7 @@ import {
   accept101,
   ServerFrames,
   startBridge,
+  startBridgeProcess,
   startScriptedServer,
   waitForCount,
 } from "./_helpers.ts";
@@ -118,6 +119,33 @@ Deno.test({
       await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
     } finally {
       await bridge.stop();
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "bridge --unix-listen: a second bridge on a served socket exits 1, the first keeps it",
+  ...opts,
+  async fn() {
+    const server = startEchoServer();
+    const dir = await Deno.makeTempDir({ prefix: "vncws-bridge-unix-" });
+    const path = `${dir}/vnc.sock`;
+    const url = `ws://127.0.0.1:${server.port}/`;
+    const first = await startBridge(["--unix-listen", path, url]);
+    try {
+      const ino = Deno.statSync(path).ino;
+      const second = startBridgeProcess(["--unix-listen", path, url]);
+      const status = await second.status;
+      assert.equal(status.code, 1, second.output());
+      assert.match(second.output(), /another process serves the unix socket/);
+      assert.match(second.output(), /choose another --unix-listen path/);
+      // The first bridge's socket is the same file and still serves.
+      assert.equal(Deno.statSync(path).ino, ino);
+      await echoOnce(await Deno.connect({ transport: "unix", path }), "still here");
+    } finally {
+      await first.stop();
       await server.close();
       await Deno.remove(dir, { recursive: true });
     }

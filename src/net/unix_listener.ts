@@ -24,11 +24,12 @@ export interface UnixListener {
 }
 
 /**
- * Listens on the unix socket `path` with file mode `mode`. Rejects with
+ * Listens on the unix socket `path` with file mode `mode` (absent: as the
+ * umask leaves it). Used by the proxy's and the bridge's `--unix-listen`. Rejects with
  * `Deno.errors.AddrInUse` when another process accepts on `path`, and with
  * an Error naming `path` when it is not a socket.
  */
-export async function openUnixListener(path: string, mode: number): Promise<UnixListener> {
+export async function openUnixListener(path: string, mode?: number): Promise<UnixListener> {
   let existing: Deno.FileInfo | undefined;
   try {
     existing = Deno.lstatSync(path);
@@ -62,7 +63,7 @@ export async function openUnixListener(path: string, mode: number): Promise<Unix
 }
 
 /** Binds under a private name next to `path`, then renames it over `path` (a stale socket). */
-function bindInPlace(path: string, mode: number): Deno.Listener {
+function bindInPlace(path: string, mode: number | undefined): Deno.Listener {
   const temp = `${path}.${Deno.pid}~`;
   try {
     Deno.removeSync(temp); // left by a dead process that had our pid
@@ -78,11 +79,11 @@ function bindInPlace(path: string, mode: number): Deno.Listener {
       Deno.removeSync(path); // stale: its server is gone
     } catch { /* none */ }
     const l = Deno.listen({ transport: "unix", path });
-    Deno.chmodSync(path, mode);
+    if (mode !== undefined) Deno.chmodSync(path, mode);
     return l;
   }
   try {
-    Deno.chmodSync(temp, mode);
+    if (mode !== undefined) Deno.chmodSync(temp, mode);
     Deno.renameSync(temp, path);
   } catch (e) {
     listener.close();
