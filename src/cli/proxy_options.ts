@@ -9,7 +9,7 @@
  * @module
  */
 import { DEFAULT_LIMITS, DEFAULT_WRAP, defaultConfig } from "../config/config.ts";
-import { DEFAULT_TOKEN_PATH_PREFIX } from "../route/token_location.ts";
+import { DEFAULT_TOKEN_PATH_PREFIX } from "../config/config.ts";
 import { type CommandSpec, flag, valued } from "./table.ts";
 import {
   listenAddress,

@@ -139,6 +139,9 @@ export interface Config {
   drainTimeout: number;
 }
 
+/** The default path prefix whose next segment is the token: `/websockify/<token>`. */
+export const DEFAULT_TOKEN_PATH_PREFIX = "/websockify/";
+
 /** Wrap mode's defaults (the command itself has none). */
 export const DEFAULT_WRAP: Readonly<Omit<WrapConfig, "command">> = {
   mode: "exit",

@@ -10,7 +10,7 @@ import { log } from "../base/log.ts";
 import type { RequestHead } from "../http/head.ts";
 import { textResponse, writeResponse } from "../http/response.ts";
 import type { ByteStream } from "../net/stream.ts";
-import { DEFAULT_TOKEN_PATH_PREFIX } from "../route/token_location.ts";
+import { DEFAULT_TOKEN_PATH_PREFIX } from "../config/config.ts";
 import type { SessionObserver } from "./context.ts";
 
 /** Where a refusal happened: what the client can be told. */

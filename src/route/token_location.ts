@@ -3,6 +3,7 @@
  * @module
  */
 import { HttpError, type RequestHead } from "../http/head.ts";
+import { DEFAULT_TOKEN_PATH_PREFIX } from "../config/config.ts";
 
 /** Options for {@linkcode extractToken}. */
 export interface TokenLocationOptions {
@@ -11,9 +12,6 @@ export interface TokenLocationOptions {
   /** Path prefix whose next segment is the token; default `/websockify/`. */
   pathPrefix?: string;
 }
-
-/** The default path prefix: `/websockify/<token>`. */
-export const DEFAULT_TOKEN_PATH_PREFIX = "/websockify/";
 
 /**
  * Finds the token in a request head. Sources, first match wins:
