@@ -160,6 +160,38 @@ Deno.test("architecture: docs/ARCHITECTURE.md describes the layers in LAYERS' or
   assert.deepStrictEqual(headed, [...LAYERS]);
 });
 
+/** Paths of the repository that `text` cites (`src/…`, `docs/…`, `scripts/…`, `test/…`, DESIGN.md, research/). */
+export function citedPaths(text: string): string[] {
+  const paths = text.match(
+    /(?<![\w/.-])(?:src|docs|scripts|test)\/[\w./-]+\.(?:ts|md|js|c|sh|py|json|service|socket)\b/g,
+  ) ?? [];
+  const outside = text.match(/(?<![\w/.-])(?:DESIGN\.md|research\/[\w.-]+)/g) ?? [];
+  return [...paths, ...outside];
+}
+
+Deno.test("architecture: comments and docs cite only files that are in the repository", () => {
+  const files = [...walk("src"), ...walk("scripts"), "main.ts", "README.md"];
+  for (const e of Deno.readDirSync(ROOT + "docs")) {
+    if (e.name.endsWith(".md")) files.push(`docs/${e.name}`);
+  }
+  const missing: string[] = [];
+  for (const f of files) {
+    for (const cited of citedPaths(Deno.readTextFileSync(ROOT + f))) {
+      try {
+        Deno.statSync(ROOT + cited);
+      } catch {
+        missing.push(`${f} cites ${cited}, which is not in the repository`);
+      }
+    }
+  }
+  assert.deepStrictEqual(missing, []);
+  // The finder itself: a cited path, a file outside the repository, no false hit on a URL path.
+  assert.deepStrictEqual(
+    citedPaths("see src/ws/relay.ts and DESIGN.md §2, research/deno.md; not /x/src/a.ts"),
+    ["src/ws/relay.ts", "DESIGN.md", "research/deno.md"],
+  );
+});
+
 Deno.test("architecture: the checker catches an upward import, a cycle and scripts → test", () => {
   const edges = [
     { from: "src/net/a.ts", to: "src/proxy/b.ts" },

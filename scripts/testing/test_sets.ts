@@ -106,7 +106,7 @@ function testHelperImports(path: string, text: string): string[] {
 }
 
 /**
- * Why a test file is e2e (e.g. `test/x/_helpers.ts calls startVncws`), or
+ * Why a test file is e2e (e.g. `test/bridge/_helpers.ts calls startProcess`), or
  * undefined when it is a unit test.
  */
 export function e2eReason(

@@ -2,7 +2,7 @@
  * README.md's option tables, generated from the option tables: the proxy's,
  * the bridge's, replay's and the websocat migration table each sit between two marker
  * comments. `deno run -A src/cli/readme.ts` rewrites them in place;
- * test/cli/readme_test.ts fails when README.md differs from what this
+ * test/cli/option_table_test.ts fails when README.md differs from what this
  * renders.
  * @module
  */
