@@ -6,6 +6,7 @@
 import { ROOT } from "./build.ts";
 import { spawn, type Spawned } from "./process.ts";
 import { exists } from "../../src/base/fs.ts";
+import { sleep } from "../../src/base/time.ts";
 
 /** How the load client talks to a peer. */
 export type Transport = "tcp" | "ws" | "wss";
@@ -157,7 +158,7 @@ async function waitListening(proc: Spawned, port: number, timeoutMs: number): Pr
           }`,
         );
       }
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   }
 }

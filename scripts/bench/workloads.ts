@@ -9,6 +9,7 @@ import type { Sizes, WorkloadName } from "./options.ts";
 import { freePort, peerCommand, type PeerContext, type RunningPeer } from "./peers.ts";
 import { run, spawn } from "./process.ts";
 import { hardNofile, treeCpuSeconds, treeMemory } from "./proc_stat.ts";
+import { sleep } from "../../src/base/time.ts";
 
 /** Measurements of one workload run, keyed by metric id (see report.ts). */
 export type Measured = Record<string, number>;
@@ -21,7 +22,6 @@ export interface WorkloadContext {
 }
 
 const GiB = 1024 ** 3;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the client once; resolves its JSON answer or throws its error. */
 async function client(

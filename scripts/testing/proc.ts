@@ -3,6 +3,7 @@
  * descriptors from /proc, and polling until a count settles.
  * @module
  */
+import { sleep } from "../../src/base/time.ts";
 
 /** Resident set size of `pid` in bytes (VmRSS), or 0 when it is gone. */
 export function rssBytes(pid: number): number {
@@ -44,7 +45,7 @@ export async function settleTo(
   const deadline = Date.now() + timeoutMs;
   let v = read();
   while (v > limit && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     v = read();
   }
   return v;

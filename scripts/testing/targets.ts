@@ -4,6 +4,7 @@
  * @module
  */
 import { freePort, type Proc, startVncws } from "./util.ts";
+import { sleep } from "../../src/base/time.ts";
 
 /** A running target. */
 export interface TestTarget {
@@ -97,7 +98,7 @@ export function startEchoTarget(options: EchoOptions = {}): TestTarget {
         let off = 0;
         while (off < n) off += await conn.write(buf.subarray(off, n));
       }
-      if (options.slow) await new Promise((r) => setTimeout(r, options.slow!.delayMs));
+      if (options.slow) await sleep(options.slow!.delayMs);
     }
   }, { tls: options.tls });
   return { port: server.port, received: () => received, close: server.close };
