@@ -32,6 +32,17 @@ export interface RefusalSite {
 const SERVER_SIDE = new Set<Refusal["kind"]>(["tls_unavailable", "tls_required"]);
 
 /**
+ * Log titles that name who was refused, kept from before refusals were
+ * values (operators grep for them); every other refusal logs `refused`.
+ */
+function title(refusal: Refusal, site: RefusalSite): string {
+  if (refusal.kind === "tls_unavailable") return "TLS client refused";
+  if (refusal.kind === "tls_required") return "plain connection refused";
+  if (refusal.kind === "connect_failed" && !site.http) return "raw client refused";
+  return "refused";
+}
+
+/**
  * Answers `refusal` on `stream` (the caller closes it), logs one `refused`
  * line and counts it in `observer`.
  */
@@ -43,14 +54,18 @@ export async function refuse(
 ): Promise<void> {
   observer?.refused(refusal);
   const { head } = site;
-  log(refusal.status >= 500 || SERVER_SIDE.has(refusal.kind) ? "warn" : "info", "refused", {
-    client: stream.peer,
-    kind: refusal.kind,
-    status: refusal.status,
-    why: refusal.reason,
-    path: head ? logPath(head.path, site.tokenPathPrefix) : undefined,
-    target: site.target,
-  });
+  log(
+    refusal.status >= 500 || SERVER_SIDE.has(refusal.kind) ? "warn" : "info",
+    title(refusal, site),
+    {
+      client: stream.peer,
+      kind: refusal.kind,
+      status: refusal.status,
+      why: refusal.reason,
+      path: head ? logPath(head.path, site.tokenPathPrefix) : undefined,
+      target: site.target,
+    },
+  );
   if (!site.http) return;
   await writeResponse(
     stream,
