@@ -4,7 +4,7 @@
  * @module
  */
 import { readAll, upgradeRequest } from "../../scripts/testing/ws_client.ts";
-import { writeAll } from "../../scripts/testing/util.ts";
+import { PYTHON, writeAll } from "../../scripts/testing/util.ts";
 
 const enc = new TextEncoder();
 
@@ -86,10 +86,7 @@ export async function writeText(conn: Deno.Conn, text: string): Promise<void> {
   await writeAll(conn, enc.encode(text));
 }
 
-export { readAll, upgradeRequest };
-
-/** Debian's python (python3 on PATH may be a pyenv build). */
-export const PYTHON = "/usr/bin/python3";
+export { PYTHON, readAll, upgradeRequest };
 
 /**
  * A target that sends a banner, reads a little, then resets the connection
