@@ -60,6 +60,8 @@ export interface Refusal {
   readonly reason: string;
   /** Extra response headers (`WWW-Authenticate`, `Retry-After`, `Allow`). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** For the log line only, instead of `reason`: what the client need not learn (a limit). */
+  readonly detail?: string;
 }
 
 /** Builds a {@linkcode Refusal}. */

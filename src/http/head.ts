@@ -79,7 +79,11 @@ export function parseRequestHead(bytes: Uint8Array, limits: HeadLimits): Request
   const requestLine = lines.shift() ?? "";
   const parts = requestLine.split(" ");
   if (parts.length !== 3 || !TOKEN.test(parts[0]) || parts[1] === "") {
-    throw new HttpError(400, `malformed request line: ${JSON.stringify(requestLine.slice(0, 80))}`);
+    // The request target may hold a token: name only the first word, shortened.
+    throw new HttpError(
+      400,
+      `malformed request line (it starts with ${JSON.stringify(requestLine.slice(0, 16))})`,
+    );
   }
   const [method, target, version] = parts;
   if (TARGET_BAD.test(target)) {
@@ -99,11 +103,12 @@ export function parseRequestHead(bytes: Uint8Array, limits: HeadLimits): Request
     }
     const colon = line.indexOf(":");
     if (colon <= 0) {
-      throw new HttpError(400, `malformed header line: ${JSON.stringify(line.slice(0, 80))}`);
+      // A header value may be a secret (Authorization, Cookie): name none of it.
+      throw new HttpError(400, "malformed header line: no colon after a header name");
     }
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) {
-      throw new HttpError(400, `malformed header name: ${JSON.stringify(name.slice(0, 80))}`);
+      throw new HttpError(400, `malformed header name: ${JSON.stringify(name.slice(0, 40))}`);
     }
     const value = line.slice(colon + 1).trim();
     if (VALUE_BAD.test(value)) {

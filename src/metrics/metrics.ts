@@ -276,7 +276,11 @@ export interface VncwsMetrics {
   bytesToTarget: Counter;
   /** `vncws_bytes_total{direction="to_client"}`. */
   bytesToClient: Counter;
-  /** `vncws_handshake_failures_total{status}`: refused upgrades by HTTP status. */
+  /**
+   * `vncws_handshake_failures_total{status}`: connections refused before
+   * relaying, by the HTTP status answered (`closed`: closed without an
+   * answer, a TLS or raw client).
+   */
   handshakeFailures: Family<Counter>;
   /** `vncws_target_connect_seconds`: time to connect the target. */
   targetConnectSeconds: Histogram;
@@ -305,7 +309,7 @@ export function createVncwsMetrics(registry: Registry = new Registry()): VncwsMe
     bytesToClient: bytes.labels("to_client"),
     handshakeFailures: registry.counter(
       "vncws_handshake_failures_total",
-      "Connections refused before relaying, by HTTP status.",
+      "Connections refused before relaying, by HTTP status answered (closed: none, a TLS or raw client).",
       ["status"],
     ),
     targetConnectSeconds: registry.histogram(

@@ -47,7 +47,8 @@ export function createSessionBook(config: Config, options: SessionBookOptions = 
   return {
     metrics,
     table,
-    refused: (refusal) => metrics?.handshakeFailures.labels(String(refusal.status)).inc(),
+    refused: (refusal, answered) =>
+      metrics?.handshakeFailures.labels(answered ? String(refusal.status) : "closed").inc(),
     connected: (seconds) => metrics?.targetConnectSeconds.observe(seconds),
     get active() {
       return active;

@@ -56,7 +56,8 @@ export async function handleConnection(
       error: e instanceof Error ? e.message : String(e),
     });
   } finally {
-    for (const s of opened) s.close();
+    // Innermost first: a TLS stream's close_notify goes out through the socket under it.
+    for (const s of opened.reverse()) s.close();
   }
 }
 
@@ -91,7 +92,11 @@ async function runSteps(
   const client: ClientInfo = { peer: conn.peer, clientCertCN: conn.clientCertCN };
   if (!isUpgradeRequest(head)) {
     const answered = await plainHttp(conn, head, client, ctx);
-    return answered ? { refusal: answered, stream: conn, site } : undefined;
+    // The web side's own refusals (--web-auth's 401 challenge, which every
+    // browser meets first) are logged at debug, as its other answers are.
+    return answered
+      ? { refusal: answered.refusal, stream: conn, site: { ...site, quiet: answered.fromWeb } }
+      : undefined;
   }
   let upgrade: Upgrade;
   try {
@@ -108,20 +113,24 @@ async function runSteps(
   return await connectAndRelay(conn, { id, client, route, request, upgrade }, ctx);
 }
 
-/** Serves a plain HTTP request; resolves a refusal to answer instead. */
+/**
+ * Serves a plain HTTP request; resolves a refusal to answer instead, and
+ * whether it came from the web handler.
+ */
 async function plainHttp(
   stream: ByteStream,
   head: RequestHead,
   client: ClientInfo,
   ctx: ProxyContext,
-): Promise<Refusal | undefined> {
+): Promise<{ refusal: Refusal; fromWeb: boolean } | undefined> {
   if (!ctx.web) {
-    return refusal("no_web", 405, "this server only accepts WebSocket upgrades", {
+    const no = refusal("no_web", 405, "this server only accepts WebSocket upgrades", {
       Allow: "GET",
     });
+    return { refusal: no, fromWeb: false };
   }
   const res = await ctx.web(head, client);
-  if (isRefusal(res)) return res;
+  if (isRefusal(res)) return { refusal: res, fromWeb: true };
   logDebug("http", {
     client: stream.peer,
     method: head.method,

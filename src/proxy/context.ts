@@ -82,8 +82,11 @@ export interface SessionHooks {
 export interface SessionObserver {
   /** A session starts relaying. */
   openSession(start: SessionStart): SessionHooks;
-  /** A connection was refused (counted once, whatever refused it). */
-  refused(refusal: Refusal): void;
+  /**
+   * A connection was refused (counted once, whatever refused it); `answered`
+   * is false when it was closed without an HTTP answer (a TLS or raw client).
+   */
+  refused(refusal: Refusal, answered: boolean): void;
   /** A target was connected after `seconds`. */
   connected(seconds: number): void;
 }

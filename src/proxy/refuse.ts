@@ -26,6 +26,8 @@ export interface RefusalSite {
   target?: string;
   /** `--token-path-prefix`: the token after it is cut from logged paths. */
   tokenPathPrefix?: string;
+  /** Log at debug level (refusals that are part of normal use, such as a Basic challenge). */
+  quiet?: boolean;
 }
 
 /** Refusals that mean the server or its configuration, not the client, is the problem. */
@@ -52,16 +54,21 @@ export async function refuse(
   site: RefusalSite,
   observer?: Pick<SessionObserver, "refused">,
 ): Promise<void> {
-  observer?.refused(refusal);
+  observer?.refused(refusal, site.http);
   const { head } = site;
+  const level = site.quiet
+    ? "debug"
+    : refusal.status >= 500 || SERVER_SIDE.has(refusal.kind)
+    ? "warn"
+    : "info";
   log(
-    refusal.status >= 500 || SERVER_SIDE.has(refusal.kind) ? "warn" : "info",
+    level,
     title(refusal, site),
     {
       client: stream.peer,
       kind: refusal.kind,
       status: refusal.status,
-      why: refusal.reason,
+      why: refusal.detail ?? refusal.reason,
       path: head ? logPath(head.path, site.tokenPathPrefix) : undefined,
       target: site.target,
     },

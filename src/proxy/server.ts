@@ -6,7 +6,7 @@
  * numbers every connection it serves.
  * @module
  */
-import { refusal } from "../auth/refusal.ts";
+import { type Refusal, refusal } from "../auth/refusal.ts";
 import { acceptLoop } from "../base/accept_loop.ts";
 import type { HostPort } from "../net/address.ts";
 import { formatHostPort } from "../net/address.ts";
@@ -64,12 +64,10 @@ export interface Server {
 export function serve(listener: Deno.Listener, ctx: ProxyContext, options: ServeOptions): Server {
   let active = 0;
   let connections = 0;
-  const busy = refusal(
-    "busy",
-    503,
-    `too many connections (--max-connections ${options.maxConnections}), try again later`,
-    { "Retry-After": "5" },
-  );
+  const busy: Refusal = {
+    ...refusal("busy", 503, "too many connections, try again later", { "Retry-After": "5" }),
+    detail: `--max-connections ${options.maxConnections} reached`,
+  };
   const loop = acceptLoop(listener, async (conn: Deno.Conn) => {
     const stream = new DenoStream(conn);
     if (active >= options.maxConnections) {

@@ -31,6 +31,24 @@ Deno.test("a head parses: method, path, query, lower-cased headers", () => {
   assert.equal(h.headers.get("x-a"), "1, 2");
 });
 
+Deno.test("refusal reasons never repeat a request target or a header value (they may be secrets)", () => {
+  const reason = (text: string) => {
+    try {
+      parseRequestHead(enc(text), LIMITS);
+    } catch (e) {
+      if (e instanceof HttpError) return e.message;
+      throw e;
+    }
+    assert.fail("no error");
+  };
+  const line = reason("GET /websockify/s3cr3t-token HTTP/1.1 extra\r\n\r\n");
+  assert.match(line, /malformed request line/);
+  assert.ok(!line.includes("s3cr3t"), line);
+  const header = reason("GET / HTTP/1.1\r\nAuthorization Basic c2VjcmV0\r\n\r\n");
+  assert.match(header, /malformed header line/);
+  assert.ok(!header.includes("c2VjcmV0"), header);
+});
+
 Deno.test("bad heads get their status", () => {
   assert.equal(status("GARBAGE\r\n\r\n"), 400);
   assert.equal(status("GET /\r\n\r\n"), 400);

@@ -271,6 +271,11 @@ Deno.test({
     const c = await Deno.connect({ hostname: "127.0.0.1", port });
     const r = await readResponse(c);
     assert.equal(r.status, 503);
+    assert.match(r.head, /\r\nRetry-After: 5\r\n/i);
+    // The client is not told the limit; the log line names the option.
+    const body = new TextDecoder().decode(r.rest);
+    assert.ok(!body.includes("--max-connections"), body);
+    await p.vncws.waitFor(/refused .*status=503 .*--max-connections 2 reached/);
     c.close();
     await a.readBytes(12);
     await a.sendBinary("still alive");
