@@ -7,7 +7,7 @@
  */
 import type { Config } from "../config/config.ts";
 import { openNodeListener } from "../net/node_listener.ts";
-import { describeListener, openTcpListener } from "../proxy/server.ts";
+import { describeListener, openTcpListener } from "../net/tcp_listener.ts";
 import { openUnixListener } from "../net/unix_listener.ts";
 import { inheritedListener, listenFdsListener } from "../service/systemd.ts";
 

@@ -8,41 +8,10 @@
  */
 import { type Refusal, refusal } from "../auth/refusal.ts";
 import { acceptLoop } from "../base/accept_loop.ts";
-import type { HostPort } from "../net/address.ts";
-import { formatHostPort } from "../net/address.ts";
 import { DenoStream } from "../net/stream.ts";
 import { handleConnection } from "./connection.ts";
 import type { ProxyContext } from "./context.ts";
 import { refuse } from "./refuse.ts";
-
-/** Where to listen over TCP. (`--unix-listen` opens through `unix_listener.ts`.) */
-export interface TcpListenSpec {
-  /** Address and port; hostname "" = every interface. */
-  addr: HostPort;
-  /** `--prefer-ipv6`. */
-  preferIpv6?: boolean;
-}
-
-/** Opens a TCP listener. A bare port (hostname "") listens dual-stack on `[::]`, or 0.0.0.0 without IPv6. */
-export function openTcpListener(spec: TcpListenSpec): Deno.Listener {
-  const { hostname, port } = spec.addr;
-  if (hostname === "") {
-    try {
-      return Deno.listen({ hostname: "::", port });
-    } catch (e) {
-      if (e instanceof Deno.errors.AddrInUse) throw e;
-      return Deno.listen({ hostname: "0.0.0.0", port });
-    }
-  }
-  return Deno.listen({ hostname, port });
-}
-
-/** Human-readable address of a listener. */
-export function describeListener(l: Deno.Listener): string {
-  const a = l.addr;
-  if (a.transport === "tcp" || a.transport === "udp") return formatHostPort(a.hostname, a.port);
-  return `unix:${(a as Deno.UnixAddr).path}`;
-}
 
 /** Options for {@linkcode serve}. */
 export interface ServeOptions {
