@@ -60,7 +60,7 @@ export function validateUpgrade(head: RequestHead): Upgrade {
   if (version !== 13 && version !== 8 && version !== 7) {
     throw new HttpError(
       426,
-      `unsupported Sec-WebSocket-Version ${JSON.stringify(versionText ?? "")}`,
+      `unsupported Sec-WebSocket-Version ${JSON.stringify((versionText ?? "").slice(0, 20))}`,
       {
         "Sec-WebSocket-Version": "13",
       },
