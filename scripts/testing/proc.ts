@@ -22,17 +22,6 @@ export function fdCount(pid: number): number {
   return n;
 }
 
-/** Open sockets of `pid` (fds that point at `socket:[...]`). */
-export function socketCount(pid: number): number {
-  let n = 0;
-  for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`).startsWith("socket:")) n++;
-    } catch { /* closed meanwhile */ }
-  }
-  return n;
-}
-
 /**
  * Polls `read` until it is at most `limit` (a leak shows as never getting
  * there). Returns the last value read; gives up after `timeoutMs`.

@@ -8,6 +8,8 @@
 import { acceptKey } from "../../src/ws/handshake.ts";
 import { encodeFrame, FrameDecoder, Opcode } from "../../src/ws/frame.ts";
 import { MAIN, type Proc, startProcess, writeAll } from "../../scripts/testing/util.ts";
+import { fdCount } from "../../scripts/testing/proc.ts";
+import { socketInodes } from "../../src/base/procfs.ts";
 
 /** Starts `vncws bridge ARGS` and waits for its "listening on" line. */
 export async function startBridge(
@@ -29,15 +31,7 @@ export function startBridgeProcess(
 
 /** Open file descriptors of a process, and how many are sockets. */
 export function countFds(pid: number): { total: number; sockets: number } {
-  let total = 0;
-  let sockets = 0;
-  for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
-    total++;
-    try {
-      if (Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`).startsWith("socket:")) sockets++;
-    } catch { /* closed meanwhile */ }
-  }
-  return { total, sockets };
+  return { total: fdCount(pid), sockets: socketInodes(pid).size };
 }
 
 /** Waits until `count` matches of `pattern` appear in a process's output. */
