@@ -6,6 +6,7 @@
  * relay_framed.ts and relay_raw.ts; relay.ts is the entry point.
  * @module
  */
+import { raceTimeout, type STOPPED, type TIMEOUT } from "../base/time.ts";
 import type { ByteStream } from "../net/stream.ts";
 
 /** Read buffer size of a busy direction; websockify reads 64 KiB from the target too. */
@@ -36,6 +37,13 @@ export function nextBufferSize(size: number, filled: number): number {
 
 /** After a peer's EOF without a close frame, how long a silent other side may keep the session open. */
 export const HALF_CLOSE_IDLE_MS = 5000;
+
+/**
+ * How long a session ended by a timer or shutdown waits for its close frame
+ * to be written before closing both streams anyway: a peer that stopped
+ * reading never takes it, and that must not hold the session.
+ */
+export const CLOSE_GRACE_MS = 1000;
 
 /** How a relay ended, for the session's log line. */
 export interface RelayResult {
@@ -146,6 +154,8 @@ export class RelayCore {
   /** When data last moved either way (ms since the epoch), for the idle timeout. */
   lastActivity: number = Date.now();
   readonly #timers: ReturnType<typeof setTimeout>[] = [];
+  /** Aborted by {@linkcode finish}: ends every {@linkcode race} still waiting. */
+  readonly #finished = new AbortController();
   #onAbort?: () => void;
 
   /** State for a session between `client` and `target`. */
@@ -171,9 +181,12 @@ export class RelayCore {
     this.target.close();
   }
 
-  /** Resolves after `ms` (the timer is cleared by {@linkcode finish}). */
-  sleep(ms: number): Promise<void> {
-    return new Promise((r) => this.#timers.push(setTimeout(r, ms)));
+  /**
+   * `p`'s value, or TIMEOUT after `ms`, or STOPPED once the session finished.
+   * The timer is cleared as soon as the race is decided: none piles up.
+   */
+  race<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMEOUT | typeof STOPPED> {
+    return raceTimeout(p, ms, this.#finished.signal);
   }
 
   /** Runs `fn` every `ms` until {@linkcode finish}. */
@@ -205,6 +218,7 @@ export class RelayCore {
 
   /** Clears every timer and the abort listener, sets the outcome, returns the result. */
   finish(cleanEnd: "client_closed" | "target_closed" | undefined): RelayResult {
+    this.#finished.abort();
     for (const t of this.#timers) {
       clearInterval(t);
       clearTimeout(t);

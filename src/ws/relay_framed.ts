@@ -28,6 +28,7 @@ import {
   WsProtocolError,
 } from "./frame.ts";
 import {
+  CLOSE_GRACE_MS,
   firstEnd,
   HALF_CLOSE_IDLE_MS,
   INITIAL_BUFFER,
@@ -56,6 +57,8 @@ export class FramedRelay extends RelayCore {
   readonly #decodeUp: boolean;
   readonly #writer: SerialWriter;
   #closeSent = false;
+  /** Our close frame's write, bounded by {@linkcode CLOSE_GRACE_MS}; set once. */
+  #closeWrite?: Promise<void>;
   #closeReceived = false;
   /** When bytes last came from the peer (ms since the epoch): proof of life for the ping timeout. */
   #lastHeard = Date.now();
@@ -89,23 +92,29 @@ export class FramedRelay extends RelayCore {
     return this.#writer.write(encodeFrame(opcode, payload, options)).catch(() => {});
   }
 
-  /** Sends our close frame once; later calls do nothing. */
+  /**
+   * Sends our close frame once; later calls get the first one's promise. It
+   * resolves once the frame is written or after {@linkcode CLOSE_GRACE_MS}:
+   * a peer that stopped reading leaves it queued behind a blocked write.
+   */
   #sendClose(code: number, reason: string): Promise<void> {
-    if (this.#closeSent) return Promise.resolve();
-    this.#closeSent = true;
-    return this.#sendControl(Opcode.Close, closePayload(code, reason));
+    if (!this.#closeWrite) {
+      this.#closeSent = true;
+      const write = this.#sendControl(Opcode.Close, closePayload(code, reason));
+      this.#closeWrite = this.race(write, CLOSE_GRACE_MS).then(() => {});
+    }
+    return this.#closeWrite;
   }
 
   /** Ends the session with a close frame, then closes both streams (timeouts, shutdown). */
   #closeNow(code: number, sent: string, reason: string): void {
     this.setEnd(code, reason);
-    void this.#sendClose(code, sent).finally(() => this.stopAll());
+    void this.#sendClose(code, sent).then(() => this.stopAll());
   }
 
   /** Relays until either side ends; never throws. Both streams are closed when it resolves. */
   async run(): Promise<RelayResult> {
-    const rules = this.#rules;
-    const text = rules.text;
+    const text = this.#rules.text;
     this.#startHeartbeat();
     this.watch(
       () => this.#closeNow(CloseCode.GoingAway, "idle timeout", "idle timeout"),
@@ -113,6 +122,25 @@ export class FramedRelay extends RelayCore {
     );
     const decodeP = this.#decodePump();
     const encodeP = this.#encodePump();
+    let cleanEnd: "client_closed" | "target_closed" | undefined;
+    try {
+      cleanEnd = await this.#end(decodeP, encodeP);
+    } finally {
+      this.stopAll();
+      await Promise.allSettled([decodeP, encodeP]);
+      clearTimeout(this.#pongTimer);
+    }
+    return this.finish(cleanEnd);
+  }
+
+  /** Ends the session the way its first ending pump calls for; returns a clean end's side. */
+  async #end(
+    decodeP: Promise<DecodeEnd>,
+    encodeP: Promise<EncodeEnd>,
+  ): Promise<"client_closed" | "target_closed" | undefined> {
+    const rules = this.#rules;
+    const text = rules.text;
+    const closeWaitMs = this.options.closeWaitMs ?? rules.closeWaitMs;
     const first = await firstEnd(decodeP, encodeP);
     let clean = false;
     if (first.side === "up") {
@@ -136,14 +164,24 @@ export class FramedRelay extends RelayCore {
         let e: EncodeEnd | undefined;
         encodeP.then((end) => e = end);
         this.lastActivity = Date.now();
-        while (e === undefined && Date.now() - this.lastActivity < HALF_CLOSE_IDLE_MS) {
-          await Promise.race([encodeP, this.sleep(250)]);
+        for (;;) {
+          const left = HALF_CLOSE_IDLE_MS - (Date.now() - this.lastActivity);
+          if (e !== undefined || left <= 0) break;
+          await this.race(encodeP, left);
         }
         if (e === "plain-eof") await this.#sendClose(CloseCode.Normal, text.plainEof[0]);
       } else if (end === "plain-error") {
         const [code, sent, reason] = text.plainWriteError;
         this.setEnd(code, reason);
-        await this.#sendClose(code, sent);
+        if (rules.awaitReplyOnWriteError) {
+          // As after a protocol error: the peer may still be sending, and a
+          // close with unread input (RST) can destroy our close frame.
+          this.#plain.close();
+          await this.#sendClose(code, sent);
+          await drain(this.#peer, closeWaitMs);
+        } else {
+          await this.#sendClose(code, sent);
+        }
       } else {
         this.setEnd(CloseCode.Abnormal, text.peerLost);
       }
@@ -156,8 +194,7 @@ export class FramedRelay extends RelayCore {
           ? [CloseCode.Normal, ...text.plainEof] as const
           : text.plainReadError;
         this.setEnd(code, reason);
-        await this.#sendClose(code, sent);
-        await Promise.race([decodeP, this.sleep(this.options.closeWaitMs ?? rules.closeWaitMs)]);
+        await this.race(this.#sendClose(code, sent).then(() => decodeP), closeWaitMs);
         if (clean && text.noReply && !this.#closeReceived && this.result.reason === reason) {
           this.result.reason += text.noReply;
         }
@@ -165,17 +202,10 @@ export class FramedRelay extends RelayCore {
         this.setEnd(CloseCode.Abnormal, text.peerLost);
       }
     }
-    this.stopAll();
-    await Promise.allSettled([decodeP, encodeP]);
-    clearTimeout(this.#pongTimer);
+    if (!clean) return undefined;
     // A clean end is credited to the side that ended: the decode pump reads the peer.
     const peerEnded = first.side === "up";
-    const cleanEnd = !clean
-      ? undefined
-      : peerEnded === (rules.peer === "client")
-      ? "client_closed"
-      : "target_closed";
-    return this.finish(cleanEnd);
+    return peerEnded === (rules.peer === "client") ? "client_closed" : "target_closed";
   }
 
   /**

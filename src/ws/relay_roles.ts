@@ -25,6 +25,13 @@ export interface RoleRules {
    * hanging up (so a kernel RST does not destroy our close frame); 0 = none.
    */
   lingerMs: number;
+  /**
+   * After a failed write to the plain side: stop it, send our close, then read
+   * and drop the peer's bytes until its EOF or `closeWaitMs` (a peer still
+   * streaming would get an RST that can destroy the close frame); false =
+   * close at once.
+   */
+  awaitReplyOnWriteError: boolean;
   /** Result reasons; `[code, sent, reason]` are the close code, its frame text and the result's words. */
   text: {
     /** The peer sent a close frame with `reason`. */
@@ -58,6 +65,7 @@ export const ROLES: Record<FramedRole, RoleRules> = {
     mask: false,
     closeWaitMs: 5000,
     lingerMs: 1000,
+    awaitReplyOnWriteError: false,
     text: {
       peerClosed: (r) => r ? `client closed: ${r}` : "client closed",
       peerEof: "client closed without a close frame",
@@ -77,6 +85,8 @@ export const ROLES: Record<FramedRole, RoleRules> = {
     closeWaitMs: 2000,
     // A server closes on its own after a protocol error; the bridge does not linger.
     lingerMs: 0,
+    // The bridge read on until the server's close reply, as it always did.
+    awaitReplyOnWriteError: true,
     text: {
       peerClosed: (r) => r ? `server closed: ${r}` : "server closed",
       peerEof: "server closed the connection without a close frame",
