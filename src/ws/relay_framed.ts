@@ -126,11 +126,13 @@ export class FramedRelay extends RelayCore {
     try {
       cleanEnd = await this.#end(decodeP, encodeP);
     } finally {
+      // Whatever happened: both streams closed, the pumps done, every timer cleared.
       this.stopAll();
       await Promise.allSettled([decodeP, encodeP]);
       clearTimeout(this.#pongTimer);
+      this.finish(cleanEnd);
     }
-    return this.finish(cleanEnd);
+    return this.result;
   }
 
   /** Ends the session the way its first ending pump calls for; returns a clean end's side. */

@@ -10,7 +10,8 @@ import { memoryPair, type MemoryStream } from "../../src/net/memory_stream.ts";
 import { readExactly } from "../../scripts/testing/util.ts";
 import { CloseCode, closePayload, Opcode } from "../../src/ws/frame.ts";
 import { CLOSE_GRACE_MS } from "../../src/ws/relay_core.ts";
-import { relayWebSocketClient } from "../../src/ws/relay.ts";
+import { relayWebSocket, relayWebSocketClient } from "../../src/ws/relay.ts";
+import type { ByteStream } from "../../src/net/stream.ts";
 import { dec, failingWrites, Peer, session } from "./relay_peer.ts";
 
 /** Writes to `stream` until a write fails (the relay closed it). */
@@ -127,3 +128,28 @@ Deno.test("relay client role: after a local write failure a silent server is let
   clientSide.close();
   targetSide.close();
 });
+
+Deno.test({
+  name: "relay server role: the timers are cleared even when ending the session throws",
+  sanitizeOps: true, // fails the test if an interval is left running
+  fn: timersClearedOnThrow,
+});
+
+async function timersClearedOnThrow(): Promise<void> {
+  const [clientSide, clientRelay] = memoryPair();
+  const [targetRelay, targetSide] = memoryPair();
+  const target: ByteStream = {
+    peer: "target",
+    read: (b) => targetRelay.read(b),
+    writeAll: (d) => targetRelay.writeAll(d),
+    closeWrite: () => Promise.reject(new Error("closeWrite failed")),
+    close: () => targetRelay.close(),
+  };
+  // The heartbeat and idle timers run.
+  const done = relayWebSocket(clientRelay, target, { heartbeat: 10, idleTimeout: 10 });
+  const client = new Peer(clientSide, true);
+  await client.send(Opcode.Close, closePayload(CloseCode.Normal));
+  await assert.rejects(done, /closeWrite failed/);
+  assert.ok(clientRelay.closed && targetRelay.closed, "both closed");
+  targetSide.close();
+}
