@@ -1,4 +1,8 @@
-/** The relay over real loopback sockets: bytes intact both ways while read buffers grow. */
+/**
+ * The relay over real loopback sockets: bytes intact both ways while read
+ * buffers grow, and the close frame after a protocol error survives a client
+ * that is still sending (the linger).
+ */
 import assert from "node:assert/strict";
 import {
   BULK_BUFFER,
@@ -9,7 +13,8 @@ import {
 } from "../../src/ws/relay.ts";
 import { DenoStream } from "../../src/net/stream.ts";
 import { encodeFrame, FrameDecoder, Opcode } from "../../src/ws/frame.ts";
-import { writeAll } from "../../scripts/testing/util.ts";
+import { concatBytes, readToEof, writeAll } from "../../scripts/testing/util.ts";
+import { memoryPair } from "../../src/net/memory_stream.ts";
 
 Deno.test("nextBufferSize: a filled read steps 2 KiB → 64 KiB → 256 KiB, never shrinks", () => {
   assert.deepEqual(nextBufferSize(INITIAL_BUFFER, 100), INITIAL_BUFFER);
@@ -128,4 +133,54 @@ Deno.test("relayWebSocket: 6 MiB each way arrives intact while the buffers grow"
   for (const sizes of [clientReads, targetReads]) {
     assert.ok(sizes.has(INITIAL_BUFFER) && sizes.has(BULK_BUFFER), [...sizes].join(","));
   }
+});
+
+Deno.test("relayWebSocket: after a protocol error the close frame reaches a client still sending", async () => {
+  const [client, proxyClientSide] = await socketPair();
+  const [targetRelay, targetSide] = memoryPair();
+  // Counts of the relay's writes to the client begun and done, and their bytes.
+  const down = { begun: 0, done: 0, bytes: 0 };
+  const relay = relayWebSocket(new DenoStream(proxyClientSide), targetRelay, {
+    record: { fromClient: () => {}, toClient: (d) => (down.begun++, down.bytes += d.length) },
+    traffic: (symbol) => symbol === "<" && down.done++,
+  });
+  const targetGot = readToEof(targetSide);
+  // 1 MiB toward a client that is not reading yet: most of it stays in the
+  // relay's socket send queue, where our close frame will wait too.
+  const DOWN = 1024 * 1024;
+  await targetSide.writeAll(new Uint8Array(DOWN));
+  while (down.bytes < DOWN || down.done < down.begun) await new Promise((r) => setTimeout(r, 5));
+  // Bulk data, an unmasked (bad) frame, then more bulk the relay does not decode.
+  // Without the linger the relay closes with that input unread, the kernel sends
+  // RST and drops the send queue: the client never gets the close frame.
+  const mask = new Uint8Array([1, 2, 3, 4]);
+  const frame = encodeFrame(Opcode.Binary, new Uint8Array(64 * 1024), { mask });
+  const bad = encodeFrame(Opcode.Binary, new Uint8Array(10));
+  const bulk = (n: number) => Array.from({ length: n }, () => frame);
+  try {
+    await writeAll(client, concatBytes([...bulk(4), bad, ...bulk(16)]));
+    await client.closeWrite();
+  } catch { /* reset: the relay hung up on unread input */ }
+  // Only now read, as a busy client does: the data, then the close frame.
+  const decoder = new FrameDecoder({ expectMasked: false });
+  const buf = new Uint8Array(65536);
+  let got = 0;
+  let close = "";
+  try {
+    for (let n = await client.read(buf); n !== null && !close; n = await client.read(buf)) {
+      decoder.push(buf.subarray(0, n));
+      for (let ev = decoder.next(); ev !== null; ev = decoder.next()) {
+        if (ev.kind === "data") got += ev.bytes.length;
+        if (ev.kind === "close") close = `${ev.code} ${ev.reason}`;
+      }
+    }
+  } catch (e) {
+    close = `read failed after ${got} bytes: ${e}`;
+  }
+  client.close();
+  assert.equal(close, "1002 frame not masked");
+  assert.equal(got, DOWN);
+  const result = await relay;
+  assert.equal(result.code, 1002);
+  assert.equal((await targetGot).length, 4 * 64 * 1024, "the bytes before the bad frame");
 });
