@@ -35,22 +35,34 @@ export class PendingReadStream extends PrefixedStream {
     this.#onFirst = onFirst;
   }
 
-  /** The pending read's bytes first, then the inner stream's. */
-  override async read(buf: Uint8Array): Promise<number | null> {
-    if (this.#pending) {
-      const p = this.#pending;
-      this.#pending = undefined;
-      const n = await p;
-      if (n === null) return null;
-      this.#rest = this.#buf.subarray(0, n);
-      this.#onFirst?.(this.#rest);
-    }
-    if (this.#rest.length > 0) {
-      const take = Math.min(this.#rest.length, buf.length);
-      buf.set(this.#rest.subarray(0, take));
-      this.#rest = this.#rest.subarray(take);
-      return take;
-    }
+  /**
+   * The pending read's bytes first, then the inner stream's. Once they are
+   * consumed this is PrefixedStream's plain path: no promise or microtask of
+   * its own per read (the bridge reads its local stream through it for the
+   * whole session).
+   */
+  override read(buf: Uint8Array): Promise<number | null> {
+    if (this.#pending) return this.#first(buf);
+    if (this.#rest.length > 0) return Promise.resolve(this.#take(buf));
     return super.read(buf);
+  }
+
+  /** Waits for the pending read, then delivers its bytes (or its EOF). */
+  async #first(buf: Uint8Array): Promise<number | null> {
+    const p = this.#pending!;
+    this.#pending = undefined;
+    const n = await p;
+    if (n === null) return null;
+    this.#rest = this.#buf.subarray(0, n);
+    this.#onFirst?.(this.#rest);
+    return this.#rest.length > 0 ? this.#take(buf) : super.read(buf);
+  }
+
+  /** Copies what fits of the pending read's rest into `buf`. */
+  #take(buf: Uint8Array): number {
+    const take = Math.min(this.#rest.length, buf.length);
+    buf.set(this.#rest.subarray(0, take));
+    this.#rest = this.#rest.subarray(take);
+    return take;
   }
 }
