@@ -153,6 +153,11 @@ export class RelayCore {
   timedOut = false;
   /** When data last moved either way (ms since the epoch), for the idle timeout. */
   lastActivity: number = Date.now();
+  /**
+   * Some timer reads the pumps' times (idle or ping timeout, the half-close
+   * wait): without one, the pumps skip Date.now() on every read.
+   */
+  clock: boolean;
   readonly #timers: ReturnType<typeof setTimeout>[] = [];
   /** Aborted by {@linkcode finish}: ends every {@linkcode race} still waiting. */
   readonly #finished = new AbortController();
@@ -163,6 +168,8 @@ export class RelayCore {
     this.client = client;
     this.target = target;
     this.options = options;
+    this.clock = (options.idleTimeout ?? 0) > 0 ||
+      ((options.heartbeat ?? 0) > 0 && (options.pingTimeout ?? 0) > 0);
   }
 
   /** Sets the result's code and reason unless an earlier event already did: the first cause wins. */

@@ -165,6 +165,7 @@ export class FramedRelay extends RelayCore {
         await this.#plain.closeWrite();
         let e: EncodeEnd | undefined;
         encodeP.then((end) => e = end);
+        this.clock = true; // the encode pump now records its reads' times
         this.lastActivity = Date.now();
         for (;;) {
           const left = HALF_CLOSE_IDLE_MS - (Date.now() - this.lastActivity);
@@ -245,6 +246,7 @@ export class FramedRelay extends RelayCore {
     const plain = this.#plain;
     const up = this.#decodeUp;
     const { traffic, record, leftover, maxMessageBytes } = this.options;
+    const clock = this.clock; // only the half-close wait turns it on, after this pump ended
     const readSymbol = up ? TRAFFIC.upRead : TRAFFIC.downRead;
     const writtenSymbol = up ? TRAFFIC.upWritten : TRAFFIC.downWritten;
     const copy = record && (up ? record.fromClient : record.toClient);
@@ -283,7 +285,7 @@ export class FramedRelay extends RelayCore {
             return this.stopped ? "stopped" : "peer-error";
           }
           if (n === null) return this.stopped ? "stopped" : "peer-eof";
-          this.#lastHeard = Date.now();
+          if (clock) this.#lastHeard = Date.now();
           chunk = buf.subarray(0, n);
           // The decoder is done with the old buffer once this chunk is consumed.
           const size = nextBufferSize(buf.length, n);
@@ -296,7 +298,7 @@ export class FramedRelay extends RelayCore {
           if (ev.kind === "data") {
             const len = ev.bytes.length;
             if (len === 0) continue;
-            this.lastActivity = Date.now();
+            if (clock) this.lastActivity = this.#lastHeard;
             if (traffic) traffic(readSymbol);
             if (copy) copy.call(record, ev.bytes);
             // Payloads of consecutive frames in one read are moved together
@@ -361,7 +363,7 @@ export class FramedRelay extends RelayCore {
       }
       if (n === null) return this.stopped ? "stopped" : "plain-eof";
       if (n === 0 || this.#closeSent) continue; // nothing may follow our close (RFC 6455 §5.5.1)
-      this.lastActivity = Date.now();
+      if (this.clock) this.lastActivity = Date.now();
       if (traffic) traffic(readSymbol);
       if (copy) copy.call(record, body.subarray(0, n));
       if (mask) crypto.getRandomValues(mask);

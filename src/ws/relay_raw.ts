@@ -46,7 +46,7 @@ export class RawRelay extends RelayCore {
       for (;;) {
         const n = await from.read(buf);
         if (n === null) break;
-        this.lastActivity = Date.now();
+        if (this.clock) this.lastActivity = Date.now();
         if (traffic) traffic(read);
         if (copy) copy.call(record, buf.subarray(0, n));
         await to.writeAll(buf.subarray(0, n));
