@@ -7,12 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { memoryPair, type MemoryStream } from "../../src/net/memory_stream.ts";
-import { readExactly } from "../../scripts/testing/util.ts";
+import { readExactly, readToEof } from "../../scripts/testing/util.ts";
 import { CloseCode, closePayload, Opcode } from "../../src/ws/frame.ts";
 import { CLOSE_GRACE_MS } from "../../src/ws/relay_core.ts";
 import { relayWebSocket, relayWebSocketClient } from "../../src/ws/relay.ts";
 import type { ByteStream } from "../../src/net/stream.ts";
-import { dec, failingWrites, Peer, session } from "./relay_peer.ts";
+import { dec, enc, failingWrites, Peer, session } from "./relay_peer.ts";
 
 /** Writes to `stream` until a write fails (the relay closed it). */
 async function flood(stream: MemoryStream): Promise<void> {
@@ -153,3 +153,28 @@ async function timersClearedOnThrow(): Promise<void> {
   assert.ok(clientRelay.closed && targetRelay.closed, "both closed");
   targetSide.close();
 }
+
+Deno.test("relay server role: a long half-close wait sets no timer per turn", async () => {
+  const s = session("server");
+  await s.peer.stream.closeWrite(); // the client's EOF: the wait for a silent target starts
+  assert.equal(await readToEof(s.plain).then((b) => b.length), 0);
+  const real = globalThis.setTimeout;
+  const pause = (ms: number) => new Promise((r) => real(r, ms));
+  let timers = 0;
+  globalThis.setTimeout =
+    ((fn: () => void, ms?: number) => (timers++, real(fn, ms))) as typeof setTimeout;
+  try {
+    // The target keeps talking for a second: the session stays open throughout.
+    for (let i = 0; i < 20; i++) {
+      await s.plain.writeAll(enc.encode("."));
+      assert.deepEqual(await s.peer.next(), { kind: "data", text: "." });
+      await pause(50);
+    }
+  } finally {
+    globalThis.setTimeout = real;
+  }
+  assert.ok(timers <= 1, `${timers} timers in 1 s (one per 250 ms turn before)`);
+  await s.plain.closeWrite();
+  assert.equal((await s.peer.untilClose()).at(-1)?.kind, "close");
+  await s.done;
+});
