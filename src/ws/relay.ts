@@ -32,7 +32,13 @@
  *   moved either way for `idleTimeout` seconds;
  * - after our close frame, the peer's reply is awaited for a while
  *   (relay_roles.ts); after the peer's EOF without a close frame, the other
- *   side may finish until silent for {@linkcode HALF_CLOSE_IDLE_MS}.
+ *   side may finish until silent for {@linkcode HALF_CLOSE_IDLE_MS};
+ * - a timer or shutdown waits at most {@linkcode CLOSE_GRACE_MS} for its
+ *   close frame to be written (a peer that stopped reading never takes it),
+ *   then closes both streams anyway.
+ *
+ * The pumps read the clock only when a timer needs it (RelayCore.clock in
+ * relay_core.ts), at most once per read.
  * @module
  */
 import type { ByteStream } from "../net/stream.ts";
@@ -42,6 +48,7 @@ import { RawRelay } from "./relay_raw.ts";
 
 export {
   BULK_BUFFER,
+  CLOSE_GRACE_MS,
   firstEnd,
   HALF_CLOSE_IDLE_MS,
   INITIAL_BUFFER,
