@@ -6,7 +6,6 @@
  * @module
  */
 import type { Config } from "../config/config.ts";
-import { openNodeListener } from "../net/node_listener.ts";
 import { describeListener, openTcpListener } from "../net/tcp_listener.ts";
 import { openUnixListener } from "../net/unix_listener.ts";
 import { inheritedListener, listenFdsListener } from "../service/systemd.ts";
@@ -41,6 +40,9 @@ export async function openProxyListener(config: Config, nodeTls: boolean): Promi
       cleanup: unix.removeSocket,
     };
   }
-  if (config.tls.sslOnly && nodeTls) return named(await openNodeListener(config.listen!));
+  if (config.tls.sslOnly && nodeTls) {
+    const { openNodeListener } = await import("../net/node_listener.ts");
+    return named(await openNodeListener(config.listen!));
+  }
   return named(openTcpListener({ addr: config.listen!, preferIpv6: config.preferIpv6 }));
 }

@@ -8,7 +8,6 @@ import type { Refusal } from "../auth/refusal.ts";
 import { logInfo } from "../base/log.ts";
 import type { Config } from "../config/config.ts";
 import type { SessionBook } from "../metrics/session_book.ts";
-import { startOpsServer } from "../metrics/ops_server.ts";
 import { formatHostPort } from "../net/address.ts";
 import { normalizeIp } from "../net/ip.ts";
 import { reasonPhrase } from "../http/response.ts";
@@ -42,6 +41,8 @@ export async function startOps(
     metrics.wrapRestarts.inc(r - restartsSeen);
     restartsSeen = r;
   });
+  // Loaded only with --metrics (start-up time).
+  const { startOpsServer } = await import("../metrics/ops_server.ts");
   const ops = await startOpsServer({
     hostname: config.metrics.hostname,
     port: config.metrics.port,

@@ -18,17 +18,14 @@ import {
   reopenLogFile,
 } from "../base/log.ts";
 import { createSessionBook } from "../metrics/session_book.ts";
-import { createSyslogSink } from "../service/syslog.ts";
 import { notifyReady } from "../service/systemd.ts";
-import { startWrap, type WrapHandle } from "../wrap/supervisor.ts";
+import type { WrapHandle } from "../wrap/supervisor.ts";
 import { reportToParent } from "../service/daemon.ts";
-import { writePidFile } from "../service/pid_file.ts";
 import { fdLimitWarning, openFileLimit } from "../service/fd_limit.ts";
 import { serve } from "../proxy/server.ts";
 import type { ProxyContext } from "../proxy/context.ts";
-import { startDemoServer } from "../demo/rfb_server.ts";
-import { createTlsServer, type TlsServer } from "../net/tls_server.ts";
-import { createTlsConnector, type TlsConnector } from "../net/tls_client.ts";
+import type { TlsServer } from "../net/tls_server.ts";
+import type { TlsConnector } from "../net/tls_client.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { openProxyListener } from "./listeners.ts";
 import { startOps } from "./ops.ts";
@@ -44,7 +41,10 @@ export interface RunOptions {
 export async function runProxy(config: Config, options: RunOptions = {}): Promise<number> {
   configureLog({ verbose: config.verbose, format: config.logFormat, file: config.logFile });
   const life = new Lifecycle();
+  // Features a run may not use (syslog, the demo, TLS, wrap mode, the pid
+  // file) are loaded when asked for: every module costs start-up time.
   if (config.syslog) {
+    const { createSyslogSink } = await import("../service/syslog.ts");
     const syslog = createSyslogSink(config.syslog, {
       legacy: config.legacySyslog,
       facility: config.daemon ? "daemon" : "user",
@@ -60,6 +60,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   let target: Target | undefined = config.target;
   if (config.demo) {
     // The demo desktop is an RFB server on loopback: the same data path as a real one.
+    const { startDemoServer } = await import("../demo/rfb_server.ts");
     const demo = await startDemoServer({ hostname: "127.0.0.1", port: 0 });
     target = { kind: "tcp", hostname: "127.0.0.1", port: demo.addr.port };
     life.defer(() => demo.close());
@@ -83,10 +84,12 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
 
   // TLS files are read before listening, so a bad file stops the start with its name.
   const tlsServer: TlsServer | undefined = config.tls.cert
-    ? await createTlsServer(config.tls, { handshakeTimeoutMs: config.limits.headTimeout * 1000 })
+    ? await (await import("../net/tls_server.ts")).createTlsServer(config.tls, {
+      handshakeTimeoutMs: config.limits.headTimeout * 1000,
+    })
     : undefined;
   const tlsConnector: TlsConnector | undefined = config.targetTls.enabled
-    ? await createTlsConnector(config.targetTls, {
+    ? await (await import("../net/tls_client.ts")).createTlsConnector(config.targetTls, {
       handshakeTimeoutMs: config.limits.connectTimeout * 1000,
     })
     : undefined;
@@ -125,6 +128,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     // the listen port the shim moves to a private loopback port.
     let started: WrapHandle;
     try {
+      const { startWrap } = await import("../wrap/supervisor.ts");
       started = await startWrap(config.wrap, { listenPort: config.listen!.port });
     } catch (e) {
       server.stopAccepting();
@@ -157,7 +161,10 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   if (config.web !== null) {
     for (const url of viewerUrls(listener, config.tls)) logInfo(`open ${url}`);
   }
-  if (config.pidFile) life.defer(writePidFile(config.pidFile));
+  if (config.pidFile) {
+    const { writePidFile } = await import("../service/pid_file.ts");
+    life.defer(writePidFile(config.pidFile));
+  }
   const closeOps = await startOps(config, {
     book,
     ready: () => life.ready(),

@@ -10,8 +10,6 @@
  * `Deno.Listener` shape the accept loop uses (src/net/node_listener.ts).
  * @module
  */
-import net from "node:net";
-import { NodeListener } from "../net/node_listener.ts";
 import { logWarn } from "../base/log.ts";
 import { openUnixDatagram } from "./unix_datagram.ts";
 
@@ -22,8 +20,13 @@ export const SD_LISTEN_FDS_START = 3;
  * A listener on an inherited, already listening socket (TCP or unix stream)
  * at file descriptor `fd`: 0 for `--inetd`, 3 for systemd.
  */
-export function inheritedListener(fd: number): Promise<Deno.Listener> {
-  return new Promise((resolve, reject) => {
+export async function inheritedListener(fd: number): Promise<Deno.Listener> {
+  // Loaded only for an inherited socket: node:net costs start-up time.
+  const [{ default: net }, { NodeListener }] = await Promise.all([
+    import("node:net"),
+    import("../net/node_listener.ts"),
+  ]);
+  return await new Promise((resolve, reject) => {
     const server = net.createServer({ allowHalfOpen: true });
     const onError = (e: Error) => {
       server.unref();
