@@ -6,7 +6,7 @@
  * relay_framed.ts and relay_raw.ts; relay.ts is the entry point.
  * @module
  */
-import { raceTimeout, STOPPED, type TIMEOUT } from "../base/time.ts";
+import { STOPPED, TIMEOUT } from "../base/time.ts";
 import type { ByteStream } from "../net/stream.ts";
 
 /** Read buffer size of a busy direction; websockify reads 64 KiB from the target too. */
@@ -160,12 +160,12 @@ export class RelayCore {
   clock: boolean;
   readonly #timers: ReturnType<typeof setTimeout>[] = [];
   /**
-   * Aborted by {@linkcode finish}: ends every {@linkcode race} still waiting.
-   * Made on the first race only, and aborted with a plain reason: a default
-   * abort builds a DOMException with a stack trace, which showed up at 3 % of
-   * the CPU in the handshake benchmark.
+   * Ends every {@linkcode race} still waiting, at {@linkcode finish}. Plain
+   * callbacks, not an AbortSignal: a session's races cost a timer each and
+   * nothing else (an AbortController per session, its listeners and the
+   * DOMException of its abort showed up at several % of handshake CPU).
    */
-  #finished?: AbortController;
+  readonly #racing = new Set<() => void>();
   #onAbort?: () => void;
 
   /** State for a session between `client` and `target`. */
@@ -198,8 +198,17 @@ export class RelayCore {
    * The timer is cleared as soon as the race is decided: none piles up.
    */
   race<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMEOUT | typeof STOPPED> {
-    this.#finished ??= new AbortController();
-    return raceTimeout(p, ms, this.#finished.signal);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stop!: () => void;
+    const ended = new Promise<typeof TIMEOUT | typeof STOPPED>((resolve) => {
+      timer = setTimeout(() => resolve(TIMEOUT), ms);
+      stop = () => resolve(STOPPED);
+      this.#racing.add(stop);
+    });
+    return Promise.race([p, ended]).finally(() => {
+      clearTimeout(timer);
+      this.#racing.delete(stop);
+    });
   }
 
   /** Runs `fn` every `ms` until {@linkcode finish}. */
@@ -231,7 +240,8 @@ export class RelayCore {
 
   /** Clears every timer and the abort listener, sets the outcome, returns the result. */
   finish(cleanEnd: "client_closed" | "target_closed" | undefined): RelayResult {
-    this.#finished?.abort(STOPPED);
+    for (const stop of this.#racing) stop();
+    this.#racing.clear();
     for (const t of this.#timers) {
       clearInterval(t);
       clearTimeout(t);
