@@ -165,7 +165,7 @@ export class RelayCore {
    * nothing else (an AbortController per session, its listeners and the
    * DOMException of its abort showed up at several % of handshake CPU).
    */
-  readonly #racing = new Set<() => void>();
+  #racing?: Set<() => void>;
   #onAbort?: () => void;
 
   /** State for a session between `client` and `target`. */
@@ -203,11 +203,11 @@ export class RelayCore {
     const ended = new Promise<typeof TIMEOUT | typeof STOPPED>((resolve) => {
       timer = setTimeout(() => resolve(TIMEOUT), ms);
       stop = () => resolve(STOPPED);
-      this.#racing.add(stop);
+      (this.#racing ??= new Set()).add(stop);
     });
     return Promise.race([p, ended]).finally(() => {
       clearTimeout(timer);
-      this.#racing.delete(stop);
+      this.#racing?.delete(stop);
     });
   }
 
@@ -240,8 +240,8 @@ export class RelayCore {
 
   /** Clears every timer and the abort listener, sets the outcome, returns the result. */
   finish(cleanEnd: "client_closed" | "target_closed" | undefined): RelayResult {
-    for (const stop of this.#racing) stop();
-    this.#racing.clear();
+    if (this.#racing) { for (const stop of this.#racing) stop(); }
+    this.#racing?.clear();
     for (const t of this.#timers) {
       clearInterval(t);
       clearTimeout(t);

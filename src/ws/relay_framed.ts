@@ -41,6 +41,9 @@ import {
 } from "./relay_core.ts";
 import { type FramedRole, type RoleRules, ROLES } from "./relay_roles.ts";
 
+/** Header options of the server role: shared, never written to. */
+const NO_MASK: { mask?: Uint8Array } = Object.freeze({});
+
 /** Room for the largest client frame header: 2 + 8 length + 4 mask. */
 const MAX_CLIENT_HEADER = 14;
 
@@ -65,8 +68,11 @@ export class FramedRelay extends RelayCore {
   /** The decode pump waits on the plain side: the peer is not being read, so not blamed. */
   #blocked = false;
   #pongTimer?: ReturnType<typeof setTimeout>;
-  /** A reused mask key and header options: no allocation per frame in the client role. */
-  readonly #mask = new Uint8Array(4);
+  /**
+   * A reused mask key (client role only) and header options: no allocation
+   * per frame; none at all per idle server-role session.
+   */
+  readonly #mask?: Uint8Array;
   readonly #headerOptions: { mask?: Uint8Array };
 
   /** A session between `client` and `target` in `role`. */
@@ -83,7 +89,8 @@ export class FramedRelay extends RelayCore {
     this.#plain = peerIsClient ? target : client;
     this.#decodeUp = peerIsClient;
     this.#writer = new SerialWriter(this.#peer);
-    this.#headerOptions = this.#rules.mask ? { mask: this.#mask } : {};
+    if (this.#rules.mask) this.#mask = new Uint8Array(4);
+    this.#headerOptions = this.#mask ? { mask: this.#mask } : NO_MASK;
   }
 
   /** Sends a control frame (masked in the client role); never rejects. */
@@ -349,7 +356,7 @@ export class FramedRelay extends RelayCore {
     const writtenSymbol = up ? TRAFFIC.upWritten : TRAFFIC.downWritten;
     const copy = record && (up ? record.fromClient : record.toClient);
     const result = this.result;
-    const mask = this.#rules.mask ? this.#mask : undefined;
+    const mask = this.#mask;
     const headerOptions = this.#headerOptions;
     const room = mask ? MAX_CLIENT_HEADER : MAX_SERVER_HEADER;
     let buf = new Uint8Array(room + INITIAL_BUFFER);
