@@ -24,28 +24,62 @@ export const TIMEOUT: unique symbol = Symbol("timeout");
 /** What {@linkcode raceTimeout} resolves when the stop signal came first. */
 export const STOPPED: unique symbol = Symbol("stopped");
 
+/** Something that can stop a race: an AbortSignal, or a {@linkcode StopGroup}. */
+export type Stopper = AbortSignal | StopGroup;
+
 /**
  * `p`'s value, or {@linkcode TIMEOUT} after `ms`, or {@linkcode STOPPED} once
- * `stop` is aborted. `p` keeps running either way: a caller that gives up
- * on it should attach its own `catch`.
+ * `stop` is aborted (or its group stopped). `p` keeps running either way: a
+ * caller that gives up on it should attach its own `catch`.
  */
 export function raceTimeout<T>(
   p: Promise<T>,
   ms: number,
-  stop?: AbortSignal,
+  stop?: Stopper,
 ): Promise<T | typeof TIMEOUT | typeof STOPPED> {
-  if (stop?.aborted) return Promise.resolve(STOPPED);
+  if (stop && (stop instanceof StopGroup ? stop.stopped : stop.aborted)) {
+    return Promise.resolve(STOPPED);
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let onStop: (() => void) | undefined;
-  return Promise.race([
-    p,
-    new Promise<typeof TIMEOUT>((r) => timer = setTimeout(() => r(TIMEOUT), ms)),
-    new Promise<typeof STOPPED>((r) => {
-      onStop = () => r(STOPPED);
-      stop?.addEventListener("abort", onStop, { once: true });
-    }),
-  ]).finally(() => {
-    clearTimeout(timer);
-    if (onStop) stop?.removeEventListener("abort", onStop);
+  let unsubscribe: (() => void) | undefined;
+  const ended = new Promise<typeof TIMEOUT | typeof STOPPED>((resolve) => {
+    timer = setTimeout(() => resolve(TIMEOUT), ms);
+    if (!stop) return;
+    const onStop = () => resolve(STOPPED);
+    if (stop instanceof StopGroup) unsubscribe = stop.add(onStop);
+    else {
+      stop.addEventListener("abort", onStop, { once: true });
+      unsubscribe = () => stop.removeEventListener("abort", onStop);
+    }
   });
+  return Promise.race([p, ended]).finally(() => {
+    clearTimeout(timer);
+    unsubscribe?.();
+  });
+}
+
+/**
+ * A stop for many races, cheaper than an AbortController where one is made
+ * per session (the relay engine): plain callbacks, no events, and no
+ * DOMException built when it stops.
+ */
+export class StopGroup {
+  #callbacks?: Set<() => void>;
+  /** Whether {@linkcode StopGroup.stop} was called. */
+  stopped = false;
+
+  /** Calls `fn` at {@linkcode StopGroup.stop}; returns the function that cancels that. */
+  add(fn: () => void): () => void {
+    (this.#callbacks ??= new Set()).add(fn);
+    return () => this.#callbacks?.delete(fn);
+  }
+
+  /** Ends every race waiting on this group (once). */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    const callbacks = this.#callbacks;
+    this.#callbacks = undefined;
+    if (callbacks) { for (const fn of callbacks) fn(); }
+  }
 }

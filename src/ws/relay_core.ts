@@ -6,7 +6,7 @@
  * relay_framed.ts and relay_raw.ts; relay.ts is the entry point.
  * @module
  */
-import { STOPPED, TIMEOUT } from "../base/time.ts";
+import { raceTimeout, StopGroup, type STOPPED, type TIMEOUT } from "../base/time.ts";
 import type { ByteStream } from "../net/stream.ts";
 
 /** Read buffer size of a busy direction; websockify reads 64 KiB from the target too. */
@@ -160,12 +160,12 @@ export class RelayCore {
   clock: boolean;
   readonly #timers: ReturnType<typeof setTimeout>[] = [];
   /**
-   * Ends every {@linkcode race} still waiting, at {@linkcode finish}. Plain
-   * callbacks, not an AbortSignal: a session's races cost a timer each and
-   * nothing else (an AbortController per session, its listeners and the
-   * DOMException of its abort showed up at several % of handshake CPU).
+   * Ends every {@linkcode race} still waiting, at {@linkcode finish}: a
+   * StopGroup, not an AbortController (one per session, its listeners and
+   * the DOMException of its abort showed in handshake CPU), made on the
+   * first race so an idle session holds none.
    */
-  #racing?: Set<() => void>;
+  #finished?: StopGroup;
   #onAbort?: () => void;
 
   /** State for a session between `client` and `target`. */
@@ -198,17 +198,7 @@ export class RelayCore {
    * The timer is cleared as soon as the race is decided: none piles up.
    */
   race<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMEOUT | typeof STOPPED> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let stop!: () => void;
-    const ended = new Promise<typeof TIMEOUT | typeof STOPPED>((resolve) => {
-      timer = setTimeout(() => resolve(TIMEOUT), ms);
-      stop = () => resolve(STOPPED);
-      (this.#racing ??= new Set()).add(stop);
-    });
-    return Promise.race([p, ended]).finally(() => {
-      clearTimeout(timer);
-      this.#racing?.delete(stop);
-    });
+    return raceTimeout(p, ms, this.#finished ??= new StopGroup());
   }
 
   /** Runs `fn` every `ms` until {@linkcode finish}. */
@@ -240,8 +230,7 @@ export class RelayCore {
 
   /** Clears every timer and the abort listener, sets the outcome, returns the result. */
   finish(cleanEnd: "client_closed" | "target_closed" | undefined): RelayResult {
-    if (this.#racing) { for (const stop of this.#racing) stop(); }
-    this.#racing?.clear();
+    this.#finished?.stop();
     for (const t of this.#timers) {
       clearInterval(t);
       clearTimeout(t);
