@@ -10,7 +10,7 @@ import type { Config } from "../config/config.ts";
 import type { SessionBook } from "../metrics/session_book.ts";
 import { formatHostPort } from "../net/address.ts";
 import { normalizeIp } from "../net/ip.ts";
-import { reasonPhrase } from "../http/response.ts";
+import { textResponse } from "../http/response.ts";
 import type { ReadyState } from "./lifecycle.ts";
 
 /** What the ops listener reads. */
@@ -51,11 +51,10 @@ export async function startOps(
     sessions: () => table.list(),
     guard: (_request, remote) => {
       const refused = sources.checkAddress(normalizeIp(remote.hostname));
-      return refused
-        ? new Response(`${refused.status} ${reasonPhrase(refused.status)}: ${refused.reason}\n`, {
-          status: refused.status,
-        })
-        : undefined;
+      if (!refused) return undefined;
+      // The same body the proxy port answers with (http/response.ts).
+      const { status, body } = textResponse(refused.status, refused.reason);
+      return new Response(String(body), { status });
     },
   });
   logInfo(`metrics on http://${formatHostPort(ops.addr.hostname, ops.addr.port)}/metrics`);
