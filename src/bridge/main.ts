@@ -10,7 +10,7 @@ import { openUnixListener } from "../net/unix_listener.ts";
 import { logError, logInfo } from "../base/log.ts";
 import { acceptLoop } from "../base/accept_loop.ts";
 import { raceTimeout } from "../base/time.ts";
-import type { BridgeConfig } from "./options.ts";
+import type { BridgeConfig } from "../config/bridge.ts";
 import { type BridgeContext, runSession, type SessionOutcome } from "./session.ts";
 import { StdioStream } from "./stdio_stream.ts";
 import type { BridgeTlsOptions } from "./transport.ts";

@@ -5,7 +5,7 @@
  */
 import { logDebug, logInfo, logWarn } from "../base/log.ts";
 import type { ByteStream } from "../net/stream.ts";
-import type { BridgeConfig } from "./options.ts";
+import type { BridgeConfig } from "../config/bridge.ts";
 import { PendingReadStream } from "../net/pending_read.ts";
 import { INITIAL_BUFFER, relayWebSocketClient } from "../ws/relay.ts";
 import type { BridgeTlsOptions } from "./transport.ts";

@@ -5,7 +5,7 @@
  * credential); the command's own stderr is.
  * @module
  */
-import { parseWsUrl, WsUrlError } from "./options.ts";
+import { parseWsUrl, WsUrlError } from "./ws_url.ts";
 
 /** Options for {@linkcode runUrlCommand}. */
 export interface UrlCommandOptions {

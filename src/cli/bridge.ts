@@ -11,7 +11,7 @@ import { BRIDGE_DEFAULTS, type BridgeConfig, type BridgeListen } from "../config
 import { parseListen } from "../net/address.ts";
 import { message, PemReadError, readPem } from "../net/tls_files.ts";
 import { configureLog } from "../base/log.ts";
-import { parseWsUrl, WsUrlError } from "../bridge/options.ts";
+import { parseWsUrl, WsUrlError } from "../bridge/ws_url.ts";
 import { runBridge } from "../bridge/main.ts";
 import type { BridgeTlsOptions } from "../bridge/transport.ts";
 import { DEFAULT_USER_AGENT, protocolList } from "../bridge/ws_client.ts";

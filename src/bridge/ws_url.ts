@@ -1,10 +1,9 @@
 /**
- * The bridge's typed options (declared in src/config/bridge.ts, parsed in
- * src/cli/bridge.ts) and the check of a WebSocket URL, which both the
- * command line and `--url-command` use.
+ * The check of a WebSocket URL, which both the command line
+ * (src/cli/bridge.ts) and `--url-command` use. The bridge's options are
+ * declared in src/config/bridge.ts.
  * @module
  */
-export type { BridgeConfig, BridgeListen } from "../config/bridge.ts";
 
 /** A URL the bridge cannot connect to; the message says what to give instead. */
 export class WsUrlError extends Error {}
