@@ -158,6 +158,15 @@ Deno.test("architecture: docs/ARCHITECTURE.md describes the layers in LAYERS' or
   const text = Deno.readTextFileSync(ROOT + "docs/ARCHITECTURE.md");
   const headed = [...text.matchAll(/^###\s+`src\/([a-z_]+)\/`/gm)].map((m) => m[1]);
   assert.deepStrictEqual(headed, [...LAYERS]);
+  // Each module is named in its layer's section, so the page stays a map of the tree.
+  const sections = new Map(
+    text.split(/^###\s+`src\//m).slice(1).map((s) => [s.slice(0, s.indexOf("/")), s]),
+  );
+  const unnamed = walk("src").filter((f) => {
+    const [, layer, ...rest] = f.split("/");
+    return rest.length === 1 && !sections.get(layer)?.includes(`\`${rest[0]}\``);
+  });
+  assert.deepStrictEqual(unnamed, [], "name these modules in their layer's section");
 });
 
 /** Paths of the repository that `text` cites (`src/…`, `docs/…`, `scripts/…`, `test/…`, DESIGN.md, research/). */
