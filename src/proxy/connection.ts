@@ -30,6 +30,8 @@ import type { ProxyContext } from "./context.ts";
 import { logPath, type RefusalSite, refuse } from "./refuse.ts";
 import { httpErrorRefusal, readHead, type Request, sniff } from "./sniff.ts";
 
+const encoder = new TextEncoder();
+
 /** A refusal and where it happened: what {@linkcode runSteps} hands to {@linkcode refuse}. */
 interface Refused {
   refusal: Refusal;
@@ -243,7 +245,7 @@ async function relay(
     return;
   }
   try {
-    await stream.writeAll(new TextEncoder().encode(switchingProtocols(upgrade)));
+    await stream.writeAll(encoder.encode(switchingProtocols(upgrade)));
   } catch {
     target.close();
     return;

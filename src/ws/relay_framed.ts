@@ -59,7 +59,6 @@ export class FramedRelay extends RelayCore {
   /** The decode pump moves bytes toward the target (server role) or the client. */
   readonly #decodeUp: boolean;
   readonly #writer: SerialWriter;
-  #closeSent = false;
   /** Our close frame's write, bounded by {@linkcode CLOSE_GRACE_MS}; set once. */
   #closeWrite?: Promise<void>;
   #closeReceived = false;
@@ -106,7 +105,6 @@ export class FramedRelay extends RelayCore {
    */
   #sendClose(code: number, reason: string): Promise<void> {
     if (!this.#closeWrite) {
-      this.#closeSent = true;
       const write = this.#sendControl(Opcode.Close, closePayload(code, reason));
       this.#closeWrite = this.race(write, CLOSE_GRACE_MS).then(() => {});
     }
@@ -229,14 +227,14 @@ export class FramedRelay extends RelayCore {
     if (!heartbeat || heartbeat <= 0) return;
     const timeout = (this.options.pingTimeout ?? 0) * 1000;
     this.every(heartbeat * 1000, () => {
-      if (this.#closeSent || this.stopped) return;
+      if (this.#closeWrite || this.stopped) return;
       const sentAt = Date.now();
       void this.#sendControl(Opcode.Ping, new Uint8Array(0));
       if (timeout <= 0 || this.#pongTimer !== undefined) return;
       // Not kept in the core's timer list (one per ping would pile up): cleared by run().
       this.#pongTimer = setTimeout(() => {
         this.#pongTimer = undefined;
-        if (this.stopped || this.#closeSent || this.#lastHeard >= sentAt || this.#blocked) return;
+        if (this.stopped || this.#closeWrite || this.#lastHeard >= sentAt || this.#blocked) return;
         this.timedOut = true;
         this.#closeNow(
           CloseCode.GoingAway,
@@ -322,7 +320,7 @@ export class FramedRelay extends RelayCore {
           }
           if (!(await flush())) return this.stopped ? "stopped" : "plain-error";
           if (ev.kind === "ping") {
-            if (!this.#closeSent) await this.#sendControl(Opcode.Pong, ev.payload);
+            if (!this.#closeWrite) await this.#sendControl(Opcode.Pong, ev.payload);
           } else if (ev.kind === "close") {
             // Echo the code and reason (RFC 6455 §5.5.1) unless ours went first.
             this.#closeReceived = true;
@@ -369,7 +367,7 @@ export class FramedRelay extends RelayCore {
         return this.stopped ? "stopped" : "plain-error";
       }
       if (n === null) return this.stopped ? "stopped" : "plain-eof";
-      if (n === 0 || this.#closeSent) continue; // nothing may follow our close (RFC 6455 §5.5.1)
+      if (n === 0 || this.#closeWrite) continue; // nothing may follow our close (RFC 6455 §5.5.1)
       if (this.clock) this.lastActivity = Date.now();
       if (traffic) traffic(readSymbol);
       if (copy) copy.call(record, body.subarray(0, n));
