@@ -6,6 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { relativeImports, ROOT, walkFiles } from "../scripts/testing/repo_files.ts";
 
 /**
  * The folders of src/, from the ground up: each may import only the folders
@@ -33,51 +34,23 @@ export const LAYERS: readonly string[] = [
   "cli",
 ];
 
-const ROOT = new URL("../", import.meta.url).pathname;
-
 /** One relative import: the importing file and the imported one, both repo-relative. */
 interface Edge {
   from: string;
   to: string;
 }
 
+/** `.ts`/`.js` files under `dir`, except the browser viewer's own scripts. */
 function walk(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of Deno.readDirSync(ROOT + dir)) {
-    const path = `${dir}/${e.name}`;
-    if (e.isDirectory) out.push(...walk(path));
-    else if (/\.(ts|js)$/.test(e.name) && !path.startsWith("src/web/viewer/")) out.push(path);
-  }
-  return out;
+  return walkFiles(dir, (p) => /\.(ts|js)$/.test(p) && !p.startsWith("src/web/viewer/"));
 }
-
-/** Repo-relative path of `spec` imported from `file`. */
-function resolve(file: string, spec: string): string {
-  const parts = file.split("/").slice(0, -1);
-  for (const p of spec.split("/")) {
-    if (p === "..") parts.pop();
-    else if (p !== ".") parts.push(p);
-  }
-  return parts.join("/");
-}
-
-const IMPORT =
-  /(?:^|[\s;])(?:import|export)\s[^"';]*?from\s*["']([^"']+)["']|(?:^|[\s;])import\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
 
 /** Every relative import of the given files. */
 export function importsOf(
   files: string[],
   read = (f: string) => Deno.readTextFileSync(ROOT + f),
 ): Edge[] {
-  const edges: Edge[] = [];
-  for (const from of files) {
-    const text = read(from);
-    for (const m of text.matchAll(IMPORT)) {
-      const spec = m[1] ?? m[2] ?? m[3];
-      if (spec.startsWith(".")) edges.push({ from, to: resolve(from, spec) });
-    }
-  }
-  return edges;
+  return files.flatMap((from) => relativeImports(from, read(from)).map((to) => ({ from, to })));
 }
 
 /** The src/ folder of a path ("main" for main.ts, undefined outside src/). */

@@ -19,7 +19,7 @@
  * @module
  */
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { relativeImports, ROOT, walkFiles } from "./repo_files.ts";
 
 /** Starting a process directly. */
 const SPAWNS = /\bDeno\.Command\b|\bDeno\.run\(|["']node:child_process["']|\bplaywright-core\b/;
@@ -43,27 +43,17 @@ export type ReadSource = (path: string) => string;
 
 const readRepo: ReadSource = (path) => Deno.readTextFileSync(`${ROOT}${path}`);
 
-function walk(dir: string, keep: (path: string) => boolean): string[] {
-  const out: string[] = [];
-  for (const e of Deno.readDirSync(`${ROOT}${dir}`)) {
-    const path = `${dir}/${e.name}`;
-    if (e.isDirectory) out.push(...walk(path, keep));
-    else if (keep(path)) out.push(path);
-  }
-  return out.sort();
-}
-
 /** Test files as `deno test` finds them (`*_test.ts`, `*.test.ts`, `test.ts`), relative paths. */
 export function testFiles(dir = "test"): string[] {
-  return walk(dir, (p) => /(^|\/|_|\.)test\.[cm]?[jt]sx?$/.test(p));
+  return walkFiles(dir, (p) => /(^|\/|_|\.)test\.[cm]?[jt]sx?$/.test(p));
 }
 
 /** Where functions that may start a process live: src/, scripts/testing/, test/ helpers. */
 export function helperSources(): string[] {
   return [
-    ...walk("src", (p) => p.endsWith(".ts")),
-    ...walk("scripts/testing", (p) => p.endsWith(".ts")),
-    ...walk("test", (p) => /\/_[^/]*\.ts$/.test(p)),
+    ...walkFiles("src", (p) => p.endsWith(".ts")),
+    ...walkFiles("scripts/testing", (p) => p.endsWith(".ts")),
+    ...walkFiles("test", (p) => /\/_[^/]*\.ts$/.test(p)),
   ];
 }
 
@@ -99,10 +89,7 @@ function firstCall(text: string, names: Set<string>): string | undefined {
 
 /** Relative imports in `text` (of the file at `path`) that stay inside test/: its helpers. */
 function testHelperImports(path: string, text: string): string[] {
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  return [...text.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s+"(\.{1,2}\/[^"]+)"/gm)]
-    .map((m) => new URL(m[1], `file:///${dir}/`).pathname.slice(1))
-    .filter((p) => p.startsWith("test/"));
+  return relativeImports(path, text).filter((p) => p.startsWith("test/"));
 }
 
 /**
