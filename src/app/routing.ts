@@ -89,6 +89,7 @@ export async function createRouting(config: Config, options: RoutingOptions): Pr
       return router.rawAllowed && options.target() !== undefined;
     },
     routeRaw: (client) => router.routeRaw(client),
+    clientAddress: (client, head) => router.clientAddress(client, head),
   };
   const files = config.web === null ? undefined : createWebHandler({
     root: config.web,

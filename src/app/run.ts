@@ -30,6 +30,7 @@ import { Lifecycle } from "./lifecycle.ts";
 import { openProxyListener } from "./listeners.ts";
 import { startOps } from "./ops.ts";
 import { createRouting } from "./routing.ts";
+import { createBans } from "./guard.ts";
 
 /** Options for {@linkcode runProxy}. */
 export interface RunOptions {
@@ -94,9 +95,13 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     })
     : undefined;
 
+  const guard = config.bans.after > 0 ? await createBans(config, book.metrics) : undefined;
+  if (guard) life.defer(() => guard.close());
+
   const ctx: ProxyContext = {
     config,
     access: routing.access,
+    guard,
     connector: {
       connect: (t) =>
         connectTarget(t, { timeoutMs: config.limits.connectTimeout * 1000, tls: tlsConnector }),

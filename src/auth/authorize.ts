@@ -9,7 +9,8 @@ import type { RequestHead } from "../http/head.ts";
 import { createBasicAuth } from "./basic.ts";
 import type { ClientInfo } from "./client.ts";
 import { CidrList } from "./cidr.ts";
-import { createOriginCheck } from "./origin.ts";
+import type { RequestedHost } from "./client_ip.ts";
+import { createOriginCheck, createSameOriginCheck, originEntries } from "./origin.ts";
 import { type Refusal, refusal } from "./refusal.ts";
 
 /** Options for {@linkcode createAuthorizer}. */
@@ -20,8 +21,8 @@ export interface AuthorizerOptions {
   authSource?: string;
   /**
    * `--allow-origin`: allowed `Origin` values (`https://host[:port]`). Empty
-   * (the default, as websockify) = no Origin check; see `origin.ts` for the
-   * risk and when to set it.
+   * (the default) = same origin only; `*` = any origin (websockify's
+   * default); see `origin.ts`.
    */
   allowOrigin: string[];
   /** `--allow-ip`: if not empty, only client addresses in these CIDR blocks. */
@@ -35,7 +36,11 @@ export interface AuthorizerOptions {
  * client IP after trusted proxies), filled in from the connection, never
  * from headers.
  */
-export type AuthClient = Pick<ClientInfo, "clientCertCN"> & { address: string };
+export type AuthClient = Pick<ClientInfo, "clientCertCN"> & {
+  address: string;
+  /** The host the client asked for, for the same-origin rule (absent = none known). */
+  requested?: RequestedHost;
+};
 
 /** The access check a session runs. */
 export interface Authorizer {
@@ -104,8 +109,8 @@ function pluginCheck(plugin: string, source: string | undefined): Check {
 /**
  * Builds the access check. Throws an Error saying what to fix for an unknown
  * plugin, a missing source or a bad CIDR block, so the CLI fails at start.
- * Order: deny-ip, allow-ip (403 "address not allowed"), allow-origin (403),
- * then the plugin.
+ * Order: deny-ip, allow-ip (403 "address not allowed"), allow-origin or
+ * the same-origin rule (403), then the plugin.
  */
 export function createAuthorizer(options: AuthorizerOptions): Promise<Authorizer> {
   try {
@@ -127,21 +132,33 @@ function buildAuthorizer(options: AuthorizerOptions): Authorizer {
     }
     return null;
   };
-  const origin = options.allowOrigin.length > 0
-    ? createOriginCheck(options.allowOrigin)
-    : undefined;
+  const origins = originEntries(options.allowOrigin);
+  const anyOrigin = origins.includes("*");
+  if (anyOrigin && origins.length > 1) {
+    throw new Error(
+      `--allow-origin '*' accepts every origin: give it alone, not with ${
+        origins.filter((o) => o !== "*").join(", ")
+      }`,
+    );
+  }
+  const originList = origins.length > 0 && !anyOrigin ? createOriginCheck(origins) : undefined;
   let plugin: Check | undefined;
   if (options.authPlugin !== undefined && options.authPlugin !== "") {
     plugin = pluginCheck(options.authPlugin, options.authSource);
   } else if (options.authSource !== undefined) {
     throw new Error("--auth-source given without --auth-plugin");
   }
+  // With no list and no ExpectOrigin plugin, browsers must come from our own origin.
+  const expectOrigin = /(^|\.)ExpectOrigin$/.test(options.authPlugin ?? "");
+  const sameOrigin = originList || anyOrigin || expectOrigin ? undefined : createSameOriginCheck();
+  const origin = (head: RequestHead, client: AuthClient) =>
+    originList?.(head) ?? sameOrigin?.(head, client.requested ?? {}) ?? null;
   return {
-    requiresHttp: origin !== undefined || plugin !== undefined,
+    requiresHttp: originList !== undefined || plugin !== undefined,
     checkAddress,
     async check(head: RequestHead, client: AuthClient): Promise<Refusal | null> {
-      return checkAddress(client.address) ?? origin?.(head) ?? (await plugin?.(head, client)) ??
-        null;
+      return checkAddress(client.address) ?? origin(head, client) ??
+        (await plugin?.(head, client)) ?? null;
     },
     async checkWeb(head: RequestHead, client: AuthClient): Promise<Refusal | null> {
       return checkAddress(client.address) ?? (await plugin?.(head, client)) ?? null;

@@ -118,7 +118,7 @@ export function createBasicAuth(
   return async (head) => {
     const header = head.headers.get("authorization");
     if (header === undefined || header.trim() === "") {
-      return refusal("auth", 401, "authentication required", challenge);
+      return refusal("auth_required", 401, "authentication required", challenge);
     }
     const m = /^(\S+)\s*(.*)$/.exec(header.trim());
     if (!m || m[1].toLowerCase() !== "basic") {

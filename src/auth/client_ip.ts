@@ -83,3 +83,49 @@ export function clientAddress(
   }
   return nearest;
 }
+
+/** The host (and scheme, when a proxy says it) the client asked for: what its `Origin` should name. */
+export interface RequestedHost {
+  /** `host[:port]` as the client sent it (`Host`, or a trusted proxy's forwarded host). */
+  host?: string;
+  /** `http` or `https`, from a trusted proxy's `X-Forwarded-Proto` / `Forwarded: proto=`. */
+  proto?: string;
+}
+
+/** The first `name=` value of a `Forwarded` header (the hop nearest the client), unquoted. */
+function forwardedParam(value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  for (const element of value.split(",")) {
+    for (const pair of element.split(";")) {
+      const eq = pair.indexOf("=");
+      if (eq < 0 || pair.slice(0, eq).trim().toLowerCase() !== name) continue;
+      const v = pair.slice(eq + 1).trim();
+      return v.startsWith('"') && v.endsWith('"') && v.length >= 2 ? v.slice(1, -1) : v;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The host the client asked for. From a `--trusted-proxy` peer the proxy's
+ * `Forwarded: host=`/`proto=` or `X-Forwarded-Host`/`X-Forwarded-Proto`
+ * (their first value: the hop nearest the client) win over `Host`; anyone
+ * else's forwarding headers are ignored.
+ */
+export function requestedHost(
+  peerIp: string,
+  head: RequestHead,
+  trustedProxies: readonly string[],
+): RequestedHost {
+  const host = head.headers.get("host")?.trim() || undefined;
+  const peer = normalizeIp(peerIp);
+  const fromProxy = trustedProxies.length > 0 &&
+    (peerIp === "unix" || trustList(trustedProxies).contains(peer));
+  if (!fromProxy) return { host };
+  const forwarded = head.headers.get("forwarded");
+  const first = (name: string) => head.headers.get(name)?.split(",")[0].trim() || undefined;
+  return {
+    host: forwardedParam(forwarded, "host") ?? first("x-forwarded-host") ?? host,
+    proto: (forwardedParam(forwarded, "proto") ?? first("x-forwarded-proto"))?.toLowerCase(),
+  };
+}

@@ -29,14 +29,22 @@ export type RefusalKind =
   | "tls_unavailable"
   /** A plain connection while `--ssl-only` is set (closed). */
   | "tls_required"
+  /** The TLS handshake failed: no common version, the client left... (closed). */
+  | "tls_failed"
+  /** `--verify-client`: no client certificate, or one not signed by `--cafile` (closed). */
+  | "client_cert"
   /** `--deny-ip`/`--allow-ip` (403). */
   | "ip_denied"
   /** `--allow-origin` or the ExpectOrigin plugin (403). */
   | "origin"
   /** An `--auth-plugin` refused the credentials or certificate (400, 401, 403). */
   | "auth"
+  /** BasicHTTPAuth: no credentials were sent; the 401 challenge every browser meets first. */
+  | "auth_required"
   /** `--handshake-rate` exceeded for the client address (429). */
   | "rate"
+  /** The client address is banned after `--ban-after` failures (429). */
+  | "banned"
   /** `--max-per-ip` or `--max-per-token` reached (429). */
   | "limit"
   /** Token routing is on and the request carries no (well-formed) token (400, 403). */

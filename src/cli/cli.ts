@@ -147,6 +147,15 @@ export function parseCommandLine(argv: string[]): Command {
     maxPerToken: num("max-per-token"),
     handshakeRate: num("handshake-rate"),
   };
+  c.bans = {
+    after: num("ban-after"),
+    window: num("ban-window"),
+    time: num("ban-time"),
+    redis: str("ban-redis"),
+  };
+  if (c.bans.after > 0 && (c.bans.window === 0 || c.bans.time === 0)) {
+    throw new UsageError("--ban-window and --ban-time must be more than 0 with --ban-after");
+  }
   if (c.limits.headTimeout === 0) throw new UsageError("--head-timeout must be more than 0");
   if (c.limits.maxConnections === 0) throw new UsageError("--max-connections must be at least 1");
 

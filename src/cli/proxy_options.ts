@@ -8,7 +8,7 @@
  * splitting it would scatter the one list a reader looks for.
  * @module
  */
-import { DEFAULT_LIMITS, DEFAULT_WRAP, defaultConfig } from "../config/config.ts";
+import { DEFAULT_BANS, DEFAULT_LIMITS, DEFAULT_WRAP, defaultConfig } from "../config/config.ts";
 import { DEFAULT_TOKEN_PATH_PREFIX } from "../config/config.ts";
 import { type CommandSpec, flag, valued } from "./table.ts";
 import {
@@ -344,6 +344,31 @@ export const PROXY_COMMAND: CommandSpec = {
       V,
       "WebSocket handshakes per second per client address; 0 = no limit → 429",
       { default: L.handshakeRate },
+    ),
+    valued(
+      "ban-after",
+      wholeNumber,
+      "limits",
+      V,
+      "ban a client address after N failed attempts (bad token, password, Origin, handshake) " +
+        "within --ban-window; 0 = off (5 is a good value) → 429",
+      { default: DEFAULT_BANS.after },
+    ),
+    valued("ban-window", seconds, "limits", V, "the window --ban-after counts failures in", {
+      default: DEFAULT_BANS.window,
+      needs: "ban-after",
+    }),
+    valued("ban-time", seconds, "limits", V, "how long a ban lasts", {
+      default: DEFAULT_BANS.time,
+      needs: "ban-after",
+    }),
+    valued(
+      "ban-redis",
+      text("URL", "redis://10.0.0.5:6379"),
+      "limits",
+      V,
+      "share failures and bans with every replica using this Redis",
+      { needs: "ban-after" },
     ),
     valued(
       "max-message-size",

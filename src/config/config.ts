@@ -49,6 +49,21 @@ export interface Limits {
   handshakeRate: number;
 }
 
+/** Brute-force bans (`--ban-after`, `--ban-window`, `--ban-time`, `--ban-redis`). */
+export interface BanConfig {
+  /** Failures from one client address that start a ban; 0 = bans off. */
+  after: number;
+  /** Seconds within which those failures must fall. */
+  window: number;
+  /** Seconds a ban lasts. */
+  time: number;
+  /** `redis://` URL of a Redis shared by the fleet: failures and bans count across replicas. */
+  redis?: string;
+}
+
+/** Ban defaults: off; the window and time apply once `--ban-after` is set. */
+export const DEFAULT_BANS: Readonly<BanConfig> = { after: 0, window: 300, time: 300 };
+
 /** Everything vncws needs to run. */
 export interface Config {
   /** TCP listen address; hostname "" = all interfaces (dual-stack). */
@@ -103,6 +118,8 @@ export interface Config {
   tokenPathPrefix?: string;
   /** Per-connection and per-client limits. */
   limits: Limits;
+  /** Brute-force bans. */
+  bans: BanConfig;
   /** Verbosity: 0 quiet, 1 `-v`, 2 `-vv`. */
   verbose: number;
   /** websockify's `--traffic` symbols on stdout. */
@@ -182,6 +199,7 @@ export function defaultConfig(): Config {
     denyIp: [],
     trustedProxies: [],
     limits: { ...DEFAULT_LIMITS },
+    bans: { ...DEFAULT_BANS },
     verbose: 0,
     traffic: false,
     logFormat: "text",

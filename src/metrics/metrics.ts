@@ -288,6 +288,10 @@ export interface VncwsMetrics {
   wrapRestarts: Counter;
   /** `vncws_token_lookups_total{result}`. */
   tokenLookups: Family<Counter>;
+  /** `vncws_auth_failures_total{kind}`: failed attempts counted toward bans, by refusal kind. */
+  authFailures: Family<Counter>;
+  /** `vncws_bans_active`: client addresses banned now. */
+  bansActive: Gauge;
 }
 
 /** Creates vncws's metrics in `registry` (a new one when omitted). */
@@ -326,6 +330,12 @@ export function createVncwsMetrics(registry: Registry = new Registry()): VncwsMe
       "Token lookups, by result.",
       ["result"],
     ),
+    authFailures: registry.counter(
+      "vncws_auth_failures_total",
+      "Failed attempts counted toward bans (--ban-after), by refusal kind.",
+      ["kind"],
+    ),
+    bansActive: registry.gauge("vncws_bans_active", "Client addresses banned now.").labels(),
   };
   // Known label values exist from the start, so rate() sees them from 0.
   for (const o of ["client_closed", "target_closed", "timeout", "shutdown", "error"]) {

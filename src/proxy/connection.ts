@@ -37,6 +37,8 @@ interface Refused {
   refusal: Refusal;
   stream: ByteStream;
   site: RefusalSite;
+  /** The client address a failed attempt counts against (bans), when known. */
+  address?: string;
 }
 
 /**
@@ -51,7 +53,10 @@ export async function handleConnection(
   const opened: ByteStream[] = [stream];
   try {
     const refused = await runSteps(stream, ctx, id, opened);
-    if (refused) await refuse(refused.stream, refused.refusal, refused.site, ctx.sessions);
+    if (refused) {
+      if (refused.address !== undefined) ctx.guard?.failed(refused.address, refused.refusal);
+      await refuse(refused.stream, refused.refusal, refused.site, ctx.sessions);
+    }
   } catch (e) {
     logWarn("connection failed", {
       client: stream.peer,
@@ -71,45 +76,64 @@ async function runSteps(
   opened: ByteStream[],
 ): Promise<Refused | undefined> {
   const prefix = ctx.config.tokenPathPrefix;
+  // The peer's address, for bans; undefined for a trusted proxy (its head names the client).
+  const peerAddress = ctx.guard && ctx.access.clientAddress({ peer: stream.peer });
   // 1. sniff: TLS, HTTP or a silent native VNC viewer.
   const sniffed = await sniff(stream, ctx);
-  if (isRefusal(sniffed)) return { refusal: sniffed, stream, site: { http: false } };
+  if (isRefusal(sniffed)) {
+    return { refusal: sniffed, stream, site: { http: false }, address: peerAddress };
+  }
   if (sniffed.kind === "gone") return undefined;
+  // A banned address is refused before its head is read (a raw client: closed).
+  const banned = peerAddress === undefined ? null : ctx.guard?.check(peerAddress);
   if (sniffed.kind === "raw") {
     const client: ClientInfo = { peer: stream.peer };
-    const route = ctx.access.routeRaw(client);
+    const route = banned ?? ctx.access.routeRaw(client);
     if (isRefusal(route)) return { refusal: route, stream, site: { http: false } };
     return await connectAndRelay(sniffed.stream, { id, client, route }, ctx);
   }
   const conn = sniffed.stream;
   if (conn !== stream) opened.push(conn);
+  const early: RefusalSite = { http: true, tokenPathPrefix: prefix };
+  if (banned) return { refusal: banned, stream: conn, site: early };
   // 2. head.
   const request = await readHead(conn, sniffed.initial, ctx);
   if (request === undefined) return undefined;
   if (isRefusal(request)) {
-    return { refusal: request, stream: conn, site: { http: true, tokenPathPrefix: prefix } };
+    return { refusal: request, stream: conn, site: early, address: peerAddress };
   }
   const { head } = request;
   const site: RefusalSite = { http: true, head, tokenPathPrefix: prefix };
   const client: ClientInfo = { peer: conn.peer, clientCertCN: conn.clientCertCN };
+  // Behind a trusted proxy, the client it names; it may be banned too.
+  const address = ctx.guard && ctx.access.clientAddress(client, head);
+  const bannedClient = address === undefined ? null : ctx.guard?.check(address);
+  if (bannedClient) return { refusal: bannedClient, stream: conn, site };
   if (!isUpgradeRequest(head)) {
     const answered = await plainHttp(conn, head, client, ctx);
     // The web side's own refusals (--web-auth's 401 challenge, which every
     // browser meets first) are logged at debug, as its other answers are.
     return answered
-      ? { refusal: answered.refusal, stream: conn, site: { ...site, quiet: answered.fromWeb } }
+      ? {
+        refusal: answered.refusal,
+        stream: conn,
+        site: { ...site, quiet: answered.fromWeb },
+        address,
+      }
       : undefined;
   }
   let upgrade: Upgrade;
   try {
     upgrade = validateUpgrade(head);
   } catch (e) {
-    if (e instanceof HttpError) return { refusal: httpErrorRefusal(e), stream: conn, site };
+    if (e instanceof HttpError) {
+      return { refusal: httpErrorRefusal(e), stream: conn, site, address };
+    }
     throw e;
   }
   // 3. authorise and route.
   const route = await ctx.access.route(head, client);
-  if (isRefusal(route)) return { refusal: route, stream: conn, site };
+  if (isRefusal(route)) return { refusal: route, stream: conn, site, address };
   client.address = route.address;
   // 4. connect, 5. relay.
   return await connectAndRelay(conn, { id, client, route, request, upgrade }, ctx);

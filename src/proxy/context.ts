@@ -2,7 +2,8 @@
  * What the proxy needs from the program around it, as a few narrow
  * interfaces: {@linkcode Access} (who may open a session and where it goes),
  * {@linkcode Connector} (reach a target), {@linkcode SessionObserver}
- * (bookkeeping), an optional {@linkcode WebHandler} and {@linkcode TlsUpgrade},
+ * (bookkeeping), an optional {@linkcode Guard} (bans),
+ * {@linkcode WebHandler} and {@linkcode TlsUpgrade},
  * and the two stop signals. `src/app/` builds one {@linkcode ProxyContext};
  * every connection of the server shares it.
  *
@@ -41,6 +42,22 @@ export interface Access {
   readonly rawAllowed: boolean;
   /** Admits a raw client (address lists, rate, per-IP limit): a route or a refusal. */
   routeRaw(client: ClientInfo): Route | Refusal;
+  /**
+   * The address failures and bans are counted against: the peer's IP, or
+   * with `head` from a `--trusted-proxy` peer the client it names.
+   * Undefined when that is not known (a trusted proxy's connection before
+   * its head is read, or one naming no client): a proxy is never banned for
+   * the clients behind it.
+   */
+  clientAddress(client: ClientInfo, head?: RequestHead): string | undefined;
+}
+
+/** Brute-force defence: bans and the failures that lead to them (src/auth/bans.ts). */
+export interface Guard {
+  /** A 429 refusal when `address` is banned now, else `null`. */
+  check(address: string): Refusal | null;
+  /** Counts a refusal of `address` (only failed attempts count). */
+  failed(address: string, refusal: Refusal): void;
 }
 
 /** Reaches targets (TLS to the target included). */
@@ -103,6 +120,8 @@ export interface ProxyContext {
   sessions: SessionObserver;
   /** Plain HTTP requests; absent = 405 (no `--web`). */
   web?: WebHandler;
+  /** Bans (`--ban-after`); absent = off. */
+  guard?: Guard;
   /** Server-side TLS; absent = TLS clients are refused (no `--cert`). */
   tls?: TlsUpgrade;
   /** Aborted at shutdown: sessions close with 1001. */

@@ -68,8 +68,14 @@ export async function sniff(stream: ByteStream, ctx: ProxyContext): Promise<Snif
   const initial = first.slice(0, r);
   if (initial[0] === 0x16 || initial[0] === 0x80) {
     if (!ctx.tls) return refusal("tls_unavailable", 400, "no certificate configured (--cert)");
-    const secure = await ctx.tls(new PrefixedStream(stream, initial), { signal: ctx.stopping });
-    return { kind: "http", stream: secure, initial: new Uint8Array(0) };
+    try {
+      const secure = await ctx.tls(new PrefixedStream(stream, initial), { signal: ctx.stopping });
+      return { kind: "http", stream: secure, initial: new Uint8Array(0) };
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      // A refused client certificate is a failed attempt (bans); other handshake failures are not.
+      return refusal(/client certificate/.test(why) ? "client_cert" : "tls_failed", 400, why);
+    }
   }
   if (tls.sslOnly) return refusal("tls_required", 400, "plain connection: --ssl-only is set");
   return { kind: "http", stream, initial };

@@ -20,8 +20,9 @@
  * @module
  */
 import { type AuthClient, type Authorizer, createAuthorizer } from "../auth/authorize.ts";
-import { clientAddress } from "../auth/client_ip.ts";
+import { clientAddress, requestedHost } from "../auth/client_ip.ts";
 import { type ClientInfo, peerIp } from "../auth/client.ts";
+import { CidrList } from "../auth/cidr.ts";
 import { createLimiter, type Limiter } from "../auth/limits.ts";
 import { isRefusal, type Refusal, refusal } from "../auth/refusal.ts";
 import { HttpError, type RequestHead } from "../http/head.ts";
@@ -105,6 +106,12 @@ export interface Router {
   checkAddress(address: string): Refusal | null;
   /** Closes token backends (Redis connection, user module). */
   close(): Promise<void>;
+  /**
+   * The address failed attempts count against (bans): see the proxy's
+   * `Access.clientAddress`. Undefined for a trusted proxy without a head
+   * or naming no client, and for a unix-socket peer.
+   */
+  clientAddress(client: ClientInfo, head?: RequestHead): string | undefined;
 }
 
 /**
@@ -149,15 +156,25 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     return clientAddress(ip, head, trusted);
   };
 
+  const trustList = new CidrList(trusted);
+  const isTrusted = (ip: string) => trustList.contains(ip);
+
   return {
     rawAllowed: resolver === undefined && !authorizer.requiresHttp,
+    clientAddress(client, head) {
+      const ip = peerIp(client.peer);
+      if (!head && (ip === "unix" || isTrusted(ip))) return undefined;
+      const address = head ? addressOf(head, client) : ip;
+      return address === "unix" || isTrusted(address) ? undefined : address;
+    },
     checkAddress: (address) => authorizer.checkAddress(address),
 
     async route(head, client) {
       const address = addressOf(head, client);
       const rate = limiter.handshake(address);
       if (rate) return rate;
-      const who: AuthClient = { address, clientCertCN: client.clientCertCN };
+      const requested = requestedHost(peerIp(client.peer), head, trusted);
+      const who: AuthClient = { address, clientCertCN: client.clientCertCN, requested };
       const refused = await authorizer.check(head, who);
       if (refused) return refused;
 

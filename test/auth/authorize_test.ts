@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import bcrypt from "bcryptjs";
-import { AUTH_PLUGIN_NAMES, createAuthorizer } from "../../src/auth/authorize.ts";
+import { AUTH_PLUGIN_NAMES, type AuthClient, createAuthorizer } from "../../src/auth/authorize.ts";
 import { configureLog } from "../../src/base/log.ts";
 import { head } from "./_head.ts";
 
@@ -138,11 +138,62 @@ Deno.test("ExpectOrigin and --allow-origin: missing or foreign Origin → 403", 
       403,
     );
   }
-  // Default: no Origin check at all (websockify's behaviour).
-  const open = await createAuthorizer({ allowOrigin: [] });
+  // '*': no Origin check at all (websockify's default).
+  const open = await createAuthorizer({ allowOrigin: ["*"] });
   assert.equal(await open.check(head("/", { Origin: "https://evil.example" }), client), null);
   assert.equal(await open.check(head("/"), client), null);
   assert.equal(open.requiresHttp, false);
+  await assert.rejects(
+    createAuthorizer({ allowOrigin: ["*", "https://a.example"] }),
+    /'\*' accepts every origin: give it alone/,
+  );
+});
+
+Deno.test("same origin by default: Origin must name the host the client asked for", async () => {
+  const a = await createAuthorizer({ allowOrigin: [] });
+  const at = (host?: string, proto?: string): AuthClient => ({
+    ...client,
+    requested: { host, proto },
+  });
+  const check = async (origin: string | undefined, who: AuthClient) =>
+    (await a.check(head("/", origin === undefined ? {} : { Origin: origin }), who))?.status ?? 200;
+  // Same origin, with and without explicit ports; IPv6; case.
+  assert.equal(await check("http://vnc.example:6080", at("vnc.example:6080")), 200);
+  assert.equal(await check("https://VNC.example", at("vnc.example")), 200);
+  assert.equal(await check("https://vnc.example:443", at("vnc.example:443")), 200);
+  assert.equal(await check("http://vnc.example", at("vnc.example:80")), 200);
+  assert.equal(await check("http://[::1]:6080", at("[::1]:6080")), 200);
+  // No Origin: a native client or script.
+  assert.equal(await check(undefined, at("vnc.example:6080")), 200);
+  // Another site, another port, a look-alike, an opaque or non-web origin.
+  assert.equal(await check("https://evil.example", at("vnc.example:6080")), 403);
+  assert.equal(await check("http://vnc.example:7000", at("vnc.example:6080")), 403);
+  assert.equal(await check("https://vnc.example.evil.com", at("vnc.example")), 403);
+  assert.equal(await check("null", at("vnc.example")), 403);
+  assert.equal(await check("file://", at("vnc.example")), 403);
+  assert.equal(await check("not a url", at("vnc.example")), 403);
+  // A Host without a port (a reverse proxy passing $host): host names are compared...
+  assert.equal(await check("https://vnc.example:8443", at("vnc.example")), 200);
+  // ...and the port too when a trusted proxy names the scheme.
+  assert.equal(await check("https://vnc.example", at("vnc.example", "https")), 200);
+  assert.equal(await check("https://vnc.example:8443", at("vnc.example", "https")), 403);
+  // No Host to compare with.
+  assert.equal(await check("https://vnc.example", at()), 403);
+  const refused = await a.check(head("/", { Origin: "https://evil.example" }), at("v.example"));
+  assert.equal(refused?.kind, "origin");
+  assert.match(refused!.reason, /Origin https:\/\/evil\.example .*--allow-origin/);
+  // Raw clients are still possible: no Origin list is configured.
+  assert.equal(a.requiresHttp, false);
+  // ExpectOrigin replaces the rule with its list.
+  const plugin = await createAuthorizer({
+    authPlugin: "websockify.auth_plugins.ExpectOrigin",
+    authSource: "https://portal.example",
+    allowOrigin: [],
+  });
+  assert.equal(
+    await plugin.check(head("/", { Origin: "https://portal.example" }), at("vnc.example")),
+    null,
+  );
 });
 
 Deno.test("ClientCertCNAuth: CN from TLS only; SSL_* headers in any case are ignored", async () => {

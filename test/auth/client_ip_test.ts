@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { clientAddress } from "../../src/auth/client_ip.ts";
+import { clientAddress, requestedHost } from "../../src/auth/client_ip.ts";
 import { head } from "./_head.ts";
 
 const trusted = ["127.0.0.1", "10.0.0.0/8", "::1"];
@@ -58,4 +58,39 @@ Deno.test("Forwarded for= preferred over X-Forwarded-For; quoted v6, unknown, ob
 
 Deno.test("bad trusted-proxy entries are reported", () => {
   assert.throws(() => clientAddress("127.0.0.1", head("/"), ["10.0.0.0/99"]), /CIDR/);
+});
+
+Deno.test("requestedHost: Host, or a trusted proxy's forwarded host and scheme; others ignored", () => {
+  const trusted = ["10.0.0.0/8"];
+  // The test heads carry Host: vncws.test.
+  const h = (headers: Record<string, string>) => head("/", headers);
+  // An untrusted peer's forwarding headers say nothing.
+  assert.deepEqual(
+    requestedHost("203.0.113.1", h({ "X-Forwarded-Host": "evil.example" }), trusted),
+    { host: "vncws.test" },
+  );
+  assert.deepEqual(
+    requestedHost(
+      "10.0.0.2",
+      h({ "X-Forwarded-Host": "vnc.example, inner", "X-Forwarded-Proto": "HTTPS" }),
+      trusted,
+    ),
+    { host: "vnc.example", proto: "https" },
+  );
+  // RFC 7239 wins over X-Forwarded-*; its first element is nearest the client.
+  assert.deepEqual(
+    requestedHost(
+      "10.0.0.2",
+      h({
+        Forwarded: 'for=1.2.3.4;host="vnc.example:8443";proto=https, for=10.0.0.9;host=inner',
+        "X-Forwarded-Host": "other.example",
+      }),
+      trusted,
+    ),
+    { host: "vnc.example:8443", proto: "https" },
+  );
+  // A trusted proxy that forwards nothing: its Host.
+  assert.equal(requestedHost("10.0.0.2", h({}), trusted).host, "vncws.test");
+  assert.deepEqual(requestedHost("unix", h({ "X-Forwarded-Host": "v" }), trusted).host, "v");
+  assert.deepEqual(requestedHost("unix", h({ "X-Forwarded-Host": "v" }), []).host, "vncws.test");
 });

@@ -60,7 +60,8 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
     HELP,
     /\n {2}vncws \[options\] \[source_addr:\]source_port target_addr:target_port\n/,
   );
-  assert.equal(PROXY_COMMAND.options.length, 68, "the proxy had 68 options before the table");
+  // 68 when the table was made; then --ban-after, --ban-window, --ban-time, --ban-redis.
+  assert.equal(PROXY_COMMAND.options.length, 72);
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {
@@ -81,6 +82,9 @@ Deno.test("the checker catches an option listed twice or missing, and a wrong de
 const PROXY_FIELDS: Record<string, (c: Config) => unknown> = {
   "unix-listen-mode": (c) => c.unixListenMode,
   "raw-wait": (c) => c.limits.rawWait,
+  "ban-after": (c) => c.bans.after,
+  "ban-window": (c) => c.bans.window,
+  "ban-time": (c) => c.bans.time,
   "connect-timeout": (c) => c.limits.connectTimeout,
   heartbeat: (c) => c.heartbeat,
   "ping-timeout": (c) => c.pingTimeout,

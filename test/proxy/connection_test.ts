@@ -48,6 +48,7 @@ function context(
   const access: Access = {
     route: () => Promise.resolve(route()),
     rawAllowed: true,
+    clientAddress: () => "127.0.0.1",
     routeRaw: () => route(),
   };
   const ctx: ProxyContext = {
@@ -126,6 +127,7 @@ Deno.test("pipeline: a raw client refused by the address lists is closed and cou
     access: {
       route: () => Promise.resolve(route()),
       rawAllowed: true,
+      clientAddress: () => "127.0.0.1",
       routeRaw: () => refusal("ip_denied", 403, "client address not allowed"),
     },
   });
@@ -151,6 +153,7 @@ Deno.test("pipeline: routing's refusal is answered as HTTP with its status and h
           refusal("backend_down", 503, "token backend unavailable", { "Retry-After": "5" }),
         ),
       rawAllowed: false,
+      clientAddress: () => "127.0.0.1",
       routeRaw: () => route(),
     },
   });
@@ -188,4 +191,72 @@ Deno.test("pipeline: an admitted upgrade whose target fails gets 502 and no sess
   assert.match(text, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
   assert.deepEqual(refused.map((r) => r.kind), ["connect_failed"]);
   assert.deepEqual(opened, []);
+});
+
+/** A guard that records failures and bans the addresses in `banned`. */
+function guard(banned: string[] = []) {
+  const failures: Array<[string, string]> = [];
+  return {
+    failures,
+    guard: {
+      check: (address: string) =>
+        banned.includes(address)
+          ? refusal("banned", 429, "too many failed attempts", { "Retry-After": "7" })
+          : null,
+      failed: (address: string, r: Refusal) => void failures.push([address, r.kind]),
+    },
+  };
+}
+
+Deno.test("pipeline: a banned address gets 429 with Retry-After before its head is read", async () => {
+  const g = guard(["127.0.0.1"]);
+  let routed = 0;
+  const { ctx, refused } = context({
+    guard: g.guard,
+    access: {
+      route: () => (routed++, Promise.resolve(route())),
+      rawAllowed: false,
+      routeRaw: () => route(),
+      clientAddress: () => "127.0.0.1",
+    },
+  });
+  // Not even a complete head: the ban is answered without waiting for one.
+  const text = await run(ctx, "GET /websockify HTTP/1.1\r\n");
+  assert.match(text, /^HTTP\/1\.1 429 Too Many Requests\r\n/);
+  assert.match(text, /\r\nRetry-After: 7\r\n/);
+  assert.equal(routed, 0);
+  assert.deepEqual(refused.map((r) => r.kind), ["banned"]);
+});
+
+Deno.test("pipeline: an address that is not banned is routed, and its failures are counted", async () => {
+  const g = guard(["10.9.9.9"]);
+  const { ctx } = context({
+    guard: g.guard,
+    access: {
+      route: () => Promise.resolve(refusal("unknown_token", 404, "unknown or expired token")),
+      rawAllowed: false,
+      routeRaw: () => route(),
+      clientAddress: () => "127.0.0.1",
+    },
+  });
+  assert.match(await run(ctx, UPGRADE), /^HTTP\/1\.1 404 /);
+  // A malformed head is a failed attempt too; it counts against the peer.
+  assert.match(await run(ctx, "NOT HTTP\r\n\r\n"), /^HTTP\/1\.1 400 /);
+  assert.deepEqual(g.failures, [["127.0.0.1", "unknown_token"], ["127.0.0.1", "bad_request"]]);
+});
+
+Deno.test("pipeline: behind a trusted proxy the ban is checked for the client its head names", async () => {
+  const g = guard(["203.0.113.9"]);
+  const { ctx, refused } = context({
+    guard: g.guard,
+    access: {
+      route: () => Promise.resolve(route()),
+      rawAllowed: false,
+      routeRaw: () => route(),
+      // The peer is a trusted proxy: unknown until the head names the client.
+      clientAddress: (_client, head) => head ? "203.0.113.9" : undefined,
+    },
+  });
+  assert.match(await run(ctx, UPGRADE), /^HTTP\/1\.1 429 /);
+  assert.deepEqual(refused.map((r) => r.kind), ["banned"]);
 });

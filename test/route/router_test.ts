@@ -132,7 +132,7 @@ Deno.test("router: auth before token lookup; every refusal's status", async () =
     // The kinds of those refusals.
     assert.equal(
       kind(await router.route(head("/?token=t", { Origin: "https://ok.example" }), peer)),
-      "auth",
+      "auth_required",
     );
     assert.equal(
       kind(

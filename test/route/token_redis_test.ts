@@ -2,24 +2,13 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { parseRedisSource, parseRedisValue, TokenRedis } from "../../src/route/token_redis.ts";
 import { TokenBackendError } from "../../src/route/resolver.ts";
-import { freePort, skipUnless, startProcess } from "../../scripts/testing/util.ts";
+import { freePort, skipUnless } from "../../scripts/testing/util.ts";
+import { startRedis as startTestRedis } from "../../scripts/testing/redis.ts";
 
 const ignore = skipUnless("redis-server", "apt-get install redis-server");
 
 async function startRedis(port: number, extra: string[] = []) {
-  const p = startProcess("redis-server", [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    ...extra,
-  ]);
-  await p.waitFor("Ready to accept connections");
-  return p;
+  return (await startTestRedis(extra, port)).proc;
 }
 
 Deno.test("TokenRedis source syntax", () => {

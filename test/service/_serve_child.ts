@@ -37,6 +37,7 @@ const ctx: ProxyContext = {
     route: (_head, client) => Promise.resolve(routeOf(client)),
     rawAllowed: false,
     routeRaw: routeOf,
+    clientAddress: (client) => peerIp(client.peer),
   },
   connector: { connect: (t) => connectTarget(t, { timeoutMs: 5000 }) },
   sessions: book,

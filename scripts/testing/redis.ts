@@ -1,0 +1,28 @@
+/**
+ * A throwaway redis-server for tests: loopback only, no persistence.
+ * @module
+ */
+import { freePort, type Proc, startProcess } from "./util.ts";
+
+/** A running redis-server and its port; stop it with `proc.stop()`. */
+export interface TestRedis {
+  port: number;
+  proc: Proc;
+}
+
+/** Starts redis-server on a free loopback port (`extra`: more arguments) and waits until ready. */
+export async function startRedis(extra: string[] = [], port = freePort()): Promise<TestRedis> {
+  const proc = startProcess("redis-server", [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    ...extra,
+  ]);
+  await proc.waitFor("Ready to accept connections");
+  return { port, proc };
+}

@@ -1,0 +1,212 @@
+/**
+ * Brute-force defence: `--ban-after N` failures (a bad or unknown token, a
+ * wrong password, a refused Origin or client certificate, a malformed
+ * handshake) within `--ban-window` seconds from one client address ban that
+ * address for `--ban-time` seconds. A banned address is answered 429 with
+ * `Retry-After` before anything else is looked at.
+ *
+ * Memory is bounded: at most `maxTracked` addresses with recent failures and
+ * as many bans are kept; past that the oldest entry is dropped, so a flood
+ * from many addresses cannot grow the tables (it can only make the table
+ * forget, which costs an attacker the failures already counted).
+ *
+ * A {@linkcode BanStore} (src/auth/ban_store_redis.ts) shares failures and
+ * bans between replicas; without one, each process keeps its own.
+ * @module
+ */
+import { logInfo } from "../base/log.ts";
+import { type Refusal, refusal, type RefusalKind } from "./refusal.ts";
+
+/** The refusals that count as a failed attempt: guessing, not load or our own trouble. */
+export const FAILURE_KINDS: ReadonlySet<RefusalKind> = new Set<RefusalKind>([
+  "auth",
+  "origin",
+  "token_missing",
+  "unknown_token",
+  "bad_request",
+  "client_cert",
+]);
+
+/** Options for {@linkcode BanList}. */
+export interface BanOptions {
+  /** Failures that start a ban (`--ban-after`, at least 1). */
+  after: number;
+  /** Seconds within which those failures must fall (`--ban-window`). */
+  window: number;
+  /** Seconds a ban lasts (`--ban-time`). */
+  time: number;
+  /** Addresses tracked at most, for failures and for bans each (default 10 000). */
+  maxTracked?: number;
+  /** The clock in ms (tests). */
+  now?: () => number;
+  /** A store shared with other replicas. */
+  store?: BanStore;
+  /** Called on every counted failure, with its kind (`vncws_auth_failures_total`). */
+  onFailure?: (kind: RefusalKind) => void;
+  /** Called when the number of active bans changes (`vncws_bans_active`). */
+  onActive?: (active: number) => void;
+}
+
+/**
+ * Failures and bans shared by a fleet. Local state is authoritative for
+ * the check (no round trip per connection); the store adds failures seen by
+ * other replicas and tells every replica when a ban starts.
+ */
+export interface BanStore {
+  /** Records a failure of `address`; resolves the fleet-wide count within `window` s. */
+  failure(address: string, window: number): Promise<number>;
+  /** Publishes a ban of `address` lasting `seconds`. */
+  ban(address: string, seconds: number): Promise<void>;
+  /** Starts delivering bans (from any replica, including earlier ones still running). */
+  subscribe(onBan: (address: string, seconds: number) => void): Promise<void>;
+  /** Disconnects. */
+  close(): Promise<void>;
+}
+
+/** Failure counts and bans per client address; see the module doc. */
+export class BanList {
+  readonly #after: number;
+  readonly #windowMs: number;
+  readonly #timeMs: number;
+  readonly #max: number;
+  readonly #now: () => number;
+  readonly #options: BanOptions;
+  /** Address → times of its recent failures (at most `after`). */
+  readonly #failures = new Map<string, number[]>();
+  /** Address → when its ban ends (ms). */
+  readonly #bans = new Map<string, number>();
+  #sweeper?: ReturnType<typeof setInterval>;
+
+  /** Builds an empty list. */
+  constructor(options: BanOptions) {
+    this.#options = options;
+    this.#after = Math.max(1, Math.floor(options.after));
+    this.#windowMs = options.window * 1000;
+    this.#timeMs = options.time * 1000;
+    this.#max = options.maxTracked ?? 10_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Starts receiving the fleet's bans from the store, if any. */
+  async start(): Promise<void> {
+    await this.#options.store?.subscribe((address, seconds) => {
+      this.#startBan(address, this.#now() + seconds * 1000, "another replica");
+    });
+  }
+
+  /** Addresses with recent failures being counted (bounded by `maxTracked`). */
+  get tracked(): number {
+    return this.#failures.size;
+  }
+
+  /** Bans now in force. */
+  get active(): number {
+    return this.#bans.size;
+  }
+
+  /** A 429 refusal when `address` is banned now, else `null`. */
+  check(address: string): Refusal | null {
+    const until = this.#bans.get(address);
+    if (until === undefined) return null;
+    const left = until - this.#now();
+    if (left <= 0) {
+      this.#endBan(address);
+      return null;
+    }
+    return refusal("banned", 429, "too many failed attempts from this address; try again later", {
+      "Retry-After": String(Math.ceil(left / 1000)),
+    });
+  }
+
+  /**
+   * Counts `refused` against `address` when its kind is a failure
+   * ({@linkcode FAILURE_KINDS}); starts a ban at the `after`-th failure
+   * within the window.
+   */
+  failed(address: string, refused: Refusal): void {
+    if (!FAILURE_KINDS.has(refused.kind) || this.#bans.has(address)) return;
+    this.#options.onFailure?.(refused.kind);
+    const now = this.#now();
+    const times = (this.#failures.get(address) ?? []).filter((t) => now - t < this.#windowMs);
+    times.push(now);
+    // Re-inserted so the map's order is least recently failed first: that one is dropped.
+    this.#failures.delete(address);
+    if (times.length >= this.#after) {
+      this.#ban(address, times.length);
+      return;
+    }
+    this.#remember(this.#failures, address, times);
+    const store = this.#options.store;
+    if (!store) return;
+    store.failure(address, this.#options.window).then((count) => {
+      if (count >= this.#after && !this.#bans.has(address)) this.#ban(address, count);
+    }).catch((e) => logInfo("ban store failed", { reason: (e as Error).message }));
+  }
+
+  /** Stops the timer that ends bans and disconnects the store. */
+  async close(): Promise<void> {
+    this.#stopSweeper();
+    await this.#options.store?.close();
+  }
+
+  #stopSweeper(): void {
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+
+  #ban(address: string, failures: number): void {
+    this.#failures.delete(address);
+    this.#startBan(address, this.#now() + this.#timeMs, `${failures} failures`);
+    this.#options.store?.ban(address, this.#options.time).catch((e) =>
+      logInfo("ban store failed", { reason: (e as Error).message })
+    );
+  }
+
+  #startBan(address: string, until: number, why: string): void {
+    const known = this.#bans.get(address);
+    if (known !== undefined && known >= until) return;
+    this.#bans.delete(address);
+    this.#remember(this.#bans, address, until);
+    this.#failures.delete(address);
+    if (known === undefined) {
+      logInfo("ban start", {
+        client: address,
+        why,
+        seconds: Math.round((until - this.#now()) / 1000),
+      });
+      this.#options.onActive?.(this.#bans.size);
+    }
+    if (this.#sweeper === undefined) {
+      this.#sweeper = setInterval(() => this.#sweep(), 1000);
+      Deno.unrefTimer(this.#sweeper);
+    }
+  }
+
+  #endBan(address: string): void {
+    if (!this.#bans.delete(address)) return;
+    logInfo("ban end", { client: address });
+    this.#options.onActive?.(this.#bans.size);
+    if (this.#bans.size === 0) this.#stopSweeper();
+  }
+
+  /** Ends the bans whose time is up, so the log line and the gauge come on time. */
+  #sweep(): void {
+    const now = this.#now();
+    for (const [address, until] of this.#bans) if (until <= now) this.#endBan(address);
+  }
+
+  /** Sets `key` in a bounded map, dropping the oldest entry when full. */
+  #remember<V>(map: Map<string, V>, key: string, value: V): void {
+    if (map.size >= this.#max) {
+      const oldest = map.keys().next().value;
+      if (oldest !== undefined) {
+        map.delete(oldest);
+        if (map === (this.#bans as Map<string, unknown>)) {
+          logInfo("ban dropped: too many bans tracked", { client: oldest });
+          this.#options.onActive?.(this.#bans.size);
+        }
+      }
+    }
+    map.set(key, value);
+  }
+}
