@@ -60,7 +60,8 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
     HELP,
     /\n {2}vncws \[options\] \[source_addr:\]source_port target_addr:target_port\n/,
   );
-  assert.equal(PROXY_COMMAND.options.length, 68, "the proxy had 68 options before the table");
+  // 68 before the table; --allow-target and --deny-target came after it.
+  assert.equal(PROXY_COMMAND.options.length, 70, "the proxy's option count changed");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {
@@ -232,7 +233,9 @@ Deno.test("--config keys come from the table: every long option but config/help/
   assert.deepEqual([...keys.multiple!].sort(), [
     "allow-ip",
     "allow-origin",
+    "allow-target",
     "deny-ip",
+    "deny-target",
     "trusted-proxy",
     "verbose",
   ]);
