@@ -73,7 +73,7 @@ export interface RouterOptions {
   maxPerToken?: number;
   /** `--handshake-rate`: handshakes per second per client address. */
   handshakeRatePerIp?: number;
-  /** `--allow-target`, `--deny-target`: where token targets may lead (src/route/target_policy.ts). */
+  /** `--allow-target`: token targets must match one of these rules (src/route/target_policy.ts). */
   allowTarget?: string[];
   /** `--deny-target`: token targets refused (wins over the allow list). */
   denyTarget?: string[];
