@@ -66,6 +66,9 @@ function routerOptions(config: Config, target: () => Target | undefined): Router
     maxPerIp: config.limits.maxPerIp,
     maxPerToken: config.limits.maxPerToken,
     handshakeRatePerIp: config.limits.handshakeRate,
+    allowTarget: config.allowTarget,
+    denyTarget: config.denyTarget,
+    resolveTimeoutMs: config.limits.connectTimeout * 1000,
   };
 }
 

@@ -55,7 +55,8 @@ export function parseCidr(text: string): Cidr {
   return { bytes: masked, prefix };
 }
 
-function contains(cidr: Cidr, ip: Uint8Array): boolean {
+/** Whether `ip` (4 or 16 bytes, as from `parseIp`) lies in `cidr`; IPv4 never matches IPv6. */
+export function cidrContains(cidr: Cidr, ip: Uint8Array): boolean {
   if (cidr.bytes.length !== ip.length) return false;
   for (let i = 0; i < ip.length; i++) {
     const bits = Math.max(0, Math.min(8, cidr.prefix - 8 * i));
@@ -85,6 +86,6 @@ export class CidrList {
   /** Whether `ip` (text) falls in any block; an unparsable address never matches. */
   contains(ip: string): boolean {
     const bytes = parseIp(ip);
-    return bytes !== undefined && this.blocks.some((b) => contains(b, bytes));
+    return bytes !== undefined && this.blocks.some((b) => cidrContains(b, bytes));
   }
 }

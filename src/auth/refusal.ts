@@ -55,6 +55,11 @@ export type RefusalKind =
   | "backend_down"
   /** No target is configured (yet: a wrapped server still starting) (404). */
   | "no_target"
+  /**
+   * The token's target is refused by `--deny-target`/`--allow-target` or is
+   * a link-local or cloud metadata address (403).
+   */
+  | "target_denied"
   /** The target could not be connected (502). */
   | "connect_failed";
 
@@ -70,6 +75,8 @@ export interface Refusal {
   readonly headers?: Readonly<Record<string, string>>;
   /** For the log line only, instead of `reason`: what the client need not learn (a limit). */
   readonly detail?: string;
+  /** More fields for the log line only (the token hash, the refused target and address). */
+  readonly log?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Builds a {@linkcode Refusal}. */

@@ -119,6 +119,15 @@ export function parseCommandLine(argv: string[]): Command {
   c.allowIp = list("allow-ip");
   c.denyIp = list("deny-ip");
   c.trustedProxies = list("trusted-proxy");
+  c.allowTarget = list("allow-target");
+  c.denyTarget = list("deny-target");
+  if ((c.allowTarget.length > 0 || c.denyTarget.length > 0) && !c.tokenPlugin) {
+    // The fixed target is the operator's own choice; the rules guard what token backends return.
+    warnings.push(
+      "--allow-target and --deny-target check the targets of a token plugin only; " +
+        "the fixed target is not checked",
+    );
+  }
   // Given or not: the default prefix is the router's, and absent means "the default".
   c.tokenPathPrefix = o.given("token-path-prefix") ? str("token-path-prefix") : undefined;
   const pp = o.get<"v1" | "v2">("proxy-protocol");

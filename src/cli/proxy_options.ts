@@ -4,7 +4,7 @@
  * vncws's own). The parser (cli.ts), `--help`, the `--config` keys and the
  * README's option tables all come from {@linkcode PROXY_COMMAND}.
  *
- * Over 400 lines because it is one declaration, an entry per option (68):
+ * Over 400 lines because it is one declaration, an entry per option (70):
  * splitting it would scatter the one list a reader looks for.
  * @module
  */
@@ -20,8 +20,11 @@ import {
   seconds,
   size,
   text,
+  UsageError,
+  type ValueType,
   wholeNumber,
 } from "./values.ts";
+import { parseTargetRules } from "../route/target_policy.ts";
 
 /** Version printed by `--version`. */
 export const VERSION = "0.1.0";
@@ -30,6 +33,21 @@ const D = defaultConfig();
 const L = DEFAULT_LIMITS;
 const W = "websockify";
 const V = "vncws";
+
+/** `--allow-target`/`--deny-target` rules, checked as they are read (bad ones exit 2). */
+const targetRules: ValueType<string> = {
+  placeholder: "SPEC",
+  example: "10.20.0.0/16:5900-5999",
+  parse(value, flag) {
+    try {
+      parseTargetRules([value], flag);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    return value;
+  },
+  show: (value) => value,
+};
 
 /** Every `vncws` option: websockify's names and meanings, then vncws's own. */
 export const PROXY_COMMAND: CommandSpec = {
@@ -281,6 +299,23 @@ export const PROXY_COMMAND: CommandSpec = {
       "tokens",
       V,
       "refuse clients in these blocks (repeatable or comma-separated)",
+      { repeatable: true },
+    ),
+    valued(
+      "allow-target",
+      targetRules,
+      "tokens",
+      V,
+      "token targets may only be these: CIDR[:PORT|:LOW-HIGH], a host name (or wildcard " +
+        "domain) or a unix: path glob (repeatable or comma-separated)",
+      { repeatable: true },
+    ),
+    valued(
+      "deny-target",
+      targetRules,
+      "tokens",
+      V,
+      "token targets may never be these (same forms; wins over --allow-target)",
       { repeatable: true },
     ),
     valued(

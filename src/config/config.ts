@@ -112,6 +112,10 @@ export interface Config {
   denyIp: string[];
   /** `--trusted-proxy`: peers whose X-Forwarded-For / Forwarded name the client. */
   trustedProxies: string[];
+  /** `--allow-target`: token targets must match one of these rules (empty = any not denied). */
+  allowTarget: string[];
+  /** `--deny-target`: token targets matching these rules are refused. */
+  denyTarget: string[];
   /** `--proxy-protocol`: send a PROXY v1/v2 header to the target first. */
   proxyProtocol?: 1 | 2;
   /** Path prefix whose next segment is the token (default `/websockify/`). */
@@ -198,6 +202,8 @@ export function defaultConfig(): Config {
     allowIp: [],
     denyIp: [],
     trustedProxies: [],
+    allowTarget: [],
+    denyTarget: [],
     limits: { ...DEFAULT_LIMITS },
     bans: { ...DEFAULT_BANS },
     verbose: 0,

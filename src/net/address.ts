@@ -18,6 +18,12 @@ export type Target =
     tls?: boolean;
     /** Other hosts to try in order when `hostname` fails (wrap mode: `::1` after `127.0.0.1`). */
     alternates?: string[];
+    /**
+     * The host name the target was given as, when `hostname` and `alternates`
+     * are the addresses it resolved to and was checked against
+     * (`--allow-target`): TLS verifies this name, logs show it.
+     */
+    name?: string;
   }
   | { kind: "unix"; path: string };
 
@@ -79,5 +85,5 @@ export function formatHostPort(hostname: string, port: number): string {
 export function formatTarget(target: Target): string {
   return target.kind === "unix"
     ? `unix:${target.path}`
-    : (target.tls ? "tls:" : "") + formatHostPort(target.hostname, target.port);
+    : (target.tls ? "tls:" : "") + formatHostPort(target.name ?? target.hostname, target.port);
 }

@@ -63,7 +63,8 @@ export async function connectTarget(
       conn.setNoDelay(true);
       if (target.tls) {
         if (!options.tls) throw new Error("TLS to the target is not configured");
-        return await options.tls(conn, target.hostname);
+        // A checked target connects to its addresses but verifies its name.
+        return await options.tls(conn, target.name ?? target.hostname);
       }
       return new DenoStream(conn);
     } catch (e) {

@@ -71,6 +71,7 @@ export async function refuse(
       why: refusal.detail ?? refusal.reason,
       path: head ? logPath(head.path, site.tokenPathPrefix) : undefined,
       target: site.target,
+      ...refusal.log,
     },
   );
   if (!site.http) return;

@@ -14,8 +14,11 @@
  *    after the lookup);
  * 4. token: missing or malformed → 403/400 (`token_missing`),
  *    unknown/invalid/expired → 404 (`unknown_token`), backend down → 503
- *    (`backend_down`); without a token plugin the fixed target is used, and
- *    none → 404 (`no_target`);
+ *    (`backend_down`); the token's target is checked against
+ *    `--deny-target`/`--allow-target` and the link-local default → 403
+ *    (`target_denied`), its name resolved once → 502 (`connect_failed`) when
+ *    it cannot be; without a token plugin the fixed target is used
+ *    unchecked, and none → 404 (`no_target`);
  * 5. concurrent sessions per client address and per token → 429 (`limit`).
  * @module
  */
@@ -30,6 +33,7 @@ import type { Target } from "../net/address.ts";
 import { logWarn } from "../base/log.ts";
 import { createTokenResolver, TokenBackendError, tokenHash, type TokenResolver } from "./token.ts";
 import { extractToken } from "./token_location.ts";
+import { createTargetPolicy, type HostResolver } from "./target_policy.ts";
 
 /** Options for {@linkcode createRouter}; the names follow the CLI flags. */
 export interface RouterOptions {
@@ -70,6 +74,14 @@ export interface RouterOptions {
   maxPerToken?: number;
   /** `--handshake-rate`: handshakes per second per client address. */
   handshakeRatePerIp?: number;
+  /** `--allow-target`: token targets must match one of these rules (src/route/target_policy.ts). */
+  allowTarget?: string[];
+  /** `--deny-target`: token targets refused (wins over the allow list). */
+  denyTarget?: string[];
+  /** Resolves token targets' host names (tests inject one; default: node:dns lookup). */
+  resolveHost?: HostResolver;
+  /** Milliseconds a token target's name may take to resolve (`--connect-timeout`). */
+  resolveTimeoutMs?: number;
 }
 
 /** Where to connect, and what to do when the session ends. */
@@ -137,6 +149,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       clockSkew: options.jwtClockSkew,
     })
     : undefined;
+  const targets = createTargetPolicy({
+    allow: options.allowTarget,
+    deny: options.denyTarget,
+    resolve: options.resolveHost,
+    timeoutMs: options.resolveTimeoutMs,
+  });
   const limiter: Limiter = createLimiter({
     maxPerIp: options.maxPerIp,
     maxPerToken: options.maxPerToken,
@@ -212,6 +230,9 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
           return refusal("backend_down", 503, why, { "Retry-After": "5" });
         }
         if (!target) return refusal("unknown_token", 404, "unknown or expired token");
+        const checked = await targets.check(target, label);
+        if (isRefusal(checked)) return checked;
+        target = checked;
       }
       if (!target) return refusal("no_target", 404, "no target is configured for this server");
       const slot = limiter.hold(address, label);

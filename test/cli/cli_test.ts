@@ -154,3 +154,30 @@ Deno.test("--libserver is accepted with a warning; --target-config maps to Token
   assert.equal(c.kind, "run");
   assert.match((c as { warnings: string[] }).warnings[0], /no effect/);
 });
+
+Deno.test("--allow-target/--deny-target: repeatable, comma-separated, checked at start", () => {
+  const tokens = "--token-plugin TokenFile --token-source /dev/null 6080";
+  const c = run(
+    `${tokens} --allow-target 10.20.0.0/16:5900-5999,[fd00::/8]:5900 ` +
+      `--allow-target *.vnc.example.com --deny-target unix:/run/vnc/private*`,
+  );
+  assert.deepEqual(c.allowTarget, [
+    "10.20.0.0/16:5900-5999",
+    "[fd00::/8]:5900",
+    "*.vnc.example.com",
+  ]);
+  assert.deepEqual(c.denyTarget, ["unix:/run/vnc/private*"]);
+  assert.deepEqual(run(`${tokens}`).allowTarget, []);
+  assert.match(
+    usage(`${tokens} --allow-target 10.0.0.0/8:5999-5900`),
+    /^--allow-target "10\.0\.0\.0\/8:5999-5900" is not a target rule: .*runs backwards; give CIDR/,
+  );
+  assert.match(usage(`${tokens} --deny-target 10.0.0.0/8,bad!`), /^--deny-target "bad!"/);
+  assert.match(usage(`${tokens} --allow-target unix:run/*`), /absolute path/);
+  // Rules with a fixed target: accepted, with a warning that they do not apply to it.
+  const fixed = parseCommandLine(["--deny-target", "10.0.0.0/8", "6080", "10.0.0.5:5900"]);
+  assert.equal(fixed.kind, "run");
+  assert.ok(fixed.kind === "run" && fixed.warnings.some((w) => /token plugin only/.test(w)));
+  const quiet = parseCommandLine([...tokens.split(" "), "--deny-target", "10.0.0.0/8"]);
+  assert.ok(quiet.kind === "run" && !quiet.warnings.some((w) => /token plugin only/.test(w)));
+});

@@ -60,8 +60,9 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
     HELP,
     /\n {2}vncws \[options\] \[source_addr:\]source_port target_addr:target_port\n/,
   );
-  // 68 when the table was made; then --ban-after, --ban-window, --ban-time, --ban-redis.
-  assert.equal(PROXY_COMMAND.options.length, 72);
+  // 68 when the table was made; issue 16 added --ban-after, --ban-window, --ban-time,
+  // --ban-redis, --allow-target and --deny-target.
+  assert.equal(PROXY_COMMAND.options.length, 74, "the proxy's option count changed");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {
@@ -236,7 +237,9 @@ Deno.test("--config keys come from the table: every long option but config/help/
   assert.deepEqual([...keys.multiple!].sort(), [
     "allow-ip",
     "allow-origin",
+    "allow-target",
     "deny-ip",
+    "deny-target",
     "trusted-proxy",
     "verbose",
   ]);

@@ -217,3 +217,51 @@ Deno.test("peerIp strips ports and brackets", () => {
   assert.equal(peerIp("[::1]:5678"), "::1");
   assert.equal(peerIp("unix"), "unix");
 });
+
+Deno.test("router: token targets pass the target policy; fixed targets do not", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/tokens`,
+      "meta: 169.254.169.254:80\nok: vnc.internal:5900\nrebind: twofaced.internal:5900\n",
+    );
+    const dns: Record<string, string[]> = {
+      "vnc.internal": ["10.0.0.5"],
+      "twofaced.internal": ["10.0.0.5", "169.254.169.254"],
+    };
+    const router = await createRouter({
+      tokenPlugin: "TokenFile",
+      tokenSource: `${dir}/tokens`,
+      allowTarget: ["10.0.0.0/8:5900-5999"],
+      maxPerToken: 1,
+      resolveHost: (host) => Promise.resolve(dns[host] ?? []),
+    });
+    const meta = await router.route(head("/?token=meta"), peer);
+    assert.deepEqual(isRefusal(meta) && [meta.kind, meta.status], ["target_denied", 403]);
+    // A refused target holds no slot: the same token is refused again for the same reason.
+    assert.equal(kind(await router.route(head("/?token=meta"), peer)), "target_denied");
+    assert.equal(kind(await router.route(head("/?token=rebind"), peer)), "target_denied");
+    const ok = await router.route(head("/?token=ok"), peer);
+    assert.ok(!isRefusal(ok));
+    assert.deepEqual(ok.target, {
+      kind: "tcp",
+      hostname: "10.0.0.5",
+      port: 5900,
+      name: "vnc.internal",
+    });
+    ok.release();
+
+    // A fixed target is the operator's choice: not resolved, not checked, even with rules given.
+    const fixed = await createRouter({
+      target: { kind: "tcp", hostname: "169.254.169.254", port: 80 },
+      denyTarget: ["169.254.0.0/16"],
+      resolveHost: () => Promise.reject(new Error("must not resolve")),
+    });
+    const r = await fixed.route(head("/"), peer);
+    assert.ok(!isRefusal(r));
+    assert.deepEqual(r.target, { kind: "tcp", hostname: "169.254.169.254", port: 80 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  await assert.rejects(() => createRouter({ allowTarget: ["10.0.0.0/8:99999"] }), /--allow-target/);
+});
