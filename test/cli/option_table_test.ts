@@ -60,7 +60,8 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
     HELP,
     /\n {2}vncws \[options\] \[source_addr:\]source_port target_addr:target_port\n/,
   );
-  assert.equal(PROXY_COMMAND.options.length, 68, "the proxy had 68 options before the table");
+  // 68 before the table, then --jwt-secret-encoding, --jwt-audience and --jwt-issuer.
+  assert.equal(PROXY_COMMAND.options.length, 71, "the proxy had 68 options before the table");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {
@@ -87,6 +88,7 @@ const PROXY_FIELDS: Record<string, (c: Config) => unknown> = {
   "session-idle-timeout": (c) => c.sessionIdleTimeout,
   "frame-options": (c) => c.frameOptions,
   "token-path-prefix": () => undefined, // absent: the router uses its default prefix
+  "jwt-secret-encoding": (c) => c.jwtSecretEncoding,
   "wrap-mode": (c) => c.wrap?.mode,
   "wrap-port-arg": (c) => c.wrap?.portArg,
   "wrap-ready-timeout": (c) => c.wrap?.readyTimeout,
@@ -149,6 +151,7 @@ function proxyContext(o: OptionSpec): { before: string[]; after: string[] } {
   if (n === "token-source" || n === "host-token") {
     return { before: ["--token-plugin", "TokenFile", "6080"], after: [] };
   }
+  if (n.startsWith("jwt-")) return { before: ["--token-plugin", "JWTTokenApi", "6080"], after: [] };
   if (n === "unix-target" || n === "demo") return { before: ["6080"], after: [] };
   if (n === "unix-listen" || n === "inetd") return { before: ["h:1"], after: [] };
   if (n === "unix-listen-mode") {
@@ -167,6 +170,7 @@ function optionArgs(o: OptionSpec): string[] {
     "wrap-port-arg": "arg",
     "log-format": "json",
     "proxy-protocol": "v2",
+    "jwt-secret-encoding": "raw",
   };
   return [`--${o.name}`, others[o.name] ?? o.value.example];
 }
