@@ -19,7 +19,8 @@
  *   32 bytes is a start-up warning: HMAC keys should be at least the hash size
  *   (HS256 32, HS384 48, HS512 64 bytes).
  * - an `https://` URL: a JSON Web Key Set, keys chosen by the token's `kid`
- *   (`token_jwks.ts`: fetch rate bounds and failure handling).
+ *   and `alg` (a token without `kid` is tried with each key that fits its
+ *   `alg`); `token_jwks.ts` holds the fetch rate bounds and failure handling.
  *
  * An encrypted token must carry a signed one: with a key pair anyone holding
  * the public key can encrypt, so encryption alone proves nothing.
@@ -38,11 +39,13 @@ import { createPrivateKey, createPublicKey } from "node:crypto";
 import {
   compactDecrypt,
   type CompactDecryptGetKey,
+  errors,
   importPKCS8,
   importSPKI,
   type JWTPayload,
   jwtVerify,
   type JWTVerifyGetKey,
+  type JWTVerifyOptions,
 } from "jose";
 import type { JwtSecretEncoding } from "../config/config.ts";
 import type { Target } from "../net/address.ts";
@@ -271,12 +274,25 @@ export class JWTTokenApi implements TokenResolver {
       ? (header) => key.set.getKey(header)
       : (header) =>
         key.kind === "secret" ? key.secret : this.#importKey("spki", key.spki, String(header.alg));
-    const { payload } = await jwtVerify(jws, getKey, {
+    const options: JWTVerifyOptions = {
       algorithms: key.kind === "secret" ? SYMMETRIC_SIG : ASYMMETRIC_SIG,
       clockTolerance: this.#skew,
       audience: this.#audience,
       issuer: this.#issuer,
-    });
-    return payload;
+    };
+    try {
+      return (await jwtVerify(jws, getKey, options)).payload;
+    } catch (e) {
+      // A key set with several keys that fit the token (no kid): jose hands them over to try.
+      if (!(e instanceof errors.JWKSMultipleMatchingKeys)) throw e;
+      for await (const candidate of e) {
+        try {
+          return (await jwtVerify(jws, candidate, options)).payload;
+        } catch (inner) {
+          if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
+        }
+      }
+      throw new Error("no key in the JWKS verifies the token's signature");
+    }
   }
 }

@@ -199,6 +199,21 @@ Deno.test("JWKS: a stale set is fetched again; if that fails the old set stays i
   assert.equal(srv.state.hits, 3);
 });
 
+Deno.test("JWKS: keys without kid: each fitting key is tried", async () => {
+  await using srv = jwksServer();
+  const pairs = await Promise.all(
+    [1, 2, 3].map(() => generateKeyPair("ES256", { extractable: true })),
+  );
+  srv.serve(await Promise.all(pairs.slice(0, 2).map((p) => exportJWK(p.publicKey))));
+  const r = new JWTTokenApi(srv.url);
+  const sign = (key: CryptoKey) =>
+    new SignJWT(claims).setProtectedHeader({ alg: "ES256" }).sign(key);
+  assert.deepEqual(await r.lookup(await sign(pairs[0].privateKey)), target);
+  assert.deepEqual(await r.lookup(await sign(pairs[1].privateKey)), target);
+  assert.equal(await r.lookup(await sign(pairs[2].privateKey)), null, "a key not in the set");
+  assert.equal(srv.state.hits, 1);
+});
+
 Deno.test("JWKS: audience and issuer are checked for key set tokens too", async () => {
   await using srv = jwksServer();
   const k = await signer("k");
