@@ -6,7 +6,12 @@
  * is wrong and how to fix it.
  * @module
  */
-import { type Config, defaultConfig, type WrapMode } from "../config/config.ts";
+import {
+  type Config,
+  defaultConfig,
+  type JwtSecretEncoding,
+  type WrapMode,
+} from "../config/config.ts";
 import { type HostPort, parseHostPort, parseListen } from "../net/address.ts";
 import { checkNeeds, parseOptions, renderHelp } from "./table.ts";
 import { PROXY_COMMAND, VERSION } from "./proxy_options.ts";
@@ -110,6 +115,13 @@ export function parseCommandLine(argv: string[]): Command {
     warnings.push(
       "--target-config is deprecated: use --token-plugin TokenFile --token-source FILE",
     );
+  }
+  c.jwtSecretEncoding = o.get<JwtSecretEncoding>("jwt-secret-encoding")!;
+  c.jwtAudience = str("jwt-audience");
+  c.jwtIssuer = str("jwt-issuer");
+  const jwtGiven = ["jwt-secret-encoding", "jwt-audience", "jwt-issuer"].find((k) => o.given(k));
+  if (jwtGiven && c.tokenPlugin?.replace("websockify.token_plugins.", "") !== "JWTTokenApi") {
+    throw new UsageError(`--${jwtGiven} applies to --token-plugin JWTTokenApi only`);
   }
   c.hostToken = bool("host-token");
   c.authPlugin = str("auth-plugin");

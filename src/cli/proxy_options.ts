@@ -4,12 +4,12 @@
  * vncws's own). The parser (cli.ts), `--help`, the `--config` keys and the
  * README's option tables all come from {@linkcode PROXY_COMMAND}.
  *
- * Over 400 lines because it is one declaration, an entry per option (70):
+ * Over 400 lines because it is one declaration, an entry per option (77):
  * splitting it would scatter the one list a reader looks for.
  * @module
  */
 import { DEFAULT_BANS, DEFAULT_LIMITS, DEFAULT_WRAP, defaultConfig } from "../config/config.ts";
-import { DEFAULT_TOKEN_PATH_PREFIX } from "../config/config.ts";
+import { DEFAULT_TOKEN_PATH_PREFIX, JWT_SECRET_ENCODINGS } from "../config/config.ts";
 import { type CommandSpec, flag, valued } from "./table.ts";
 import {
   listenAddress,
@@ -263,6 +263,31 @@ export const PROXY_COMMAND: CommandSpec = {
       V,
       "path prefix whose next segment is the token",
       { default: DEFAULT_TOKEN_PATH_PREFIX },
+    ),
+    valued(
+      "jwt-secret-encoding",
+      oneOf(JWT_SECRET_ENCODINGS, { placeholder: "ENC" }),
+      "tokens",
+      V,
+      "JWTTokenApi shared-secret key file: base64url text of the secret, as websockify reads " +
+        "it, or raw (the file's bytes as they are)",
+      { default: D.jwtSecretEncoding, needs: "token-plugin" },
+    ),
+    valued(
+      "jwt-audience",
+      text("AUD"),
+      "tokens",
+      V,
+      "JWTTokenApi: refuse tokens whose aud claim does not name AUD",
+      { needs: "token-plugin" },
+    ),
+    valued(
+      "jwt-issuer",
+      text("ISS"),
+      "tokens",
+      V,
+      "JWTTokenApi: refuse tokens whose iss claim is not ISS",
+      { needs: "token-plugin" },
     ),
     valued(
       "auth-plugin",

@@ -96,6 +96,12 @@ export interface Config {
   tokenPlugin?: string;
   /** `--token-source`: the token plugin's file, directory, URL… */
   tokenSource?: string;
+  /** `--jwt-secret-encoding`: how a JWTTokenApi shared-secret file becomes the secret. */
+  jwtSecretEncoding: JwtSecretEncoding;
+  /** `--jwt-audience`: JWTs must carry this `aud`. */
+  jwtAudience?: string;
+  /** `--jwt-issuer`: JWTs must carry this `iss`. */
+  jwtIssuer?: string;
   /** `--host-token`: the token comes from the Host header. */
   hostToken: boolean;
   /** `--auth-plugin`: BasicHTTPAuth, ExpectOrigin, ClientCertCNAuth. */
@@ -160,6 +166,15 @@ export interface Config {
   drainTimeout: number;
 }
 
+/**
+ * How a JWT shared-secret key file becomes the secret: `base64url`, as
+ * websockify (jwcrypto reads the text as a JWK `k`), or `raw` bytes.
+ */
+export type JwtSecretEncoding = "base64url" | "raw";
+
+/** The `--jwt-secret-encoding` choices, the default first. */
+export const JWT_SECRET_ENCODINGS: readonly JwtSecretEncoding[] = ["base64url", "raw"];
+
 /** The default path prefix whose next segment is the token: `/websockify/<token>`. */
 export const DEFAULT_TOKEN_PATH_PREFIX = "/websockify/";
 
@@ -196,6 +211,7 @@ export function defaultConfig(): Config {
     frameOptions: "SAMEORIGIN",
     tls: { sslOnly: false, verifyClient: false },
     targetTls: { enabled: false, insecure: false },
+    jwtSecretEncoding: "base64url",
     hostToken: false,
     webAuth: false,
     allowOrigin: [],

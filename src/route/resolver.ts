@@ -1,10 +1,12 @@
 /**
  * What every token backend shares: the {@linkcode TokenResolver} interface,
- * the backend-failure error, token hashing for logs and the parser for the
- * target text that token files, APIs and Redis values hold.
+ * the backend-failure error, token hashing for logs, the parser for the
+ * target text that token files, APIs and Redis values hold, and a bounded
+ * read of an HTTP answer body (token APIs, JWKS).
  * @module
  */
 import { createHash } from "node:crypto";
+import { concatBytes } from "../base/bytes.ts";
 import { parseHostPort, type Target } from "../net/address.ts";
 
 /** Maps a token to the target a session connects to. */
@@ -75,4 +77,21 @@ export function parseTokenTarget(text: string): Target {
   }
   const { hostname, port } = parseHostPort(t, "token target");
   return { kind: "tcp", hostname, port };
+}
+
+/**
+ * Reads an HTTP answer body as text, refusing one larger than `maxBytes`
+ * (a backend that sends without end must not grow memory without end).
+ */
+export async function readLimited(res: Response, maxBytes: number): Promise<string> {
+  if (!res.body) return "";
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of res.body) {
+    total += chunk.length;
+    // Leaving the loop by throwing cancels the body stream.
+    if (total > maxBytes) throw new Error(`answer larger than ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(concatBytes(chunks));
 }

@@ -28,6 +28,7 @@ import { type ClientInfo, peerIp } from "../auth/client.ts";
 import { CidrList } from "../auth/cidr.ts";
 import { createLimiter, type Limiter } from "../auth/limits.ts";
 import { isRefusal, type Refusal, refusal } from "../auth/refusal.ts";
+import type { JwtSecretEncoding } from "../config/config.ts";
 import { HttpError, type RequestHead } from "../http/head.ts";
 import type { Target } from "../net/address.ts";
 import { logWarn } from "../base/log.ts";
@@ -56,6 +57,12 @@ export interface RouterOptions {
   tokenCacheTtl?: number;
   /** Seconds of clock skew allowed for JWT `nbf`/`exp` (default 30). */
   jwtClockSkew?: number;
+  /** `--jwt-secret-encoding`: base64url (default, as websockify) or raw. */
+  jwtSecretEncoding?: JwtSecretEncoding;
+  /** `--jwt-audience`: JWTs must carry this `aud`. */
+  jwtAudience?: string;
+  /** `--jwt-issuer`: JWTs must carry this `iss`. */
+  jwtIssuer?: string;
   /** `--auth-plugin`, `--auth-source`. */
   authPlugin?: string;
   /** `--auth-source`: the auth plugin's argument. */
@@ -147,6 +154,9 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       timeout: options.tokenTimeout,
       cacheTtl: options.tokenCacheTtl,
       clockSkew: options.jwtClockSkew,
+      secretEncoding: options.jwtSecretEncoding,
+      audience: options.jwtAudience,
+      issuer: options.jwtIssuer,
     })
     : undefined;
   const targets = createTargetPolicy({

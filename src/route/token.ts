@@ -9,6 +9,7 @@ import { TokenFileName } from "./token_file_name.ts";
 import { isModulePath, loadTokenModule } from "./token_module.ts";
 import { UnixDomainSocketDirectory } from "./token_unix_dir.ts";
 import type { TokenResolver } from "./resolver.ts";
+import type { JwtSecretEncoding } from "../config/config.ts";
 
 export { parseTokenTarget, TokenBackendError, tokenHash, type TokenResolver } from "./resolver.ts";
 
@@ -16,12 +17,18 @@ export { parseTokenTarget, TokenBackendError, tokenHash, type TokenResolver } fr
 export interface TokenResolverOptions {
   /** `--token-source`: file, directory, URL, key file or Redis address. */
   source?: string;
-  /** Seconds for HTTP API and Redis requests (default 5). */
+  /** Seconds for HTTP API, JWKS and Redis requests (default 5). */
   timeout?: number;
   /** Seconds an HTTP API answer stays cached (default 5; 0 = off). */
   cacheTtl?: number;
   /** Seconds of clock skew tolerated for JWT `nbf`/`exp` (default 30). */
   clockSkew?: number;
+  /** `--jwt-secret-encoding`: a JWT shared-secret file's reading (default base64url). */
+  secretEncoding?: JwtSecretEncoding;
+  /** `--jwt-audience`: JWTs must carry this `aud`. */
+  audience?: string;
+  /** `--jwt-issuer`: JWTs must carry this `iss`. */
+  issuer?: string;
 }
 
 type Factory = (
@@ -37,7 +44,11 @@ const PLUGINS: Record<string, Factory> = {
   // plain proxy starts without them.
   BaseTokenAPI: async (s, o) => new (await import("./token_api.ts")).BaseTokenAPI(s, o),
   JSONTokenApi: async (s, o) => new (await import("./token_api.ts")).JSONTokenApi(s, o),
-  JWTTokenApi: async (s, o) => new (await import("./token_jwt.ts")).JWTTokenApi(s, o),
+  JWTTokenApi: async (s, o) => {
+    const api = new (await import("./token_jwt.ts")).JWTTokenApi(s, o);
+    await api.ready(); // a key set URL is fetched before vncws listens (a failure only warns)
+    return api;
+  },
   TokenRedis: async (s, o) => new (await import("./token_redis.ts")).TokenRedis(s, o),
   UnixDomainSocketDirectory: (s) => new UnixDomainSocketDirectory(s),
 };

@@ -21,6 +21,7 @@ import type { Target } from "../net/address.ts";
 import { logWarn } from "../base/log.ts";
 import {
   parseTokenTarget,
+  readLimited,
   targetFromParts,
   TokenBackendError,
   tokenHash,
@@ -109,7 +110,7 @@ export class BaseTokenAPI implements TokenResolver {
     try {
       const res = await fetch(url, { signal, redirect: "follow" });
       status = res.status;
-      body = await readLimited(res);
+      body = await readLimited(res, MAX_BODY);
     } catch (e) {
       const reason = signal.aborted
         ? `no answer within ${this.#timeoutMs / 1000} s`
@@ -155,23 +156,4 @@ export class JSONTokenApi extends BaseTokenAPI {
     const { host, port } = value as Record<string, unknown>;
     return targetFromParts(host, port);
   }
-}
-
-async function readLimited(res: Response): Promise<string> {
-  if (!res.body) return "";
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of res.body) {
-    total += chunk.length;
-    // Leaving the loop by throwing cancels the body stream.
-    if (total > MAX_BODY) throw new Error(`answer larger than ${MAX_BODY} bytes`);
-    chunks.push(chunk);
-  }
-  const all = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.length;
-  }
-  return new TextDecoder().decode(all);
 }

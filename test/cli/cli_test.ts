@@ -181,3 +181,26 @@ Deno.test("--allow-target/--deny-target: repeatable, comma-separated, checked at
   const quiet = parseCommandLine([...tokens.split(" "), "--deny-target", "10.0.0.0/8"]);
   assert.ok(quiet.kind === "run" && !quiet.warnings.some((w) => /token plugin only/.test(w)));
 });
+
+Deno.test("--jwt-*: JWTTokenApi only; mapped into Config; base64url by default", () => {
+  const plain = run("--token-plugin JWTTokenApi --token-source k 6080");
+  assert.equal(plain.jwtSecretEncoding, "base64url");
+  assert.equal(plain.jwtAudience, undefined);
+  assert.equal(plain.jwtIssuer, undefined);
+  const c = run(
+    "--token-plugin websockify.token_plugins.JWTTokenApi --token-source k " +
+      "--jwt-secret-encoding raw --jwt-audience vnc --jwt-issuer https://idp 6080",
+  );
+  assert.equal(c.jwtSecretEncoding, "raw");
+  assert.equal(c.jwtAudience, "vnc");
+  assert.equal(c.jwtIssuer, "https://idp");
+  assert.match(
+    usage("--token-plugin JWTTokenApi --token-source k --jwt-secret-encoding hex 6080"),
+    /--jwt-secret-encoding is base64url or raw, got "hex"/,
+  );
+  assert.match(
+    usage("--token-plugin TokenFile --token-source t --jwt-audience vnc 6080"),
+    /--jwt-audience applies to --token-plugin JWTTokenApi only/,
+  );
+  assert.match(usage("--jwt-issuer x 6080 h:1"), /--jwt-issuer needs --token-plugin/);
+});

@@ -61,8 +61,9 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
     /\n {2}vncws \[options\] \[source_addr:\]source_port target_addr:target_port\n/,
   );
   // 68 when the table was made; issue 16 added --ban-after, --ban-window, --ban-time,
-  // --ban-redis, --allow-target and --deny-target.
-  assert.equal(PROXY_COMMAND.options.length, 74, "the proxy's option count changed");
+  // --ban-redis, --allow-target, --deny-target, --jwt-secret-encoding, --jwt-audience and
+  // --jwt-issuer.
+  assert.equal(PROXY_COMMAND.options.length, 77, "the proxy's option count changed");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {
@@ -92,6 +93,7 @@ const PROXY_FIELDS: Record<string, (c: Config) => unknown> = {
   "session-idle-timeout": (c) => c.sessionIdleTimeout,
   "frame-options": (c) => c.frameOptions,
   "token-path-prefix": () => undefined, // absent: the router uses its default prefix
+  "jwt-secret-encoding": (c) => c.jwtSecretEncoding,
   "wrap-mode": (c) => c.wrap?.mode,
   "wrap-port-arg": (c) => c.wrap?.portArg,
   "wrap-ready-timeout": (c) => c.wrap?.readyTimeout,
@@ -154,6 +156,7 @@ function proxyContext(o: OptionSpec): { before: string[]; after: string[] } {
   if (n === "token-source" || n === "host-token") {
     return { before: ["--token-plugin", "TokenFile", "6080"], after: [] };
   }
+  if (n.startsWith("jwt-")) return { before: ["--token-plugin", "JWTTokenApi", "6080"], after: [] };
   if (n === "unix-target" || n === "demo") return { before: ["6080"], after: [] };
   if (n === "unix-listen" || n === "inetd") return { before: ["h:1"], after: [] };
   if (n === "unix-listen-mode") {
@@ -172,6 +175,7 @@ function optionArgs(o: OptionSpec): string[] {
     "wrap-port-arg": "arg",
     "log-format": "json",
     "proxy-protocol": "v2",
+    "jwt-secret-encoding": "raw",
   };
   return [`--${o.name}`, others[o.name] ?? o.value.example];
 }

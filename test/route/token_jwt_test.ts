@@ -9,11 +9,34 @@ import {
   importSPKI,
   SignJWT,
 } from "jose";
+import { addLogSink } from "../../src/base/log.ts";
 import { JWTTokenApi } from "../../src/route/token_jwt.ts";
 
 const now = () => Math.floor(Date.now() / 1000);
 const claims = { host: "127.0.0.1", port: 5901 };
 const target = { kind: "tcp", hostname: "127.0.0.1", port: 5901 };
+const enc = new TextEncoder();
+
+/** base64url without padding: a JWK "k", as websockify's key files hold it. */
+function b64url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
+    .replace(/=+$/, "");
+}
+
+const hs256 = (secret: Uint8Array, extra: Record<string, unknown> = {}) =>
+  new SignJWT({ ...claims, ...extra }).setProtectedHeader({ alg: "HS256" }).sign(secret);
+
+/** The warnings logged while `fn` runs. */
+async function warnings(fn: () => unknown): Promise<string[]> {
+  const seen: string[] = [];
+  const remove = addLogSink((text, level) => level === "warn" && seen.push(text));
+  try {
+    await fn();
+  } finally {
+    remove();
+  }
+  return seen;
+}
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();
@@ -24,11 +47,13 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-Deno.test("JWT HS256 with a raw secret file (bytes as written, newline included)", () =>
+Deno.test("JWT HS256 with --jwt-secret-encoding raw (bytes as written, newline included)", () =>
   withDir(async (dir) => {
     const secretText = "correct horse battery staple\n";
     await Deno.writeTextFile(`${dir}/key`, secretText);
-    const r = new JWTTokenApi(`${dir}/key`);
+    // Not base64url (spaces): the default reading refuses it and names the option.
+    assert.throws(() => new JWTTokenApi(`${dir}/key`), /--jwt-secret-encoding raw/);
+    const r = new JWTTokenApi(`${dir}/key`, { secretEncoding: "raw" });
     const secret = new TextEncoder().encode(secretText);
     const good = await new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).sign(secret);
     assert.deepEqual(await r.lookup(good), target);
@@ -55,8 +80,8 @@ Deno.test("JWT HS256 with a raw secret file (bytes as written, newline included)
 
 Deno.test("JWT nbf and exp with clock skew", () =>
   withDir(async (dir) => {
-    const secret = new TextEncoder().encode("s3cret");
-    await Deno.writeFile(`${dir}/key`, secret);
+    const secret = crypto.getRandomValues(new Uint8Array(32));
+    await Deno.writeTextFile(`${dir}/key`, b64url(secret));
     const r = new JWTTokenApi(`${dir}/key`, { clockSkew: 30 });
     const sign = (c: Record<string, number>) =>
       new SignJWT({ ...claims, ...c }).setProtectedHeader({ alg: "HS256" }).sign(secret);
@@ -156,18 +181,147 @@ Deno.test("JWE with a private key (RSA-OAEP-256, ECDH-ES) carrying a signed JWT"
 Deno.test("JWE with a shared secret (dir + A256GCM) carrying an HS256 JWT; key rotation", () =>
   withDir(async (dir) => {
     const secret = crypto.getRandomValues(new Uint8Array(32));
-    await Deno.writeFile(`${dir}/key`, secret);
+    await Deno.writeTextFile(`${dir}/key`, `${b64url(secret)}\n`);
     const r = new JWTTokenApi(`${dir}/key`);
-    const inner = await new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).sign(secret);
-    const jwe = await new CompactEncrypt(new TextEncoder().encode(inner))
+    const inner = await hs256(secret);
+    const jwe = await new CompactEncrypt(enc.encode(inner))
       .setProtectedHeader({ alg: "dir", enc: "A256GCM" }).encrypt(secret);
     assert.deepEqual(await r.lookup(jwe), target);
-    // Rotate the key file: old tokens stop working, new ones work.
+    // The same JWE made with the file's text as the key does not open.
+    const textKey = enc.encode(b64url(secret).slice(0, 32));
+    const wrongJwe = await new CompactEncrypt(enc.encode(inner))
+      .setProtectedHeader({ alg: "dir", enc: "A256GCM" }).encrypt(textKey);
+    assert.equal(await r.lookup(wrongJwe), null);
+    // A128KW wraps with the first 16 bytes' worth of key: a 16-byte secret.
+    const kw = crypto.getRandomValues(new Uint8Array(16));
+    await Deno.writeTextFile(`${dir}/kw`, b64url(kw));
+    const kwApi = new JWTTokenApi(`${dir}/kw`);
+    const kwJwe = await new CompactEncrypt(enc.encode(await hs256(kw)))
+      .setProtectedHeader({ alg: "A128KW", enc: "A128GCM" }).encrypt(kw);
+    assert.deepEqual(await kwApi.lookup(kwJwe), target);
+    // Rotate the key file: old tokens stop working, new ones work (read with the same encoding).
     const next = crypto.getRandomValues(new Uint8Array(33));
-    await Deno.writeFile(`${dir}/key`, next);
+    await Deno.writeTextFile(`${dir}/key`, `${b64url(next)}\n\n`);
     assert.equal(await r.lookup(inner), null);
-    const fresh = await new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).sign(next);
-    assert.deepEqual(await r.lookup(fresh), target);
+    assert.deepEqual(await r.lookup(await hs256(next)), target);
+    // A rewrite that is not base64url keeps the loaded key (logged), until the file is fixed.
+    await Deno.writeTextFile(`${dir}/key`, "not base64url!");
+    assert.deepEqual(await r.lookup(await hs256(next)), target);
+  }));
+
+Deno.test("raw key file rotation keeps the raw reading", () =>
+  withDir(async (dir) => {
+    const first = crypto.getRandomValues(new Uint8Array(40));
+    await Deno.writeFile(`${dir}/key`, first);
+    const r = new JWTTokenApi(`${dir}/key`, { secretEncoding: "raw" });
+    assert.deepEqual(await r.lookup(await hs256(first)), target);
+    const next = enc.encode(`${b64url(crypto.getRandomValues(new Uint8Array(32)))}\n`);
+    await Deno.writeFile(`${dir}/key`, next);
+    assert.equal(await r.lookup(await hs256(first)), null);
+    assert.deepEqual(await r.lookup(await hs256(next)), target, "the text's bytes, not decoded");
+  }));
+
+Deno.test("websockify key file: base64url text of the secret, trailing newline trimmed", () =>
+  withDir(async (dir) => {
+    const secret = crypto.getRandomValues(new Uint8Array(32));
+    const text = `${b64url(secret)}\n`;
+    await Deno.writeTextFile(`${dir}/key`, text);
+    const r = new JWTTokenApi(`${dir}/key`);
+    assert.deepEqual(await r.lookup(await hs256(secret)), target, "signed with the decoded bytes");
+    const rawSigned = await hs256(enc.encode(text));
+    assert.equal(await r.lookup(rawSigned), null, "signed with the file's bytes");
+    assert.equal(await r.lookup(await hs256(enc.encode(text.trim()))), null, "with the text");
+    // The raw reading is the other way round.
+    const raw = new JWTTokenApi(`${dir}/key`, { secretEncoding: "raw" });
+    assert.deepEqual(await raw.lookup(rawSigned), target);
+    assert.equal(await raw.lookup(await hs256(secret)), null);
+    // Expired, and signed by another key: refused.
+    assert.equal(await r.lookup(await hs256(secret, { exp: now() - 600 })), null);
+    const other = crypto.getRandomValues(new Uint8Array(32));
+    assert.equal(await r.lookup(await hs256(other)), null);
+    // HS384 and HS512 verify with the same key.
+    const hs512 = await new SignJWT(claims).setProtectedHeader({ alg: "HS512" }).sign(secret);
+    assert.deepEqual(await r.lookup(hs512), target);
+  }));
+
+Deno.test("base64url key files: what jwcrypto accepts is accepted, the rest stops the start", () =>
+  withDir(async (dir) => {
+    const secret = new Uint8Array(32).map((_, i) => 0xf8 + (i % 8)); // "+" and "/" in base64
+    const file = `${dir}/key`;
+    // Standard base64 with padding, CRLF and surrounding spaces.
+    await Deno.writeTextFile(file, `  ${btoa(String.fromCharCode(...secret))}\r\n`);
+    assert.match(await Deno.readTextFile(file), /[+/]/);
+    assert.deepEqual(await new JWTTokenApi(file).lookup(await hs256(secret)), target);
+    await Deno.writeTextFile(file, `${b64url(secret)}=`);
+    assert.deepEqual(await new JWTTokenApi(file).lookup(await hs256(secret)), target);
+    for (const bad of ["abc$defg", "abcde", "ab cd", "ab=", "abcd=", "ab==cd", "=", "é"]) {
+      await Deno.writeTextFile(file, bad);
+      assert.throws(() => new JWTTokenApi(file), /--jwt-secret-encoding raw/, bad);
+      assert.doesNotThrow(() => new JWTTokenApi(file, { secretEncoding: "raw" }), bad);
+    }
+    await Deno.writeTextFile(file, "\n");
+    assert.throws(() => new JWTTokenApi(file), /--jwt-secret-encoding raw/, "empty");
+    await Deno.writeTextFile(file, "");
+    assert.throws(() => new JWTTokenApi(file, { secretEncoding: "raw" }), /holds no secret/);
+  }));
+
+Deno.test("a secret shorter than 32 bytes is a start-up warning; 32 bytes is not", () =>
+  withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/short`, b64url(new Uint8Array(16).fill(7)));
+    const short = await warnings(() => new JWTTokenApi(`${dir}/short`));
+    assert.equal(short.length, 1, short.join("\n"));
+    assert.match(short[0], /16 bytes: HS256 needs at least 32, HS384 48, HS512 64/);
+    assert.match(short[0], /--jwt-secret-encoding raw/);
+    assert.ok(!short[0].includes(b64url(new Uint8Array(16).fill(7))), "the key is not logged");
+    await Deno.writeTextFile(`${dir}/ok`, b64url(new Uint8Array(32).fill(7)));
+    assert.deepEqual(await warnings(() => new JWTTokenApi(`${dir}/ok`)), []);
+    await Deno.writeTextFile(`${dir}/raw`, "short raw secret");
+    const raw = await warnings(() => new JWTTokenApi(`${dir}/raw`, { secretEncoding: "raw" }));
+    assert.equal(raw.length, 1);
+    assert.doesNotMatch(raw[0], /--jwt-secret-encoding/);
+  }));
+
+Deno.test("--jwt-audience and --jwt-issuer: shared secret, PEM key and JWE", () =>
+  withDir(async (dir) => {
+    const secret = crypto.getRandomValues(new Uint8Array(32));
+    await Deno.writeTextFile(`${dir}/key`, b64url(secret));
+    const r = new JWTTokenApi(`${dir}/key`, { audience: "vnc", issuer: "https://idp" });
+    const good = { aud: "vnc", iss: "https://idp" };
+    assert.deepEqual(await r.lookup(await hs256(secret, good)), target);
+    assert.deepEqual(await r.lookup(await hs256(secret, { ...good, aud: ["x", "vnc"] })), target);
+    for (
+      const bad of [
+        { iss: "https://idp" },
+        { aud: "other", iss: "https://idp" },
+        { aud: "vnc" },
+        { aud: "vnc", iss: "https://evil" },
+      ]
+    ) {
+      assert.equal(await r.lookup(await hs256(secret, bad)), null, JSON.stringify(bad));
+    }
+    // Without the options, aud and iss are not checked (websockify's behaviour).
+    const open = new JWTTokenApi(`${dir}/key`);
+    assert.deepEqual(await open.lookup(await hs256(secret, { aud: "other" })), target);
+    // Only one of them set: only that one is checked.
+    const audOnly = new JWTTokenApi(`${dir}/key`, { audience: "vnc" });
+    assert.deepEqual(await audOnly.lookup(await hs256(secret, { aud: "vnc" })), target);
+    assert.equal(await audOnly.lookup(await hs256(secret, { iss: "x" })), null);
+
+    // A PEM public key.
+    const ec = await generateKeyPair("ES256", { extractable: true });
+    await Deno.writeTextFile(`${dir}/ec.pem`, await exportSPKI(ec.publicKey));
+    const e = new JWTTokenApi(`${dir}/ec.pem`, { audience: "vnc", issuer: "https://idp" });
+    const es = (c: Record<string, string>) =>
+      new SignJWT({ ...claims, ...c }).setProtectedHeader({ alg: "ES256" }).sign(ec.privateKey);
+    assert.deepEqual(await e.lookup(await es(good)), target);
+    assert.equal(await e.lookup(await es({ aud: "vnc" })), null);
+
+    // JWE: the claims of the signed token inside are checked.
+    const jwe = async (c: Record<string, string>) =>
+      await new CompactEncrypt(enc.encode(await hs256(secret, c)))
+        .setProtectedHeader({ alg: "dir", enc: "A256GCM" }).encrypt(secret);
+    assert.deepEqual(await r.lookup(await jwe(good)), target);
+    assert.equal(await r.lookup(await jwe({ aud: "other", iss: "https://idp" })), null);
   }));
 
 Deno.test("JWT key file errors are reported at start", async () => {
