@@ -84,13 +84,26 @@ function stamp(): string {
   return new Date().toISOString();
 }
 
-/** Writes one log line with optional structured fields. */
-export function log(level: Level, msg: string, fields: Record<string, unknown> = {}): void {
+/**
+ * Writes one log line with optional structured fields. `jsonNames` renames
+ * fields in the JSON format only (`up` → `bytes_up`): text lines keep their
+ * short names, which operators grep for, and JSON gets names that log
+ * pipelines understand without a lookup table.
+ */
+export function log(
+  level: Level,
+  msg: string,
+  fields: Record<string, unknown> = {},
+  jsonNames?: Readonly<Record<string, string>>,
+): void {
   if (RANK[level] > maxRank) return;
   let line: string;
   let body: string;
   if (format === "json") {
-    line = body = JSON.stringify({ time: stamp(), level, msg, ...fields });
+    const named = jsonNames
+      ? Object.fromEntries(Object.entries(fields).map(([k, v]) => [jsonNames[k] ?? k, v]))
+      : fields;
+    line = body = JSON.stringify({ time: stamp(), level, msg, ...named });
   } else {
     const extra = Object.entries(fields)
       .filter(([, v]) => v !== undefined)

@@ -11,7 +11,7 @@
  */
 import { type ClientInfo, peerIp } from "../auth/client.ts";
 import { isRefusal, type Refusal, refusal } from "../auth/refusal.ts";
-import { logDebug, logInfo, logWarn } from "../base/log.ts";
+import { log, logDebug, logWarn } from "../base/log.ts";
 import { HttpError, type RequestHead } from "../http/head.ts";
 import { writeResponse } from "../http/response.ts";
 import { formatTarget, type Target } from "../net/address.ts";
@@ -31,6 +31,23 @@ import { logPath, type RefusalSite, refuse } from "./refuse.ts";
 import { httpErrorRefusal, readHead, type Request, sniff } from "./sniff.ts";
 
 const encoder = new TextEncoder();
+
+/**
+ * The session-end line's field names in `--log-format json` (the text
+ * format keeps the short ones). Listed in README's "Operations".
+ */
+export const SESSION_END_JSON_NAMES: Readonly<Record<string, string>> = {
+  client: "client",
+  from: "client_address",
+  cn: "client_cn",
+  target: "target",
+  token: "token_hash",
+  up: "bytes_up",
+  down: "bytes_down",
+  ms: "duration_ms",
+  code: "close_code",
+  reason: "close_reason",
+};
 
 /** A refusal and where it happened: what {@linkcode runSteps} hands to {@linkcode refuse}. */
 interface Refused {
@@ -258,14 +275,14 @@ async function relay(
       ...hooks.options,
     });
     hooks.end(result);
-    logInfo("raw session end", {
+    log("info", "raw session end", {
       client: stream.peer,
       target: where,
       up: result.toTarget,
       down: result.toClient,
       ms: Date.now() - started,
       reason: result.reason,
-    });
+    }, SESSION_END_JSON_NAMES);
     return;
   }
   try {
@@ -297,7 +314,7 @@ async function relay(
     ...hooks.options,
   });
   hooks.end(result);
-  logInfo("session end", {
+  log("info", "session end", {
     ...who,
     target: where,
     token: route.label,
@@ -306,5 +323,5 @@ async function relay(
     ms: Date.now() - started,
     code: result.code,
     reason: result.reason,
-  });
+  }, SESSION_END_JSON_NAMES);
 }

@@ -63,9 +63,14 @@ Deno.test({
     // Every log line is one JSON object; the session end carries the numbers.
     const lines = vncws.output().split("\n").filter((l) => l.startsWith("{"));
     const end = lines.map((l) => JSON.parse(l)).find((o) => o.msg === "session end");
-    assert.equal(end.up, 13);
-    assert.equal(end.down, 25);
-    assert.equal(end.code, 1000);
+    // Self-describing names in JSON (the text format keeps up=, down=, ms=).
+    assert.equal(end.bytes_up, 13);
+    assert.equal(end.bytes_down, 25);
+    assert.equal(end.close_code, 1000);
+    assert.equal(typeof end.duration_ms, "number");
+    assert.match(end.client, /^127\.0\.0\.1:\d+$/);
+    assert.match(end.target, /^127\.0\.0\.1:\d+$/);
+    assert.equal(end.up, undefined);
     // The recording: websockify's format, readable only by its owner.
     const files = [...Deno.readDirSync(dir.path)].map((e) => e.name);
     assert.equal(files.length, 1);
