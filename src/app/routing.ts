@@ -66,6 +66,7 @@ function routerOptions(config: Config, target: () => Target | undefined): Router
     allowIp: config.allowIp,
     denyIp: config.denyIp,
     trustedProxies: config.trustedProxies,
+    forwardedHeader: config.forwardedHeader,
     maxPerIp: config.limits.maxPerIp,
     maxPerToken: config.limits.maxPerToken,
     handshakeRatePerIp: config.limits.handshakeRate,

@@ -50,29 +50,39 @@ function forwardedHops(value: string | undefined): (string | undefined)[] | unde
 }
 
 /**
+ * Which header a trusted proxy writes (`--forwarded-header`): only that one
+ * is read. A proxy passes the other through from the client untouched, so
+ * reading both would let a client name itself.
+ */
+export type ForwardedHeader = "x-forwarded-for" | "forwarded";
+
+/**
  * The address to use for a connection. When the TCP peer is in
  * `trustedProxies` (CIDR blocks, e.g. `["127.0.0.1", "10.0.0.0/8"]`), the hop
- * list of `Forwarded: for=` (preferred when present) or `X-Forwarded-For` is
- * walked from the right, skipping trusted proxies; the first untrusted hop is
- * the client (a client can prepend anything, so only hops added by trusted
- * proxies count). If that hop is not an IP address (`unknown`, an obfuscated
- * name, garbage), the nearest trusted proxy's address is used instead; if
- * every hop is trusted, the leftmost one is used. An untrusted peer's headers
- * are ignored. The result is normalised (`::ffff:1.2.3.4` → `1.2.3.4`).
- * Throws when a `trustedProxies` entry is not a CIDR block; the list is parsed
- * once per array, so pass the same array each time.
+ * list of `header` (`X-Forwarded-For` by default, or RFC 7239 `Forwarded:
+ * for=`) is walked from the right, skipping trusted proxies; the first
+ * untrusted hop is the client (a client can prepend anything, so only hops
+ * added by trusted proxies count). If that hop is not an IP address
+ * (`unknown`, an obfuscated name, garbage), the nearest trusted proxy's
+ * address is used instead; if every hop is trusted, the leftmost one is
+ * used. An untrusted peer's headers are ignored. The result is normalised
+ * (`::ffff:1.2.3.4` → `1.2.3.4`). Throws when a `trustedProxies` entry is
+ * not a CIDR block; the list is parsed once per array, so pass the same
+ * array each time.
  */
 export function clientAddress(
   peerIp: string,
   head: RequestHead,
   trustedProxies: readonly string[],
+  header: ForwardedHeader = "x-forwarded-for",
 ): string {
   const peer = normalizeIp(peerIp);
   if (trustedProxies.length === 0) return peer;
   const trusted = trustList(trustedProxies);
   if (!trusted.contains(peer)) return peer;
-  const hops = forwardedHops(head.headers.get("forwarded")) ??
-    head.headers.get("x-forwarded-for")?.split(",").map(hopAddress);
+  const hops = header === "forwarded"
+    ? forwardedHops(head.headers.get("forwarded"))
+    : head.headers.get("x-forwarded-for")?.split(",").map(hopAddress);
   if (!hops || hops.length === 0) return peer;
   let nearest = peer;
   for (let i = hops.length - 1; i >= 0; i--) {
@@ -108,24 +118,31 @@ function forwardedParam(value: string | undefined, name: string): string | undef
 
 /**
  * The host the client asked for. From a `--trusted-proxy` peer the proxy's
- * `Forwarded: host=`/`proto=` or `X-Forwarded-Host`/`X-Forwarded-Proto`
- * (their first value: the hop nearest the client) win over `Host`; anyone
- * else's forwarding headers are ignored.
+ * `X-Forwarded-Host`/`X-Forwarded-Proto` (or with `header` `forwarded`,
+ * `Forwarded: host=`/`proto=`; their first value: the hop nearest the
+ * client) win over `Host`; anyone else's forwarding headers are ignored.
  */
 export function requestedHost(
   peerIp: string,
   head: RequestHead,
   trustedProxies: readonly string[],
+  header: ForwardedHeader = "x-forwarded-for",
 ): RequestedHost {
   const host = head.headers.get("host")?.trim() || undefined;
   const peer = normalizeIp(peerIp);
   const fromProxy = trustedProxies.length > 0 &&
     (peerIp === "unix" || trustList(trustedProxies).contains(peer));
   if (!fromProxy) return { host };
-  const forwarded = head.headers.get("forwarded");
+  if (header === "forwarded") {
+    const forwarded = head.headers.get("forwarded");
+    return {
+      host: forwardedParam(forwarded, "host") ?? host,
+      proto: forwardedParam(forwarded, "proto")?.toLowerCase(),
+    };
+  }
   const first = (name: string) => head.headers.get(name)?.split(",")[0].trim() || undefined;
   return {
-    host: forwardedParam(forwarded, "host") ?? first("x-forwarded-host") ?? host,
-    proto: (forwardedParam(forwarded, "proto") ?? first("x-forwarded-proto"))?.toLowerCase(),
+    host: first("x-forwarded-host") ?? host,
+    proto: first("x-forwarded-proto")?.toLowerCase(),
   };
 }

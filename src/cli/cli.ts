@@ -131,6 +131,7 @@ export function parseCommandLine(argv: string[]): Command {
   c.allowIp = list("allow-ip");
   c.denyIp = list("deny-ip");
   c.trustedProxies = list("trusted-proxy");
+  c.forwardedHeader = o.get<"x-forwarded-for" | "forwarded">("forwarded-header")!;
   c.allowTarget = list("allow-target");
   c.denyTarget = list("deny-target");
   if ((c.allowTarget.length > 0 || c.denyTarget.length > 0) && !c.tokenPlugin) {

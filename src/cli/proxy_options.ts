@@ -4,7 +4,7 @@
  * vncws's own). The parser (cli.ts), `--help`, the `--config` keys and the
  * README's option tables all come from {@linkcode PROXY_COMMAND}.
  *
- * Over 400 lines because it is one declaration, an entry per option (77):
+ * Over 400 lines because it is one declaration, an entry per option (78):
  * splitting it would scatter the one list a reader looks for.
  * @module
  */
@@ -348,8 +348,17 @@ export const PROXY_COMMAND: CommandSpec = {
       text("CIDR", "10.0.0.0/8"),
       "tokens",
       V,
-      "peers whose X-Forwarded-For/Forwarded name the client (repeatable)",
+      "peers whose X-Forwarded-For (or Forwarded) names the client (repeatable)",
       { repeatable: true },
+    ),
+    valued(
+      "forwarded-header",
+      oneOf(["x-forwarded-for", "forwarded"] as const, { placeholder: "H" }),
+      "tokens",
+      V,
+      "the one header --trusted-proxy peers write (with X-Forwarded-Host/-Proto, or RFC 7239 " +
+        "Forwarded for=/host=/proto=); the other is ignored",
+      { default: D.forwardedHeader, needs: "trusted-proxy" },
     ),
     // Wrap mode
     valued(

@@ -118,6 +118,8 @@ export interface Config {
   denyIp: string[];
   /** `--trusted-proxy`: peers whose X-Forwarded-For / Forwarded name the client. */
   trustedProxies: string[];
+  /** `--forwarded-header`: the header those peers write; the other is ignored. */
+  forwardedHeader: "x-forwarded-for" | "forwarded";
   /** `--allow-target`: token targets must match one of these rules (empty = any not denied). */
   allowTarget: string[];
   /** `--deny-target`: token targets matching these rules are refused. */
@@ -218,6 +220,7 @@ export function defaultConfig(): Config {
     allowIp: [],
     denyIp: [],
     trustedProxies: [],
+    forwardedHeader: "x-forwarded-for",
     allowTarget: [],
     denyTarget: [],
     limits: { ...DEFAULT_LIMITS },

@@ -23,7 +23,7 @@
  * @module
  */
 import { type AuthClient, type Authorizer, createAuthorizer } from "../auth/authorize.ts";
-import { clientAddress, requestedHost } from "../auth/client_ip.ts";
+import { clientAddress, type ForwardedHeader, requestedHost } from "../auth/client_ip.ts";
 import { type ClientInfo, peerIp } from "../auth/client.ts";
 import { CidrList } from "../auth/cidr.ts";
 import { createLimiter, type Limiter } from "../auth/limits.ts";
@@ -75,6 +75,8 @@ export interface RouterOptions {
   denyIp?: string[];
   /** `--trusted-proxy`: peers whose forwarding headers are believed. */
   trustedProxies?: string[];
+  /** `--forwarded-header`: the one header those peers write (default X-Forwarded-For). */
+  forwardedHeader?: ForwardedHeader;
   /** `--max-per-ip`, `--max-per-token`, `--handshake-rate` (0/absent = no limit). */
   maxPerIp?: number;
   /** `--max-per-token`: concurrent sessions per token. */
@@ -146,6 +148,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     denyIp: options.denyIp,
   });
   const trusted = options.trustedProxies ?? [];
+  const header = options.forwardedHeader ?? "x-forwarded-for";
   // Parse the trusted-proxy list now, so a bad entry stops the start.
   clientAddress("127.0.0.1", emptyHead, trusted);
   const resolver: TokenResolver | undefined = options.tokenPlugin
@@ -179,9 +182,9 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     // A unix-socket peer is a local process: trust its forwarding headers
     // when any trusted proxy is configured (a reverse proxy on the same host).
     if (ip === "unix") {
-      return trusted.length > 0 ? clientAddress("127.0.0.1", head, ["127.0.0.1"]) : ip;
+      return trusted.length > 0 ? clientAddress("127.0.0.1", head, LOCAL, header) : ip;
     }
-    return clientAddress(ip, head, trusted);
+    return clientAddress(ip, head, trusted, header);
   };
 
   const trustList = new CidrList(trusted);
@@ -193,6 +196,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       const ip = peerIp(client.peer);
       if (!head && (ip === "unix" || isTrusted(ip))) return undefined;
       const address = head ? addressOf(head, client) : ip;
+      // A unix peer naming no client comes back as 127.0.0.1: the proxy, not a client.
+      if (ip === "unix" && address === "127.0.0.1") return undefined;
       return address === "unix" || isTrusted(address) ? undefined : address;
     },
     checkAddress: (address) => authorizer.checkAddress(address),
@@ -201,7 +206,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       const address = addressOf(head, client);
       const rate = limiter.handshake(address);
       if (rate) return rate;
-      const requested = requestedHost(peerIp(client.peer), head, trusted);
+      const requested = requestedHost(peerIp(client.peer), head, trusted, header);
       const who: AuthClient = { address, clientCertCN: client.clientCertCN, requested };
       const refused = await authorizer.check(head, who);
       if (refused) return refused;
@@ -272,6 +277,9 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     },
   };
 }
+
+/** A unix-socket peer is a local process: its forwarding headers are read as 127.0.0.1's. */
+const LOCAL = ["127.0.0.1"];
 
 const emptyHead: RequestHead = {
   method: "GET",

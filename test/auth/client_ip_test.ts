@@ -37,23 +37,28 @@ Deno.test("X-Forwarded-For: rightmost untrusted hop, spoofed left entries ignore
   assert.equal(clientAddress("127.0.0.1", head("/"), trusted), "127.0.0.1");
 });
 
-Deno.test("Forwarded for= preferred over X-Forwarded-For; quoted v6, unknown, obfuscated", () => {
+Deno.test("--forwarded-header forwarded: for= only; quoted v6, unknown, obfuscated", () => {
   const fwd = (v: string) => head("/", { Forwarded: v, "X-Forwarded-For": "9.9.9.9" });
+  const address = (h: ReturnType<typeof fwd>) =>
+    clientAddress("127.0.0.1", h, trusted, "forwarded");
+  assert.equal(address(fwd("for=192.0.2.60;proto=https;by=203.0.113.43")), "192.0.2.60");
+  assert.equal(address(fwd('for="[2001:db8:cafe::17]:4711"')), "2001:db8:cafe::17");
+  assert.equal(address(fwd("for=6.6.6.6, For=192.0.2.43, for=10.0.0.9")), "192.0.2.43");
+  assert.equal(address(fwd("for=unknown")), "127.0.0.1");
+  assert.equal(address(fwd("for=_hidden, for=10.0.0.9")), "10.0.0.9");
+  assert.equal(address(fwd("proto=https")), "127.0.0.1");
+  // The X-Forwarded-For the client sent through is not read.
+  assert.equal(address(head("/", { "X-Forwarded-For": "9.9.9.9" })), "127.0.0.1");
+});
+
+Deno.test("X-Forwarded-For by default: a Forwarded header the client sent is not read", () => {
+  // nginx and HAProxy write X-Forwarded-For and pass the client's own Forwarded through.
+  const h = head("/", { Forwarded: "for=203.0.113.9", "X-Forwarded-For": "198.51.100.7" });
+  assert.equal(clientAddress("127.0.0.1", h, trusted), "198.51.100.7");
   assert.equal(
-    clientAddress("127.0.0.1", fwd("for=192.0.2.60;proto=https;by=203.0.113.43"), trusted),
-    "192.0.2.60",
+    clientAddress("127.0.0.1", head("/", { Forwarded: "for=203.0.113.9" }), trusted),
+    "127.0.0.1",
   );
-  assert.equal(
-    clientAddress("127.0.0.1", fwd('for="[2001:db8:cafe::17]:4711"'), trusted),
-    "2001:db8:cafe::17",
-  );
-  assert.equal(
-    clientAddress("127.0.0.1", fwd("for=6.6.6.6, For=192.0.2.43, for=10.0.0.9"), trusted),
-    "192.0.2.43",
-  );
-  assert.equal(clientAddress("127.0.0.1", fwd("for=unknown"), trusted), "127.0.0.1");
-  assert.equal(clientAddress("127.0.0.1", fwd("for=_hidden, for=10.0.0.9"), trusted), "10.0.0.9");
-  assert.equal(clientAddress("127.0.0.1", fwd("proto=https"), trusted), "127.0.0.1");
 });
 
 Deno.test("bad trusted-proxy entries are reported", () => {
@@ -77,18 +82,16 @@ Deno.test("requestedHost: Host, or a trusted proxy's forwarded host and scheme; 
     ),
     { host: "vnc.example", proto: "https" },
   );
-  // RFC 7239 wins over X-Forwarded-*; its first element is nearest the client.
-  assert.deepEqual(
-    requestedHost(
-      "10.0.0.2",
-      h({
-        Forwarded: 'for=1.2.3.4;host="vnc.example:8443";proto=https, for=10.0.0.9;host=inner',
-        "X-Forwarded-Host": "other.example",
-      }),
-      trusted,
-    ),
-    { host: "vnc.example:8443", proto: "https" },
-  );
+  // With --forwarded-header forwarded, RFC 7239's first element (nearest the client) only.
+  const both = h({
+    Forwarded: 'for=1.2.3.4;host="vnc.example:8443";proto=https, for=10.0.0.9;host=inner',
+    "X-Forwarded-Host": "other.example",
+  });
+  assert.deepEqual(requestedHost("10.0.0.2", both, trusted, "forwarded"), {
+    host: "vnc.example:8443",
+    proto: "https",
+  });
+  assert.deepEqual(requestedHost("10.0.0.2", both, trusted).host, "other.example");
   // A trusted proxy that forwards nothing: its Host.
   assert.equal(requestedHost("10.0.0.2", h({}), trusted).host, "vncws.test");
   assert.deepEqual(requestedHost("unix", h({ "X-Forwarded-Host": "v" }), trusted).host, "v");

@@ -62,8 +62,8 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
   );
   // 68 when the table was made; issue 16 added --ban-after, --ban-window, --ban-time,
   // --ban-redis, --allow-target, --deny-target, --jwt-secret-encoding, --jwt-audience and
-  // --jwt-issuer.
-  assert.equal(PROXY_COMMAND.options.length, 77, "the proxy's option count changed");
+  // --jwt-issuer, --forwarded-header.
+  assert.equal(PROXY_COMMAND.options.length, 78, "the proxy's option count changed");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {
@@ -85,6 +85,7 @@ const PROXY_FIELDS: Record<string, (c: Config) => unknown> = {
   "unix-listen-mode": (c) => c.unixListenMode,
   "raw-wait": (c) => c.limits.rawWait,
   "ban-after": (c) => c.bans.after,
+  "forwarded-header": (c) => c.forwardedHeader,
   "ban-window": (c) => c.bans.window,
   "ban-time": (c) => c.bans.time,
   "connect-timeout": (c) => c.limits.connectTimeout,
@@ -176,6 +177,7 @@ function optionArgs(o: OptionSpec): string[] {
     "log-format": "json",
     "proxy-protocol": "v2",
     "jwt-secret-encoding": "raw",
+    "forwarded-header": "forwarded",
   };
   return [`--${o.name}`, others[o.name] ?? o.value.example];
 }

@@ -260,3 +260,22 @@ Deno.test("pipeline: behind a trusted proxy the ban is checked for the client it
   assert.match(await run(ctx, UPGRADE), /^HTTP\/1\.1 429 /);
   assert.deepEqual(refused.map((r) => r.kind), ["banned"]);
 });
+
+Deno.test("pipeline: a banned raw client is closed without an answer or a route", async () => {
+  const g = guard(["127.0.0.1"]);
+  let routed = 0;
+  const { ctx, refused, opened } = context({
+    guard: g.guard,
+    config: { limits: { ...defaultConfig().limits, rawWait: 0.05 } },
+    access: {
+      route: () => Promise.resolve(route()),
+      rawAllowed: true,
+      routeRaw: () => (routed++, route()),
+      clientAddress: () => "127.0.0.1",
+    },
+  });
+  assert.equal(await run(ctx), "");
+  assert.equal(routed, 0);
+  assert.deepEqual(refused.map((r) => r.kind), ["banned"]);
+  assert.deepEqual(opened, []);
+});
