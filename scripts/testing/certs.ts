@@ -160,6 +160,29 @@ export async function makeCerts(): Promise<TestCerts> {
   };
 }
 
+/**
+ * Makes another server certificate `NAME.pem` + `NAME.key` in `certs.dir`,
+ * signed by the test CA, for `dnsNames` (its SAN; the first is also its CN);
+ * with no names it has a CN and no SAN.
+ */
+export async function makeLeaf(
+  certs: TestCerts,
+  name: string,
+  dnsNames: string[],
+  cn = dnsNames[0] ?? name,
+): Promise<{ cert: string; key: string }> {
+  const san = dnsNames.length > 0
+    ? `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(",")}\n`
+    : "";
+  await leaf(
+    certs.dir,
+    name,
+    `/CN=${cn}`,
+    `${san}basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n`,
+  );
+  return { cert: `${certs.dir}/${name}.pem`, key: `${certs.dir}/${name}.key` };
+}
+
 /** vncws arguments serving TLS with the test server certificate. */
 export function certArgs(certs: TestCerts): string[] {
   return ["--cert", certs.serverCert, "--key", certs.serverKey];
