@@ -66,7 +66,7 @@ Deno.test({
       });
 
       await t.step("no SAN: the CN is the name", async () => {
-        const cn = await makeLeaf(certs, "cnonly", [], "cn.example");
+        const cn = await makeLeaf(certs, "cnonly", [], { cn: "cn.example" });
         const c = await loadCert(cn);
         assert.deepEqual(c.names, ["cn.example"]);
         assert.equal(c.label, "cn.example");
