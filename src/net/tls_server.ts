@@ -179,6 +179,8 @@ async function load(config: TlsConfig): Promise<Loaded> {
     summary: {
       cert: certs.map((c) => c.files.cert).join(","),
       subject: certs.length === 1 ? certs[0].subject : undefined,
+      // Tells a renewed certificate from the one before in the reload line.
+      serial: certs.length === 1 ? certs[0].serial : undefined,
       names: certs.length > 1 ? certs.map((c) => c.names.join(" ")).join(", ") : undefined,
       expires: new Date(Math.min(...certs.map((c) => c.notAfter.getTime()))).toISOString(),
       // The TLS library speaks TLS 1.2 and 1.3 only, so tlsv1_1 means TLS 1.2.
