@@ -82,6 +82,7 @@ async function leaf(
   name: string,
   subject: string,
   ext: string,
+  days = 2,
 ): Promise<void> {
   await Deno.writeTextFile(`${dir}/${name}.ext`, ext);
   await openssl(dir, [
@@ -105,7 +106,7 @@ async function leaf(
     "-out",
     `${name}.pem`,
     "-days",
-    "2",
+    String(days),
     "-extfile",
     `${name}.ext`,
   ]);
@@ -158,6 +159,30 @@ export async function makeCerts(): Promise<TestCerts> {
     selfKey: `${dir}/self.key`,
     remove: () => Deno.remove(dir, { recursive: true }),
   };
+}
+
+/**
+ * Makes another server certificate `NAME.pem` + `NAME.key` in `certs.dir`,
+ * signed by the test CA, for `dnsNames` (its SAN; the first is also its CN);
+ * with no names it has a CN and no SAN. Valid for `days` (default 2).
+ */
+export async function makeLeaf(
+  certs: TestCerts,
+  name: string,
+  dnsNames: string[],
+  options: { cn?: string; days?: number } = {},
+): Promise<{ cert: string; key: string }> {
+  const san = dnsNames.length > 0
+    ? `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(",")}\n`
+    : "";
+  await leaf(
+    certs.dir,
+    name,
+    `/CN=${options.cn ?? dnsNames[0] ?? name}`,
+    `${san}basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n`,
+    options.days,
+  );
+  return { cert: `${certs.dir}/${name}.pem`, key: `${certs.dir}/${name}.key` };
 }
 
 /** vncws arguments serving TLS with the test server certificate. */

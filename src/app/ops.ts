@@ -10,6 +10,7 @@ import type { Config } from "../config/config.ts";
 import type { SessionBook } from "../metrics/session_book.ts";
 import { formatHostPort } from "../net/address.ts";
 import { normalizeIp } from "../net/ip.ts";
+import type { ServedCert } from "../net/tls_certs.ts";
 import { textResponse } from "../http/response.ts";
 import type { ReadyState } from "./lifecycle.ts";
 
@@ -23,6 +24,8 @@ export interface OpsSources {
   wrapRestarts: () => number;
   /** The proxy's address lists. */
   checkAddress: (address: string) => Refusal | null;
+  /** The certificates served now (none without TLS). */
+  tlsCertificates: () => readonly ServedCert[];
 }
 
 /**
@@ -40,6 +43,11 @@ export async function startOps(
     const r = sources.wrapRestarts();
     metrics.wrapRestarts.inc(r - restartsSeen);
     restartsSeen = r;
+    // Read at each scrape: a renewal on disk changes the dates, names may come and go.
+    metrics.tlsCertNotAfter.clear();
+    for (const c of sources.tlsCertificates()) {
+      metrics.tlsCertNotAfter.labels(c.label, c.files.cert).set(c.notAfter.getTime() / 1000);
+    }
   });
   // Loaded only with --metrics (start-up time).
   const { startOpsServer } = await import("../metrics/ops_server.ts");

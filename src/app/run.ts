@@ -25,6 +25,7 @@ import { fdLimitWarning, openFileLimit } from "../service/fd_limit.ts";
 import { serve } from "../proxy/server.ts";
 import type { ProxyContext } from "../proxy/context.ts";
 import type { TlsServer } from "../net/tls_server.ts";
+import { servesTls } from "../net/tls_options.ts";
 import type { TlsConnector } from "../net/tls_client.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { openProxyListener } from "./listeners.ts";
@@ -84,11 +85,12 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   life.defer(() => routing.close());
 
   // TLS files are read before listening, so a bad file stops the start with its name.
-  const tlsServer: TlsServer | undefined = config.tls.cert
+  const tlsServer: TlsServer | undefined = servesTls(config.tls)
     ? await (await import("../net/tls_server.ts")).createTlsServer(config.tls, {
       handshakeTimeoutMs: config.limits.headTimeout * 1000,
     })
     : undefined;
+  if (tlsServer) life.defer(() => tlsServer.close());
   const tlsConnector: TlsConnector | undefined = config.targetTls.enabled
     ? await (await import("../net/tls_client.ts")).createTlsConnector(config.targetTls, {
       handshakeTimeoutMs: config.limits.connectTimeout * 1000,
@@ -175,6 +177,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     ready: () => life.ready(),
     wrapRestarts: () => wrap?.restarts ?? 0,
     checkAddress: (address) => routing.checkAddress(address),
+    tlsCertificates: () => tlsServer?.certificates() ?? [],
   });
   if (closeOps) life.defer(closeOps);
   reportToParent({ ok: true });
@@ -228,7 +231,7 @@ export function viewerUrls(listener: Deno.Listener, tls: TlsConfig): string[] {
     ? [Deno.hostname(), "127.0.0.1"]
     : [a.hostname];
   // With a certificate the viewer page is offered over https (and only that with --ssl-only).
-  const schemes = !tls.cert ? ["http"] : tls.sslOnly ? ["https"] : ["https", "http"];
+  const schemes = !servesTls(tls) ? ["http"] : tls.sslOnly ? ["https"] : ["https", "http"];
   return schemes.flatMap((scheme) =>
     [...new Set(hosts)].map((h) =>
       `${scheme}://${

@@ -89,9 +89,19 @@ export function parseCommandLine(argv: string[]): Command {
   const fo = str("frame-options")!;
   c.frameOptions = fo === "none" ? "" : fo;
   c.demo = bool("demo");
+  const certs = o.all<string>("cert");
+  const keys = o.all<string>("key");
+  if (keys.length > 0 && keys.length !== certs.length) {
+    throw new UsageError(
+      `${keys.length} --key for ${certs.length} --cert: give one --key per --cert, in the same ` +
+        `order, or none (each key inside its cert file)`,
+    );
+  }
   c.tls = {
-    cert: str("cert"),
-    key: str("key"),
+    cert: certs[0],
+    key: keys[0],
+    extraCerts: certs.slice(1).map((cert, i) => ({ cert, key: keys[i + 1] })),
+    certDir: str("cert-dir"),
     keyPassword: str("key-password"),
     sslOnly: bool("ssl-only"),
     sslVersion: str("ssl-version"),

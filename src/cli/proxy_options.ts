@@ -4,7 +4,7 @@
  * vncws's own). The parser (cli.ts), `--help`, the `--config` keys and the
  * README's option tables all come from {@linkcode PROXY_COMMAND}.
  *
- * Over 400 lines because it is one declaration, an entry per option (78):
+ * Over 400 lines because it is one declaration, an entry per option (79):
  * splitting it would scatter the one list a reader looks for.
  * @module
  */
@@ -200,15 +200,36 @@ export const PROXY_COMMAND: CommandSpec = {
     ),
     flag("demo", "web", V, "target a built-in demo desktop, an RFB 3.8 server (vncws --demo 6080)"),
     // TLS
-    valued("cert", text("FILE"), "tls", W, "serve wss:// and https:// (plain clients still work)"),
-    valued("key", text("FILE"), "tls", W, "the private key of --cert (default: in the cert file)"),
+    valued(
+      "cert",
+      text("FILE"),
+      "tls",
+      W,
+      "serve wss:// and https:// (plain clients still work); repeat for SNI, the first is the default",
+      { repeatable: true },
+    ),
+    valued(
+      "key",
+      text("FILE"),
+      "tls",
+      W,
+      "the private key of --cert (default: in the cert file); one per --cert",
+      { repeatable: true, needs: "cert" },
+    ),
+    valued(
+      "cert-dir",
+      text("DIR"),
+      "tls",
+      V,
+      "more certificates for SNI: NAME.pem + NAME.key, certbot's live/ (see TLS)",
+    ),
     valued("key-password", text("PW"), "tls", W, "password of an encrypted key"),
     flag(
       "ssl-only",
       "tls",
       W,
       "refuse plain connections (TLS then runs on the native socket: faster)",
-      { needs: "cert" },
+      { needs: ["cert", "cert-dir"] },
     ),
     valued(
       "ssl-version",
@@ -219,7 +240,7 @@ export const PROXY_COMMAND: CommandSpec = {
     ),
     valued("ssl-ciphers", text("LIST"), "tls", W, "OpenSSL cipher list (TLS 1.2 suites)"),
     flag("verify-client", "tls", W, "require a client certificate signed by --cafile (mTLS)", {
-      needs: "cert",
+      needs: ["cert", "cert-dir"],
     }),
     valued("cafile", text("FILE"), "tls", W, "CA bundle for --verify-client"),
     flag("ssl-target", "tls", W, "TLS to the target, verified"),

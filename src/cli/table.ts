@@ -42,8 +42,8 @@ export interface OptionSpec {
   configKey?: string | null;
   /** websockify's or websocat's option, or vncws's own. */
   origin: Origin;
-  /** Another option this one needs ("--ssl-only needs --cert"). */
-  needs?: string;
+  /** Another option this one needs ("--ssl-only needs --cert"); with a list, any one of them. */
+  needs?: string | readonly string[];
 }
 
 /** A heading under which options are listed. */
@@ -219,8 +219,10 @@ export function parseOptions(spec: CommandSpec, argv: string[]): ParsedOptions {
 /** Throws {@linkcode UsageError} for an option given without the option it `needs`. */
 export function checkNeeds(spec: CommandSpec, o: ParsedOptions): void {
   for (const opt of spec.options) {
-    if (opt.needs && o.given(opt.name) && !o.given(opt.needs)) {
-      throw new UsageError(`--${opt.name} needs --${opt.needs}`);
+    if (opt.needs === undefined || !o.given(opt.name)) continue;
+    const needs = typeof opt.needs === "string" ? [opt.needs] : opt.needs;
+    if (!needs.some((n) => o.given(n))) {
+      throw new UsageError(`--${opt.name} needs ${needs.map((n) => `--${n}`).join(" or ")}`);
     }
   }
 }

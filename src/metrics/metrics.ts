@@ -148,6 +148,11 @@ export class Family<M extends Metric> {
     return c.metric;
   }
 
+  /** Drops every child (for a family whose label values are read anew at each scrape). */
+  clear(): void {
+    this.#children.clear();
+  }
+
   /** Appends this family's exposition lines to `out`. */
   expose(out: string[]): void {
     out.push(`# HELP ${this.name} ${escapeHelp(this.help)}`);
@@ -292,6 +297,8 @@ export interface VncwsMetrics {
   authFailures: Family<Counter>;
   /** `vncws_bans_active`: client addresses banned now. */
   bansActive: Gauge;
+  /** `vncws_tls_cert_not_after_seconds{name,file}`: when each served certificate expires. */
+  tlsCertNotAfter: Family<Gauge>;
 }
 
 /** Creates vncws's metrics in `registry` (a new one when omitted). */
@@ -336,6 +343,11 @@ export function createVncwsMetrics(registry: Registry = new Registry()): VncwsMe
       ["kind"],
     ),
     bansActive: registry.gauge("vncws_bans_active", "Client addresses banned now.").labels(),
+    tlsCertNotAfter: registry.gauge(
+      "vncws_tls_cert_not_after_seconds",
+      "When each served certificate expires (notAfter, unix seconds), by its first DNS name and file.",
+      ["name", "file"],
+    ),
   };
   // Known label values exist from the start, so rate() sees them from 0.
   for (const o of ["client_closed", "target_closed", "timeout", "shutdown", "error"]) {

@@ -5,12 +5,24 @@
  * @module
  */
 
+/** One certificate and its private key, as files. */
+export interface CertFiles {
+  /** PEM certificate chain (leaf first). */
+  cert: string;
+  /** PEM private key; absent: the key is inside the `cert` file. */
+  key?: string;
+}
+
 /** TLS settings for the listening side (websockify's names). */
 export interface TlsConfig {
-  /** `--cert`: PEM certificate chain file. */
+  /** The first `--cert`: PEM certificate chain file, the default certificate. */
   cert?: string;
-  /** `--key`: PEM private key file (default: the key inside the cert file). */
+  /** The first `--key`: PEM private key file (default: the key inside the cert file). */
   key?: string;
+  /** The second `--cert`/`--key` pair on, chosen by the client's server name (SNI). */
+  extraCerts?: CertFiles[];
+  /** `--cert-dir`: a directory of certificates chosen by SNI (`NAME.pem` + `NAME.key`…). */
+  certDir?: string;
   /** `--key-password`: passphrase of an encrypted key. */
   keyPassword?: string;
   /** `--ssl-only`: refuse plain (non-TLS) connections. */
@@ -33,4 +45,9 @@ export interface TargetTlsConfig {
   ca?: string;
   /** Skip verification (explicit opt-in). */
   insecure: boolean;
+}
+
+/** Whether `tls` names any certificate (`--cert` or `--cert-dir`): then TLS is served. */
+export function servesTls(tls: TlsConfig): boolean {
+  return tls.cert !== undefined || tls.certDir !== undefined;
 }

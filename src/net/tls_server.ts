@@ -10,15 +10,23 @@
  * verification), and the resulting TLS socket becomes a ByteStream again.
  * @module
  */
-import type crypto from "node:crypto";
 import tls from "node:tls";
 import type { TlsConfig } from "./tls_options.ts";
-import { logDebug, logInfo, logWarn } from "../base/log.ts";
+import { logDebug, logError, logInfo, logWarn } from "../base/log.ts";
+import { type FileWatch, watchFiles } from "../base/file_watch.ts";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { duplexFromStream, type Flow, NodeSocketStream } from "./node_stream.ts";
 import type { ByteStream } from "./stream.ts";
-import { certificates, checkKeyMatches, message, privateKey, readPem } from "./tls_files.ts";
+import { certificates, message, readPem } from "./tls_files.ts";
+import {
+  certFileList,
+  loadCert,
+  nameMatches,
+  pickCert,
+  type ServedCert,
+  watchedPaths,
+} from "./tls_certs.ts";
 
 /** Options for a {@linkcode TlsUpgrader} call. */
 export interface UpgradeOptions {
@@ -29,18 +37,27 @@ export interface UpgradeOptions {
 /** Turns a sniffed stream (its ClientHello not yet consumed) into a TLS stream. */
 export type TlsUpgrader = (stream: ByteStream, options?: UpgradeOptions) => Promise<ByteStream>;
 
-/** A loaded TLS configuration that can be reloaded (SIGHUP) without dropping sessions. */
+/**
+ * A loaded TLS configuration that is reloaded, without dropping sessions,
+ * when its files change on disk and on SIGHUP.
+ */
 export interface TlsServer {
   /** Runs the server side of a TLS handshake on an accepted stream. */
   upgrade: TlsUpgrader;
   /** Re-reads the certificate, key and CA files; throws with the reason when they are bad. */
   reload(): Promise<void>;
+  /** The certificates served now, the default first. */
+  certificates(): readonly ServedCert[];
+  /** Stops watching the files. */
+  close(): void;
 }
 
 /** Options for {@linkcode createTlsServer}. */
 export interface TlsServerOptions {
   /** A handshake not finished within this many ms is closed (default 10 000). */
   handshakeTimeoutMs?: number;
+  /** How often the files are checked for changes, in ms (default 2000; 0: never). */
+  watchIntervalMs?: number;
 }
 
 /** `--ssl-version` values (websockify's names) → the lowest protocol version allowed. */
@@ -95,36 +112,20 @@ export function allowedTls12Suites(list: string): Set<string> | undefined {
   return allowed;
 }
 
-const CERT_BLOCKS = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
 interface Loaded {
+  /** Options of each connection's tls.Server. */
   options: tls.TlsOptions;
-  /** Host names and addresses the certificate is valid for (SAN, else CN). */
-  names: string[];
+  /** The certificates, the default first. */
+  certs: ServedCert[];
   ciphers?: Set<string>;
   summary: Record<string, unknown>;
 }
 
 async function load(config: TlsConfig): Promise<Loaded> {
-  if (!config.cert) throw new Error("TLS needs --cert FILE");
-  const certPath = config.cert;
-  // websockify: without --key the key is in the --cert file.
-  const keyPath = config.key ?? config.cert;
-  const certText = await readPem(certPath, "--cert");
-  const keyText = keyPath === certPath ? certText : await readPem(keyPath, "--key");
-  const chain = certificates(certText, certPath, "--cert");
-  if (config.key === undefined && !/PRIVATE KEY-----/.test(certText)) {
-    throw new Error(`--cert ${certPath} holds no private key: give the key file with --key FILE`);
-  }
-  const key = privateKey(keyText, keyPath, config.keyPassword);
-  checkKeyMatches(chain[0], key.key, { cert: certPath, key: keyPath });
-  const expires = new Date(chain[0].validTo);
-  if (expires.getTime() < Date.now()) {
-    logWarn("the server certificate has expired: clients will refuse it", {
-      cert: certPath,
-      expired: expires.toISOString(),
-    });
-  }
+  const files = await certFileList(config);
+  const certs: ServedCert[] = [];
+  // One by one: the first bad file is the one the error names.
+  for (const f of files) certs.push(await loadCert(f, config.keyPassword));
   let ca: string | undefined;
   if (config.cafile) {
     ca = await readPem(config.cafile, "--cafile");
@@ -142,24 +143,46 @@ async function load(config: TlsConfig): Promise<Loaded> {
     minVersion = "TLSv1.3";
   }
   const ciphers = config.sslCiphers ? allowedTls12Suites(config.sslCiphers) : undefined;
+  const options: tls.TlsOptions = {
+    cert: certs[0].chain,
+    key: certs[0].key,
+    passphrase: config.keyPassword,
+    ca,
+    minVersion,
+    requestCert: config.verifyClient,
+    // Verification result is checked in upgrade() so the log can say why
+    // a client was refused; nothing is read before that check.
+    rejectUnauthorized: false,
+  };
+  if (certs.length > 1) {
+    // One context per certificate, made once per load. The callback answers
+    // at once: measured on Deno 2.9, a callback that answers later stalls
+    // the handshake over a JavaScript stream (the shared port).
+    const contexts = new Map(certs.map((c) =>
+      [
+        c,
+        tls.createSecureContext({
+          cert: c.chain,
+          key: c.key,
+          passphrase: config.keyPassword,
+          ca,
+          minVersion,
+        }),
+      ] as const
+    ));
+    options.SNICallback = (name, answer) => answer(null, contexts.get(pickCert(certs, name)));
+  }
   return {
-    names: certificateNames(chain[0]),
-    options: {
-      cert: certText.match(CERT_BLOCKS)!.join("\n"),
-      key: key.pem,
-      passphrase: config.keyPassword,
-      ca,
-      minVersion,
-      requestCert: config.verifyClient,
-      // Verification result is checked in upgrade() so the log can say why
-      // a client was refused; nothing is read before that check.
-      rejectUnauthorized: false,
-    },
+    certs,
+    options,
     ciphers,
     summary: {
-      cert: certPath,
-      subject: chain[0].subject.replaceAll("\n", ", "),
-      expires: expires.toISOString(),
+      cert: certs.map((c) => c.files.cert).join(","),
+      subject: certs.length === 1 ? certs[0].subject : undefined,
+      // Tells a renewed certificate from the one before in the reload line.
+      serial: certs.length === 1 ? certs[0].serial : undefined,
+      names: certs.length > 1 ? certs.map((c) => c.names.join(" ")).join(", ") : undefined,
+      expires: new Date(Math.min(...certs.map((c) => c.notAfter.getTime()))).toISOString(),
       // The TLS library speaks TLS 1.2 and 1.3 only, so tlsv1_1 means TLS 1.2.
       minVersion: minVersion === "TLSv1.3" ? "TLSv1.3" : "TLSv1.2",
       verifyClient: config.verifyClient ? `CAs from ${config.cafile ?? "the system"}` : undefined,
@@ -168,30 +191,12 @@ async function load(config: TlsConfig): Promise<Loaded> {
   };
 }
 
-function certificateNames(cert: crypto.X509Certificate): string[] {
-  const san = (cert.subjectAltName ?? "").split(/,\s*/).map((e) =>
-    e.replace(/^(DNS|IP Address):/, "").toLowerCase()
-  ).filter((e) => e !== "");
-  if (san.length > 0) return san;
-  const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
-  return cn ? [cn.toLowerCase()] : [];
-}
-
-/** Whether `host` (the client's SNI) is one of `names` (`*.x` covers one label). */
-export function nameMatches(names: string[], host: string): boolean {
-  const h = host.toLowerCase();
-  return names.some((n) =>
-    n === h ||
-    (n.startsWith("*.") && h.endsWith(n.slice(1)) && !h.slice(0, -n.length + 1).includes("."))
-  );
-}
-
 /**
  * Logs why a client left right after the handshake without a request: a
  * client that rejects the certificate often finishes TLS 1.3 first and then
  * closes, so the handshake itself reports nothing.
  */
-function watchEarlyClose(socket: tls.TLSSocket, peer: string, names: string[]): void {
+function watchEarlyClose(socket: tls.TLSSocket, peer: string, certs: ServedCert[]): void {
   let gotData = false;
   let error: Error | undefined;
   socket.once("data", () => gotData = true);
@@ -201,6 +206,7 @@ function watchEarlyClose(socket: tls.TLSSocket, peer: string, names: string[]): 
     // Node sets `servername` on server sockets (SNI); the typings omit it.
     const name = (socket as tls.TLSSocket & { servername?: string | false }).servername;
     const sni = typeof name === "string" ? name : undefined;
+    const names = sni ? pickCert(certs, sni).names : [];
     if (sni && !nameMatches(names, sni)) {
       logWarn("TLS client left without a request: it asked for a name the certificate lacks", {
         client: peer,
@@ -278,7 +284,7 @@ export async function createTlsServer(
   logInfo("TLS ready", current.summary);
 
   const upgrade = (stream: ByteStream, options: UpgradeOptions = {}): Promise<ByteStream> => {
-    const { options: tlsOptions, ciphers, names } = current;
+    const { options: tlsOptions, ciphers, certs } = current;
     // One tls.Server per connection (about 0.3 ms): its 'secureConnection'
     // then surely belongs to this connection, and reload() needs no locking.
     const server = new tls.Server(tlsOptions);
@@ -361,19 +367,39 @@ export async function createTlsServer(
           clientCertCN: cn,
           flow,
         });
-        watchEarlyClose(socket, stream.peer, names);
+        watchEarlyClose(socket, stream.peer, certs);
         resolve(secure);
       });
       server.emit("connection", duplex);
     });
   };
 
+  // Files that change on disk (a renewal) are read again; a bad new state
+  // keeps the old certificates and is logged once, not at every poll.
+  const interval = options.watchIntervalMs ?? 2000;
+  const watch: FileWatch | undefined = interval > 0
+    ? await watchFiles(() => watchedPaths(config), async () => {
+      try {
+        current = await load(config);
+        logInfo("TLS certificates changed on disk: reloaded", current.summary);
+      } catch (e) {
+        logError("TLS certificate files changed but cannot be used; the old ones stay in use", {
+          error: message(e),
+        });
+      }
+    }, { intervalMs: interval })
+    : undefined;
+
   return {
     upgrade,
     async reload() {
+      // What is read now need not be read again by the watch.
+      await watch?.rebase();
       // A bad file keeps the old certificate in use; the caller logs the error.
       current = await load(config);
       logInfo("TLS certificates reloaded", current.summary);
     },
+    certificates: () => current.certs,
+    close: () => watch?.close(),
   };
 }

@@ -114,9 +114,30 @@ Deno.test("websockify cross-option rules", () => {
     ["--auth-source x 6080 h:1", /--auth-source needs --auth-plugin/],
     ["--web-auth 6080 h:1", /--web-auth needs --auth-plugin/],
     ["--legacy-syslog 6080 h:1", /--legacy-syslog needs --syslog/],
-    ["--ssl-only 6080 h:1", /--ssl-only needs --cert/],
+    ["--ssl-only 6080 h:1", /--ssl-only needs --cert or --cert-dir/],
+    ["--verify-client 6080 h:1", /--verify-client needs --cert or --cert-dir/],
   ];
   for (const [line, want] of table) assert.match(usage(line), want, line);
+});
+
+Deno.test("--cert/--key repeat in pairs (SNI); --cert-dir alone serves TLS", () => {
+  const two = run("--cert a.pem --key a.key --cert b.pem --key b.key 6443 h:1");
+  assert.equal(two.tls.cert, "a.pem");
+  assert.equal(two.tls.key, "a.key");
+  assert.deepEqual(two.tls.extraCerts, [{ cert: "b.pem", key: "b.key" }]);
+  const inside = run("--cert a.pem --cert b.pem 6443 h:1");
+  assert.equal(inside.tls.key, undefined);
+  assert.deepEqual(inside.tls.extraCerts, [{ cert: "b.pem", key: undefined }]);
+  assert.deepEqual(run("--cert a.pem 6443 h:1").tls.extraCerts, []);
+  const dir = run("--cert-dir /etc/letsencrypt/live --ssl-only 6443 h:1");
+  assert.equal(dir.tls.certDir, "/etc/letsencrypt/live");
+  assert.equal(dir.tls.cert, undefined);
+  assert.equal(dir.tls.sslOnly, true);
+  assert.match(
+    usage("--cert a.pem --cert b.pem --key a.key 6443 h:1"),
+    /1 --key for 2 --cert: give one --key per --cert, in the same order, or none/,
+  );
+  assert.match(usage("--key a.key 6443 h:1"), /--key needs --cert/);
 });
 
 Deno.test("seed 002 and 004 command lines: daemon wrap, token file, --web", () => {

@@ -61,9 +61,9 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
     /\n {2}vncws \[options\] \[source_addr:\]source_port target_addr:target_port\n/,
   );
   // 68 when the table was made; issue 16 added --ban-after, --ban-window, --ban-time,
-  // --ban-redis, --allow-target, --deny-target, --jwt-secret-encoding, --jwt-audience and
-  // --jwt-issuer, --forwarded-header.
-  assert.equal(PROXY_COMMAND.options.length, 78, "the proxy's option count changed");
+  // --ban-redis, --allow-target, --deny-target, --jwt-secret-encoding, --jwt-audience,
+  // --jwt-issuer, --forwarded-header and --cert-dir.
+  assert.equal(PROXY_COMMAND.options.length, 79, "the proxy's option count changed");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {
@@ -163,7 +163,8 @@ function proxyContext(o: OptionSpec): { before: string[]; after: string[] } {
   if (n === "unix-listen-mode") {
     return { before: ["--unix-listen", "/tmp/x.sock", "h:1"], after: [] };
   }
-  const need = o.needs ? optionArgs(PROXY_COMMAND.options.find((x) => x.name === o.needs)!) : [];
+  const first = typeof o.needs === "string" ? o.needs : o.needs?.[0];
+  const need = first ? optionArgs(PROXY_COMMAND.options.find((x) => x.name === first)!) : [];
   return { before: [...need, "6080", "h:1"], after: [] };
 }
 
@@ -244,8 +245,10 @@ Deno.test("--config keys come from the table: every long option but config/help/
     "allow-ip",
     "allow-origin",
     "allow-target",
+    "cert",
     "deny-ip",
     "deny-target",
+    "key",
     "trusted-proxy",
     "verbose",
   ]);

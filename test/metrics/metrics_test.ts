@@ -58,6 +58,18 @@ Deno.test("metrics: children are cached, counters never go down, bad names are r
   assert.throws(() => r.histogram("h2", "x", [2, 1]), /ascending/);
 });
 
+Deno.test("metrics: clear() drops a family's children (label values read anew)", () => {
+  const r = new Registry();
+  const g = r.gauge("t_expiry", "Expiry.", ["name"]);
+  g.labels("old").set(1);
+  g.clear();
+  g.labels("new").set(2);
+  assert.equal(
+    r.expose(),
+    '# HELP t_expiry Expiry.\n# TYPE t_expiry gauge\nt_expiry{name="new"} 2\n',
+  );
+});
+
 Deno.test("metrics: escaping and value formatting helpers", () => {
   assert.equal(escapeLabelValue('x"y\\z\n'), 'x\\"y\\\\z\\n');
   assert.equal(escapeHelp('say "hi"\\\n'), 'say "hi"\\\\\\n');
@@ -77,6 +89,7 @@ Deno.test("metrics: vncws's named metrics are all exposed with HELP and TYPE", (
   m.targetConnectSeconds.observe(0.003);
   m.wrapRestarts.inc();
   m.tokenLookups.labels("found").inc();
+  m.tlsCertNotAfter.labels("a.example", "/tls/a.pem").set(1800000000);
   m.registry.onCollect(() => m.sessionsActive.set(7));
   const text = m.registry.expose();
   for (
@@ -88,6 +101,7 @@ Deno.test("metrics: vncws's named metrics are all exposed with HELP and TYPE", (
       ["vncws_target_connect_seconds", "histogram"],
       ["vncws_wrap_restarts_total", "counter"],
       ["vncws_token_lookups_total", "counter"],
+      ["vncws_tls_cert_not_after_seconds", "gauge"],
     ]
   ) {
     assert.match(text, new RegExp(`^# HELP ${name} \\S`, "m"));
@@ -95,6 +109,11 @@ Deno.test("metrics: vncws's named metrics are all exposed with HELP and TYPE", (
   }
   const lines = text.split("\n");
   assert.ok(lines.includes("vncws_sessions_active 7"));
+  assert.ok(
+    lines.includes(
+      'vncws_tls_cert_not_after_seconds{name="a.example",file="/tls/a.pem"} 1800000000',
+    ),
+  );
   assert.ok(lines.includes('vncws_sessions_total{outcome="target_closed"} 1'));
   assert.ok(lines.includes('vncws_sessions_total{outcome="error"} 0'));
   assert.ok(lines.includes('vncws_bytes_total{direction="to_target"} 100'));

@@ -10,13 +10,9 @@ import tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { skipUnless } from "../../scripts/testing/util.ts";
-import { makeCerts, type TestCerts } from "../../scripts/testing/certs.ts";
-import {
-  allowedTls12Suites,
-  createTlsServer,
-  nameMatches,
-  type TlsServer,
-} from "../../src/net/tls_server.ts";
+import { makeCerts, makeLeaf, type TestCerts } from "../../scripts/testing/certs.ts";
+import { addLogSink } from "../../src/base/log.ts";
+import { allowedTls12Suites, createTlsServer, type TlsServer } from "../../src/net/tls_server.ts";
 import { DenoStream, PrefixedStream } from "../../src/net/stream.ts";
 import { openNodeListener } from "../../src/net/node_listener.ts";
 import type { TlsConfig } from "../../src/config/config.ts";
@@ -43,10 +39,14 @@ interface Harness {
 }
 
 /** Accepts, upgrades, then echoes `cn=<CN>\n` followed by everything received. */
-async function harness(config: Partial<TlsConfig>, handshakeTimeoutMs?: number): Promise<Harness> {
+async function harness(
+  config: Partial<TlsConfig>,
+  handshakeTimeoutMs?: number,
+  watchIntervalMs?: number,
+): Promise<Harness> {
   const server = await createTlsServer(
     { sslOnly: true, verifyClient: false, ...config },
-    { handshakeTimeoutMs },
+    { handshakeTimeoutMs, watchIntervalMs },
   );
   const listener = await listen();
   const errors: string[] = [];
@@ -80,7 +80,10 @@ async function harness(config: Partial<TlsConfig>, handshakeTimeoutMs?: number):
     port: (listener.addr as Deno.NetAddr).port,
     server,
     errors,
-    close: () => listener.close(),
+    close: () => {
+      listener.close();
+      server.close();
+    },
   };
 }
 
@@ -174,16 +177,6 @@ async function until(f: () => boolean, what: string): Promise<void> {
 }
 
 let certs: TestCerts;
-
-Deno.test("nameMatches: exact names, one-label wildcards, case", () => {
-  const names = ["localhost", "*.example.com", "127.0.0.1"];
-  assert.ok(nameMatches(names, "LOCALHOST"));
-  assert.ok(nameMatches(names, "a.example.com"));
-  assert.ok(!nameMatches(names, "a.b.example.com"));
-  assert.ok(!nameMatches(names, "example.com"));
-  assert.ok(nameMatches(names, "127.0.0.1"));
-  assert.ok(!nameMatches(names, "wrong.example"));
-});
 
 for (const kind of LISTENERS) {
   Deno.test({
@@ -452,6 +445,148 @@ for (const kind of LISTENERS) {
 
 for (const kind of LISTENERS) {
   Deno.test({
+    name: `createTlsServer (${kind} listener): SNI picks the certificate; renewal on disk`,
+    ignore,
+    ...opts,
+    async fn(t) {
+      listenWith = kind;
+      const c = await makeCerts();
+      const ca = await Deno.readTextFile(c.ca);
+      const a = await makeLeaf(c, "a", ["a.example"]);
+      const wild = await makeLeaf(c, "wild", ["*.wild.example"]);
+      const exact = await makeLeaf(c, "exact", ["x.wild.example"]);
+      const sni = {
+        cert: c.serverCert,
+        key: c.serverKey,
+        extraCerts: [a, wild, exact],
+      };
+      const cnFor = async (port: number, servername: string, more: tls.ConnectionOptions = {}) => {
+        const got = await client(port, { ca, servername, ...more });
+        got.socket.destroy();
+        return got.peerCN;
+      };
+      try {
+        await t.step(
+          "each name its certificate (verified); unknown or no name: the first",
+          async () => {
+            const h = await harness(sni);
+            try {
+              assert.equal(await cnFor(h.port, "a.example"), "a.example");
+              assert.equal(await cnFor(h.port, "desk.wild.example"), "*.wild.example");
+              // An exact name wins over the wildcard listed before it.
+              assert.equal(await cnFor(h.port, "x.wild.example"), "x.wild.example");
+              assert.equal(await cnFor(h.port, "localhost"), "localhost");
+              // Not verified: the default certificate lacks these names.
+              const loose = { rejectUnauthorized: false };
+              assert.equal(await cnFor(h.port, "unknown.example", loose), "localhost");
+              assert.equal(await cnFor(h.port, "a.b.wild.example", loose), "localhost");
+              assert.equal(await cnFor(h.port, "", loose), "localhost");
+            } finally {
+              h.close();
+            }
+          },
+        );
+
+        await t.step("with one certificate every name gets it", async () => {
+          const h = await harness({ cert: c.serverCert, key: c.serverKey });
+          try {
+            const cn = await cnFor(h.port, "a.example", { rejectUnauthorized: false });
+            assert.equal(cn, "localhost");
+          } finally {
+            h.close();
+          }
+        });
+
+        await t.step("with SNI: mTLS and --ssl-version still apply", async () => {
+          const h = await harness({
+            ...sni,
+            verifyClient: true,
+            cafile: c.ca,
+            sslVersion: "tlsv1_3",
+          });
+          try {
+            const alice = await client(h.port, {
+              ca,
+              servername: "a.example",
+              cert: Deno.readTextFileSync(c.aliceCert),
+              key: Deno.readTextFileSync(c.aliceKey),
+            });
+            assert.equal(alice.peerCN, "a.example");
+            assert.equal(alice.line, "cn=alice");
+            alice.socket.destroy();
+            await refused(h.port, { ca, servername: "a.example" });
+            await until(() => h.errors.some((e) => /no client certificate/.test(e)), "refusal");
+            await refused(h.port, {
+              ca,
+              servername: "a.example",
+              cert: Deno.readTextFileSync(c.aliceCert),
+              key: Deno.readTextFileSync(c.aliceKey),
+              maxVersion: "TLSv1.2",
+            });
+          } finally {
+            h.close();
+          }
+        });
+
+        await t.step(
+          "a pair renamed into place is served without reload(); a bad one keeps the old, logged once",
+          async () => {
+            const cert = `${c.dir}/live.pem`;
+            const key = `${c.dir}/live.key`;
+            await Deno.copyFile(c.serverCert, cert);
+            await Deno.copyFile(c.serverKey, key);
+            const errors: string[] = [];
+            const remove = addLogSink((text, level) => {
+              if (level === "error") errors.push(text);
+            });
+            const h = await harness({ cert, key, extraCerts: [a] }, undefined, 50);
+            try {
+              const before = await client(h.port, { ca });
+              assert.equal(before.peerCN, "localhost");
+              // certbot's way: new files beside the old, renamed over them.
+              await Deno.copyFile(c.server2Key, `${key}.new`);
+              await Deno.copyFile(c.server2Cert, `${cert}.new`);
+              await Deno.rename(`${key}.new`, key);
+              await Deno.rename(`${cert}.new`, cert);
+              await until(
+                () => h.server.certificates()[0].subject === "CN=localhost-2",
+                "the renewed certificate",
+              );
+              assert.equal(await cnFor(h.port, "localhost"), "localhost-2");
+              assert.equal(await cnFor(h.port, "a.example"), "a.example");
+              const hi = new TextEncoder().encode("still here");
+              assert.deepEqual(await echo(before.socket, hi), hi);
+              before.socket.destroy();
+
+              // A key that is not the certificate's: the old pair stays.
+              await Deno.copyFile(c.serverKey, key);
+              await until(() => errors.length > 0, "the error line");
+              assert.match(errors[0], /cannot be used.*live\.key does not belong/);
+              await new Promise((r) => setTimeout(r, 500)); // ten more polls
+              assert.equal(errors.length, 1, `logged more than once: ${errors.join("\n")}`);
+              assert.equal(await cnFor(h.port, "localhost"), "localhost-2");
+              // The matching certificate arrives: served.
+              await Deno.copyFile(c.serverCert, cert);
+              await until(
+                () => h.server.certificates()[0].subject === "CN=localhost",
+                "the fixed pair",
+              );
+              assert.equal(await cnFor(h.port, "localhost"), "localhost");
+            } finally {
+              remove();
+              h.close();
+            }
+          },
+        );
+      } finally {
+        await c.remove();
+      }
+    },
+  });
+}
+
+for (const kind of LISTENERS) {
+  Deno.test({
     name:
       `createTlsServer (${kind} listener): backpressure both ways (a stalled peer stops the other side)`,
     ignore,
@@ -546,6 +681,7 @@ for (const kind of LISTENERS) {
         b.close();
       } finally {
         listener.close();
+        tlsServer.close();
         await c.remove();
       }
     },

@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import https from "node:https";
-import WebSocket from "ws";
 import {
   freePort,
   readExactly,
@@ -18,12 +17,12 @@ import {
 import { randomBytes, readResponse, wsConnect } from "../../scripts/testing/ws_client.ts";
 import { startEchoTarget } from "../../scripts/testing/targets.ts";
 import { certArgs, makeCerts, type TestCerts } from "../../scripts/testing/certs.ts";
+import { wsEcho, wsOpen } from "../../scripts/testing/ws_npm.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ignore = skipUnless("openssl", "apt-get install openssl");
 const dec = new TextDecoder();
 
-/** Opens a ws/wss connection with npm ws; resolves the banner and the socket, or rejects. */
 /** vncws with `args` before `PORT TARGET`, on a free port; `await using` stops it. */
 async function startOn(target: string, args: string[]) {
   const port = freePort();
@@ -35,37 +34,6 @@ async function startOn(target: string, args: string[]) {
       await v.stop();
     },
   };
-}
-
-function wsOpen(
-  url: string,
-  options: WebSocket.ClientOptions = {},
-): Promise<{ ws: WebSocket; banner: string }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, options);
-    ws.binaryType = "nodebuffer";
-    ws.once("error", reject);
-    ws.once("unexpected-response", (_req: unknown, res: { statusCode?: number }) => {
-      reject(new Error(`HTTP ${res.statusCode}`));
-      ws.terminate();
-    });
-    ws.once("message", (m: Uint8Array) => resolve({ ws, banner: dec.decode(m) }));
-  });
-}
-
-/** Sends `data` and collects the same number of bytes back. */
-function wsEcho(ws: WebSocket, data: Uint8Array): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const out = new Uint8Array(data.length);
-    let got = 0;
-    ws.on("message", (m: Uint8Array) => {
-      out.set(m, got);
-      got += m.length;
-      if (got >= data.length) resolve(out);
-    });
-    ws.once("close", () => reject(new Error(`closed after ${got} bytes`)));
-    ws.send(data);
-  });
 }
 
 /** Runs a python websocket-client script; resolves its output. */
