@@ -196,7 +196,13 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
       // Routing and access (tokens, auth, IP lists, limits) follow the file;
       // sessions keep running. Other settings need a restart.
       options.reload()
-        .then((next) => routing.reload(next))
+        .then((next) => {
+          // The ban list keeps its state across reloads, so its settings stay too.
+          if (JSON.stringify(next.bans) !== JSON.stringify(config.bans)) {
+            logWarn("--ban-* settings changed in --config take effect at the next restart");
+          }
+          return routing.reload(next);
+        })
         .then(() => logInfo("routing and access settings reloaded from --config"))
         .catch((e) =>
           logWarn("reload of --config failed; the old settings stay", {

@@ -19,6 +19,16 @@ const FAIL = "vncws:fail:";
 const BAN = "vncws:ban:";
 const CHANNEL = "vncws:bans";
 
+/**
+ * The replies of a MULTI … EXEC; throws the first command's error (EXEC
+ * itself succeeds when a queued command fails).
+ */
+function checked(replies: [Error | null, unknown][] | null): unknown[] {
+  if (!replies) throw new Error("Redis discarded the transaction");
+  for (const [error] of replies) if (error) throw error;
+  return replies.map(([, value]) => value);
+}
+
 /** Options for {@linkcode createRedisBanStore}. */
 export interface RedisBanStoreOptions {
   /** Seconds allowed for connecting and for each command (default 5). */
@@ -58,16 +68,22 @@ export function createRedisBanStore(url: string, options: RedisBanStoreOptions =
   return {
     async failure(address, window) {
       const key = FAIL + address;
-      const replies = await client.multi().set(key, "0", "EX", window, "NX").incr(key).exec();
-      const count = replies?.[1]?.[1];
+      // EX takes whole seconds; --ban-window may be fractional.
+      const replies = checked(
+        await client.multi().set(key, "0", "EX", Math.ceil(window), "NX").incr(key).exec(),
+      );
+      const count = replies[1];
       return typeof count === "number" ? count : 0;
     },
     async ban(address, seconds) {
-      await client.multi()
-        .set(BAN + address, "1", "EX", seconds)
-        .del(FAIL + address)
-        .publish(CHANNEL, `${seconds} ${address}`)
-        .exec();
+      const whole = Math.ceil(seconds);
+      checked(
+        await client.multi()
+          .set(BAN + address, "1", "EX", whole)
+          .del(FAIL + address)
+          .publish(CHANNEL, `${whole} ${address}`)
+          .exec(),
+      );
     },
     async subscribe(onBan) {
       subscriber.on("message", (_channel: string, message: string) => {

@@ -14,18 +14,38 @@
  * bans between replicas; without one, each process keeps its own.
  * @module
  */
-import { logInfo } from "../base/log.ts";
+import { logDebug, logInfo } from "../base/log.ts";
+import { parseIp } from "../net/ip.ts";
 import { type Refusal, refusal, type RefusalKind } from "./refusal.ts";
 
-/** The refusals that count as a failed attempt: guessing, not load or our own trouble. */
+/**
+ * The refusals that count as a failed attempt: guessing, not load or our own
+ * trouble. A refused Origin is not one: any web page can make its visitors'
+ * browsers send one (a page could then ban its visitors), and a script that
+ * guesses sends no Origin at all. Nor is a missing client certificate
+ * (`tls_failed`): a page can make a browser open TLS connections too; a
+ * certificate presented and refused (`client_cert`) counts.
+ */
 export const FAILURE_KINDS: ReadonlySet<RefusalKind> = new Set<RefusalKind>([
   "auth",
-  "origin",
   "token_missing",
   "unknown_token",
   "bad_request",
   "client_cert",
 ]);
+
+/**
+ * The key failures and bans are kept under: the address itself, or for
+ * IPv6 its /64 (one host usually holds a whole /64, so single addresses
+ * would cost an attacker nothing to change).
+ */
+export function banKey(address: string): string {
+  const ip = parseIp(address);
+  if (!ip || ip.length !== 16) return address;
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i += 2) groups.push(((ip[i] << 8) | ip[i + 1]).toString(16));
+  return `${groups.join(":")}::/64`;
+}
 
 /** Options for {@linkcode BanList}. */
 export interface BanOptions {
@@ -105,7 +125,8 @@ export class BanList {
   }
 
   /** A 429 refusal when `address` is banned now, else `null`. */
-  check(address: string): Refusal | null {
+  check(client: string): Refusal | null {
+    const address = banKey(client);
     const until = this.#bans.get(address);
     if (until === undefined) return null;
     const left = until - this.#now();
@@ -123,7 +144,8 @@ export class BanList {
    * ({@linkcode FAILURE_KINDS}); starts a ban at the `after`-th failure
    * within the window.
    */
-  failed(address: string, refused: Refusal): void {
+  failed(client: string, refused: Refusal): void {
+    const address = banKey(client);
     if (!FAILURE_KINDS.has(refused.kind) || this.#bans.has(address)) return;
     this.#options.onFailure?.(refused.kind);
     const now = this.#now();
@@ -140,7 +162,8 @@ export class BanList {
     if (!store) return;
     store.failure(address, this.#options.window).then((count) => {
       if (count >= this.#after && !this.#bans.has(address)) this.#ban(address, count);
-    }).catch((e) => logInfo("ban store failed", { reason: (e as Error).message }));
+      // The store says once when Redis goes away; a line per failure would flood the log.
+    }).catch((e) => logDebug("ban store failed", { reason: (e as Error).message }));
   }
 
   /** Stops the timer that ends bans and disconnects the store. */
@@ -158,7 +181,7 @@ export class BanList {
     this.#failures.delete(address);
     this.#startBan(address, this.#now() + this.#timeMs, `${failures} failures`);
     this.#options.store?.ban(address, this.#options.time).catch((e) =>
-      logInfo("ban store failed", { reason: (e as Error).message })
+      logDebug("ban store failed", { reason: (e as Error).message })
     );
   }
 

@@ -31,7 +31,7 @@ export type RefusalKind =
   | "tls_required"
   /** The TLS handshake failed: no common version, the client left... (closed). */
   | "tls_failed"
-  /** `--verify-client`: no client certificate, or one not signed by `--cafile` (closed). */
+  /** `--verify-client`: a client certificate not signed by `--cafile` (closed; a missing one is `tls_failed`). */
   | "client_cert"
   /** `--deny-ip`/`--allow-ip` (403). */
   | "ip_denied"

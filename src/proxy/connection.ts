@@ -33,10 +33,10 @@ import { httpErrorRefusal, readHead, type Request, sniff } from "./sniff.ts";
 const encoder = new TextEncoder();
 
 /**
- * The session-end line's field names in `--log-format json` (the text
- * format keeps the short ones). Listed in README's "Operations".
+ * The session lines' field names in `--log-format json` (the text format
+ * keeps the short ones). Listed in README's "Operations".
  */
-export const SESSION_END_JSON_NAMES: Readonly<Record<string, string>> = {
+export const SESSION_JSON_NAMES: Readonly<Record<string, string>> = {
   client: "client",
   from: "client_address",
   cn: "client_cn",
@@ -282,7 +282,7 @@ async function relay(
       down: result.toClient,
       ms: Date.now() - started,
       reason: result.reason,
-    }, SESSION_END_JSON_NAMES);
+    }, SESSION_JSON_NAMES);
     return;
   }
   try {
@@ -297,12 +297,12 @@ async function relay(
     from: client.address && client.address !== peerIp(client.peer) ? client.address : undefined,
     cn: client.clientCertCN,
   };
-  logDebug("session start", {
+  log("debug", "session start", {
     ...who,
     target: where,
     token: route.label,
     protocol: upgrade.protocol,
-  });
+  }, SESSION_JSON_NAMES);
   const hooks = ctx.sessions.openSession({ id, client, target: route.target, kind: "ws" });
   const result = await relayWebSocket(stream, target, {
     leftover: request.leftover,
@@ -323,5 +323,5 @@ async function relay(
     ms: Date.now() - started,
     code: result.code,
     reason: result.reason,
-  }, SESSION_END_JSON_NAMES);
+  }, SESSION_JSON_NAMES);
 }

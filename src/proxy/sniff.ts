@@ -73,8 +73,10 @@ export async function sniff(stream: ByteStream, ctx: ProxyContext): Promise<Snif
       return { kind: "http", stream: secure, initial: new Uint8Array(0) };
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
-      // A refused client certificate is a failed attempt (bans); other handshake failures are not.
-      return refusal(/client certificate/.test(why) ? "client_cert" : "tls_failed", 400, why);
+      // A client certificate presented and refused is a failed attempt (bans); a missing one
+      // and other handshake failures are not.
+      const refusedCert = /client certificate/.test(why) && !/no client certificate/.test(why);
+      return refusal(refusedCert ? "client_cert" : "tls_failed", 400, why);
     }
   }
   if (tls.sslOnly) return refusal("tls_required", 400, "plain connection: --ssl-only is set");

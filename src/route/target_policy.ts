@@ -139,11 +139,20 @@ export function parseTargetRules(entries: readonly string[], option: string): Ta
 /**
  * Refused for token targets unless an allow block inside them names them:
  * IPv4 and IPv6 link-local (169.254.169.254 is the metadata service of most
- * clouds) and AWS's IPv6 metadata address.
+ * clouds), link-local through NAT64 (64:ff9b::169.254.x.y), AWS's IPv6 and
+ * Alibaba's metadata addresses, and "this host" (0.0.0.0/8 and ::, which
+ * Linux connects to loopback, so `--deny-target 127.0.0.0/8` alone would
+ * not cover them).
  */
-const GUARDED: readonly Cidr[] = ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128"].map(
-  parseCidr,
-);
+const GUARDED: readonly Cidr[] = [
+  "169.254.0.0/16",
+  "fe80::/10",
+  "64:ff9b::a9fe:0/112",
+  "fd00:ec2::254/128",
+  "100.100.100.200/32",
+  "0.0.0.0/8",
+  "::/128",
+].map(parseCidr);
 
 /** Whether block `inner` lies entirely inside `outer`. */
 function within(inner: Cidr, outer: Cidr): boolean {

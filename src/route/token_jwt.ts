@@ -230,7 +230,15 @@ export class JWTTokenApi implements TokenResolver {
       return targetFromParts(claims.host, claims.port);
     } catch (e) {
       if (e instanceof TokenBackendError) throw e;
-      logInfo("JWT token refused", { token: tokenHash(token), reason: (e as Error).message });
+      const reason = (e as Error).message;
+      // A vncws user upgrading with a raw secret file (a hex secret is valid base64url too)
+      // sees every token fail its signature: say what to do.
+      const hint = this.#key.kind === "secret" && this.#encoding === "base64url" &&
+          /signature/i.test(reason)
+        ? "if the key file holds the secret itself, not its base64url text, use " +
+          "--jwt-secret-encoding raw"
+        : undefined;
+      logInfo("JWT token refused", { token: tokenHash(token), reason, hint });
       return null;
     }
   }

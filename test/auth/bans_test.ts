@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BanList, type BanStore } from "../../src/auth/bans.ts";
+import { banKey, BanList, type BanStore } from "../../src/auth/bans.ts";
 import { refusal } from "../../src/auth/refusal.ts";
 
 const wrongPassword = refusal("auth", 401, "wrong user name or password");
@@ -72,11 +72,14 @@ Deno.test("bans: load and server-side refusals are not failures", async () => {
       refusal("connect_failed", 502, "no"),
       refusal("auth_required", 401, "authentication required"),
       refusal("tls_failed", 400, "the client closed the connection during the handshake"),
+      refusal("tls_failed", 400, "no client certificate (--verify-client requires one)"),
+      // Any page can make its visitors' browsers send a foreign Origin.
+      refusal("origin", 403, "cross-origin request refused"),
     ]
   ) bans.failed("192.0.2.3", r);
   assert.equal(bans.check("192.0.2.3"), null);
   assert.deepEqual(failures, []);
-  bans.failed("192.0.2.3", refusal("client_cert", 400, "no client certificate"));
+  bans.failed("192.0.2.3", refusal("client_cert", 400, "client certificate CN=x not trusted"));
   assert.equal(bans.check("192.0.2.3")?.kind, "banned");
   await bans.close();
 });
@@ -114,5 +117,16 @@ Deno.test("bans: a store shares counts and bans between replicas", async () => {
   assert.deepEqual(published, [["203.0.113.5", 120]]);
   deliver("203.0.113.6", 60);
   assert.equal(bans.check("203.0.113.6")?.headers?.["Retry-After"], "60");
+  await bans.close();
+});
+
+Deno.test("bans: IPv6 clients are counted and banned by their /64", async () => {
+  const { bans } = list({ after: 2 });
+  bans.failed("2001:db8:1:2::a", wrongPassword);
+  bans.failed("2001:db8:1:2:ffff::b", unknownToken);
+  assert.equal(bans.check("2001:db8:1:2::c")?.kind, "banned", "another address of the /64");
+  assert.equal(bans.check("2001:db8:1:3::a"), null, "the next /64 is not banned");
+  assert.equal(banKey("2001:db8:1:2::a"), "2001:db8:1:2::/64");
+  assert.equal(banKey("192.0.2.1"), "192.0.2.1");
   await bans.close();
 });

@@ -186,7 +186,18 @@ Deno.test("deny wins over allow, for blocks and for names", async () => {
 });
 
 Deno.test("default: link-local and metadata addresses are refused unless a block inside them allows them", async () => {
-  for (const host of ["169.254.169.254", "169.254.1.1", "fe80::1", "fd00:ec2::254"]) {
+  const guarded = [
+    "169.254.169.254",
+    "169.254.1.1",
+    "fe80::1",
+    "fd00:ec2::254",
+    "64:ff9b::a9fe:a9fe", // 169.254.169.254 through NAT64
+    "100.100.100.200", // Alibaba's metadata service
+    "0.0.0.0", // "this host": Linux connects it to loopback
+    "0.1.2.3",
+    "::",
+  ];
+  for (const host of guarded) {
     assert.equal(await verdict({}, tcp(host, 80)), "target_denied", host);
     // A broad allow does not unlock them: the block must name them.
     assert.equal(await verdict({ allow: ["0.0.0.0/0", "::/0"] }, tcp(host, 80)), "target_denied");
