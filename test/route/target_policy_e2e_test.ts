@@ -8,6 +8,7 @@ import {
   freePort,
   MAIN,
   PYTHON,
+  skipUnless,
   skipUnlessPython,
   startProcess,
   startVncws,
@@ -176,6 +177,59 @@ Deno.test({
       assert.deepEqual(r.x, [101, "RFB"]);
       assert.equal(target.connections(), 1);
       assert.doesNotMatch(vncws.output(), /target_denied/);
+    } finally {
+      await vncws.stop();
+      await target.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "token targets: a host name that resolves to the metadata address is refused (/etc/hosts)",
+  ignore: ignore || skipUnless(["unshare", "mount"], "apt-get install util-linux mount") ||
+    Deno.uid() !== 0,
+  ...opts,
+  async fn() {
+    const target = countingTarget();
+    using dir = tempDir();
+    // vncws runs in its own mount namespace, where this file is /etc/hosts.
+    const hosts = `${dir.path}/hosts`;
+    Deno.writeTextFileSync(
+      hosts,
+      "127.0.0.1 localhost\n169.254.169.254 metadata.test\n127.0.0.1 desk.test\n" +
+        "127.0.0.1 twofaced.test\n169.254.169.254 twofaced.test\n",
+    );
+    const tokens = `${dir.path}/tokens`;
+    Deno.writeTextFileSync(
+      tokens,
+      `meta: metadata.test:${target.port}\ndesk: desk.test:${target.port}\n` +
+        `both: twofaced.test:${target.port}\n`,
+    );
+    const port = freePort();
+    const vncws = startProcess("unshare", [
+      "--mount",
+      "sh",
+      "-c",
+      `mount --bind "${hosts}" /etc/hosts && exec "$0" "$@"`,
+      Deno.execPath(),
+      "run",
+      "-A",
+      MAIN,
+      "--token-plugin",
+      "TokenFile",
+      "--token-source",
+      tokens,
+      `127.0.0.1:${port}`,
+    ]);
+    try {
+      await vncws.waitFor("listening on", 20000);
+      const got = await open(port, ["meta", "desk", "both"]);
+      assert.deepEqual(got.meta, [403, ""]);
+      assert.deepEqual(got.desk, [101, "RFB"]);
+      // One of its addresses is the metadata service: refused, though the other is fine.
+      assert.deepEqual(got.both, [403, ""]);
+      assert.equal(target.connections(), 1, "only desk.test was connected");
+      assert.match(vncws.output(), /kind=target_denied.*metadata\.test/);
     } finally {
       await vncws.stop();
       await target.close();
