@@ -3,8 +3,12 @@
  * and whether it is ready. Stopping has two strengths:
  * - a **shutdown** (SIGINT/SIGTERM, the wrapped command gone) stops
  *   accepting, closes connections that are not sessions yet at once, and
- *   gives sessions `--drain-timeout` before they are closed with 1001 (a
- *   second signal closes them at once);
+ *   gives sessions `--drain-timeout` before they are closed with 1001. A
+ *   signal first turns `/readyz` to 503 and, with `--drain-delay`, keeps
+ *   accepting that long before it stops, so a load balancer sees the drain
+ *   and moves traffic away before the listener closes. Each further signal
+ *   skips one stage: during the delay it stops accepting now (the drain
+ *   begins), during the drain it closes every session now;
  * - `--timeout`, `--idle-timeout` and `--run-once` only stop accepting:
  *   what was accepted is still served.
  * SIGHUP reloads (the caller says what). Readiness (`/readyz`) is false while
@@ -33,6 +37,19 @@ export interface Activity {
   readonly lastEnd: number;
 }
 
+/** Settings of {@linkcode Lifecycle.watchSignals}. */
+export interface ShutdownOptions {
+  /** `--drain-delay`: seconds of still accepting, not ready, after the first signal. */
+  drainDelay: number;
+  /** `--drain-timeout`: seconds sessions may finish after accepting stopped. */
+  drainTimeout: number;
+  /** Sessions relaying now, for the log line when the drain ends. */
+  openSessions?: () => number;
+}
+
+/** Where a signalled shutdown is: each signal moves it one stage on. */
+type ShutdownStage = "running" | "delay" | "drain" | "closing";
+
 /** The lifecycle of one run of the proxy; see the module doc. */
 export class Lifecycle {
   readonly #shutdown = new AbortController();
@@ -40,6 +57,11 @@ export class Lifecycle {
   readonly #onStop: Array<() => void> = [];
   readonly #cleanups: Array<() => Promise<void> | void> = [];
   #stopping = false;
+  #notified = false;
+  #stage: ShutdownStage = "running";
+  /** Why `/readyz` already says 503 while vncws still accepts (`--drain-delay`). */
+  #draining: string | undefined;
+  #delayTimer: ReturnType<typeof setTimeout> | undefined;
   /** The wrapped server has not started listening yet (`--wrap`). */
   wrapStarting = false;
   /** The token backend failed the last lookup (until one succeeds). */
@@ -79,8 +101,15 @@ export class Lifecycle {
     if (this.#stopping) return;
     this.#stopping = true;
     logInfo("stopping", { why });
-    void notifyStopping();
+    this.#notifyStopping();
     for (const fn of this.#onStop) fn();
+  }
+
+  /** systemd's `STOPPING=1`, once: at the first signal, or when accepting stops. */
+  #notifyStopping(): void {
+    if (this.#notified) return;
+    this.#notified = true;
+    void notifyStopping();
   }
 
   /** Closes every session now (1001) and every connection not a session yet. */
@@ -92,6 +121,7 @@ export class Lifecycle {
   /** `/readyz`. */
   ready(): ReadyState {
     if (this.#stopping) return { ok: false, why: "stopping" };
+    if (this.#draining) return { ok: false, why: this.#draining };
     if (this.wrapStarting) return { ok: false, why: "the wrapped server is not listening yet" };
     if (this.tokenBackendDown) {
       return { ok: false, why: "the token backend did not answer the last lookup" };
@@ -105,30 +135,80 @@ export class Lifecycle {
   }
 
   /**
-   * SIGINT/SIGTERM: a shutdown, sessions get `drainSeconds`; the same signal
-   * again closes them at once. SIGHUP calls `onHangup`.
+   * SIGINT/SIGTERM: a shutdown, one stage per signal (see the module doc);
+   * SIGHUP calls `onHangup`.
    */
-  watchSignals(drainSeconds: number, onHangup: () => void): void {
-    const onSignal = (sig: Deno.Signal) => () => {
-      if (this.#stopping) {
-        logWarn(`${sig} again: closing every session now`);
-        this.shutdownNow();
-        return;
-      }
-      this.stop(sig, { closePending: true });
-      // Sessions get --drain-timeout to finish, then are closed with 1001.
-      const t = setTimeout(() => this.#shutdown.abort(), drainSeconds * 1000);
-      this.defer(() => clearTimeout(t));
-    };
+  watchSignals(options: ShutdownOptions, onHangup: () => void): void {
     const handlers: Array<[Deno.Signal, () => void]> = [
-      ["SIGINT", onSignal("SIGINT")],
-      ["SIGTERM", onSignal("SIGTERM")],
+      ["SIGINT", () => this.signal("SIGINT", options)],
+      ["SIGTERM", () => this.signal("SIGTERM", options)],
       ["SIGHUP", onHangup],
     ];
     for (const [s, h] of handlers) Deno.addSignalListener(s, h);
     this.defer(() => {
       for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
     });
+  }
+
+  /**
+   * One SIGINT/SIGTERM (what {@linkcode Lifecycle.watchSignals} calls):
+   * the first begins the shutdown (not ready at once; with a drain delay,
+   * accepting goes on that long), each further one skips a stage: the
+   * rest of the delay, then the rest of the drain.
+   */
+  signal(sig: string, options: ShutdownOptions): void {
+    switch (this.#stage) {
+      case "running":
+        if (options.drainDelay > 0 && !this.#stopping) {
+          this.#stage = "delay";
+          this.#draining = `stopping (${sig}): new sessions are still taken for ` +
+            `--drain-delay ${options.drainDelay}s, then the listener closes`;
+          logInfo(`${sig}: /readyz answers 503 now; accepting for --drain-delay, then stopping`, {
+            seconds: options.drainDelay,
+          });
+          this.#notifyStopping();
+          this.#delayTimer = setTimeout(() => this.#drain(sig, options), options.drainDelay * 1000);
+          this.defer(() => clearTimeout(this.#delayTimer));
+          return;
+        }
+        this.#drain(sig, options);
+        return;
+      case "delay":
+        logWarn(`${sig} again: skipping the rest of --drain-delay; stopping now`);
+        clearTimeout(this.#delayTimer);
+        this.#drain(sig, options);
+        return;
+      default:
+        logWarn(`${sig} again: closing every session now`);
+        this.#stage = "closing";
+        this.shutdownNow();
+    }
+  }
+
+  /** Stops accepting; sessions get `--drain-timeout`, then are closed with 1001. */
+  #drain(sig: string, options: ShutdownOptions): void {
+    this.#stage = "drain";
+    if (this.#stopping) {
+      // Accepting stopped already (--timeout, --idle-timeout): only the drain begins.
+      logInfo(`${sig}: sessions get --drain-timeout, then close`, {
+        seconds: options.drainTimeout,
+      });
+    }
+    this.stop(sig, { closePending: true });
+    const t = setTimeout(() => {
+      this.#stage = "closing";
+      const open = options.openSessions?.() ?? 0;
+      if (open > 0) {
+        // The session end lines follow, each with its code (1001 for WebSocket sessions).
+        logWarn("--drain-timeout over: closing the sessions still open", {
+          sessions: open,
+          seconds: options.drainTimeout,
+          how: "WebSocket: close frame 1001 Going away; raw: the connection is closed",
+        });
+      }
+      this.#shutdown.abort();
+    }, options.drainTimeout * 1000);
+    this.defer(() => clearTimeout(t));
   }
 
   /**

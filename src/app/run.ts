@@ -17,6 +17,7 @@ import {
   logWarn,
   reopenLogFile,
 } from "../base/log.ts";
+import { healthResponse } from "../http/health.ts";
 import { createSessionBook } from "../metrics/session_book.ts";
 import { notifyReady } from "../service/systemd.ts";
 import type { WrapHandle } from "../wrap/supervisor.ts";
@@ -110,6 +111,8 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     },
     sessions: book,
     web: routing.web,
+    // /healthz and /readyz on the proxy's port too: a balancer checks the port it sends to.
+    health: (head) => healthResponse(head, () => life.ready()),
     tls: tlsServer?.upgrade,
     signal: life.shutdownSignal,
     stopping: life.pendingSignal,
@@ -183,7 +186,11 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   reportToParent({ ok: true });
   void notifyReady();
 
-  life.watchSignals(config.drainTimeout, () => {
+  life.watchSignals({
+    drainDelay: config.drainDelay,
+    drainTimeout: config.drainTimeout,
+    openSessions: () => book.active,
+  }, () => {
     // SIGHUP: reopen the log file (logrotate) and re-read certificates; sessions go on.
     logInfo("SIGHUP: reloading");
     reopenLogFile();

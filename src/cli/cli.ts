@@ -61,6 +61,7 @@ export function parseCommandLine(argv: string[]): Command {
   c.pingTimeout = num("ping-timeout");
   c.sessionIdleTimeout = num("session-idle-timeout");
   c.drainTimeout = num("drain-timeout");
+  c.drainDelay = num("drain-delay");
   c.logFile = str("log-file");
   c.logFormat = o.get<"text" | "json">("log-format")!;
   c.syslog = str("syslog");

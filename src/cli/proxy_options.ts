@@ -4,7 +4,7 @@
  * vncws's own). The parser (cli.ts), `--help`, the `--config` keys and the
  * README's option tables all come from {@linkcode PROXY_COMMAND}.
  *
- * Over 400 lines because it is one declaration, an entry per option (79):
+ * Over 400 lines because it is one declaration, an entry per option (80):
  * splitting it would scatter the one list a reader looks for.
  * @module
  */
@@ -551,6 +551,14 @@ export const PROXY_COMMAND: CommandSpec = {
       V,
       "on SIGTERM/SIGINT, let sessions finish this long, then close them with 1001",
       { default: D.drainTimeout },
+    ),
+    valued(
+      "drain-delay",
+      seconds,
+      "ops",
+      V,
+      "on SIGTERM/SIGINT, /readyz turns 503 at once but new sessions are taken SEC more seconds",
+      { default: D.drainDelay },
     ),
     flag("daemon", "ops", W, "run in the background", { short: "D" }),
     valued("pid-file", text("FILE"), "ops", V, "write the process id to FILE"),

@@ -166,6 +166,11 @@ export interface Config {
   pidFile?: string;
   /** Seconds sessions may finish after SIGTERM before they are closed. */
   drainTimeout: number;
+  /**
+   * `--drain-delay`: seconds vncws still accepts after SIGTERM while
+   * `/readyz` already answers 503, so balancers move traffic away first.
+   */
+  drainDelay: number;
 }
 
 /**
@@ -237,5 +242,6 @@ export function defaultConfig(): Config {
     pingTimeout: 0,
     sessionIdleTimeout: 0,
     drainTimeout: 10,
+    drainDelay: 0,
   };
 }

@@ -12,16 +12,10 @@
 import { PROMETHEUS_CONTENT_TYPE, type Registry } from "./metrics.ts";
 import type { SessionInfo } from "./sessions.ts";
 import { escapeHtml } from "../base/text.ts";
+import { healthAnswer, type Readiness } from "../http/health.ts";
 
 export { countingHooks, type SessionInfo, SessionTable } from "./sessions.ts";
-
-/** Readiness as `/readyz` reports it. */
-export interface Readiness {
-  /** Whether vncws can take new sessions. */
-  ok: boolean;
-  /** Why not ready (shown in the 503 body). */
-  why?: string;
-}
+export type { Readiness };
 
 /** Options for {@linkcode startOpsServer}. */
 export interface OpsServerOptions {
@@ -151,10 +145,10 @@ export function handleOpsRequest(request: Request, options: OpsServerOptions): R
         headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
       });
     case "/healthz":
-      return text(200, "ok\n");
     case "/readyz": {
-      const r = options.ready();
-      return r.ok ? text(200, "ready\n") : text(503, `not ready: ${r.why ?? "unknown reason"}\n`);
+      // The same answers as on the proxy's own port (http/health.ts).
+      const { status, body } = healthAnswer(path, options.ready)!;
+      return text(status, body);
     }
     case "/sessions.json":
       return new Response(JSON.stringify(viewSessions(options.sessions())), {

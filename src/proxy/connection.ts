@@ -120,6 +120,7 @@ async function runSteps(
     return { refusal: request, stream: conn, site: early, address: peerAddress };
   }
   const { head } = request;
+  if (await answerHealth(conn, head, ctx)) return undefined;
   const site: RefusalSite = { http: true, head, tokenPathPrefix: prefix };
   const client: ClientInfo = { peer: conn.peer, clientCertCN: conn.clientCertCN };
   // Behind a trusted proxy, the client it names; it may be banned too.
@@ -154,6 +155,25 @@ async function runSteps(
   client.address = route.address;
   // 4. connect, 5. relay.
   return await connectAndRelay(conn, { id, client, route, request, upgrade }, ctx);
+}
+
+/**
+ * Answers a health check (`/healthz`, `/readyz`) when `head` is one; true
+ * when it did. It comes before the checks of the client that need the head
+ * (a client a trusted proxy names, address lists, `--web-auth`), so a
+ * balancer needs no credentials and a check is never counted, limited or
+ * refused for its own sake; only a banned peer address is refused earlier,
+ * before any head is read. Not logged: balancers ask every few seconds.
+ */
+async function answerHealth(
+  stream: ByteStream,
+  head: RequestHead,
+  ctx: ProxyContext,
+): Promise<boolean> {
+  const res = !isUpgradeRequest(head) ? ctx.health?.(head) : undefined;
+  if (!res) return false;
+  await writeResponse(stream, res, { headOnly: head.method === "HEAD" });
+  return true;
 }
 
 /**

@@ -3,7 +3,7 @@
  * interfaces: {@linkcode Access} (who may open a session and where it goes),
  * {@linkcode Connector} (reach a target), {@linkcode SessionObserver}
  * (bookkeeping), an optional {@linkcode Guard} (bans),
- * {@linkcode WebHandler} and {@linkcode TlsUpgrade},
+ * {@linkcode WebHandler}, {@linkcode HealthHandler} and {@linkcode TlsUpgrade},
  * and the two stop signals. `src/app/` builds one {@linkcode ProxyContext};
  * every connection of the server shares it.
  *
@@ -69,6 +69,16 @@ export interface Connector {
 /** Answers a plain HTTP request (static files, the viewer): a response or a refusal. */
 export type WebHandler = (head: RequestHead, client: ClientInfo) => Promise<HttpResponse | Refusal>;
 
+/**
+ * Answers a load balancer's health check on the proxy's port (`GET` or
+ * `HEAD` of `/healthz` or `/readyz`): a response, or undefined for every
+ * other request. It is asked as soon as the head is read, before the
+ * checks that need it (bans of a client a trusted proxy names, address
+ * lists, `--web-auth`): health checks carry no credentials and count
+ * against nothing.
+ */
+export type HealthHandler = (head: RequestHead) => HttpResponse | undefined;
+
 /** Server-side TLS for a stream whose first bytes look like a ClientHello. */
 export type TlsUpgrade = (
   stream: ByteStream,
@@ -120,6 +130,8 @@ export interface ProxyContext {
   sessions: SessionObserver;
   /** Plain HTTP requests; absent = 405 (no `--web`). */
   web?: WebHandler;
+  /** `/healthz` and `/readyz` on this port, ahead of `web`; absent = not answered. */
+  health?: HealthHandler;
   /** Bans (`--ban-after`); absent = off. */
   guard?: Guard;
   /** Server-side TLS; absent = TLS clients are refused (no `--cert`). */
