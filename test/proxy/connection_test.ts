@@ -279,3 +279,39 @@ Deno.test("pipeline: a banned raw client is closed without an answer or a route"
   assert.deepEqual(refused.map((r) => r.kind), ["banned"]);
   assert.deepEqual(opened, []);
 });
+
+Deno.test("pipeline: a health check is answered by ctx.health before bans of a named client and the web side", async () => {
+  const asked: string[] = [];
+  const { ctx, refused } = context({
+    // The trusted proxy's head names a banned client: every other request is refused.
+    access: {
+      route: () => Promise.resolve(route()),
+      rawAllowed: false,
+      clientAddress: (_c, h) => h ? "203.0.113.9" : undefined,
+      routeRaw: () => route(),
+    },
+    guard: {
+      check: (a) => a === "203.0.113.9" ? refusal("banned", 429, "banned") : null,
+      failed: () => {},
+    },
+    web: () => Promise.resolve(refusal("auth_required", 401, "credentials needed")),
+    health: (h) => {
+      asked.push(`${h.method} ${h.path}`);
+      return h.path === "/readyz" ? { status: 503, body: "not ready: stopping\n" } : undefined;
+    },
+  });
+  const ready = await run(ctx, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+  assert.match(
+    ready,
+    /^HTTP\/1\.1 503 Service Unavailable\r\n[\s\S]*\r\n\r\nnot ready: stopping\n$/,
+  );
+  const head = await run(ctx, "HEAD /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+  assert.match(head, /^HTTP\/1\.1 503 [\s\S]*\r\n\r\n$/, "HEAD: the head only");
+  assert.equal(refused.length, 0, "a health answer is not a refusal");
+  // Not a health path: the ban applies as before.
+  assert.match(await run(ctx, "GET /vnc.html HTTP/1.1\r\nHost: x\r\n\r\n"), /^HTTP\/1\.1 429 /);
+  // An upgrade is never a health check, even on its path.
+  assert.match(await run(ctx, UPGRADE.replace("/websockify", "/readyz")), /^HTTP\/1\.1 429 /);
+  assert.deepEqual(asked, ["GET /readyz", "HEAD /readyz", "GET /vnc.html"]);
+  assert.deepEqual(refused.map((r) => r.kind), ["banned", "banned"]);
+});
