@@ -2,11 +2,13 @@
  * Operations set-up: the `--metrics` listener (Prometheus metrics,
  * `/healthz`, `/readyz`, the status page of live sessions), guarded by the
  * proxy's `--allow-ip`/`--deny-ip` lists, since the status page names clients.
+ * A `--workers` relay process serves the same pages on a private unix
+ * socket instead, for its parent to sum (`workers.ts`).
  * @module
  */
 import type { Refusal } from "../auth/refusal.ts";
 import { logInfo } from "../base/log.ts";
-import type { Config } from "../config/config.ts";
+import { type Config, workerOpsPath } from "../config/config.ts";
 import type { SessionBook } from "../metrics/session_book.ts";
 import { formatHostPort } from "../net/address.ts";
 import { normalizeIp } from "../net/ip.ts";
@@ -28,6 +30,19 @@ export interface OpsSources {
   tlsCertificates: () => readonly ServedCert[];
 }
 
+/** The ops listener's guard: the proxy's address lists, refused with the proxy port's body. */
+export function opsGuard(
+  checkAddress: (address: string) => Refusal | null,
+): (request: Request, remote: Deno.NetAddr) => Response | undefined {
+  return (_request, remote) => {
+    const refused = checkAddress(normalizeIp(remote.hostname));
+    if (!refused) return undefined;
+    // The same body the proxy port answers with (http/response.ts).
+    const { status, body } = textResponse(refused.status, refused.reason);
+    return new Response(String(body), { status });
+  };
+}
+
 /**
  * Starts the ops listener when `--metrics` is set; resolves its close
  * function, or undefined without `--metrics`.
@@ -37,7 +52,7 @@ export async function startOps(
   sources: OpsSources,
 ): Promise<(() => Promise<void>) | undefined> {
   const { metrics, table } = sources.book;
-  if (!config.metrics || !metrics || !table) return undefined;
+  if (!(config.metrics || config.worker) || !metrics || !table) return undefined;
   let restartsSeen = 0;
   metrics.registry.onCollect(() => {
     const r = sources.wrapRestarts();
@@ -50,20 +65,25 @@ export async function startOps(
     }
   });
   // Loaded only with --metrics (start-up time).
-  const { startOpsServer } = await import("../metrics/ops_server.ts");
+  const { startOpsServer, startOpsSocket } = await import("../metrics/ops_server.ts");
+  if (config.worker) {
+    // A --workers relay process: its parent serves --metrics and asks each worker here.
+    const worker = config.worker.id;
+    const socket = await startOpsSocket(workerOpsPath(config.worker), {
+      metrics: metrics.registry,
+      ready: sources.ready,
+      sessions: () => table.list().map((s) => ({ ...s, worker })),
+    });
+    return () => socket.close();
+  }
+  if (!config.metrics) return undefined;
   const ops = await startOpsServer({
     hostname: config.metrics.hostname,
     port: config.metrics.port,
     metrics: metrics.registry,
     ready: sources.ready,
     sessions: () => table.list(),
-    guard: (_request, remote) => {
-      const refused = sources.checkAddress(normalizeIp(remote.hostname));
-      if (!refused) return undefined;
-      // The same body the proxy port answers with (http/response.ts).
-      const { status, body } = textResponse(refused.status, refused.reason);
-      return new Response(String(body), { status });
-    },
+    guard: opsGuard(sources.checkAddress),
   });
   logInfo(`metrics on http://${formatHostPort(ops.addr.hostname, ops.addr.port)}/metrics`);
   return () => ops.close();

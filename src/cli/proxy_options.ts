@@ -4,7 +4,7 @@
  * vncws's own). The parser (cli.ts), `--help`, the `--config` keys and the
  * README's option tables all come from {@linkcode PROXY_COMMAND}.
  *
- * Over 400 lines because it is one declaration, an entry per option (79):
+ * Over 400 lines because it is one declaration, an entry per option (80):
  * splitting it would scatter the one list a reader looks for.
  * @module
  */
@@ -47,6 +47,22 @@ const targetRules: ValueType<string> = {
     return value;
   },
   show: (value) => value,
+};
+
+/** `--workers N|auto`: auto is one relay process per core. */
+const workerCount: ValueType<number> = {
+  placeholder: "N|auto",
+  example: "2",
+  parse(value, flag) {
+    if (value === "auto") return Math.max(1, navigator.hardwareConcurrency || 1);
+    if (!/^\d+$/.test(value) || Number(value) < 1) {
+      throw new UsageError(
+        `${flag} takes a number of processes (1 or more) or auto, got "${value}"`,
+      );
+    }
+    return Number(value);
+  },
+  show: String,
 };
 
 /** Every `vncws` option: websockify's names and meanings, then vncws's own. */
@@ -551,6 +567,15 @@ export const PROXY_COMMAND: CommandSpec = {
       V,
       "on SIGTERM/SIGINT, let sessions finish this long, then close them with 1001",
       { default: D.drainTimeout },
+    ),
+    valued(
+      "workers",
+      workerCount,
+      "ops",
+      V,
+      "relay processes sharing the listen port (Linux SO_REUSEPORT), under one parent; auto = " +
+        "one per core; limits count per process (see Every core of one host)",
+      { default: D.workers },
     ),
     flag("daemon", "ops", W, "run in the background", { short: "D" }),
     valued("pid-file", text("FILE"), "ops", V, "write the process id to FILE"),

@@ -35,7 +35,8 @@ const encoder = new TextEncoder();
 
 /** Creates the book for `config`. */
 export function createSessionBook(config: Config, options: SessionBookOptions = {}): SessionBook {
-  const metrics = config.metrics ? createVncwsMetrics() : undefined;
+  // A --workers relay process keeps metrics for its parent's --metrics listener.
+  const metrics = config.metrics || config.worker ? createVncwsMetrics() : undefined;
   const table = metrics ? new SessionTable() : undefined;
   if (metrics && table) metrics.registry.onCollect(() => metrics.sessionsActive.set(table.size));
   let active = 0;

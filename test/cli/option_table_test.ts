@@ -63,7 +63,7 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
   // 68 when the table was made; issue 16 added --ban-after, --ban-window, --ban-time,
   // --ban-redis, --allow-target, --deny-target, --jwt-secret-encoding, --jwt-audience,
   // --jwt-issuer, --forwarded-header and --cert-dir.
-  assert.equal(PROXY_COMMAND.options.length, 79, "the proxy's option count changed");
+  assert.equal(PROXY_COMMAND.options.length, 80, "the proxy's option count changed");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {
@@ -110,6 +110,7 @@ const PROXY_FIELDS: Record<string, (c: Config) => unknown> = {
   timeout: (c) => c.timeout,
   "idle-timeout": (c) => c.idleTimeout,
   "drain-timeout": (c) => c.drainTimeout,
+  workers: (c) => c.workers,
 };
 
 function run(argv: string[]): Config {
