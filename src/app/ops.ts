@@ -8,7 +8,8 @@
  */
 import type { Refusal } from "../auth/refusal.ts";
 import { logInfo } from "../base/log.ts";
-import { type Config, workerOpsPath } from "../config/config.ts";
+import { type Config, workerOpsPath, type WorkerRole } from "../config/config.ts";
+import { Registry } from "../metrics/metrics.ts";
 import type { SessionBook } from "../metrics/session_book.ts";
 import { formatHostPort } from "../net/address.ts";
 import { normalizeIp } from "../net/ip.ts";
@@ -44,6 +45,27 @@ export function opsGuard(
 }
 
 /**
+ * A `--workers` relay process's ops pages, on a unix socket in its parent's
+ * private directory: the parent's `--metrics` listener asks each worker
+ * here. The socket is there with or without `--metrics` (the parent takes
+ * its appearance as "this worker listens"); without it the worker keeps no
+ * metrics (they cost every relayed chunk a count) and lists no sessions.
+ */
+async function startWorkerSocket(
+  role: WorkerRole,
+  sources: OpsSources,
+): Promise<() => Promise<void>> {
+  const { metrics, table } = sources.book;
+  const { startOpsSocket } = await import("../metrics/ops_server.ts");
+  const socket = await startOpsSocket(workerOpsPath(role), {
+    metrics: metrics?.registry ?? new Registry(),
+    ready: sources.ready,
+    sessions: () => table?.list().map((s) => ({ ...s, worker: role.id })) ?? [],
+  });
+  return () => socket.close();
+}
+
+/**
  * Starts the ops listener when `--metrics` is set; resolves its close
  * function, or undefined without `--metrics`.
  */
@@ -52,7 +74,8 @@ export async function startOps(
   sources: OpsSources,
 ): Promise<(() => Promise<void>) | undefined> {
   const { metrics, table } = sources.book;
-  if (!(config.metrics || config.worker) || !metrics || !table) return undefined;
+  if (config.worker) return await startWorkerSocket(config.worker, sources);
+  if (!config.metrics || !metrics || !table) return undefined;
   let restartsSeen = 0;
   metrics.registry.onCollect(() => {
     const r = sources.wrapRestarts();
@@ -65,18 +88,7 @@ export async function startOps(
     }
   });
   // Loaded only with --metrics (start-up time).
-  const { startOpsServer, startOpsSocket } = await import("../metrics/ops_server.ts");
-  if (config.worker) {
-    // A --workers relay process: its parent serves --metrics and asks each worker here.
-    const worker = config.worker.id;
-    const socket = await startOpsSocket(workerOpsPath(config.worker), {
-      metrics: metrics.registry,
-      ready: sources.ready,
-      sessions: () => table.list().map((s) => ({ ...s, worker })),
-    });
-    return () => socket.close();
-  }
-  if (!config.metrics) return undefined;
+  const { startOpsServer } = await import("../metrics/ops_server.ts");
   const ops = await startOpsServer({
     hostname: config.metrics.hostname,
     port: config.metrics.port,

@@ -98,21 +98,20 @@ export function createHostBanStore(path: string): BanStore {
   let conn: Deno.Conn | undefined;
   let next = 0;
   const waiting = new Map<number, (count: number) => void>();
-  const need = () => {
-    if (!conn) throw new Error("not connected to the --workers parent's ban list");
-    return conn;
-  };
+  const gone = () => Promise.reject(new Error("not connected to the --workers parent's ban list"));
   return {
     failure(address, window) {
+      const c = conn;
+      if (!c) return gone();
       const id = ++next;
-      const c = need();
       return new Promise((resolve) => {
         waiting.set(id, resolve);
         send(c, { failure: address, window, id });
       });
     },
     ban(address, seconds) {
-      send(need(), { ban: address, seconds });
+      if (!conn) return gone();
+      send(conn, { ban: address, seconds });
       return Promise.resolve();
     },
     async subscribe(onBan) {

@@ -103,14 +103,13 @@ async function run(config: Config, fn: () => Promise<number>): Promise<number> {
 
 /**
  * A `--workers` relay process: the parent's command line, run as one
- * proxy that shares the port; the parent keeps `--metrics`, `--pid-file`
- * and `--daemon` to itself (and already printed the warnings).
+ * proxy that shares the port; the parent keeps `--metrics` (the worker
+ * serves its share on a private socket), `--pid-file` and `--daemon` to
+ * itself (and already printed the warnings).
  */
 function runWorker(config: Config, role: WorkerRole, argv: string[]): Promise<number> {
   config.worker = role;
-  config.metrics = undefined;
   config.pidFile = undefined;
-  config.daemon = false;
   watchParent();
   return run(config, () => runProxy(config, { reload: reloader(argv) }));
 }

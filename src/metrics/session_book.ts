@@ -35,8 +35,7 @@ const encoder = new TextEncoder();
 
 /** Creates the book for `config`. */
 export function createSessionBook(config: Config, options: SessionBookOptions = {}): SessionBook {
-  // A --workers relay process keeps metrics for its parent's --metrics listener.
-  const metrics = config.metrics || config.worker ? createVncwsMetrics() : undefined;
+  const metrics = config.metrics ? createVncwsMetrics() : undefined;
   const table = metrics ? new SessionTable() : undefined;
   if (metrics && table) metrics.registry.onCollect(() => metrics.sessionsActive.set(table.size));
   let active = 0;
