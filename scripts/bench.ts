@@ -60,7 +60,9 @@ function notes(peers: RunningPeer[], ctx: WorkloadContext): string[] {
     "cap of 1024 sessions would refuse the idle test); wss rows add `--cert --key --ssl-only` " +
     "(self-signed RSA 2048, client does not verify), and `vncws wss shared` adds " +
     "`--cert --key` alone: TLS and plain clients on one port, where vncws runs TLS over a " +
-    "Deno socket instead of natively.",
+    "Deno socket instead of natively. `vncws workers=2` adds `--workers 2`: two relay " +
+    "processes share the port (SO_REUSEPORT; the kernel spreads sessions by source port, so " +
+    "one session uses one worker) and its CPU and memory are the whole process tree's.",
   ];
 }
 

@@ -69,7 +69,7 @@ export const QUICK: Sizes = {
   rttCount: 1000,
   rttSize: 64,
   rfbUpdates: 100,
-  conc: [1, 10],
+  conc: [1, 10, 100],
   concBytes: 32 * MiB,
   idle: 200,
   idleForking: 200,

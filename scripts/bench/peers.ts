@@ -17,6 +17,7 @@ export const PEER_NAMES = [
   "socat",
   "websockify",
   "vncws",
+  "vncws workers=2",
   "websockify wss",
   "vncws wss",
   "vncws wss shared",
@@ -43,6 +44,8 @@ export const PEERS: Record<PeerName, PeerSpec> = {
   socat: { name: "socat", transport: "tcp", proxy: true, forks: true },
   websockify: { name: "websockify", transport: "ws", proxy: true, forks: true },
   vncws: { name: "vncws", transport: "ws", proxy: true, forks: false },
+  // Two relay processes sharing the port (--workers 2); CPU and memory count the whole tree.
+  "vncws workers=2": { name: "vncws workers=2", transport: "ws", proxy: true, forks: false },
   "websockify wss": {
     name: "websockify wss",
     transport: "wss",
@@ -125,12 +128,14 @@ export function peerCommand(
     case "websockify wss":
       return { cmd: "websockify", args: [...tlsArgs, listen, target] };
     case "vncws":
+    case "vncws workers=2":
     case "vncws wss":
     case "vncws wss shared": {
       if (!exists(VNCWS_MAIN)) return { unavailable: "main.ts not found" };
       const prof = ctx.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${ctx.cpuProfDir}`] : [];
       // the default cap (1024 sessions, then 503) is below the 10 000 idle sessions asked for
       const limits = ["--max-connections", "20000"];
+      if (spec.name === "vncws workers=2") limits.push("--workers", "2");
       return {
         cmd: Deno.execPath(),
         args: ["run", "-A", ...prof, VNCWS_MAIN, ...limits, ...tlsArgs, listen, target],
@@ -163,6 +168,19 @@ async function waitListening(proc: Spawned, port: number, timeoutMs: number): Pr
   }
 }
 
+/** Resolves once `proc` has written `pattern`. */
+async function waitOutput(proc: Spawned, pattern: RegExp, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!pattern.test(proc.output())) {
+    if (proc.exited || performance.now() > deadline) {
+      throw new Error(
+        `${proc.name} did not write ${pattern}: ${proc.output().slice(-1500).trim()}`,
+      );
+    }
+    await sleep(20);
+  }
+}
+
 /** Text in a vncws failure that means "this feature is not built yet", not a bug. */
 const NOT_IMPLEMENTED = /not (supported|implemented) yet/i;
 
@@ -175,6 +193,10 @@ export async function startPeer(spec: PeerSpec, ctx: PeerContext): Promise<Runni
   const proc = spawn(spec.name, command.cmd, command.args);
   try {
     await waitListening(proc, port, 60_000);
+    // The first worker accepts before the others listen: wait for the parent's line.
+    if (spec.name === "vncws workers=2") {
+      await waitOutput(proc, /listening on \S+ workers=2/, 60_000);
+    }
   } catch (e) {
     await proc.stop();
     if (NOT_IMPLEMENTED.test(proc.output())) {

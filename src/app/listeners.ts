@@ -2,7 +2,8 @@
  * Which listener the proxy accepts on, in this order: systemd socket
  * activation, `--inetd` (a listening socket on fd 0), `--unix-listen`, a
  * `node:net` listener for `--ssl-only` (TLS on the native socket costs far
- * less than TLS over a Deno socket), else a TCP listener.
+ * less than TLS over a Deno socket) or for a `--workers` relay process (a
+ * port shared with SO_REUSEPORT), else a TCP listener.
  * @module
  */
 import type { Config } from "../config/config.ts";
@@ -39,6 +40,11 @@ export async function openProxyListener(config: Config, nodeTls: boolean): Promi
       description: `unix:${config.unixListen}`,
       cleanup: unix.removeSocket,
     };
+  }
+  if (config.worker) {
+    // --workers: each relay process listens on the port with SO_REUSEPORT (see node_listener.ts).
+    const { openNodeListener } = await import("../net/node_listener.ts");
+    return named(await openNodeListener(config.listen!, { reusePort: true }));
   }
   if (config.tls.sslOnly && nodeTls) {
     const { openNodeListener } = await import("../net/node_listener.ts");

@@ -2,11 +2,14 @@
  * Operations set-up: the `--metrics` listener (Prometheus metrics,
  * `/healthz`, `/readyz`, the status page of live sessions), guarded by the
  * proxy's `--allow-ip`/`--deny-ip` lists, since the status page names clients.
+ * A `--workers` relay process serves the same pages on a private unix
+ * socket instead, for its parent to sum (`workers.ts`).
  * @module
  */
 import type { Refusal } from "../auth/refusal.ts";
 import { logInfo } from "../base/log.ts";
-import type { Config } from "../config/config.ts";
+import { type Config, workerOpsPath, type WorkerRole } from "../config/config.ts";
+import { Registry } from "../metrics/metrics.ts";
 import type { SessionBook } from "../metrics/session_book.ts";
 import { formatHostPort } from "../net/address.ts";
 import { normalizeIp } from "../net/ip.ts";
@@ -28,6 +31,40 @@ export interface OpsSources {
   tlsCertificates: () => readonly ServedCert[];
 }
 
+/** The ops listener's guard: the proxy's address lists, refused with the proxy port's body. */
+export function opsGuard(
+  checkAddress: (address: string) => Refusal | null,
+): (request: Request, remote: Deno.NetAddr) => Response | undefined {
+  return (_request, remote) => {
+    const refused = checkAddress(normalizeIp(remote.hostname));
+    if (!refused) return undefined;
+    // The same body the proxy port answers with (http/response.ts).
+    const { status, body } = textResponse(refused.status, refused.reason);
+    return new Response(String(body), { status });
+  };
+}
+
+/**
+ * A `--workers` relay process's ops pages, on a unix socket in its parent's
+ * private directory: the parent's `--metrics` listener asks each worker
+ * here. The socket is there with or without `--metrics` (the parent takes
+ * its appearance as "this worker listens"); without it the worker keeps no
+ * metrics (they cost every relayed chunk a count) and lists no sessions.
+ */
+async function startWorkerSocket(
+  role: WorkerRole,
+  sources: OpsSources,
+): Promise<() => Promise<void>> {
+  const { metrics, table } = sources.book;
+  const { startOpsSocket } = await import("../metrics/ops_server.ts");
+  const socket = await startOpsSocket(workerOpsPath(role), {
+    metrics: metrics?.registry ?? new Registry(),
+    ready: sources.ready,
+    sessions: () => table?.list().map((s) => ({ ...s, worker: role.id })) ?? [],
+  });
+  return () => socket.close();
+}
+
 /**
  * Starts the ops listener when `--metrics` is set; resolves its close
  * function, or undefined without `--metrics`.
@@ -37,6 +74,7 @@ export async function startOps(
   sources: OpsSources,
 ): Promise<(() => Promise<void>) | undefined> {
   const { metrics, table } = sources.book;
+  if (config.worker) return await startWorkerSocket(config.worker, sources);
   if (!config.metrics || !metrics || !table) return undefined;
   let restartsSeen = 0;
   metrics.registry.onCollect(() => {
@@ -57,13 +95,7 @@ export async function startOps(
     metrics: metrics.registry,
     ready: sources.ready,
     sessions: () => table.list(),
-    guard: (_request, remote) => {
-      const refused = sources.checkAddress(normalizeIp(remote.hostname));
-      if (!refused) return undefined;
-      // The same body the proxy port answers with (http/response.ts).
-      const { status, body } = textResponse(refused.status, refused.reason);
-      return new Response(String(body), { status });
-    },
+    guard: opsGuard(sources.checkAddress),
   });
   logInfo(`metrics on http://${formatHostPort(ops.addr.hostname, ops.addr.port)}/metrics`);
   return () => ops.close();

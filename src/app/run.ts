@@ -9,14 +9,7 @@
 import type { Config, TlsConfig } from "../config/config.ts";
 import { formatTarget, type Target } from "../net/address.ts";
 import { connectTarget } from "../net/connect.ts";
-import {
-  addLogSink,
-  configureLog,
-  logError,
-  logInfo,
-  logWarn,
-  reopenLogFile,
-} from "../base/log.ts";
+import { logError, logInfo, logWarn, reopenLogFile } from "../base/log.ts";
 import { healthResponse } from "../http/health.ts";
 import { createSessionBook } from "../metrics/session_book.ts";
 import { notifyReady } from "../service/systemd.ts";
@@ -33,6 +26,7 @@ import { openProxyListener } from "./listeners.ts";
 import { startOps } from "./ops.ts";
 import { createRouting } from "./routing.ts";
 import { createBans } from "./guard.ts";
+import { startLogging } from "./logging.ts";
 
 /** Options for {@linkcode runProxy}. */
 export interface RunOptions {
@@ -42,22 +36,11 @@ export interface RunOptions {
 
 /** Runs the proxy until it should exit; resolves the process exit code. */
 export async function runProxy(config: Config, options: RunOptions = {}): Promise<number> {
-  configureLog({ verbose: config.verbose, format: config.logFormat, file: config.logFile });
   const life = new Lifecycle();
   // Features a run may not use (syslog, the demo, TLS, wrap mode, the pid
   // file) are loaded when asked for: every module costs start-up time.
-  if (config.syslog) {
-    const { createSyslogSink } = await import("../service/syslog.ts");
-    const syslog = createSyslogSink(config.syslog, {
-      legacy: config.legacySyslog,
-      facility: config.daemon ? "daemon" : "user",
-    });
-    const remove = addLogSink(syslog);
-    life.defer(() => {
-      remove();
-      syslog.close();
-    });
-  }
+  const closeLog = await startLogging(config);
+  if (closeLog) life.defer(closeLog);
   let exitCode = 0;
 
   let target: Target | undefined = config.target;
@@ -123,7 +106,12 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     tlsServer !== undefined,
   );
   if (cleanup) life.defer(cleanup);
-  const server = serve(listener, ctx, { maxConnections: config.limits.maxConnections });
+  const server = serve(listener, ctx, {
+    maxConnections: config.limits.maxConnections,
+    // --workers: worker k of N numbers its connections k, k+N, … (unique on the host).
+    firstId: config.worker?.id,
+    idStep: config.worker ? config.workers : undefined,
+  });
   life.onStop(() => server.stopAccepting());
   const fdWarning = fdLimitWarning(config.limits.maxConnections, {
     perSession: config.record ? 3 : 2,
@@ -168,7 +156,8 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
       life.shutdownNow();
     }
   }
-  if (config.web !== null) {
+  // With --workers, the first worker names the URLs (every worker serves them).
+  if (config.web !== null && (config.worker?.id ?? 1) === 1) {
     for (const url of viewerUrls(listener, config.tls)) logInfo(`open ${url}`);
   }
   if (config.pidFile) {

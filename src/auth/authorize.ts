@@ -120,10 +120,17 @@ export function createAuthorizer(options: AuthorizerOptions): Promise<Authorizer
   }
 }
 
-function buildAuthorizer(options: AuthorizerOptions): Authorizer {
-  const deny = new CidrList(options.denyIp ?? []);
-  const allow = new CidrList(options.allowIp ?? []);
-  const checkAddress = (address: string): Refusal | null => {
+/**
+ * `--allow-ip`/`--deny-ip` alone (the `--workers` parent's ops listener
+ * needs no more): a 403 refusal for an address outside them, else null.
+ */
+export function createAddressCheck(
+  allowIp: readonly string[] = [],
+  denyIp: readonly string[] = [],
+): (address: string) => Refusal | null {
+  const deny = new CidrList(denyIp);
+  const allow = new CidrList(allowIp);
+  return (address) => {
     if (!deny.empty && deny.contains(address)) {
       return refusal("ip_denied", 403, "client address not allowed");
     }
@@ -132,6 +139,10 @@ function buildAuthorizer(options: AuthorizerOptions): Authorizer {
     }
     return null;
   };
+}
+
+function buildAuthorizer(options: AuthorizerOptions): Authorizer {
+  const checkAddress = createAddressCheck(options.allowIp, options.denyIp);
   const origins = originEntries(options.allowOrigin);
   const anyOrigin = origins.includes("*");
   if (anyOrigin && origins.length > 1) {

@@ -20,6 +20,11 @@ export interface LogOptions {
   file?: string;
   /** Where lines go (default stderr); tests capture through this. */
   sink?: (line: string) => void;
+  /**
+   * Fields every line carries, first (`worker=2` in a `--workers` relay
+   * process: the lines of N processes share one stderr and log file).
+   */
+  context?: Record<string, unknown>;
 }
 
 const encoder = new TextEncoder();
@@ -28,6 +33,7 @@ let format: "text" | "json" = "text";
 let file: Deno.FsFile | undefined;
 let filePath: string | undefined;
 let sink: ((line: string) => void) | undefined;
+let context: Record<string, unknown> | undefined;
 
 // Lines for stderr and the log file are batched: a burst of sessions costs
 // one write per event-loop turn instead of one per line. Warnings and errors
@@ -59,6 +65,7 @@ export function configureLog(options: LogOptions): void {
   maxRank = (options.verbose ?? 0) > 0 ? RANK.debug : RANK.info;
   format = options.format ?? "text";
   if (options.sink) sink = options.sink;
+  if (options.context) context = { ...options.context };
   if (options.file !== undefined) {
     filePath = options.file;
     reopenLogFile();
@@ -97,6 +104,8 @@ export function log(
   jsonNames?: Readonly<Record<string, string>>,
 ): void {
   if (RANK[level] > maxRank) return;
+  // One spread per line, and a line's own fields come after the context's.
+  if (context) fields = { ...context, ...fields };
   let line: string;
   let body: string;
   if (format === "json") {

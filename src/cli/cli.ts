@@ -28,6 +28,40 @@ export type Command =
 /** `vncws --help`, generated from {@linkcode PROXY_COMMAND}. */
 export const HELP: string = renderHelp(PROXY_COMMAND);
 
+/**
+ * `--workers N` (N > 1) with what cannot share the listen port among N
+ * processes: each refusal says what to do instead.
+ */
+function checkWorkers(c: Config, activated: boolean): void {
+  const not = (what: string, why: string) => {
+    throw new UsageError(`--workers cannot be used with ${what}: ${why}`);
+  };
+  if (Deno.build.os !== "linux") {
+    not(
+      `this system (${Deno.build.os})`,
+      "only Linux spreads connections among processes sharing a port (SO_REUSEPORT)",
+    );
+  }
+  if (c.runOnce) not("--run-once", "one session cannot be served by several processes");
+  if (c.wrap) {
+    not(
+      "wrap mode",
+      "one wrapped VNC server is proxied by one process; start the server yourself and " +
+        "give vncws its address as the target",
+    );
+  }
+  if (c.unixListen !== undefined) {
+    not("--unix-listen", "unix sockets cannot be shared with SO_REUSEPORT; listen on TCP");
+  }
+  if (activated) {
+    not(
+      "systemd socket activation",
+      "the inherited socket is for this process only (LISTEN_PID); use a plain TCP port, " +
+        "or run one vncws per socket unit",
+    );
+  }
+}
+
 /** Parses argv (without the program name) into a {@linkcode Command}. Throws {@linkcode UsageError}. */
 export function parseCommandLine(argv: string[]): Command {
   const dd = argv.indexOf("--");
@@ -62,6 +96,7 @@ export function parseCommandLine(argv: string[]): Command {
   c.sessionIdleTimeout = num("session-idle-timeout");
   c.drainTimeout = num("drain-timeout");
   c.drainDelay = num("drain-delay");
+  c.workers = num("workers");
   c.logFile = str("log-file");
   c.logFormat = o.get<"text" | "json">("log-format")!;
   c.syslog = str("syslog");
@@ -251,6 +286,7 @@ export function parseCommandLine(argv: string[]): Command {
     unixTarget && "--unix-target",
     c.demo && "--demo",
   ].filter(Boolean);
+  if (c.workers > 1) checkWorkers(c, activated);
   if (routed.length > 1) throw new UsageError(`${routed.join(" and ")} cannot be used together`);
   if (targetArg !== undefined) {
     if (routed.length > 0) {

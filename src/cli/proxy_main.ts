@@ -7,8 +7,9 @@
  */
 import { HELP, parseCommandLine, PROXY_COMMAND, UsageError, VERSION } from "./cli.ts";
 import { configFileArgs, ConfigFileError, configFileOptions } from "./config_file.ts";
-import type { Config } from "../config/config.ts";
+import type { Config, WorkerRole } from "../config/config.ts";
 import { runProxy } from "../app/run.ts";
+import { runWorkers, watchParent, workerRole } from "../app/workers.ts";
 import { daemonize, isDaemonChild, reportToParent } from "../service/daemon.ts";
 
 const FILE_KEYS = configFileOptions(PROXY_COMMAND);
@@ -29,6 +30,16 @@ export async function withConfigFile(argv: string[]): Promise<string[]> {
   if (!path) throw new UsageError("--config needs a file");
   const rest = [...argv.slice(0, i), ...argv.slice(i + (ours[i] === "--config" ? 2 : 1))];
   return [...await configFileArgs(path, FILE_KEYS), ...rest];
+}
+
+/** SIGHUP re-reads --config (when one was given) through the same parser. */
+function reloader(argv: string[]): (() => Promise<Config>) | undefined {
+  if (!argv.some(isConfigFlag)) return undefined;
+  return async () => {
+    const next = parseCommandLine(await withConfigFile(argv));
+    if (next.kind !== "run") throw new Error("the configuration no longer describes a proxy");
+    return next.config;
+  };
 }
 
 /** What a start-up failure means to the user, and what to do about it. */
@@ -70,21 +81,35 @@ export async function proxyMain(argv: string[]): Promise<number> {
     console.log(`vncws ${VERSION}`);
     return 0;
   }
+  const role = workerRole();
+  if (role) return await runWorker(cmd.config, role, argv);
   for (const w of cmd.warnings) console.error(`vncws: warning: ${w}`);
   if (cmd.config.daemon && !isDaemonChild()) return await daemonize(argv);
-  // SIGHUP re-reads --config (when one was given) through the same parser.
-  const reload = argv.some(isConfigFlag)
-    ? async () => {
-      const next = parseCommandLine(await withConfigFile(argv));
-      if (next.kind !== "run") throw new Error("the configuration no longer describes a proxy");
-      return next.config;
-    }
-    : undefined;
+  if (cmd.config.workers > 1) return await run(cmd.config, () => runWorkers(cmd.config, argv));
+  const reload = reloader(argv);
+  return await run(cmd.config, () => runProxy(cmd.config, { reload }));
+}
+
+/** Runs `fn`, turning a start-up failure into its message and exit code 1. */
+async function run(config: Config, fn: () => Promise<number>): Promise<number> {
   try {
-    return await runProxy(cmd.config, { reload });
+    return await fn();
   } catch (e) {
     reportToParent({ ok: false, error: e instanceof Error ? e.message : String(e) });
-    console.error(`vncws: ${startFailure(e, cmd.config)}`);
+    console.error(`vncws: ${startFailure(e, config)}`);
     return 1;
   }
+}
+
+/**
+ * A `--workers` relay process: the parent's command line, run as one
+ * proxy that shares the port; the parent keeps `--metrics` (the worker
+ * serves its share on a private socket), `--pid-file` and `--daemon` to
+ * itself (and already printed the warnings).
+ */
+function runWorker(config: Config, role: WorkerRole, argv: string[]): Promise<number> {
+  config.worker = role;
+  config.pidFile = undefined;
+  watchParent();
+  return run(config, () => runProxy(config, { reload: reloader(argv) }));
 }

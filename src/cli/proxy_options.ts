@@ -49,6 +49,22 @@ const targetRules: ValueType<string> = {
   show: (value) => value,
 };
 
+/** `--workers N|auto`: auto is one relay process per core. */
+const workerCount: ValueType<number> = {
+  placeholder: "N|auto",
+  example: "2",
+  parse(value, flag) {
+    if (value === "auto") return Math.max(1, navigator.hardwareConcurrency || 1);
+    if (!/^\d+$/.test(value) || Number(value) < 1) {
+      throw new UsageError(
+        `${flag} takes a number of processes (1 or more) or auto, got "${value}"`,
+      );
+    }
+    return Number(value);
+  },
+  show: String,
+};
+
 /** Every `vncws` option: websockify's names and meanings, then vncws's own. */
 export const PROXY_COMMAND: CommandSpec = {
   name: "vncws",
@@ -559,6 +575,15 @@ export const PROXY_COMMAND: CommandSpec = {
       V,
       "on SIGTERM/SIGINT, /readyz turns 503 at once but new sessions are taken SEC more seconds",
       { default: D.drainDelay },
+    ),
+    valued(
+      "workers",
+      workerCount,
+      "ops",
+      V,
+      "relay processes sharing the listen port (Linux SO_REUSEPORT), under one parent; auto = " +
+        "one per core; limits count per process (see Every core of one host)",
+      { default: D.workers },
     ),
     flag("daemon", "ops", W, "run in the background", { short: "D" }),
     valued("pid-file", text("FILE"), "ops", V, "write the process id to FILE"),

@@ -171,6 +171,28 @@ export interface Config {
    * `/readyz` already answers 503, so balancers move traffic away first.
    */
   drainDelay: number;
+  /** `--workers`: relay processes sharing the listen port (1 = this process relays). */
+  workers: number;
+  /** Set in a relay process that a `--workers` parent started (never from an option). */
+  worker?: WorkerRole;
+}
+
+/** The unix socket of the host's ban list in a `--workers` parent's directory. */
+export function hostBansPath(role: Pick<WorkerRole, "dir">): string {
+  return `${role.dir}/bans.sock`;
+}
+
+/** The unix socket a `--workers` relay process serves its metrics and sessions on. */
+export function workerOpsPath(role: WorkerRole): string {
+  return `${role.dir}/worker-${role.id}.sock`;
+}
+
+/** Who a `--workers` relay process is: its number and its parent's private directory. */
+export interface WorkerRole {
+  /** 1…N; a restarted worker keeps its number. */
+  id: number;
+  /** The parent's private directory (0700): the worker's ops socket and the ban socket live here. */
+  dir: string;
 }
 
 /**
@@ -243,5 +265,6 @@ export function defaultConfig(): Config {
     sessionIdleTimeout: 0,
     drainTimeout: 10,
     drainDelay: 0,
+    workers: 1,
   };
 }

@@ -7,6 +7,10 @@
  * - `GET /readyz`: 200 "ready", or 503 with the reason
  * - `GET /`: HTML status page of live sessions, refreshed every 5 s
  * - `GET /sessions.json`: the same sessions as JSON
+ *
+ * Each source may answer later (a promise): the parent of `--workers` asks
+ * its relay processes, each of which serves the same pages on a private
+ * unix socket ({@linkcode startOpsSocket}).
  * @module
  */
 import { PROMETHEUS_CONTENT_TYPE, type Registry } from "./metrics.ts";
@@ -23,12 +27,12 @@ export interface OpsServerOptions {
   hostname: string;
   /** 0 = any free port (tests). */
   port: number;
-  /** The metrics to serve on /metrics. */
-  metrics: Registry;
+  /** The metrics to serve on /metrics (a registry, or the sum of the workers'). */
+  metrics: Pick<Registry, "expose"> | { expose(): Promise<string> };
   /** Listening, wrapped server ready, token backend reachable. */
-  ready: () => Readiness;
+  ready: () => Readiness | Promise<Readiness>;
   /** Live sessions, for `/` and `/sessions.json`. */
-  sessions: () => SessionInfo[];
+  sessions: () => SessionInfo[] | Promise<SessionInfo[]>;
   /**
    * Access control: return a Response to refuse the request (e.g. 403 for an
    * address outside `--allow-ip`), or undefined to serve it.
@@ -88,7 +92,9 @@ export function viewSessions(sessions: SessionInfo[], now = Date.now()): Session
 /** The status page HTML for these sessions. */
 export function statusPage(sessions: SessionView[]): string {
   const rows = sessions.map((s) =>
-    `<tr><td>${s.id}</td><td>${escapeHtml(s.client)}</td><td>${escapeHtml(s.target)}</td>` +
+    `<tr><td>${s.worker === undefined ? "" : `${s.worker}/`}${s.id}</td><td>${
+      escapeHtml(s.client)
+    }</td><td>${escapeHtml(s.target)}</td>` +
     `<td>${formatAge(s.ageSeconds)}</td><td>${formatBytes(s.bytesToTarget)}</td>` +
     `<td>${formatBytes(s.bytesToClient)}</td><td>${formatBytes(s.bytesPerSecond)}/s</td></tr>`
   ).join("\n");
@@ -133,29 +139,33 @@ function text(status: number, body: string, headers: Record<string, string> = {}
   });
 }
 
+/** What {@linkcode handleOpsRequest} reads: the options without the address. */
+export type OpsSources = Omit<OpsServerOptions, "hostname" | "port" | "guard">;
+
 /** Answers one request to the ops listener. */
-export function handleOpsRequest(request: Request, options: OpsServerOptions): Response {
+export async function handleOpsRequest(request: Request, options: OpsSources): Promise<Response> {
   if (request.method !== "GET" && request.method !== "HEAD") {
     return text(405, "only GET and HEAD are served here\n", { allow: "GET, HEAD" });
   }
   const path = new URL(request.url).pathname;
   switch (path) {
     case "/metrics":
-      return new Response(options.metrics.expose(), {
+      return new Response(await options.metrics.expose(), {
         headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
       });
     case "/healthz":
     case "/readyz": {
       // The same answers as on the proxy's own port (http/health.ts).
-      const { status, body } = healthAnswer(path, options.ready)!;
+      const ready = await options.ready();
+      const { status, body } = healthAnswer(path, () => ready)!;
       return text(status, body);
     }
     case "/sessions.json":
-      return new Response(JSON.stringify(viewSessions(options.sessions())), {
+      return new Response(JSON.stringify(viewSessions(await options.sessions())), {
         headers: { "content-type": "application/json", "cache-control": "no-store" },
       });
     case "/":
-      return new Response(statusPage(viewSessions(options.sessions())), {
+      return new Response(statusPage(viewSessions(await options.sessions())), {
         headers: {
           "content-type": "text/html; charset=utf-8",
           "cache-control": "no-store",
@@ -185,6 +195,28 @@ export function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
         if (refused) return refused;
         return handleOpsRequest(request, options);
       });
+    } catch (e) {
+      reject(e);
+    }
+  });
+}
+
+/**
+ * Serves the same pages on a unix socket at `path`, unguarded: a
+ * `--workers` relay process's private window for its parent (the socket
+ * is in the parent's 0700 directory).
+ */
+export function startOpsSocket(
+  path: string,
+  options: OpsSources,
+): Promise<Pick<OpsServer, "close">> {
+  return new Promise((resolve, reject) => {
+    try {
+      const server = Deno.serve({
+        path,
+        onListen: () => resolve({ close: () => server.shutdown() }),
+        onError: (e) => text(500, `internal error: ${e instanceof Error ? e.message : e}\n`),
+      }, (request) => handleOpsRequest(request, options));
     } catch (e) {
       reject(e);
     }

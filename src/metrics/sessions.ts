@@ -19,6 +19,8 @@ export interface SessionInfo {
   bytesToTarget: number;
   /** Bytes from the target to the client so far. */
   bytesToClient: number;
+  /** The `--workers` relay process that serves it (ids are per worker). */
+  worker?: number;
 }
 
 /** The relay's per-chunk hooks (the shape of `WsRelayOptions.record`). */

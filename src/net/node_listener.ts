@@ -323,39 +323,59 @@ export class NodeListener {
   }
 }
 
+/** Options for {@linkcode openNodeListener}. */
+export interface NodeListenOptions {
+  /**
+   * SO_REUSEPORT: several processes listen on the same port and Linux
+   * spreads new connections among them by a hash of the addresses
+   * (`--workers`). Deno 2.9's own `Deno.listen` takes `reusePort` only
+   * with `--unstable-net`; node:net's takes it as it is (measured).
+   */
+  reusePort?: boolean;
+}
+
 /**
  * Listens on TCP `addr` with `node:net`. A bare port (hostname "") listens
  * dual-stack on `[::]`, or on 0.0.0.0 where IPv6 is missing, as Deno's
  * listener does in src/proxy/server.ts.
  */
-export async function openNodeListener(addr: HostPort): Promise<Deno.Listener> {
+export async function openNodeListener(
+  addr: HostPort,
+  options: NodeListenOptions = {},
+): Promise<Deno.Listener> {
   let host = addr.hostname;
+  const reusePort = options.reusePort ?? false;
   if (host === "") {
     try {
-      const server = await listenOn("::", addr.port);
+      const server = await listenOn("::", addr.port, reusePort);
       host = "::";
-      return listener(server, host, addr.port);
+      return listener(server, host, addr.port, reusePort);
     } catch (e) {
       if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) throw e;
       host = "0.0.0.0";
     }
   }
-  return listener(await listenOn(host, addr.port), host, addr.port);
+  return listener(await listenOn(host, addr.port, reusePort), host, addr.port, reusePort);
 }
 
-function listener(server: net.Server, host: string, port: number): Deno.Listener {
+function listener(
+  server: net.Server,
+  host: string,
+  port: number,
+  reusePort: boolean,
+): Deno.Listener {
   const port0 = (server.address() as net.AddressInfo).port; // the chosen one when port was 0
   return new NodeListener(server, {
-    relisten: () => listenOn(host, port || port0),
+    relisten: () => listenOn(host, port || port0, reusePort),
   }) as unknown as Deno.Listener;
 }
 
-function listenOn(host: string, port: number): Promise<net.Server> {
+function listenOn(host: string, port: number, reusePort: boolean): Promise<net.Server> {
   return new Promise<net.Server>((resolve, reject) => {
     const server = net.createServer({ allowHalfOpen: true });
     const onError = (e: Error) => reject(toDenoError(e, host));
     server.once("error", onError);
-    server.listen({ host, port, backlog: 4096 }, () => {
+    server.listen({ host, port, backlog: 4096, reusePort }, () => {
       server.off("error", onError);
       resolve(server);
     });

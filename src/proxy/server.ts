@@ -17,6 +17,14 @@ import { refuse } from "./refuse.ts";
 export interface ServeOptions {
   /** Max concurrent connections; more are answered 503 and closed. */
   maxConnections: number;
+  /**
+   * Numbering: the first connection is `firstId` (default 1), each next one
+   * `idStep` more (default 1). Worker k of N `--workers` numbers k, k+N, …,
+   * so ids (log lines, the status page, `--record` files) are the host's.
+   */
+  firstId?: number;
+  /** See `firstId`. */
+  idStep?: number;
 }
 
 /** A running proxy server. */
@@ -32,7 +40,8 @@ export interface Server {
 /** Accepts connections on `listener` and runs each through {@linkcode handleConnection}. */
 export function serve(listener: Deno.Listener, ctx: ProxyContext, options: ServeOptions): Server {
   let active = 0;
-  let connections = 0;
+  const step = options.idStep ?? 1;
+  let nextId = options.firstId ?? 1;
   const busy: Refusal = {
     ...refusal("busy", 503, "too many connections, try again later", { "Retry-After": "5" }),
     detail: `--max-connections ${options.maxConnections} reached`,
@@ -50,7 +59,9 @@ export function serve(listener: Deno.Listener, ctx: ProxyContext, options: Serve
     active++;
     try {
       // Every served connection gets a number, as websockify's handler ids.
-      await handleConnection(stream, ctx, ++connections);
+      const id = nextId;
+      nextId += step;
+      await handleConnection(stream, ctx, id);
     } finally {
       active--;
     }

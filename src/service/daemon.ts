@@ -7,7 +7,8 @@
  */
 import { sleep } from "../base/time.ts";
 
-const CHILD_ENV = "VNCWS_DAEMON_READY_FILE";
+/** The variable that makes the background copy report to its parent (a worker must not inherit it). */
+export const CHILD_ENV = "VNCWS_DAEMON_READY_FILE";
 
 /** True in the background copy. */
 export function isDaemonChild(): boolean {
@@ -15,7 +16,7 @@ export function isDaemonChild(): boolean {
 }
 
 /** The argv that starts this same program again (deno run or the compiled binary). */
-function selfCommand(args: string[]): [string, string[]] {
+export function selfCommand(args: string[]): [string, string[]] {
   if (Deno.build.standalone) return [Deno.execPath(), args];
   return [Deno.execPath(), ["run", "-A", Deno.mainModule, ...args]];
 }

@@ -48,6 +48,7 @@ import { tcpListeners } from "../base/procfs.ts";
 import { expectedPort } from "./servers.ts";
 import { ERRNO, makePlan, notReadyText, type Plan, ShimReport } from "./plan.ts";
 import { sleep } from "../base/time.ts";
+import { RespawnThrottle } from "../base/respawn.ts";
 
 /** Options for {@linkcode startWrap}. */
 export interface WrapOptions {
@@ -115,7 +116,7 @@ class Supervisor implements WrapHandle {
   #allServers: ProcessId[] = [];
   #report: ShimReport;
   #bindError?: string;
-  #starts = [0, 0, 0];
+  #starts: RespawnThrottle;
   #exited = false;
   #announcedDaemon = false;
   #warnedTooFast = false;
@@ -130,6 +131,7 @@ class Supervisor implements WrapHandle {
     this.port = port;
     this.#plan = plan;
     this.#report = new ShimReport(`${dir}/report`);
+    this.#starts = new RespawnThrottle(options.respawnThrottleSeconds ?? 10);
     this.ready = this.#readyD.promise;
     this.done = this.#doneD.promise;
     // Nobody may be listening to `ready` when it fails after stop(); keep that quiet.
@@ -169,8 +171,7 @@ class Supervisor implements WrapHandle {
     this.#exited = false;
     this.#announcedDaemon = false;
     this.#warnedTooFast = false;
-    this.#starts.push(Date.now());
-    this.#starts.shift();
+    this.#starts.started();
     const [cmd, ...args] = this.#plan.argv;
     const output = this.#options.output ?? "inherit";
     const child = new Deno.Command(cmd, {
@@ -275,9 +276,7 @@ class Supervisor implements WrapHandle {
   }
 
   #maybeRespawn(): void {
-    const mean = this.#starts.reduce((a, b) => a + b, 0) / this.#starts.length;
-    const throttle = (this.#options.respawnThrottleSeconds ?? 10) * 1000;
-    if (Date.now() - mean < throttle) {
+    if (this.#starts.waitMs() > 0) {
       if (!this.#warnedTooFast) {
         this.#warnedTooFast = true;
         logWarn("wrap: command respawning too fast; waiting before the next start");

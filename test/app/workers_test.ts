@@ -1,0 +1,277 @@
+/**
+ * `--workers` end to end: a parent and its relay processes as real
+ * processes, real WebSocket sessions through them. The kernel spreads
+ * connections by a hash of their addresses, so the tests open more until
+ * both workers served some; they never assert shares or timings.
+ */
+import assert from "node:assert/strict";
+import { freePort, type Proc } from "../../scripts/testing/util.ts";
+import { type TestWs, wsConnect } from "../../scripts/testing/ws_client.ts";
+import { startProxy } from "../../scripts/testing/targets.ts";
+import { parseCommandLine, UsageError } from "../../src/cli/cli.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const enc = new TextEncoder();
+/** The parent's line once every worker listens. */
+const READY = /listening on \S+ workers=2/;
+
+/** One echo round trip on a session (the target sent its 12-byte banner first). */
+async function echo(ws: TestWs, text: string): Promise<void> {
+  await ws.sendBinary(text);
+  assert.equal(new TextDecoder().decode(await ws.readBytes(text.length)), text);
+}
+
+/** Opens `n` sessions and reads each one's banner. */
+async function openSessions(port: number, n: number): Promise<TestWs[]> {
+  const out: TestWs[] = [];
+  for (let i = 0; i < n; i++) {
+    const ws = await wsConnect(port);
+    assert.equal(ws.response.status, 101);
+    await ws.readBytes(12);
+    out.push(ws);
+  }
+  return out;
+}
+
+interface LiveSession {
+  id: number;
+  bytesToTarget: number;
+  worker?: number;
+}
+
+async function liveSessions(mport: number): Promise<LiveSession[]> {
+  return await (await fetch(`http://127.0.0.1:${mport}/sessions.json`)).json();
+}
+
+/**
+ * Opens sessions (up to 120) until both workers serve some; returns them
+ * with their worker. Session i sends i+1 bytes, so its byte count in
+ * /sessions.json tells which it is (the client field names no port).
+ */
+async function spread(
+  port: number,
+  mport: number,
+): Promise<Array<{ ws: TestWs; worker: number }>> {
+  const all: TestWs[] = [];
+  for (let round = 0; round < 3; round++) {
+    for (const ws of await openSessions(port, 40)) {
+      await echo(ws, "x".repeat(all.length + 1));
+      all.push(ws);
+    }
+    const bySize = new Map((await liveSessions(mport)).map((s) => [s.bytesToTarget, s]));
+    const placed = all.map((ws, i) => ({ ws, worker: bySize.get(i + 1)?.worker ?? 0 }));
+    if (new Set(placed.map((p) => p.worker)).size >= 2) return placed;
+  }
+  throw new Error("120 sessions all went to one worker");
+}
+
+/** Worker PIDs from the parent's log lines (the latest start of each). */
+function workerPids(p: Proc): Map<number, number> {
+  const pids = new Map<number, number>();
+  for (const m of p.output().matchAll(/worker started worker=(\d+) pid=(\d+)/g)) {
+    pids.set(Number(m[1]), Number(m[2]));
+  }
+  return pids;
+}
+
+const alive = (pid: number) => {
+  try {
+    return !Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].startsWith("Z");
+  } catch {
+    return false;
+  }
+};
+
+function closeAll(sessions: Array<{ ws: TestWs } | TestWs>): void {
+  for (const s of sessions) ("ws" in s ? s.ws : s).close();
+}
+
+Deno.test({
+  name: "--workers 2: both workers serve sessions; /metrics, /sessions.json and logs say so",
+  ...opts,
+  async fn() {
+    const mport = freePort();
+    await using p = await startProxy(["--workers", "2", "--metrics", String(mport), "-v"], {
+      vncws: { ready: READY },
+    });
+    const placed = await spread(p.port, mport);
+    for (const { ws } of placed.slice(0, 4)) await echo(ws, "hello");
+    const workers = new Set(placed.map((x) => x.worker));
+    assert.deepEqual([...workers].sort(), [1, 2]);
+    // Ids are the host's: worker k numbers k, k+2, …, so none repeats.
+    const live = await liveSessions(mport);
+    assert.equal(new Set(live.map((s) => s.id)).size, live.length);
+    for (const s of live) assert.equal(s.id % 2, s.worker! % 2);
+    const metrics = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+    assert.match(metrics, new RegExp(`^vncws_sessions_active ${placed.length}$`, "m"));
+    assert.match(metrics, /^vncws_workers 2$/m);
+    assert.match(metrics, /^vncws_worker_restarts_total 0$/m);
+    // One HELP line per family, however many workers.
+    assert.equal(metrics.match(/^# HELP vncws_sessions_active /gm)?.length, 1);
+    assert.equal((await fetch(`http://127.0.0.1:${mport}/readyz`)).status, 200);
+    assert.match(p.vncws.output(), /session start worker=1 /);
+    assert.match(p.vncws.output(), /session start worker=2 /);
+    closeAll(placed);
+  },
+});
+
+Deno.test({
+  name: "without --workers there is one process: no worker field, no vncws_workers metric",
+  ...opts,
+  async fn() {
+    const mport = freePort();
+    await using p = await startProxy(["--metrics", String(mport)]);
+    const sessions = await openSessions(p.port, 3);
+    const live = await liveSessions(mport);
+    assert.equal(live.length, 3);
+    for (const s of live) assert.equal(s.worker, undefined);
+    const metrics = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+    assert.doesNotMatch(metrics, /vncws_workers/);
+    assert.doesNotMatch(p.vncws.output(), /worker=/);
+    closeAll(sessions);
+  },
+});
+
+Deno.test({
+  name: "--workers 2: a killed worker is restarted; the other's sessions go on, new ones work",
+  ...opts,
+  async fn() {
+    const mport = freePort();
+    await using p = await startProxy(["--workers", "2", "--metrics", String(mport)], {
+      vncws: { ready: READY },
+    });
+    const placed = await spread(p.port, mport);
+    const pids = workerPids(p.vncws);
+    assert.equal(pids.size, 2);
+    Deno.kill(pids.get(1)!, "SIGKILL");
+    await p.vncws.waitFor(/worker crashed; restarting worker=1 /);
+    await p.vncws.waitFor(/worker crashed; restarting worker=1 [\s\S]*listening on \S+ worker=1 /);
+    const restarted = workerPids(p.vncws).get(1)!;
+    assert.notEqual(restarted, pids.get(1));
+    // The other worker's sessions are untouched; the killed one's are gone (negative case).
+    for (const { ws, worker } of placed) {
+      if (worker === 2) await echo(ws, "still here");
+      else assert.equal(await ws.next(), null);
+    }
+    // New sessions work, on whichever worker the kernel picks (the restarted one listens again).
+    for (;;) {
+      const r = await fetch(`http://127.0.0.1:${mport}/metrics`);
+      const m = await r.text();
+      if (/^vncws_workers 2$/m.test(m)) {
+        assert.match(m, /^vncws_worker_restarts_total 1$/m);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const fresh = await openSessions(p.port, 20);
+    for (const ws of fresh) await echo(ws, "new");
+    const workers = new Set((await liveSessions(mport)).map((s) => s.worker));
+    assert.ok(workers.has(2));
+    assert.ok(alive(pids.get(2)!), "the other worker was not restarted");
+    closeAll(placed);
+    closeAll(fresh);
+  },
+});
+
+Deno.test({
+  name: "--workers 2 SIGTERM: no worker accepts, sessions drain then 1001, exit 0, no orphans",
+  ...opts,
+  async fn() {
+    const mport = freePort();
+    await using p = await startProxy(
+      ["--workers", "2", "--metrics", String(mport), "--drain-timeout", "2"],
+      { vncws: { ready: READY } },
+    );
+    const placed = await spread(p.port, mport);
+    const pids = [...workerPids(p.vncws).values()];
+    Deno.kill(p.vncws.pid, "SIGTERM");
+    await p.vncws.waitFor(/stopping worker=1 why=SIGTERM/);
+    await p.vncws.waitFor(/stopping worker=2 why=SIGTERM/);
+    // Established sessions on both workers still relay during the drain.
+    for (const w of [1, 2]) await echo(placed.find((x) => x.worker === w)!.ws, "draining");
+    // Neither worker accepts any more: the port refuses.
+    await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: p.port }));
+    // --drain-timeout ends every session with 1001.
+    for (const { ws } of placed) assert.equal((await ws.waitClose())?.code, 1001);
+    const st = await p.vncws.status;
+    assert.equal(st.code, 0, p.vncws.output());
+    assert.match(p.vncws.output(), /worker exited worker=1 pid=\d+ code=0/);
+    assert.match(p.vncws.output(), /worker exited worker=2 pid=\d+ code=0/);
+    for (const pid of pids) assert.ok(!alive(pid), `worker ${pid} outlived its parent`);
+    closeAll(placed);
+  },
+});
+
+Deno.test({
+  name: "--workers 2 --ban-after: failures on either worker count for the host's ban",
+  ...opts,
+  async fn() {
+    await using p = await startProxy(["--workers", "2", "--ban-after", "3"], {
+      vncws: { ready: READY },
+    });
+    // A WebSocket upgrade without a key is a bad request: a failed attempt.
+    const bad = `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Version: 13\r\n\r\n`;
+    const ask = async (request: string) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: p.port });
+      await conn.write(enc.encode(request));
+      const buf = new Uint8Array(256);
+      const n = await conn.read(buf).catch(() => null);
+      conn.close();
+      return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+    };
+    // Two failures: not banned yet (negative case), good sessions still pass.
+    for (let i = 0; i < 2; i++) assert.match(await ask(bad), /^HTTP\/1\.1 400/);
+    const ok = await openSessions(p.port, 4);
+    closeAll(ok);
+    assert.match(await ask(bad), /^HTTP\/1\.1 400/);
+    // The third starts the ban in one worker; the parent passes it to the other.
+    await p.vncws.waitFor(/ban start worker=1 /);
+    await p.vncws.waitFor(/ban start worker=2 /);
+    const good = `GET /vnc.html HTTP/1.1\r\nHost: x\r\n\r\n`;
+    for (let i = 0; i < 10; i++) assert.match(await ask(good), /^HTTP\/1\.1 429/);
+  },
+});
+
+Deno.test("--workers: usage errors where processes cannot share the port", () => {
+  const refused = (args: string[], pattern: RegExp) =>
+    assert.throws(
+      () => parseCommandLine(args),
+      (e) => e instanceof UsageError && pattern.test(e.message),
+    );
+  refused(
+    ["--workers", "2", "--run-once", "6080", "h:1"],
+    /--workers cannot be used with --run-once/,
+  );
+  refused(
+    ["--workers", "2", "6080", "--", "Xvnc", ":1"],
+    /--workers cannot be used with wrap mode/,
+  );
+  refused(["--workers", "2", "--unix-listen", "/tmp/s", "h:1"], /with --unix-listen/);
+  refused(["--workers", "0", "6080", "h:1"], /--workers takes a number of processes/);
+  refused(["--workers", "many", "6080", "h:1"], /--workers takes a number of processes/);
+  // Allowed: one worker with anything; N workers with --inetd (they share the inherited socket).
+  const one = parseCommandLine(["--workers", "1", "--run-once", "6080", "h:1"]);
+  assert.equal(one.kind === "run" && one.config.workers, 1);
+  const inetd = parseCommandLine(["--workers", "2", "--inetd", "h:1"]);
+  assert.equal(inetd.kind === "run" && inetd.config.workers, 2);
+  const auto = parseCommandLine(["--workers", "auto", "6080", "h:1"]);
+  assert.equal(auto.kind === "run" && auto.config.workers, navigator.hardwareConcurrency);
+});
+
+Deno.test({
+  name: "--workers 2: workers whose parent was killed outright drain and exit by themselves",
+  ...opts,
+  async fn() {
+    await using p = await startProxy(["--workers", "2", "--drain-timeout", "1"], {
+      vncws: { ready: READY },
+    });
+    const pids = [...workerPids(p.vncws).values()];
+    assert.ok(pids.every(alive));
+    Deno.kill(p.vncws.pid, "SIGKILL");
+    await p.vncws.status;
+    // Liveness bound only: each worker notices within a second, then drains.
+    for (let i = 0; i < 200 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
+    for (const pid of pids) assert.ok(!alive(pid), `worker ${pid} outlived its killed parent`);
+  },
+});
