@@ -8,6 +8,7 @@ import type { Refusal } from "../auth/refusal.ts";
 import { logInfo } from "../base/log.ts";
 import type { Config } from "../config/config.ts";
 import type { SessionBook } from "../metrics/session_book.ts";
+import type { SessionInfo } from "../metrics/sessions.ts";
 import { formatHostPort } from "../net/address.ts";
 import { normalizeIp } from "../net/ip.ts";
 import type { ServedCert } from "../net/tls_certs.ts";
@@ -26,6 +27,8 @@ export interface OpsSources {
   checkAddress: (address: string) => Refusal | null;
   /** The certificates served now (none without TLS). */
   tlsCertificates: () => readonly ServedCert[];
+  /** `--state-redis`: the fleet's sessions, given this replica's (absent: this replica's only). */
+  fleetSessions?: (local: SessionInfo[]) => Promise<SessionInfo[]>;
 }
 
 /**
@@ -56,7 +59,7 @@ export async function startOps(
     port: config.metrics.port,
     metrics: metrics.registry,
     ready: sources.ready,
-    sessions: () => table.list(),
+    sessions: () => sources.fleetSessions?.(table.list()) ?? table.list(),
     guard: (_request, remote) => {
       const refused = sources.checkAddress(normalizeIp(remote.hostname));
       if (!refused) return undefined;

@@ -4,8 +4,9 @@
  *
  * - `GET /metrics`: Prometheus text format
  * - `GET /healthz`: 200 "ok" while the process runs
- * - `GET /readyz`: 200 "ready", or 503 with the reason
- * - `GET /`: HTML status page of live sessions, refreshed every 5 s
+ * - `GET /readyz`: 200 "ready" (and a warning line when degraded), or 503 with the reason
+ * - `GET /`: HTML status page of live sessions (the fleet's with
+ *   `--state-redis`), refreshed every 5 s
  * - `GET /sessions.json`: the same sessions as JSON
  * @module
  */
@@ -21,6 +22,8 @@ export interface Readiness {
   ok: boolean;
   /** Why not ready (shown in the 503 body). */
   why?: string;
+  /** Ready but degraded: a second line of the 200 body. */
+  warning?: string;
 }
 
 /** Options for {@linkcode startOpsServer}. */
@@ -33,8 +36,8 @@ export interface OpsServerOptions {
   metrics: Registry;
   /** Listening, wrapped server ready, token backend reachable. */
   ready: () => Readiness;
-  /** Live sessions, for `/` and `/sessions.json`. */
-  sessions: () => SessionInfo[];
+  /** Live sessions, for `/` and `/sessions.json` (the fleet's, from Redis, with `--state-redis`). */
+  sessions: () => SessionInfo[] | Promise<SessionInfo[]>;
   /**
    * Access control: return a Response to refuse the request (e.g. 403 for an
    * address outside `--allow-ip`), or undefined to serve it.
@@ -93,13 +96,19 @@ export function viewSessions(sessions: SessionInfo[], now = Date.now()): Session
 
 /** The status page HTML for these sessions. */
 export function statusPage(sessions: SessionView[]): string {
+  // A fleet's list (--state-redis) names each session's replica.
+  const fleet = sessions.some((s) => s.replica !== undefined);
+  const replica = (s: SessionView) => fleet ? `<td>${escapeHtml(s.replica ?? "")}</td>` : "";
   const rows = sessions.map((s) =>
-    `<tr><td>${s.id}</td><td>${escapeHtml(s.client)}</td><td>${escapeHtml(s.target)}</td>` +
+    `<tr>${replica(s)}<td>${s.id}</td><td>${escapeHtml(s.client)}</td>` +
+    `<td>${escapeHtml(s.target)}</td>` +
     `<td>${formatAge(s.ageSeconds)}</td><td>${formatBytes(s.bytesToTarget)}</td>` +
     `<td>${formatBytes(s.bytesToClient)}</td><td>${formatBytes(s.bytesPerSecond)}/s</td></tr>`
   ).join("\n");
   const body = sessions.length === 0 ? "<p>No live sessions.</p>" : `<table>
-<thead><tr><th>#</th><th>client</th><th>target</th><th>age</th><th>to target</th><th>to client</th><th>throughput</th></tr></thead>
+<thead><tr>${
+    fleet ? "<th>replica</th>" : ""
+  }<th>#</th><th>client</th><th>target</th><th>age</th><th>to target</th><th>to client</th><th>throughput</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
@@ -114,7 +123,7 @@ ${rows}
 body { font-family: sans-serif; margin: 1.5em; }
 table { border-collapse: collapse; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
-td:nth-child(n+4) { text-align: right; font-variant-numeric: tabular-nums; }
+td:nth-child(n+${fleet ? 5 : 4}) { text-align: right; font-variant-numeric: tabular-nums; }
 </style>
 </head>
 <body>
@@ -140,7 +149,10 @@ function text(status: number, body: string, headers: Record<string, string> = {}
 }
 
 /** Answers one request to the ops listener. */
-export function handleOpsRequest(request: Request, options: OpsServerOptions): Response {
+export async function handleOpsRequest(
+  request: Request,
+  options: OpsServerOptions,
+): Promise<Response> {
   if (request.method !== "GET" && request.method !== "HEAD") {
     return text(405, "only GET and HEAD are served here\n", { allow: "GET, HEAD" });
   }
@@ -154,14 +166,15 @@ export function handleOpsRequest(request: Request, options: OpsServerOptions): R
       return text(200, "ok\n");
     case "/readyz": {
       const r = options.ready();
-      return r.ok ? text(200, "ready\n") : text(503, `not ready: ${r.why ?? "unknown reason"}\n`);
+      if (!r.ok) return text(503, `not ready: ${r.why ?? "unknown reason"}\n`);
+      return text(200, r.warning ? `ready\nwarning: ${r.warning}\n` : "ready\n");
     }
     case "/sessions.json":
-      return new Response(JSON.stringify(viewSessions(options.sessions())), {
+      return new Response(JSON.stringify(viewSessions(await options.sessions())), {
         headers: { "content-type": "application/json", "cache-control": "no-store" },
       });
     case "/":
-      return new Response(statusPage(viewSessions(options.sessions())), {
+      return new Response(statusPage(viewSessions(await options.sessions())), {
         headers: {
           "content-type": "text/html; charset=utf-8",
           "cache-control": "no-store",
