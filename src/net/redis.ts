@@ -77,7 +77,8 @@ export interface RedisEndpoint {
 /**
  * Parses `host[:port[:db[:password]]]` or a `redis://`/`rediss://` URL
  * (`option` names the option in the error); a namespace is refused (keys
- * have a fixed prefix). Throws saying what is expected.
+ * have a fixed prefix). Throws saying what is expected, without quoting
+ * `src` (it may hold a password).
  */
 export function redisEndpoint(src: string, option: string): RedisEndpoint {
   if (/^rediss?:\/\//i.test(src)) {
@@ -85,17 +86,22 @@ export function redisEndpoint(src: string, option: string): RedisEndpoint {
     try {
       u = new URL(src);
     } catch {
-      throw new Error(`${option} "${src}" is not a valid redis:// URL`);
+      throw new Error(`${option} is not a valid redis:// URL`);
     }
-    if (!u.hostname) throw new Error(`${option} "${src}" names no host`);
+    if (!u.hostname) throw new Error(`${option} names no host`);
     if (u.pathname !== "" && u.pathname !== "/" && !/^\/\d+$/.test(u.pathname)) {
-      throw new Error(`${option} "${src}": the path must be a database number, e.g. /0`);
+      throw new Error(`${option}: the URL's path must be a database number, e.g. /0`);
     }
     return { url: src, name: `${u.hostname}:${u.port || 6379}` };
   }
-  const s = parseRedisSource(src, option);
+  let s: RedisSource;
+  try {
+    s = parseRedisSource(src, option);
+  } catch (e) {
+    throw new Error((e as Error).message.replace(` "${src}"`, ""));
+  }
   if (s.namespace !== undefined) {
-    throw new Error(`${option} "${src}" must look like host[:port[:db[:password]]] (no namespace)`);
+    throw new Error(`${option} must look like host[:port[:db[:password]]] (no namespace)`);
   }
   const auth = s.password === undefined ? "" : `:${encodeURIComponent(s.password)}@`;
   const host = s.host.includes(":") ? `[${s.host}]` : s.host;
