@@ -1,6 +1,6 @@
 /**
  * vncws — a WebSocket ↔ TCP proxy for VNC. Entry point: the first argument
- * picks the command (`bridge`, `replay`, else the proxy); each command parses
+ * picks the command (`bridge`, `replay`, `sessions`, else the proxy); each command parses
  * its own options and resolves its exit code.
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error.
@@ -19,6 +19,10 @@ async function main(argv: string[]): Promise<number> {
     case "replay": {
       const { replayMain } = await import("./src/cli/replay.ts");
       return await replayMain(argv.slice(1));
+    }
+    case "sessions": {
+      const { sessionsMain } = await import("./src/cli/sessions.ts");
+      return await sessionsMain(argv.slice(1));
     }
     default:
       return await proxyMain(argv);

@@ -25,6 +25,8 @@ export interface ReadyState {
   ok: boolean;
   /** Why not ready. */
   why?: string;
+  /** Ready, but something is degraded (`--state-redis` unreachable): said in the body. */
+  warning?: string;
 }
 
 /** How busy the proxy is, for `--idle-timeout`. */

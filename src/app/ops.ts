@@ -11,6 +11,7 @@ import { logInfo } from "../base/log.ts";
 import { type Config, workerOpsPath, type WorkerRole } from "../config/config.ts";
 import { Registry } from "../metrics/metrics.ts";
 import type { SessionBook } from "../metrics/session_book.ts";
+import type { SessionInfo } from "../metrics/sessions.ts";
 import { formatHostPort } from "../net/address.ts";
 import { normalizeIp } from "../net/ip.ts";
 import type { ServedCert } from "../net/tls_certs.ts";
@@ -29,6 +30,8 @@ export interface OpsSources {
   checkAddress: (address: string) => Refusal | null;
   /** The certificates served now (none without TLS). */
   tlsCertificates: () => readonly ServedCert[];
+  /** `--state-redis`: the fleet's sessions, given this replica's (absent: this replica's only). */
+  fleetSessions?: (local: SessionInfo[]) => Promise<SessionInfo[]>;
 }
 
 /** The ops listener's guard: the proxy's address lists, refused with the proxy port's body. */
@@ -94,7 +97,7 @@ export async function startOps(
     port: config.metrics.port,
     metrics: metrics.registry,
     ready: sources.ready,
-    sessions: () => table.list(),
+    sessions: () => sources.fleetSessions?.(table.list()) ?? table.list(),
     guard: opsGuard(sources.checkAddress),
   });
   logInfo(`metrics on http://${formatHostPort(ops.addr.hostname, ops.addr.port)}/metrics`);

@@ -6,6 +6,7 @@
  * behind `--web-auth`.
  * @module
  */
+import type { SlotStore } from "../auth/fleet_limits.ts";
 import { isRefusal, type Refusal } from "../auth/refusal.ts";
 import type { Config } from "../config/config.ts";
 import type { Target } from "../net/address.ts";
@@ -33,6 +34,8 @@ export interface RoutingOptions {
   target: () => Target | undefined;
   /** Called after each token lookup (only with `--token-plugin`). */
   onLookup?: (result: LookupResult) => void;
+  /** `--state-redis`: the fleet's shared slots (they outlive reloads). */
+  slotStore?: SlotStore;
 }
 
 /** What {@linkcode createRouting} returns. */
@@ -50,9 +53,10 @@ export interface Routing {
 }
 
 /** The router's settings from a Config. */
-function routerOptions(config: Config, target: () => Target | undefined): RouterOptions {
+function routerOptions(config: Config, options: RoutingOptions): RouterOptions {
   return {
-    target,
+    target: options.target,
+    slotStore: options.slotStore,
     tokenPlugin: config.tokenPlugin,
     tokenSource: config.tokenSource,
     hostToken: config.hostToken,
@@ -81,7 +85,7 @@ function routerOptions(config: Config, target: () => Target | undefined): Router
  * CIDR block stops the start with a message saying what to fix.
  */
 export async function createRouting(config: Config, options: RoutingOptions): Promise<Routing> {
-  let router: Router = await createRouter(routerOptions(config, options.target));
+  let router: Router = await createRouter(routerOptions(config, options));
   const tokens = config.tokenPlugin !== undefined && config.tokenPlugin !== "";
   const access: Access = {
     async route(head, client) {
@@ -111,7 +115,7 @@ export async function createRouting(config: Config, options: RoutingOptions): Pr
     web,
     checkAddress: (address) => router.checkAddress(address),
     async reload(next) {
-      const fresh = await createRouter(routerOptions(next, options.target));
+      const fresh = await createRouter(routerOptions(next, options));
       const old = router;
       router = fresh;
       void old.close();

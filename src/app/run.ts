@@ -54,11 +54,28 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   // Wrap mode fills this in once the wrapped server is started (its port can change on respawn).
   let wrap: WrapHandle | undefined;
   const currentTarget = (): Target | undefined => wrap?.target ?? target;
+  // --state-redis: the fleet's sessions and limits in Redis (loaded only then).
+  const fleet = config.stateRedis
+    ? (await import("./fleet.ts")).startFleet({
+      source: config.stateRedis,
+      replica: `${Deno.hostname()}:${Deno.pid}`,
+      ttlMs: stateTtlMs(),
+    })
+    : undefined;
+  if (fleet) life.defer(() => fleet.close());
+  // /readyz, here and on --metrics: a fleet state outage is a warning, not "not ready".
+  const readiness = () => {
+    const r = life.ready();
+    const warning = r.ok ? fleet?.warning() : undefined;
+    return warning ? { ...r, warning } : r;
+  };
   const book = createSessionBook(config, {
     onEnd: (start) => life.sessionEnded(start.kind, config.runOnce),
+    fleet: fleet?.registry,
   });
   const routing = await createRouting(config, {
     target: currentTarget,
+    slotStore: fleet?.slots,
     onLookup: (result) => {
       // /readyz: the token backend counts as down from a failed lookup until one succeeds.
       if (result === "found") life.tokenBackendDown = false;
@@ -95,7 +112,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     sessions: book,
     web: routing.web,
     // /healthz and /readyz on the proxy's port too: a balancer checks the port it sends to.
-    health: (head) => healthResponse(head, () => life.ready()),
+    health: (head) => healthResponse(head, readiness),
     tls: tlsServer?.upgrade,
     signal: life.shutdownSignal,
     stopping: life.pendingSignal,
@@ -166,7 +183,8 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   }
   const closeOps = await startOps(config, {
     book,
-    ready: () => life.ready(),
+    ready: readiness,
+    fleetSessions: fleet && ((local) => fleet.sessions(local)),
     wrapRestarts: () => wrap?.restarts ?? 0,
     checkAddress: (address) => routing.checkAddress(address),
     tlsCertificates: () => tlsServer?.certificates() ?? [],
@@ -241,4 +259,13 @@ export function viewerUrls(listener: Deno.Listener, tls: TlsConfig): string[] {
       }:${a.port}/vnc.html?autoconnect=1&path=websockify`
     )
   );
+}
+
+/**
+ * How long fleet state entries live without renewal: 30 s, or
+ * `VNCWS_STATE_TTL` seconds (tests shorten it to see a dead replica drop out).
+ */
+function stateTtlMs(): number | undefined {
+  const s = Number(Deno.env.get("VNCWS_STATE_TTL"));
+  return s > 0 ? s * 1000 : undefined;
 }

@@ -13,21 +13,12 @@
  */
 import { Redis } from "ioredis";
 import { logInfo, logWarn } from "../base/log.ts";
+import { checked } from "../net/redis.ts";
 import type { BanStore } from "./bans.ts";
 
 const FAIL = "vncws:fail:";
 const BAN = "vncws:ban:";
 const CHANNEL = "vncws:bans";
-
-/**
- * The replies of a MULTI … EXEC; throws the first command's error (EXEC
- * itself succeeds when a queued command fails).
- */
-function checked(replies: [Error | null, unknown][] | null): unknown[] {
-  if (!replies) throw new Error("Redis discarded the transaction");
-  for (const [error] of replies) if (error) throw error;
-  return replies.map(([, value]) => value);
-}
 
 /** Options for {@linkcode createRedisBanStore}. */
 export interface RedisBanStoreOptions {

@@ -46,6 +46,16 @@ export interface Limiter {
   activeForIp(ip: string): number;
 }
 
+/** The 429 for `--max-per-ip` (here and across a fleet, src/auth/fleet_limits.ts). */
+export function ipLimitRefusal(max: number, ip: string): Refusal {
+  return refusal("limit", 429, `more than ${max} concurrent connections from ${ip}`);
+}
+
+/** The 429 for `--max-per-token`. */
+export function tokenLimitRefusal(max: number): Refusal {
+  return refusal("limit", 429, `more than ${max} concurrent connections with this token`);
+}
+
 interface Bucket {
   tokens: number;
   last: number;
@@ -99,17 +109,11 @@ export function createLimiter(options: LimiterOptions): Limiter {
   };
 
   const hold = (ip: string, tokenHash?: string): Refusal | LimitSlot => {
-    if (maxPerIp > 0 && (perIp.get(ip) ?? 0) >= maxPerIp) {
-      return refusal("limit", 429, `more than ${maxPerIp} concurrent connections from ${ip}`);
-    }
+    if (maxPerIp > 0 && (perIp.get(ip) ?? 0) >= maxPerIp) return ipLimitRefusal(maxPerIp, ip);
     if (
       tokenHash !== undefined && maxPerToken > 0 && (perToken.get(tokenHash) ?? 0) >= maxPerToken
     ) {
-      return refusal(
-        "limit",
-        429,
-        `more than ${maxPerToken} concurrent connections with this token`,
-      );
+      return tokenLimitRefusal(maxPerToken);
     }
     perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
     if (tokenHash !== undefined) perToken.set(tokenHash, (perToken.get(tokenHash) ?? 0) + 1);

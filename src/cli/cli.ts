@@ -13,6 +13,7 @@ import {
   type WrapMode,
 } from "../config/config.ts";
 import { type HostPort, parseHostPort, parseListen } from "../net/address.ts";
+import { redisEndpoint } from "../net/redis.ts";
 import { checkNeeds, parseOptions, renderHelp } from "./table.ts";
 import { PROXY_COMMAND, VERSION } from "./proxy_options.ts";
 import { UsageError } from "./values.ts";
@@ -221,6 +222,14 @@ export function parseCommandLine(argv: string[]): Command {
     time: num("ban-time"),
     redis: str("ban-redis"),
   };
+  c.stateRedis = str("state-redis");
+  if (c.stateRedis !== undefined) {
+    try {
+      redisEndpoint(c.stateRedis, "--state-redis");
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   if (c.bans.after > 0 && (c.bans.window === 0 || c.bans.time === 0)) {
     throw new UsageError("--ban-window and --ban-time must be more than 0 with --ban-after");
   }

@@ -477,6 +477,14 @@ export const PROXY_COMMAND: CommandSpec = {
       { needs: "ban-after" },
     ),
     valued(
+      "state-redis",
+      text("REDIS", "10.0.0.5:6379"),
+      "limits",
+      V,
+      "share live sessions and --max-per-ip/--max-per-token counts with every replica using " +
+        "this Redis (host[:port[:db[:password]]] or redis://)",
+    ),
+    valued(
       "max-message-size",
       size,
       "limits",

@@ -1,6 +1,6 @@
 /**
  * README.md's option tables, generated from the option tables: the proxy's,
- * the bridge's, replay's and the websocat migration table each sit between two marker
+ * the bridge's, replay's, `vncws sessions`' and the websocat migration table each sit between two marker
  * comments. `deno run -A src/cli/readme.ts` rewrites them in place;
  * test/cli/option_table_test.ts fails when README.md differs from what this
  * renders.
@@ -9,6 +9,7 @@
 import { PROXY_COMMAND } from "./proxy_options.ts";
 import { BRIDGE_COMMAND } from "./bridge.ts";
 import { REPLAY_COMMAND } from "./replay.ts";
+import { SESSIONS_COMMAND } from "./sessions.ts";
 import { markdownTable, optionUsage, renderMarkdown } from "./table.ts";
 import { refusedWebsocatOptions, WEBSOCAT_ADDRESSES } from "./websocat.ts";
 
@@ -32,6 +33,7 @@ export function readmeSections(): Array<[string, string]> {
     ["bridge options", renderMarkdown(BRIDGE_COMMAND)],
     ["websocat options", websocatTable()],
     ["replay options", renderMarkdown(REPLAY_COMMAND)],
+    ["sessions options", renderMarkdown(SESSIONS_COMMAND)],
   ];
 }
 

@@ -132,6 +132,11 @@ export interface Config {
   limits: Limits;
   /** Brute-force bans. */
   bans: BanConfig;
+  /**
+   * `--state-redis`: a Redis shared by the fleet (`host[:port[:db[:password]]]`
+   * or a `redis://` URL) for its live sessions and limits.
+   */
+  stateRedis?: string;
   /** Verbosity: 0 quiet, 1 `-v`, 2 `-vv`. */
   verbose: number;
   /** websockify's `--traffic` symbols on stdout. */

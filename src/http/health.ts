@@ -14,6 +14,8 @@ export interface Readiness {
   ok: boolean;
   /** Why not ready (shown in the 503 body). */
   why?: string;
+  /** Ready but degraded (e.g. `--state-redis` unreachable): a second line of the 200 body. */
+  warning?: string;
 }
 
 /** The paths answered: `/healthz` and `/readyz`. */
@@ -32,9 +34,8 @@ export function healthAnswer(path: string, ready: () => Readiness): HealthAnswer
   if (path === "/healthz") return { status: 200, body: "ok\n" };
   if (path !== "/readyz") return undefined;
   const r = ready();
-  return r.ok
-    ? { status: 200, body: "ready\n" }
-    : { status: 503, body: `not ready: ${r.why ?? "unknown reason"}\n` };
+  if (!r.ok) return { status: 503, body: `not ready: ${r.why ?? "unknown reason"}\n` };
+  return { status: 200, body: r.warning ? `ready\nwarning: ${r.warning}\n` : "ready\n" };
 }
 
 /** Headers of every health answer: plain text that no cache keeps. */

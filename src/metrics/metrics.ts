@@ -247,6 +247,7 @@ export type SessionOutcome =
   | "target_closed"
   | "timeout"
   | "shutdown"
+  | "ended"
   | "error";
 
 /** Token lookup results, for `vncws_token_lookups_total{result}`. */

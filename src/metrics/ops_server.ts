@@ -4,8 +4,9 @@
  *
  * - `GET /metrics`: Prometheus text format
  * - `GET /healthz`: 200 "ok" while the process runs
- * - `GET /readyz`: 200 "ready", or 503 with the reason
- * - `GET /`: HTML status page of live sessions, refreshed every 5 s
+ * - `GET /readyz`: 200 "ready" (and a warning line when degraded), or 503 with the reason
+ * - `GET /`: HTML status page of live sessions (the fleet's with
+ *   `--state-redis`), refreshed every 5 s
  * - `GET /sessions.json`: the same sessions as JSON
  *
  * Each source may answer later (a promise): the parent of `--workers` asks
@@ -31,7 +32,7 @@ export interface OpsServerOptions {
   metrics: Pick<Registry, "expose"> | { expose(): Promise<string> };
   /** Listening, wrapped server ready, token backend reachable. */
   ready: () => Readiness | Promise<Readiness>;
-  /** Live sessions, for `/` and `/sessions.json`. */
+  /** Live sessions, for `/` and `/sessions.json` (the fleet's, from Redis, with `--state-redis`). */
   sessions: () => SessionInfo[] | Promise<SessionInfo[]>;
   /**
    * Access control: return a Response to refuse the request (e.g. 403 for an
@@ -91,15 +92,20 @@ export function viewSessions(sessions: SessionInfo[], now = Date.now()): Session
 
 /** The status page HTML for these sessions. */
 export function statusPage(sessions: SessionView[]): string {
+  // A fleet's list (--state-redis) names each session's replica.
+  const fleet = sessions.some((s) => s.replica !== undefined);
+  const replica = (s: SessionView) => fleet ? `<td>${escapeHtml(s.replica ?? "")}</td>` : "";
   const rows = sessions.map((s) =>
-    `<tr><td>${s.worker === undefined ? "" : `${s.worker}/`}${s.id}</td><td>${
+    `<tr>${replica(s)}<td>${s.worker === undefined ? "" : `${s.worker}/`}${s.id}</td><td>${
       escapeHtml(s.client)
     }</td><td>${escapeHtml(s.target)}</td>` +
     `<td>${formatAge(s.ageSeconds)}</td><td>${formatBytes(s.bytesToTarget)}</td>` +
     `<td>${formatBytes(s.bytesToClient)}</td><td>${formatBytes(s.bytesPerSecond)}/s</td></tr>`
   ).join("\n");
   const body = sessions.length === 0 ? "<p>No live sessions.</p>" : `<table>
-<thead><tr><th>#</th><th>client</th><th>target</th><th>age</th><th>to target</th><th>to client</th><th>throughput</th></tr></thead>
+<thead><tr>${
+    fleet ? "<th>replica</th>" : ""
+  }<th>#</th><th>client</th><th>target</th><th>age</th><th>to target</th><th>to client</th><th>throughput</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
@@ -114,7 +120,7 @@ ${rows}
 body { font-family: sans-serif; margin: 1.5em; }
 table { border-collapse: collapse; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
-td:nth-child(n+4) { text-align: right; font-variant-numeric: tabular-nums; }
+td:nth-child(n+${fleet ? 5 : 4}) { text-align: right; font-variant-numeric: tabular-nums; }
 </style>
 </head>
 <body>

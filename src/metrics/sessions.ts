@@ -13,6 +13,10 @@ export interface SessionInfo {
   client: string;
   /** Target as text (`host:port`, `unix:/path`). */
   target: string;
+  /** The token's short hash (never the token), when a token routed it. */
+  token?: string;
+  /** The replica that holds it, in a fleet's list (`--state-redis`). */
+  replica?: string;
   /** When relaying started (ms since the epoch). */
   started: number;
   /** Bytes from the client to the target so far. */

@@ -105,7 +105,7 @@ async function runSteps(
   const banned = peerAddress === undefined ? null : ctx.guard?.check(peerAddress);
   if (sniffed.kind === "raw") {
     const client: ClientInfo = { peer: stream.peer };
-    const route = banned ?? ctx.access.routeRaw(client);
+    const route = banned ?? await ctx.access.routeRaw(client);
     if (isRefusal(route)) return { refusal: route, stream, site: { http: false } };
     return await connectAndRelay(sniffed.stream, { id, client, route }, ctx);
   }
@@ -291,7 +291,7 @@ async function relay(
     const hooks = ctx.sessions.openSession({ id, client, target: route.target, kind: "raw" });
     const result = await relayRaw(stream, target, {
       idleTimeout: c.sessionIdleTimeout,
-      signal: ctx.signal,
+      signal: sessionSignal(ctx.signal, hooks.signal),
       ...hooks.options,
     });
     hooks.end(result);
@@ -323,14 +323,20 @@ async function relay(
     token: route.label,
     protocol: upgrade.protocol,
   }, SESSION_JSON_NAMES);
-  const hooks = ctx.sessions.openSession({ id, client, target: route.target, kind: "ws" });
+  const hooks = ctx.sessions.openSession({
+    id,
+    client,
+    target: route.target,
+    kind: "ws",
+    token: route.label,
+  });
   const result = await relayWebSocket(stream, target, {
     leftover: request.leftover,
     maxMessageBytes: c.limits.maxMessageBytes,
     heartbeat: c.heartbeat,
     pingTimeout: c.pingTimeout,
     idleTimeout: c.sessionIdleTimeout,
-    signal: ctx.signal,
+    signal: sessionSignal(ctx.signal, hooks.signal),
     ...hooks.options,
   });
   hooks.end(result);
@@ -344,4 +350,9 @@ async function relay(
     code: result.code,
     reason: result.reason,
   }, SESSION_JSON_NAMES);
+}
+
+/** Shutdown, or this session's own end (an administrator's request) when it has one. */
+function sessionSignal(shutdown: AbortSignal, own?: AbortSignal): AbortSignal {
+  return own ? AbortSignal.any([shutdown, own]) : shutdown;
 }

@@ -41,7 +41,7 @@ export interface Access {
    */
   readonly rawAllowed: boolean;
   /** Admits a raw client (address lists, rate, per-IP limit): a route or a refusal. */
-  routeRaw(client: ClientInfo): Route | Refusal;
+  routeRaw(client: ClientInfo): Route | Refusal | Promise<Route | Refusal>;
   /**
    * The address failures and bans are counted against: the peer's IP, or
    * with `head` from a `--trusted-proxy` peer the client it names.
@@ -95,6 +95,8 @@ export interface SessionStart {
   target: Target;
   /** A WebSocket session or a raw one (native VNC viewer). */
   kind: "ws" | "raw";
+  /** The token's short hash (never the token), when a token routed it. */
+  token?: string;
 }
 
 /** What {@linkcode SessionObserver.openSession} returns for one session. */
@@ -103,6 +105,11 @@ export interface SessionHooks {
   options?: Pick<WsRelayOptions, "record" | "traffic">;
   /** Called once when the session ended. */
   end(result: RelayResult): void;
+  /**
+   * Aborted to end this one session (an administrator's request, with a
+   * `CloseRequest` reason from src/ws/relay_core.ts); absent = only shutdown ends it.
+   */
+  signal?: AbortSignal;
 }
 
 /** Bookkeeping around sessions: the session book (src/metrics/session_book.ts). */

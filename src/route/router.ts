@@ -19,14 +19,16 @@
  *    (`target_denied`), its name resolved once → 502 (`connect_failed`) when
  *    it cannot be; without a token plugin the fixed target is used
  *    unchecked, and none → 404 (`no_target`);
- * 5. concurrent sessions per client address and per token → 429 (`limit`).
+ * 5. concurrent sessions per client address and per token → 429 (`limit`),
+ *    across the fleet with `--state-redis` (src/auth/fleet_limits.ts).
  * @module
  */
 import { type AuthClient, type Authorizer, createAuthorizer } from "../auth/authorize.ts";
 import { clientAddress, type ForwardedHeader, requestedHost } from "../auth/client_ip.ts";
 import { type ClientInfo, peerIp } from "../auth/client.ts";
 import { CidrList } from "../auth/cidr.ts";
-import { createLimiter, type Limiter } from "../auth/limits.ts";
+import { createFleetLimiter, type SlotStore } from "../auth/fleet_limits.ts";
+import { createLimiter, type Limiter, type LimitSlot } from "../auth/limits.ts";
 import { isRefusal, type Refusal, refusal } from "../auth/refusal.ts";
 import type { JwtSecretEncoding } from "../config/config.ts";
 import { HttpError, type RequestHead } from "../http/head.ts";
@@ -91,6 +93,8 @@ export interface RouterOptions {
   resolveHost?: HostResolver;
   /** Milliseconds a token target's name may take to resolve (`--connect-timeout`). */
   resolveTimeoutMs?: number;
+  /** `--state-redis`: the fleet's shared slots; the limits then count across replicas. */
+  slotStore?: SlotStore;
 }
 
 /** Where to connect, and what to do when the session ends. */
@@ -120,7 +124,7 @@ export interface Router {
    * clients cannot read HTTP). Only call it when
    * {@linkcode Router.rawAllowed} is true.
    */
-  routeRaw(client: ClientInfo): Route | Refusal;
+  routeRaw(client: ClientInfo): Promise<Route | Refusal>;
   /** False when tokens, an auth plugin or an Origin list are configured. */
   readonly rawAllowed: boolean;
   /** Only the `--allow-ip`/`--deny-ip` lists for an address (other listeners, e.g. metrics). */
@@ -173,6 +177,14 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     maxPerToken: options.maxPerToken,
     handshakeRatePerIp: options.handshakeRatePerIp,
   });
+  // With --state-redis the concurrency limits count the whole fleet's sessions.
+  const fleet = options.slotStore && createFleetLimiter(limiter, options.slotStore, {
+    maxPerIp: options.maxPerIp ?? 0,
+    maxPerToken: options.maxPerToken ?? 0,
+    timeoutMs: FLEET_TIMEOUT_MS,
+  });
+  const hold = (ip: string, label?: string): Refusal | LimitSlot | Promise<Refusal | LimitSlot> =>
+    fleet ? fleet.hold(ip, label) : limiter.hold(ip, label);
 
   const fixedTarget = (): Target | undefined =>
     typeof options.target === "function" ? options.target() : options.target;
@@ -250,7 +262,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
         target = checked;
       }
       if (!target) return refusal("no_target", 404, "no target is configured for this server");
-      const slot = limiter.hold(address, label);
+      const slot = await hold(address, label);
       if (isRefusal(slot)) return slot;
       return { target, label, address, release: () => slot.release() };
     },
@@ -261,13 +273,13 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       return await authorizer.checkWeb(head, { address, clientCertCN: client.clientCertCN });
     },
 
-    routeRaw(client) {
+    async routeRaw(client) {
       const address = peerIp(client.peer);
       const refused = limiter.handshake(address) ?? authorizer.checkAddress(address);
       if (refused) return refused;
       const target = fixedTarget();
       if (!target) return refusal("no_target", 404, "no target is configured for this server");
-      const slot = limiter.hold(address);
+      const slot = await hold(address);
       if (isRefusal(slot)) return slot;
       return { target, address, release: () => slot.release() };
     },
@@ -277,6 +289,13 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     },
   };
 }
+
+/**
+ * How long an admission waits for the fleet's slot store (`--state-redis`)
+ * before counting this replica's sessions only: a slow Redis must not hold
+ * every handshake.
+ */
+const FLEET_TIMEOUT_MS = 2000;
 
 /** A unix-socket peer is a local process: its forwarding headers are read as 127.0.0.1's. */
 const LOCAL = ["127.0.0.1"];

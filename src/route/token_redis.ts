@@ -16,6 +16,7 @@
 import { Redis } from "ioredis";
 import type { Target } from "../net/address.ts";
 import { logWarn } from "../base/log.ts";
+import { parseRedisSource, type RedisSource } from "../net/redis.ts";
 import {
   parseTokenTarget,
   targetFromParts,
@@ -24,69 +25,12 @@ import {
   type TokenResolver,
 } from "./resolver.ts";
 
-/** The parsed `--token-source` of {@linkcode TokenRedis}. */
-export interface RedisSource {
-  /** Redis host name or address. */
-  host: string;
-  /** Redis port (default 6379). */
-  port: number;
-  /** Database number (default 0). */
-  db: number;
-  /** Password for `AUTH`, when set. */
-  password?: string;
-  /** Key prefix put before every token. */
-  namespace?: string;
-}
+export { parseRedisSource, type RedisSource };
 
 /** Options for {@linkcode TokenRedis}. */
 export interface TokenRedisOptions {
   /** Seconds allowed for connecting and for each lookup (default 5). */
   timeout?: number;
-}
-
-/** Splits on `:` except inside double-quoted fields; quotes are removed. */
-function splitFields(src: string): string[] {
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    let field: string;
-    if (src[i] === '"') {
-      const end = src.indexOf('"', i + 1);
-      if (end < 0) throw new Error("unterminated double quote");
-      field = src.slice(i + 1, end);
-      i = end + 1;
-      if (i < src.length && src[i] !== ":") throw new Error("text after a closing quote");
-    } else {
-      const end = src.indexOf(":", i);
-      field = src.slice(i, end < 0 ? src.length : end);
-      i = end < 0 ? src.length : end;
-    }
-    fields.push(field);
-    if (i >= src.length) return fields;
-    i++; // the colon
-  }
-}
-
-/** Parses `host[:port[:db[:password[:namespace]]]]`; throws naming the expected format. */
-export function parseRedisSource(src: string): RedisSource {
-  const usage = `TokenRedis source "${src}" must look like host[:port[:db[:password[:namespace]]]]`;
-  let fields: string[];
-  try {
-    fields = splitFields(src);
-  } catch (e) {
-    throw new Error(`${usage}: ${(e as Error).message}`);
-  }
-  const [host, port = "", db = "", password = "", namespace = ""] = fields;
-  if (fields.length > 5 || !host) throw new Error(usage);
-  if (port !== "" && !/^\d{1,5}$/.test(port)) throw new Error(`${usage}: bad port "${port}"`);
-  if (db !== "" && !/^\d+$/.test(db)) throw new Error(`${usage}: bad db "${db}"`);
-  return {
-    host,
-    port: port === "" ? 6379 : Number(port),
-    db: db === "" ? 0 : Number(db),
-    password: password === "" ? undefined : password,
-    namespace: namespace === "" ? undefined : namespace,
-  };
 }
 
 /** Parses a Redis value (JSON or plain) into a target; throws when it holds none. */

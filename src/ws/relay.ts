@@ -49,6 +49,7 @@ import { RawRelay } from "./relay_raw.ts";
 export {
   BULK_BUFFER,
   CLOSE_GRACE_MS,
+  CloseRequest,
   firstEnd,
   HALF_CLOSE_IDLE_MS,
   INITIAL_BUFFER,

@@ -56,7 +56,17 @@ export interface RelayResult {
   /** Why the session ended, in words. */
   reason: string;
   /** Who or what ended it, for metrics. */
-  outcome: "client_closed" | "target_closed" | "timeout" | "shutdown" | "error";
+  outcome: "client_closed" | "target_closed" | "timeout" | "shutdown" | "ended" | "error";
+}
+
+/**
+ * An abort reason for {@linkcode WsRelayOptions.signal} that ends one
+ * session on purpose (an administrator's request) with this close code and
+ * reason, instead of a shutdown's 1001; the outcome is `ended`.
+ */
+export class CloseRequest {
+  /** Close with `code` and `reason` (WebSocket roles; the raw role just hangs up). */
+  constructor(readonly code: number, readonly reason: string) {}
 }
 
 /** Copies of the bytes each way (`--record`, live byte counts); called before forwarding. */
@@ -81,7 +91,10 @@ export interface WsRelayOptions {
   idleTimeout?: number;
   /** `--traffic`: called with websockify's symbols (`}` `>` up, `{` `<` down). */
   traffic?: (symbol: string) => void;
-  /** Aborting closes the session with 1001 "Going away" (shutdown). */
+  /**
+   * Aborting closes the session with 1001 "Going away" (shutdown), or as a
+   * {@linkcode CloseRequest} reason says.
+   */
   signal?: AbortSignal;
   /** Copies of the bytes each way, for `--record` and live counts (called before forwarding). */
   record?: RecordHooks;
@@ -237,7 +250,7 @@ export class RelayCore {
     }
     if (this.#onAbort) this.options.signal?.removeEventListener("abort", this.#onAbort);
     this.result.outcome = this.options.signal?.aborted
-      ? "shutdown"
+      ? this.options.signal.reason instanceof CloseRequest ? "ended" : "shutdown"
       : this.timedOut
       ? "timeout"
       : cleanEnd ?? "error";

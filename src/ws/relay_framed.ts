@@ -29,6 +29,7 @@ import {
 } from "./frame.ts";
 import {
   CLOSE_GRACE_MS,
+  CloseRequest,
   firstEnd,
   HALF_CLOSE_IDLE_MS,
   INITIAL_BUFFER,
@@ -123,7 +124,11 @@ export class FramedRelay extends RelayCore {
     this.#startHeartbeat();
     this.watch(
       () => this.#closeNow(CloseCode.GoingAway, "idle timeout", "idle timeout"),
-      () => this.#closeNow(CloseCode.GoingAway, "Going away", text.shutdown),
+      () => {
+        const asked = this.options.signal?.reason;
+        if (asked instanceof CloseRequest) this.#closeNow(asked.code, asked.reason, asked.reason);
+        else this.#closeNow(CloseCode.GoingAway, "Going away", text.shutdown);
+      },
     );
     const decodeP = this.#decodePump();
     const encodeP = this.#encodePump();

@@ -7,6 +7,7 @@
  */
 import type { ByteStream } from "../net/stream.ts";
 import {
+  CloseRequest,
   INITIAL_BUFFER,
   nextBufferSize,
   RelayCore,
@@ -22,7 +23,8 @@ export class RawRelay extends RelayCore {
       this.setEnd(0, "idle timeout");
       this.stopAll();
     }, () => {
-      this.setEnd(0, "Going away");
+      const asked = this.options.signal?.reason;
+      this.setEnd(0, asked instanceof CloseRequest ? asked.reason : "Going away");
       this.stopAll();
     });
     const [a, b] = await Promise.all([

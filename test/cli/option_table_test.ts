@@ -62,8 +62,9 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
   );
   // 68 when the table was made; issue 16 added --ban-after, --ban-window, --ban-time,
   // --ban-redis, --allow-target, --deny-target, --jwt-secret-encoding, --jwt-audience,
-  // --jwt-issuer, --forwarded-header and --cert-dir; issue 17 --drain-delay, --workers.
-  assert.equal(PROXY_COMMAND.options.length, 81, "the proxy's option count changed");
+  // --jwt-issuer, --forwarded-header and --cert-dir; issue 17 --drain-delay, --workers,
+  // --state-redis.
+  assert.equal(PROXY_COMMAND.options.length, 82, "the proxy's option count changed");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {

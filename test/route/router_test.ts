@@ -182,9 +182,9 @@ Deno.test("router: limits under a burst; release frees the slot; raw clients", a
   assert.equal(status(await router.route(head("/"), peer)), 0);
   // Raw VNC clients: same address checks and limits, no HTTP.
   assert.ok(router.rawAllowed);
-  assert.equal(status(router.routeRaw(peer)), 429, "per-IP limit applies to raw clients too");
-  assert.equal(kind(router.routeRaw(peer)), "limit");
-  assert.equal(status(router.routeRaw({ peer: "10.0.0.1:1" })), 0);
+  assert.equal(status(await router.routeRaw(peer)), 429, "per-IP limit applies to raw clients too");
+  assert.equal(kind(await router.routeRaw(peer)), "limit");
+  assert.equal(status(await router.routeRaw({ peer: "10.0.0.1:1" })), 0);
 });
 
 Deno.test("router: per-token limit, 503 for a failing backend, bad config fails at start", async () => {

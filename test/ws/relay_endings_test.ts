@@ -3,13 +3,14 @@
  * with bounded buffers: a peer that stopped reading is still ended by the
  * ping timeout and by shutdown; the bridge reads the server on after a
  * local write failure; the ping timeout counts the peer's data as life and
- * does not blame a peer the relay is not reading.
+ * does not blame a peer the relay is not reading; an abort with a
+ * CloseRequest ends one session with its own code and reason.
  */
 import assert from "node:assert/strict";
 import { memoryPair, type MemoryStream } from "../../src/net/memory_stream.ts";
 import { readExactly, readToEof } from "../../scripts/testing/util.ts";
 import { CloseCode, closePayload, Opcode } from "../../src/ws/frame.ts";
-import { CLOSE_GRACE_MS } from "../../src/ws/relay_core.ts";
+import { CLOSE_GRACE_MS, CloseRequest } from "../../src/ws/relay_core.ts";
 import { relayWebSocket, relayWebSocketClient } from "../../src/ws/relay.ts";
 import type { ByteStream } from "../../src/net/stream.ts";
 import { dec, enc, failingWrites, Peer, session } from "./relay_peer.ts";
@@ -177,4 +178,32 @@ Deno.test("relay server role: a long half-close wait sets no timer per turn", as
   await s.plain.closeWrite();
   assert.equal((await s.peer.untilClose()).at(-1)?.kind, "close");
   await s.done;
+});
+
+Deno.test("relay server role: an abort with a CloseRequest closes with its code and reason", async () => {
+  const end = new AbortController();
+  const s = session("server", { signal: end.signal });
+  end.abort(new CloseRequest(1000, "ended by an administrator"));
+  const events = await s.peer.untilClose();
+  assert.deepEqual(events.at(-1), {
+    kind: "close",
+    code: 1000,
+    reason: "ended by an administrator",
+  });
+  await s.peer.send(Opcode.Close, closePayload(CloseCode.Normal));
+  const r = await s.done;
+  assert.deepEqual([r.code, r.reason, r.outcome], [1000, "ended by an administrator", "ended"]);
+  s.peer.stream.close();
+  // A plain abort is still a shutdown.
+  const stop = new AbortController();
+  const t = session("server", { signal: stop.signal });
+  stop.abort();
+  assert.deepEqual((await t.peer.untilClose()).at(-1), {
+    kind: "close",
+    code: 1001,
+    reason: "Going away",
+  });
+  await t.peer.send(Opcode.Close, closePayload(CloseCode.Normal));
+  assert.equal((await t.done).outcome, "shutdown");
+  t.peer.stream.close();
 });
