@@ -95,7 +95,7 @@ async function wsSession(dial: Dial): Promise<{ status: number; banner: boolean 
   return { status: Number(text.slice(9, 12)), banner: text.includes("RFB 003.008\n") };
 }
 
-/** A native VNC viewer: silent until the banner, then an echo. */
+/** A native VNC viewer: silent, it waits for the server to speak first (the banner). */
 async function rawSession(dial: Dial): Promise<string> {
   return (await talk(dial, undefined, (t) => t.includes("RFB 003.008\n"))).text;
 }
@@ -192,7 +192,8 @@ for (const [name, balancer, ignore] of FRONTS) {
 }
 
 Deno.test({
-  name: "HAProxy send-proxy-v2 in front of --ssl-only: TLS after the header, the client named",
+  name: "HAProxy send-proxy-v2 in front of --ssl-only: TLS after the header, the client named " +
+    "(and passed on by --proxy-protocol)",
   ignore: NO_HAPROXY,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -204,12 +205,25 @@ Deno.test({
       "127.0.0.1",
       "--deny-ip",
       "127.0.0.9",
+      "--proxy-protocol",
+      "v1",
     ];
     try {
       await withStack(haproxy("send-proxy-v2"), args, async (front, _direct, vncws) => {
         const ok = await wsSession({ port: front, source: "127.0.0.8", tls: true });
         assert.deepEqual(ok, { status: 101, banner: true });
         await vncws.waitFor(/session end client=127\.0\.0\.8:\d+ /);
+        // The header vncws sends the (echoing) target names the same client and address.
+        const line = /PROXY TCP4 [^\r]*\r\n/;
+        const echoed = await talk(
+          { port: front, source: "127.0.0.8", tls: true },
+          upgrade(),
+          (t) => line.test(t),
+        );
+        assert.match(
+          line.exec(echoed.text)![0],
+          new RegExp(`^PROXY TCP4 127\\.0\\.0\\.8 127\\.0\\.0\\.1 \\d+ ${front}\\r\\n$`),
+        );
         assert.equal(
           (await wsSession({ port: front, source: "127.0.0.9", tls: true })).status,
           403,
