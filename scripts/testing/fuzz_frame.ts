@@ -6,6 +6,7 @@
  * @module
  */
 import fc from "fast-check";
+import { applyEdits, type ByteEdit, byteEdits } from "./fuzz_edits.ts";
 import {
   closePayload,
   encodeFrame,
@@ -293,22 +294,15 @@ export const frameRandomBytes: fc.IPropertyWithHooks<
 
 /** Valid streams with a few bytes flipped, inserted or cut: still only defined outcomes. */
 export const frameMutated: fc.IPropertyWithHooks<
-  [FrameScript, Array<[number, number, number]>, number]
+  [FrameScript, ByteEdit[], number]
 > = fc.property(
   frameScript,
-  fc.array(fc.tuple(fc.nat(), fc.nat(255), fc.nat(2)), { minLength: 1, maxLength: 6 }),
+  byteEdits(6),
   fc.nat(6),
   (s, edits, count) => {
     let { stream } = buildScript(s);
     if (stream.length > 20000) stream = stream.subarray(0, 20000);
-    const bytes = Array.from(stream);
-    for (const [pos, value, op] of edits) {
-      const at = bytes.length === 0 ? 0 : pos % bytes.length;
-      if (op === 0 && bytes.length > 0) bytes[at] = value;
-      else if (op === 1) bytes.splice(at, 0, value);
-      else bytes.splice(at, 1);
-    }
-    const mutated = new Uint8Array(bytes);
+    const mutated = applyEdits(stream, edits);
     const opts = { expectMasked: s.masked, maxMessageBytes: 50000 };
     const whole = decodeChunks(mutated, [], opts);
     same(

@@ -6,6 +6,7 @@
  * @module
  */
 import fc from "fast-check";
+import { applyEdits, type ByteEdit, byteEdits } from "./fuzz_edits.ts";
 import { findHeadEnd, HttpError, parseRequestHead, type RequestHead } from "../../src/http/head.ts";
 import { isUpgradeRequest, validateUpgrade } from "../../src/ws/handshake.ts";
 
@@ -232,20 +233,11 @@ export const headStructured: fc.IPropertyWithHooks<[string]> = fc.property(headT
 });
 
 /** Structured heads with random byte edits (flip, insert, delete). */
-export const headMutated: fc.IPropertyWithHooks<[string, Array<[number, number, number]>]> = fc
+export const headMutated: fc.IPropertyWithHooks<[string, ByteEdit[]]> = fc
   .property(
     headText,
-    fc.array(fc.tuple(fc.nat(), fc.nat(255), fc.nat(2)), { minLength: 1, maxLength: 8 }),
-    (s, edits) => {
-      const bytes = Array.from(latin1(s));
-      for (const [pos, value, op] of edits) {
-        const at = bytes.length === 0 ? 0 : pos % bytes.length;
-        if (op === 0 && bytes.length > 0) bytes[at] = value;
-        else if (op === 1) bytes.splice(at, 0, value);
-        else bytes.splice(at, 1);
-      }
-      runHead(new Uint8Array(bytes));
-    },
+    byteEdits(8),
+    (s, edits) => void runHead(applyEdits(latin1(s), edits)),
   );
 
 /** Arbitrary bytes, ended with a blank line half of the time. */

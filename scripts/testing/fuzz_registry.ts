@@ -7,6 +7,11 @@
 import type fc from "fast-check";
 import { frameMutated, frameRandomBytes, frameRoundTrip } from "./fuzz_frame.ts";
 import { headMutated, headRandomBytes, headStructured } from "./fuzz_head.ts";
+import {
+  proxyHeaderMutated,
+  proxyHeaderRandomBytes,
+  proxyHeaderRoundTrip,
+} from "./fuzz_proxy_header.ts";
 import { cliRandom, tokenFileRandom } from "./fuzz_text.ts";
 
 /** A named property and its share of the cases (weights add up to 1). */
@@ -20,11 +25,14 @@ export interface FuzzTarget {
 /** The fuzz targets, cheapest per case last. */
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   { name: "frame round trip (all splits)", property: frameRoundTrip, weight: 0.15 },
-  { name: "frame decoder, random bytes", property: frameRandomBytes, weight: 0.25 },
+  { name: "frame decoder, random bytes", property: frameRandomBytes, weight: 0.2 },
   { name: "frame decoder, mutated streams", property: frameMutated, weight: 0.1 },
-  { name: "HTTP head, structured", property: headStructured, weight: 0.15 },
+  { name: "HTTP head, structured", property: headStructured, weight: 0.1 },
   { name: "HTTP head, mutated", property: headMutated, weight: 0.1 },
   { name: "HTTP head, random bytes", property: headRandomBytes, weight: 0.1 },
+  { name: "PROXY header round trip", property: proxyHeaderRoundTrip, weight: 0.04 },
+  { name: "PROXY header, mutated", property: proxyHeaderMutated, weight: 0.03 },
+  { name: "PROXY header, random bytes", property: proxyHeaderRandomBytes, weight: 0.03 },
   { name: "token file text", property: tokenFileRandom, weight: 0.075 },
   { name: "command line", property: cliRandom, weight: 0.075 },
 ];

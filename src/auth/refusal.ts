@@ -25,6 +25,11 @@ export type RefusalKind =
   | "busy"
   /** A plain HTTP request while no `--web` root is served (405). */
   | "no_web"
+  /**
+   * A `--accept-proxy-protocol` peer sent no valid PROXY header in time
+   * (closed). A header from any other peer is a `bad_request`.
+   */
+  | "proxy_header"
   /** A TLS ClientHello while no certificate is configured (closed). */
   | "tls_unavailable"
   /** A plain connection while `--ssl-only` is set (closed). */

@@ -179,6 +179,7 @@ export function parseCommandLine(argv: string[]): Command {
   c.denyIp = list("deny-ip");
   c.trustedProxies = list("trusted-proxy");
   c.forwardedHeader = o.get<"x-forwarded-for" | "forwarded">("forwarded-header")!;
+  c.acceptProxyProtocol = list("accept-proxy-protocol");
   c.allowTarget = list("allow-target");
   c.denyTarget = list("deny-target");
   if ((c.allowTarget.length > 0 || c.denyTarget.length > 0) && !c.tokenPlugin) {

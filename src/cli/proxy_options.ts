@@ -25,6 +25,7 @@ import {
   wholeNumber,
 } from "./values.ts";
 import { parseTargetRules } from "../route/target_policy.ts";
+import { ProxyHeaderPeers } from "../proxy/proxy_header.ts";
 
 /** Version printed by `--version`. */
 export const VERSION = "0.1.0";
@@ -63,6 +64,21 @@ const workerCount: ValueType<number> = {
     return Number(value);
   },
   show: String,
+};
+
+/** `--accept-proxy-protocol` peers (CIDR blocks or `unix`), checked as they are read. */
+const proxyPeers: ValueType<string> = {
+  placeholder: "CIDR",
+  example: "10.0.0.0/24",
+  parse(value, flag) {
+    try {
+      new ProxyHeaderPeers([value]);
+    } catch (e) {
+      throw new UsageError(`${flag}: ${(e as Error).message}`);
+    }
+    return value;
+  },
+  show: (value) => value,
 };
 
 /** Every `vncws` option: websockify's names and meanings, then vncws's own. */
@@ -396,6 +412,15 @@ export const PROXY_COMMAND: CommandSpec = {
       "the one header --trusted-proxy peers write (with X-Forwarded-Host/-Proto, or RFC 7239 " +
         "Forwarded for=/host=/proto=); the other is ignored",
       { default: D.forwardedHeader, needs: "trusted-proxy" },
+    ),
+    valued(
+      "accept-proxy-protocol",
+      proxyPeers,
+      "tokens",
+      V,
+      "peers (load balancers; unix for --unix-listen) whose connections begin with a PROXY " +
+        "v1/v2 header naming the client; others may not send one (repeatable or comma-separated)",
+      { repeatable: true },
     ),
     // Wrap mode
     valued(

@@ -124,6 +124,11 @@ export interface Config {
   allowTarget: string[];
   /** `--deny-target`: token targets matching these rules are refused. */
   denyTarget: string[];
+  /**
+   * `--accept-proxy-protocol`: peers (CIDR blocks, `unix`) whose connections
+   * begin with a PROXY v1/v2 header naming the client (load balancers).
+   */
+  acceptProxyProtocol: string[];
   /** `--proxy-protocol`: send a PROXY v1/v2 header to the target first. */
   proxyProtocol?: 1 | 2;
   /** Path prefix whose next segment is the token (default `/websockify/`). */
@@ -252,6 +257,7 @@ export function defaultConfig(): Config {
     allowIp: [],
     denyIp: [],
     trustedProxies: [],
+    acceptProxyProtocol: [],
     forwardedHeader: "x-forwarded-for",
     allowTarget: [],
     denyTarget: [],

@@ -118,6 +118,11 @@ export interface NodeSocketStreamOptions {
   /** Verified client certificate CN (server side, `--verify-client`). */
   clientCertCN?: string;
   /**
+   * Our address on this connection as the stream under TLS named it (the
+   * address a load balancer's client connected to), for the PROXY header.
+   */
+  local?: string;
+  /**
    * Reading of the stream under the socket (node:tls over a ByteStream),
    * paused with the socket. When given, close() first delivers the TLS
    * close_notify (waiting at most a second).
@@ -149,6 +154,7 @@ export class NodeSocketStream implements ByteStream {
   readonly socket: Duplex;
   readonly peer: string;
   readonly clientCertCN?: string;
+  readonly local?: string;
   readonly #flow?: Flow;
   readonly #highWater: number;
   readonly #queue: Uint8Array[] = [];
@@ -166,6 +172,7 @@ export class NodeSocketStream implements ByteStream {
     this.socket = socket;
     this.peer = options.peer ?? remotePeer(socket);
     this.clientCertCN = options.clientCertCN;
+    this.local = options.local;
     this.#flow = options.flow;
     this.#highWater = options.highWaterMark ?? HIGH_WATER;
     socket.on("data", this.#onData);

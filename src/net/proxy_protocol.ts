@@ -1,7 +1,8 @@
 /**
  * PROXY protocol v1/v2 headers (HAProxy's spec) sent to the target first, so
  * a VNC server that understands them learns the real client address
- * (`--proxy-protocol`; websockify #630 calls this impossible).
+ * (`--proxy-protocol`; websockify #630 calls this impossible). Reading the
+ * header a load balancer sends vncws is `proxy_protocol_in.ts`.
  * @module
  */
 import { parseIp } from "./ip.ts";
@@ -14,7 +15,8 @@ export interface Endpoint {
   port: number;
 }
 
-const V2_SIGNATURE = new Uint8Array([
+/** The 12 bytes every v2 header starts with. */
+export const V2_SIGNATURE: Uint8Array = new Uint8Array([
   0x0d,
   0x0a,
   0x0d,

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Socket } from "node:net";
+import { raceTimeout, STOPPED, TIMEOUT } from "../base/time.ts";
 
 /** A bidirectional byte stream. */
 export interface ByteStream {
@@ -160,4 +161,24 @@ export class PrefixedStream implements ByteStream {
   close(): void {
     this.inner.close();
   }
+}
+
+/**
+ * One read of `stream` into `buf` that gives up at `deadline` (a `Date.now()`
+ * time) or when `stop` aborts: the count, null at end of stream, or
+ * `TIMEOUT`/`STOPPED`. A read given up on is left to end with the stream
+ * (its outcome is not wanted).
+ */
+export async function readBefore(
+  stream: ByteStream,
+  buf: Uint8Array,
+  deadline: number,
+  stop?: AbortSignal,
+): Promise<number | null | typeof TIMEOUT | typeof STOPPED> {
+  const left = deadline - Date.now();
+  if (left <= 0) return TIMEOUT;
+  const read = stream.read(buf);
+  const r = await raceTimeout(read, left, stop);
+  if (r === STOPPED || r === TIMEOUT) read.catch(() => {});
+  return r;
 }

@@ -364,6 +364,7 @@ export async function createTlsServer(
         logDebug("TLS established", { client: stream.peer, protocol, cipher: cipher.name, cn });
         const secure = new NodeSocketStream(socket, {
           peer: stream.peer,
+          local: stream.local,
           clientCertCN: cn,
           flow,
         });

@@ -2,9 +2,10 @@
  * One accepted connection, from its first byte to its log line, as one
  * linear run of steps:
  *
- *   sniff → head → authorise and route → connect → relay
+ *   [PROXY header] → sniff → head → authorise and route → connect → relay
  *
- * (a raw VNC viewer skips the head and takes the raw route). Each step
+ * (the PROXY header only from `--accept-proxy-protocol` peers; a raw VNC
+ * viewer skips the head and takes the raw route). Each step
  * returns a value for the next or a {@linkcode Refusal}; a refusal ends the
  * run and is answered, logged and counted in one place ({@linkcode refuse}).
  * @module
@@ -27,6 +28,7 @@ import {
 } from "../ws/handshake.ts";
 import { relayRaw, relayWebSocket } from "../ws/relay.ts";
 import type { ProxyContext } from "./context.ts";
+import { acceptProxyHeader } from "./proxy_header.ts";
 import { logPath, type RefusalSite, refuse } from "./refuse.ts";
 import { httpErrorRefusal, readHead, type Request, sniff } from "./sniff.ts";
 
@@ -87,12 +89,16 @@ export async function handleConnection(
 
 /** The steps; resolves the refusal to answer, if any. Streams it opens go into `opened`. */
 async function runSteps(
-  stream: ByteStream,
+  accepted: ByteStream,
   ctx: ProxyContext,
   id: number,
   opened: ByteStream[],
 ): Promise<Refused | undefined> {
   const prefix = ctx.config.tokenPathPrefix;
+  // 0. a listed load balancer's PROXY header: from here on the peer is the client it names.
+  const stream = await acceptProxyHeader(accepted, ctx);
+  if (stream === undefined) return undefined;
+  if (isRefusal(stream)) return { refusal: stream, stream: accepted, site: { http: false } };
   // The peer's address, for bans; undefined for a trusted proxy (its head names the client).
   const peerAddress = ctx.guard && ctx.access.clientAddress({ peer: stream.peer });
   // 1. sniff: TLS, HTTP or a silent native VNC viewer.

@@ -31,7 +31,7 @@ export interface RefusalSite {
 }
 
 /** Refusals that mean the server or its configuration, not the client, is the problem. */
-const SERVER_SIDE = new Set<Refusal["kind"]>(["tls_unavailable", "tls_required"]);
+const SERVER_SIDE = new Set<Refusal["kind"]>(["tls_unavailable", "tls_required", "proxy_header"]);
 
 /**
  * Log titles that name who was refused, kept from before refusals were

@@ -10,7 +10,8 @@ import { logDebug, logInfo, logWarn } from "../base/log.ts";
 import { raceTimeout, STOPPED, TIMEOUT } from "../base/time.ts";
 import { findHeadEnd, HttpError, parseRequestHead, type RequestHead } from "../http/head.ts";
 import { PendingReadStream } from "../net/pending_read.ts";
-import { type ByteStream, PrefixedStream } from "../net/stream.ts";
+import { startsWithProxyHeader } from "../net/proxy_protocol_in.ts";
+import { type ByteStream, PrefixedStream, readBefore } from "../net/stream.ts";
 import type { ProxyContext } from "./context.ts";
 
 /** What {@linkcode sniff} found. */
@@ -66,6 +67,14 @@ export async function sniff(stream: ByteStream, ctx: ProxyContext): Promise<Snif
     return { kind: "gone" };
   }
   const initial = first.slice(0, r);
+  // Listed balancers' headers were read before the sniff: this one would name someone else.
+  if (startsWithProxyHeader(initial)) {
+    return refusal(
+      "bad_request",
+      400,
+      "a PROXY protocol header from a peer not in --accept-proxy-protocol",
+    );
+  }
   if (initial[0] === 0x16 || initial[0] === 0x80) {
     if (!ctx.tls) return refusal("tls_unavailable", 400, "no certificate configured (--cert)");
     try {
@@ -149,13 +158,7 @@ export async function readHead(
       bigger.set(buf);
       buf = bigger;
     }
-    const left = deadline - Date.now();
-    let read: Promise<number | null> | undefined;
-    const r = left > 0
-      ? await raceTimeout(read = stream.read(buf.subarray(len)), left, ctx.stopping)
-      : TIMEOUT;
-    // A read left behind ends when the stream is closed; its outcome is not wanted.
-    if (r === STOPPED || r === TIMEOUT) read?.catch(() => {});
+    const r = await readBefore(stream, buf.subarray(len), deadline, ctx.stopping);
     if (r === STOPPED) return refusal("stopping", 503, "vncws is stopping");
     if (r === TIMEOUT) {
       return refusal(

@@ -225,3 +225,13 @@ Deno.test("--jwt-*: JWTTokenApi only; mapped into Config; base64url by default",
   );
   assert.match(usage("--jwt-issuer x 6080 h:1"), /--jwt-issuer needs --token-plugin/);
 });
+
+Deno.test("--accept-proxy-protocol: CIDR blocks, addresses and unix, repeated or comma-separated", () => {
+  const c = run(
+    "--accept-proxy-protocol 10.0.0.0/24,unix --accept-proxy-protocol 2001:db8::1 6080 h:5900",
+  );
+  assert.deepEqual(c.acceptProxyProtocol, ["10.0.0.0/24", "unix", "2001:db8::1"]);
+  assert.deepEqual(run("6080 h:5900").acceptProxyProtocol, []);
+  assert.match(usage("--accept-proxy-protocol lb.example 6080 h:5900"), /not an IP address/);
+  assert.match(usage("--accept-proxy-protocol 10.0.0.0/33 6080 h:5900"), /"unix" for unix-socket/);
+});

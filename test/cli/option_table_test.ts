@@ -63,8 +63,8 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
   // 68 when the table was made; issue 16 added --ban-after, --ban-window, --ban-time,
   // --ban-redis, --allow-target, --deny-target, --jwt-secret-encoding, --jwt-audience,
   // --jwt-issuer, --forwarded-header and --cert-dir; issue 17 --drain-delay, --workers,
-  // --state-redis.
-  assert.equal(PROXY_COMMAND.options.length, 82, "the proxy's option count changed");
+  // --state-redis, --accept-proxy-protocol.
+  assert.equal(PROXY_COMMAND.options.length, 83, "the proxy's option count changed");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {
@@ -245,6 +245,7 @@ Deno.test("--config keys come from the table: every long option but config/help/
   assert.equal(settable.length, PROXY_COMMAND.options.length - 3);
   assert.deepEqual([...keys.notInFile!].sort(), ["config", "help", "version"]);
   assert.deepEqual([...keys.multiple!].sort(), [
+    "accept-proxy-protocol",
     "allow-ip",
     "allow-origin",
     "allow-target",

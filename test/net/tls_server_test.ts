@@ -35,6 +35,8 @@ interface Harness {
   server: TlsServer;
   /** Upgrade errors seen so far. */
   errors: string[];
+  /** The `local` address of each TLS stream (what the outbound PROXY header names). */
+  locals: Array<string | undefined>;
   close(): void;
 }
 
@@ -50,6 +52,7 @@ async function harness(
   );
   const listener = await listen();
   const errors: string[] = [];
+  const locals: Array<string | undefined> = [];
   (async () => {
     for await (const conn of listener) {
       (async () => {
@@ -64,6 +67,7 @@ async function harness(
           errors.push((e as Error).message);
           return raw.close();
         }
+        locals.push(s.local);
         await s.writeAll(new TextEncoder().encode(`cn=${s.clientCertCN ?? "-"}\n`));
         const buf = new Uint8Array(16384);
         for (;;) {
@@ -80,6 +84,7 @@ async function harness(
     port: (listener.addr as Deno.NetAddr).port,
     server,
     errors,
+    locals,
     close: () => {
       listener.close();
       server.close();
@@ -195,6 +200,8 @@ for (const kind of LISTENERS) {
           try {
             const c = await client(h.port, { ca });
             assert.equal(c.line, "cn=-");
+            // The stream under TLS keeps its local address (for --proxy-protocol).
+            assert.deepEqual(h.locals, [`127.0.0.1:${h.port}`]);
             const data = crypto.getRandomValues(new Uint8Array(65536));
             const big = new Uint8Array(2 * 1024 * 1024);
             for (let i = 0; i < big.length; i += data.length) big.set(data, i);

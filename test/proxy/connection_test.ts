@@ -7,84 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { type Refusal, refusal } from "../../src/auth/refusal.ts";
-import { configureLog } from "../../src/base/log.ts";
-import { type Config, defaultConfig } from "../../src/config/config.ts";
-import type { Target } from "../../src/net/address.ts";
+import { defaultConfig } from "../../src/config/config.ts";
 import { memoryPair } from "../../src/net/memory_stream.ts";
-import type { ByteStream } from "../../src/net/stream.ts";
-import { handleConnection } from "../../src/proxy/connection.ts";
-import type { Access, ProxyContext } from "../../src/proxy/context.ts";
 import { refuse } from "../../src/proxy/refuse.ts";
-import type { Route } from "../../src/route/router.ts";
 import { head } from "../auth/_head.ts";
-
-const logged: string[] = [];
-configureLog({ sink: (line) => logged.push(line) });
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-const TARGET: Target = { kind: "tcp", hostname: "127.0.0.1", port: 5900 };
-
-/** Everything the other end receives until the stream ends. */
-async function readAll(stream: ByteStream): Promise<string> {
-  const buf = new Uint8Array(4096);
-  let text = "";
-  for (;;) {
-    const n = await stream.read(buf).catch(() => null);
-    if (n === null) return text;
-    text += dec.decode(buf.subarray(0, n));
-  }
-}
-
-function route(): Route {
-  return { target: TARGET, address: "127.0.0.1", release: () => {} };
-}
-
-/** A context with `overrides`; refusals and sessions are recorded. */
-function context(
-  overrides: Partial<Omit<ProxyContext, "config">> & { config?: Partial<Config> } = {},
-) {
-  const refused: Refusal[] = [];
-  const opened: string[] = [];
-  const access: Access = {
-    route: () => Promise.resolve(route()),
-    rawAllowed: true,
-    clientAddress: () => "127.0.0.1",
-    routeRaw: () => route(),
-  };
-  const ctx: ProxyContext = {
-    access,
-    connector: { connect: () => Promise.reject(new Error("no target in this test")) },
-    signal: new AbortController().signal,
-    ...overrides,
-    config: { ...defaultConfig(), ...overrides.config },
-    sessions: {
-      openSession: (s) => {
-        opened.push(s.kind);
-        return { end: () => {} };
-      },
-      refused: (r) => refused.push(r),
-      connected: () => {},
-    },
-  };
-  return { ctx, refused, opened };
-}
-
-/** Runs one connection whose client sends `bytes` (nothing when undefined); resolves what it got. */
-async function run(ctx: ProxyContext, bytes?: Uint8Array | string): Promise<string> {
-  const [client, server] = memoryPair({ names: ["client", "127.0.0.1:40000"] });
-  const done = handleConnection(server, ctx, 1);
-  if (bytes !== undefined) {
-    await client.writeAll(typeof bytes === "string" ? enc.encode(bytes) : bytes);
-  }
-  const got = await readAll(client);
-  await done;
-  client.close();
-  return got;
-}
-
-const UPGRADE = "GET /websockify HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" +
-  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
-  "Sec-WebSocket-Version: 13\r\n\r\n";
+import { context, logged, readAll, route, run, UPGRADE } from "./_pipeline.ts";
 
 Deno.test("refuse: an HTTP answer with status, reason and headers; HEAD without body; counted once", async () => {
   const seen: Refusal[] = [];
