@@ -14,11 +14,13 @@
 DENO_VERSION=2.9.6
 # Debian packages the end-to-end tests start: VNC servers, X, WebSocket
 # clients (python; jwcrypto mints JWTs), peers for the benchmark, redis, the browser, a C compiler
-# for the rebind shim, and the tools the tests use to watch processes.
+# for the rebind shim, the tools the tests use to watch processes, and the proxies and container
+# tools of the multi-host and deployment tests (test/fleet/, test/deploy/).
 APT_PACKAGES=(
   tigervnc-standalone-server tigervnc-tools tightvncserver x11vnc xvfb xfonts-base x11-xserver-utils
   python3 python3-websocket python3-websockets python3-jwcrypto python3-numpy websockify socat
   redis-server chromium novnc openssl gcc libc6-dev procps iproute2 util-linux systemd
+  haproxy nginx podman buildah
 )
 
 # Why installing is not possible here, or nothing.
