@@ -5,7 +5,7 @@
  * {@linkcode NETNS_SUBNET}.0/24 and exist only inside these namespaces: the
  * root namespace gets no address, no link and no route, and no namespace has
  * an uplink or a default route, so nothing sent in the network can leave it
- * (each host also has its own loopback).
+ * (each host also has its own loopback). The network is IPv4 only.
  *
  * Names are unique per test process and network (`vncws-<pid>-<n>-<host>`), so
  * runs side by side do not meet. {@linkcode Network.destroy} stops every
@@ -162,6 +162,27 @@ export async function removeStaleNamespaces(): Promise<string[]> {
   return stale;
 }
 
+/**
+ * Turns IPv6 off in namespace `ns` before its links are made: the network is
+ * IPv4 only, sends no router solicitations, and its addresses do not change
+ * after they are set (IPv6 link-local addresses would appear a moment after a
+ * link comes up, which Chromium takes for a network change and fails its
+ * requests with ERR_NETWORK_CHANGED).
+ */
+async function ipv4Only(ns: string): Promise<void> {
+  const r = await run("ip", [
+    "netns",
+    "exec",
+    ns,
+    "sysctl",
+    "-q",
+    "-w",
+    "net.ipv6.conf.all.disable_ipv6=1",
+    "net.ipv6.conf.default.disable_ipv6=1",
+  ]);
+  if (r.code !== 0) throw new Error(`cannot turn IPv6 off in ${ns}: ${r.stderr.trim()}`);
+}
+
 let networks = 0;
 
 /**
@@ -229,11 +250,13 @@ export async function createNetwork(names: string[]): Promise<Network> {
   try {
     await ip("netns", "add", sw);
     made.push(sw);
+    await ipv4Only(sw);
     await ip("-n", sw, "link", "add", "br0", "type", "bridge");
     await ip("-n", sw, "link", "set", "dev", "br0", "up");
     for (const h of Object.values(hosts)) {
       await ip("netns", "add", h.ns);
       made.push(h.ns);
+      await ipv4Only(h.ns);
       // Both ends are made inside their namespaces: no link ever exists in the root namespace.
       await ip(
         "link",

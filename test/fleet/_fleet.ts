@@ -163,3 +163,48 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * deploy/nginx.conf with its `${VNCWS_…}` placeholders replaced from `vars`,
+ * as `envsubst '${VNCWS_LISTEN} ${VNCWS_UPSTREAM}'` does: nginx's own
+ * `$variables` stay. Throws when a placeholder is left without a value.
+ */
+export function nginxConf(vars: Record<string, string>): string {
+  const text = Deno.readTextFileSync(`${DEPLOY}nginx.conf`);
+  const out = text.replace(/\$\{(VNCWS_\w+)\}/g, (m, name) => {
+    // Comments name the placeholders too: only lines of configuration need values.
+    return vars[name] ?? m;
+  });
+  const missing = out.split("\n").filter((l) =>
+    !l.trimStart().startsWith("#") && /\$\{VNCWS_/.test(l)
+  );
+  if (missing.length) throw new Error(`placeholders without a value: ${missing.join("; ")}`);
+  return out;
+}
+
+/**
+ * Starts Debian's nginx in host `host` with deploy/nginx.conf (placeholders from
+ * `vars`) as the only site, its pid file and temp files in `dir`, in the
+ * foreground; waits until it listens on `port`.
+ */
+export async function startNginx(
+  net: Network,
+  host: string,
+  dir: string,
+  port: number,
+  vars: Record<string, string>,
+): Promise<Proc> {
+  Deno.writeTextFileSync(`${dir}/vncws.conf`, nginxConf(vars));
+  const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) =>
+    `${t}_temp_path ${dir}/${t};`
+  ).join(" ");
+  Deno.writeTextFileSync(
+    `${dir}/nginx-main.conf`,
+    `daemon off; pid ${dir}/nginx.pid; error_log stderr info;\n` +
+      `events { worker_connections 256; }\n` +
+      `http { access_log ${dir}/access.log; ${temp} include ${dir}/vncws.conf; }\n`,
+  );
+  const p = net.start(host, "nginx", ["-e", "stderr", "-p", dir, "-c", `${dir}/nginx-main.conf`]);
+  await waitListening(net, host, port, p);
+  return p;
+}
