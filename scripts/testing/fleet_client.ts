@@ -11,9 +11,16 @@
  *   or `{"id","ev":"error","message"}`; an open session later ends with
  *   `{"id","ev":"closed","code"}` (code 0: the connection ended without a close frame).
  * - `{"op":"close","id"}` → the session sends close 1000; its `closed` event follows.
+ * - `{"op":"stream","id","url","bytes","chunk","intervalMs"}`: opens a session to an
+ *   echo target, sends `bytes` pseudo-random bytes, `chunk` at a time every
+ *   `intervalMs`, and checks every byte that comes back. When all came back
+ *   right: `{"id","ev":"done","sent","verified"}`, then it closes (1000) and its
+ *   `closed` event follows. A session that ends before says so in `closed`
+ *   with `sent` and `verified`; a wrong byte is `{"id","ev":"corrupt","at"}`.
  * @module
  */
 import { type TestWs, wsConnect } from "./ws_client.ts";
+import { ByteGen } from "./soak_target.ts";
 import type { Network } from "./netns.ts";
 import type { Proc } from "./util.ts";
 
@@ -25,7 +32,7 @@ export interface FleetEvent {
   /** The session it is about. */
   id: string;
   /** What happened. */
-  ev: "open" | "refused" | "error" | "closed";
+  ev: "open" | "refused" | "error" | "closed" | "done" | "corrupt";
   /** HTTP status of the handshake (open, refused). */
   status?: number;
   /** The target's first bytes (open). */
@@ -34,6 +41,22 @@ export interface FleetEvent {
   code?: number;
   /** What went wrong (error). */
   message?: string;
+  /** Bytes sent so far (stream sessions). */
+  sent?: number;
+  /** Bytes that came back and were right (stream sessions). */
+  verified?: number;
+  /** Stream offset of the first wrong byte (corrupt). */
+  at?: number;
+}
+
+/** What a stream session sends: {@linkcode FleetClient.stream}. */
+export interface StreamPlan {
+  /** Bytes to send in all. */
+  bytes: number;
+  /** Bytes per message. */
+  chunk: number;
+  /** Pause between messages. */
+  intervalMs: number;
 }
 
 /** Drives a client process in one host of a network. */
@@ -80,6 +103,12 @@ export class FleetClient {
     return await this.#waitEvent(id, ["open", "refused", "error"]);
   }
 
+  /** Starts stream session `id` to an echo target at `url`; resolves with its first event. */
+  async stream(id: string, url: string, plan: StreamPlan): Promise<FleetEvent> {
+    await this.#send({ op: "stream", id, url, ...plan });
+    return await this.#waitEvent(id, ["open", "refused", "error"]);
+  }
+
   /** Closes session `id` (close 1000) and waits for its end. */
   async close(id: string): Promise<FleetEvent> {
     await this.#send({ op: "close", id });
@@ -112,7 +141,12 @@ function escape(text: string): string {
 async function serve(): Promise<void> {
   const sessions = new Map<string, TestWs>();
   const emit = (e: FleetEvent) => console.log(JSON.stringify(e));
-  const open = async (id: string, url: URL, headers: Record<string, string> = {}) => {
+  /** Opens a session and reads the banner; undefined when it did not open (event emitted). */
+  const connect = async (
+    id: string,
+    url: URL,
+    headers: Record<string, string> = {},
+  ): Promise<TestWs | undefined> => {
     let ws: TestWs;
     try {
       ws = await wsConnect(Number(url.port || 80), {
@@ -121,12 +155,14 @@ async function serve(): Promise<void> {
         headers,
       });
     } catch (e) {
-      return emit({ id, ev: "error", message: e instanceof Error ? e.message : String(e) });
+      emit({ id, ev: "error", message: e instanceof Error ? e.message : String(e) });
+      return undefined;
     }
     const status = ws.response.status;
     if (status !== 101) {
       ws.close();
-      return emit({ id, ev: "refused", status });
+      emit({ id, ev: "refused", status });
+      return undefined;
     }
     sessions.set(id, ws);
     let banner: Uint8Array;
@@ -135,9 +171,15 @@ async function serve(): Promise<void> {
     } catch (e) {
       sessions.delete(id);
       ws.close();
-      return emit({ id, ev: "error", message: e instanceof Error ? e.message : String(e) });
+      emit({ id, ev: "error", message: e instanceof Error ? e.message : String(e) });
+      return undefined;
     }
     emit({ id, ev: "open", status, banner: new TextDecoder().decode(banner) });
+    return ws;
+  };
+  const open = async (id: string, url: URL, headers: Record<string, string> = {}) => {
+    const ws = await connect(id, url, headers);
+    if (!ws) return;
     // Until the session ends: its close code, or 0 when the connection just ended.
     let code = 0;
     for (let f = await ws.next(); f !== null; f = await ws.next()) {
@@ -150,6 +192,49 @@ async function serve(): Promise<void> {
     ws.close();
     emit({ id, ev: "closed", code });
   };
+  const stream = async (id: string, url: URL, plan: StreamPlan) => {
+    const ws = await connect(id, url);
+    if (!ws) return;
+    // What goes up comes back (an echo target): both sides of the check use one seed.
+    const seed = [...id].reduce((a, c) => (a * 31 + c.charCodeAt(0)) | 0, 7919);
+    const up = new ByteGen(seed);
+    const check = new ByteGen(seed);
+    let sent = 0;
+    let verified = 0;
+    let ended = false;
+    const sender = (async () => {
+      while (sent < plan.bytes && !ended) {
+        const n = Math.min(plan.chunk, plan.bytes - sent);
+        try {
+          await ws.sendBinary(up.fill(new Uint8Array(n)));
+        } catch {
+          return;
+        }
+        sent += n;
+        await new Promise((r) => setTimeout(r, plan.intervalMs));
+      }
+    })();
+    let code = 0;
+    for (let f = await ws.next(); f !== null; f = await ws.next()) {
+      if (f.kind === "close") {
+        code = f.code;
+        break;
+      }
+      if (f.kind !== "data") continue;
+      const at = check.check(f.bytes);
+      if (at >= 0) emit({ id, ev: "corrupt", at });
+      verified += f.bytes.length;
+      if (verified === plan.bytes) {
+        emit({ id, ev: "done", sent, verified });
+        await ws.sendClose(1000).catch(() => {});
+      }
+    }
+    ended = true;
+    await sender;
+    sessions.delete(id);
+    ws.close();
+    emit({ id, ev: "closed", code, sent, verified });
+  };
   console.log("fleet client ready");
   const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
   let buf = "";
@@ -159,6 +244,7 @@ async function serve(): Promise<void> {
       const cmd = JSON.parse(buf.slice(0, i));
       buf = buf.slice(i + 1);
       if (cmd.op === "open") open(cmd.id, new URL(cmd.url), cmd.headers);
+      else if (cmd.op === "stream") stream(cmd.id, new URL(cmd.url), cmd);
       else if (cmd.op === "close") {
         sessions.get(cmd.id)?.sendClose(1000).catch(() => {});
       }

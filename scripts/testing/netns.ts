@@ -106,7 +106,11 @@ export function skipUnlessNetns(): boolean {
 }
 
 /** Runs a command to its end, killed after `timeoutMs`. */
-async function run(cmd: string, args: string[], timeoutMs = IP_TIMEOUT_MS): Promise<ExecResult> {
+async function runToEnd(
+  cmd: string,
+  args: string[],
+  timeoutMs = IP_TIMEOUT_MS,
+): Promise<ExecResult> {
   const out = await new Deno.Command(cmd, {
     args,
     stdin: "null",
@@ -119,21 +123,21 @@ async function run(cmd: string, args: string[], timeoutMs = IP_TIMEOUT_MS): Prom
 }
 
 /** Runs `ip ARGS`; throws with its error text when it fails. */
-async function ip(...args: string[]): Promise<string> {
-  const r = await run("ip", args);
+async function ipCommand(...args: string[]): Promise<string> {
+  const r = await runToEnd("ip", args);
   if (r.code !== 0) throw new Error(`ip ${args.join(" ")} failed: ${r.stderr.trim()}`);
   return r.stdout;
 }
 
 /** Namespaces that exist now (`ip netns list`, names only). */
 export async function listNamespaces(): Promise<string[]> {
-  const out = await ip("netns", "list");
+  const out = await ipCommand("netns", "list");
   return out.split("\n").map((l) => l.split(" ")[0]).filter((n) => n !== "");
 }
 
 /** PIDs of the processes in namespace `ns`. */
 async function pidsIn(ns: string): Promise<number[]> {
-  const r = await run("ip", ["netns", "pids", ns]);
+  const r = await runToEnd("ip", ["netns", "pids", ns]);
   return r.code === 0 ? r.stdout.split(/\s+/).filter((s) => s !== "").map(Number) : [];
 }
 
@@ -146,7 +150,7 @@ async function deleteNamespaces(namespaces: string[]): Promise<string[]> {
         Deno.kill(pid, "SIGKILL");
       } catch { /* gone already */ }
     }
-    const r = await run("ip", ["netns", "delete", ns]);
+    const r = await runToEnd("ip", ["netns", "delete", ns]);
     if (r.code !== 0 && !/No such file/.test(r.stderr)) problems.push(`${ns}: ${r.stderr.trim()}`);
   }
   return problems;
@@ -170,7 +174,7 @@ export async function removeStaleNamespaces(): Promise<string[]> {
  * requests with ERR_NETWORK_CHANGED).
  */
 async function ipv4Only(ns: string): Promise<void> {
-  const r = await run("ip", [
+  const r = await runToEnd("ip", [
     "netns",
     "exec",
     ns,
@@ -218,7 +222,7 @@ export async function createNetwork(names: string[]): Promise<Network> {
       return h.ip;
     },
     exec(name, cmd, args, timeoutMs = 30_000) {
-      return run("ip", ["netns", "exec", nsOf(name), cmd, ...args], timeoutMs);
+      return runToEnd("ip", ["netns", "exec", nsOf(name), cmd, ...args], timeoutMs);
     },
     start(name, cmd, args, options = {}) {
       // `ip netns exec` execs the command in place, so the PID is the command's own.
@@ -248,17 +252,17 @@ export async function createNetwork(names: string[]): Promise<Network> {
     return hosts[name].ns;
   }
   try {
-    await ip("netns", "add", sw);
+    await ipCommand("netns", "add", sw);
     made.push(sw);
     await ipv4Only(sw);
-    await ip("-n", sw, "link", "add", "br0", "type", "bridge");
-    await ip("-n", sw, "link", "set", "dev", "br0", "up");
+    await ipCommand("-n", sw, "link", "add", "br0", "type", "bridge");
+    await ipCommand("-n", sw, "link", "set", "dev", "br0", "up");
     for (const h of Object.values(hosts)) {
-      await ip("netns", "add", h.ns);
+      await ipCommand("netns", "add", h.ns);
       made.push(h.ns);
       await ipv4Only(h.ns);
       // Both ends are made inside their namespaces: no link ever exists in the root namespace.
-      await ip(
+      await ipCommand(
         "link",
         "add",
         "eth0",
@@ -272,11 +276,11 @@ export async function createNetwork(names: string[]): Promise<Network> {
         "netns",
         sw,
       );
-      await ip("-n", sw, "link", "set", "dev", h.name, "master", "br0");
-      await ip("-n", sw, "link", "set", "dev", h.name, "up");
-      await ip("-n", h.ns, "addr", "add", `${h.ip}/24`, "dev", "eth0");
-      await ip("-n", h.ns, "link", "set", "dev", "eth0", "up");
-      await ip("-n", h.ns, "link", "set", "dev", "lo", "up");
+      await ipCommand("-n", sw, "link", "set", "dev", h.name, "master", "br0");
+      await ipCommand("-n", sw, "link", "set", "dev", h.name, "up");
+      await ipCommand("-n", h.ns, "addr", "add", `${h.ip}/24`, "dev", "eth0");
+      await ipCommand("-n", h.ns, "link", "set", "dev", "eth0", "up");
+      await ipCommand("-n", h.ns, "link", "set", "dev", "lo", "up");
     }
   } catch (e) {
     await network.destroy().catch(() => {});

@@ -19,12 +19,16 @@ export const RFB_BANNER = "RFB 003.008\n";
 /** Programs the tests need besides namespaces, with how to install them. */
 export const INSTALL = "apt-get install iproute2 haproxy nginx redis-server";
 
-/** Starts the demo desktop in host `host` on its address, port {@linkcode VNC_PORT}. */
-export async function startDesktop(net: Network, host: string): Promise<Proc> {
+/**
+ * Starts the demo desktop in host `host` on its address, port
+ * {@linkcode VNC_PORT}; with `echo`, an echo target that sends the RFB banner first.
+ */
+export async function startDesktop(net: Network, host: string, echo = false): Promise<Proc> {
   const p = net.start(host, Deno.execPath(), [
     "run",
     "-A",
     DEMO_DESKTOP,
+    ...(echo ? ["--echo"] : []),
     net.ip(host),
     String(VNC_PORT),
   ]);
@@ -207,4 +211,21 @@ export async function startNginx(
   const p = net.start(host, "nginx", ["-e", "stderr", "-p", dir, "-c", `${dir}/nginx-main.conf`]);
   await waitListening(net, host, port, p);
   return p;
+}
+
+/** Starts vncws in hosts app1 and app2 with the same `args` (and `target`); both listening. */
+export function startReplicas(net: Network, args: string[], target?: string): Promise<Proc[]> {
+  return Promise.all(["app1", "app2"].map((h) => startReplica(net, h, args, target)));
+}
+
+/**
+ * Starts HAProxy in host lb with deploy/`file`, its servers app1 and app2.
+ * `checkPath`: the health check's path when not the file's default (/readyz).
+ */
+export function startLb(net: Network, file: string, checkPath?: string): Promise<Proc> {
+  return startHaproxy(net, "lb", file, {
+    VNCWS_APP1: `${net.ip("app1")}:${APP_PORT}`,
+    VNCWS_APP2: `${net.ip("app2")}:${APP_PORT}`,
+    ...(checkPath ? { VNCWS_CHECK_PATH: checkPath } : {}),
+  });
 }

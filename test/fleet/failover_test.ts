@@ -13,8 +13,8 @@ import {
   INSTALL,
   logLines,
   startDesktop,
-  startHaproxy,
-  startReplica,
+  startLb,
+  startReplicas,
   until,
   VNC_PORT,
 } from "./_fleet.ts";
@@ -40,15 +40,8 @@ Deno.test({
     await startDesktop(net, "desk1");
     const args = ["--trusted-proxy", net.ip("lb"), "--metrics", String(METRICS_PORT)];
     const desk = `${net.ip("desk1")}:${VNC_PORT}`;
-    const [app1, app2] = await Promise.all([
-      startReplica(net, "app1", args, desk),
-      startReplica(net, "app2", args, desk),
-    ]);
-    const lb = await startHaproxy(net, "lb", "haproxy-http.cfg", {
-      VNCWS_APP1: `${net.ip("app1")}:${APP_PORT}`,
-      VNCWS_APP2: `${net.ip("app2")}:${APP_PORT}`,
-      VNCWS_CHECK_PATH: "/vnc.html",
-    });
+    const [app1, app2] = await startReplicas(net, args, desk);
+    const lb = await startLb(net, "haproxy-http.cfg", "/vnc.html");
     const client = await FleetClient.start(net, "client");
     const url = `ws://${net.ip("lb")}:${APP_PORT}/websockify`;
     const before = ["s1", "s2", "s3", "s4", "s5", "s6"];

@@ -17,8 +17,8 @@ import {
   logLines,
   RFB_BANNER,
   startDesktop,
-  startHaproxy,
-  startReplica,
+  startLb,
+  startReplicas,
   until,
   VNC_PORT,
   waitLogLines,
@@ -35,16 +35,8 @@ Deno.test({
     await startDesktop(net, "desk1");
     const args = ["--trusted-proxy", net.ip("lb"), "--deny-ip", net.ip("other")];
     const desk = `${net.ip("desk1")}:${VNC_PORT}`;
-    const [app1, app2] = await Promise.all([
-      startReplica(net, "app1", args, desk),
-      startReplica(net, "app2", args, desk),
-    ]);
-    await startHaproxy(net, "lb", "haproxy-http.cfg", {
-      VNCWS_APP1: `${net.ip("app1")}:${APP_PORT}`,
-      VNCWS_APP2: `${net.ip("app2")}:${APP_PORT}`,
-      // Until the main port answers /readyz: the bundled viewer's page.
-      VNCWS_CHECK_PATH: "/vnc.html",
-    });
+    const [app1, app2] = await startReplicas(net, args, desk);
+    await startLb(net, "haproxy-http.cfg", "/vnc.html");
     const client = await FleetClient.start(net, "client");
     const other = await FleetClient.start(net, "other");
     const url = `ws://${net.ip("lb")}:${APP_PORT}/websockify`;

@@ -16,9 +16,9 @@ import {
   logLines,
   RFB_BANNER,
   startDesktop,
-  startHaproxy,
+  startLb,
   startRedisHost,
-  startReplica,
+  startReplicas,
   until,
   VNC_PORT,
 } from "./_fleet.ts";
@@ -60,15 +60,8 @@ Deno.test({
       "--trusted-proxy",
       net.ip("lb"),
     ];
-    const [app1, app2] = await Promise.all([
-      startReplica(net, "app1", args),
-      startReplica(net, "app2", args),
-    ]);
-    await startHaproxy(net, "lb", "haproxy-http.cfg", {
-      VNCWS_APP1: `${net.ip("app1")}:${APP_PORT}`,
-      VNCWS_APP2: `${net.ip("app2")}:${APP_PORT}`,
-      VNCWS_CHECK_PATH: "/vnc.html",
-    });
+    const [app1, app2] = await startReplicas(net, args);
+    await startLb(net, "haproxy-http.cfg", "/vnc.html");
     const client = await FleetClient.start(net, "client");
     const lb = `ws://${net.ip("lb")}:${APP_PORT}/websockify`;
 
