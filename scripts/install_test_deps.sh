@@ -14,13 +14,14 @@
 DENO_VERSION=2.9.6
 # Debian packages the end-to-end tests start: VNC servers, X, WebSocket
 # clients (python; jwcrypto mints JWTs), peers for the benchmark, redis, the browser, a C compiler
-# for the rebind shim, the tools the tests use to watch processes, and load balancers that send
-# a PROXY header (HAProxy, nginx with its stream module).
+# for the rebind shim, the tools the tests use to watch processes, load balancers that send a
+# PROXY header (HAProxy, nginx with its stream module), and the container tools of the
+# multi-host and deployment tests (test/fleet/, test/deploy/).
 APT_PACKAGES=(
   tigervnc-standalone-server tigervnc-tools tightvncserver x11vnc xvfb xfonts-base x11-xserver-utils
   python3 python3-websocket python3-websockets python3-jwcrypto python3-numpy websockify socat
   redis-server chromium novnc openssl gcc libc6-dev procps iproute2 util-linux systemd
-  haproxy nginx libnginx-mod-stream
+  haproxy nginx libnginx-mod-stream podman buildah
 )
 
 # Why installing is not possible here, or nothing.

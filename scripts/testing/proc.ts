@@ -61,3 +61,13 @@ export async function raiseFdLimit(pid: number, n = 65536): Promise<void> {
     }).output();
   }
 }
+
+/** Whether process `pid` exists (it has a /proc entry). */
+export function isAlive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}

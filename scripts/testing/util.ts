@@ -131,13 +131,19 @@ export interface Proc {
 export function startProcess(
   cmd: string,
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string; detached?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    cwd?: string;
+    detached?: boolean;
+    /** "piped" to write to the process (`child.stdin`); default "null". */
+    stdin?: "piped" | "null";
+  } = {},
 ): Proc {
   const child = new Deno.Command(cmd, {
     args,
     env: options.env,
     cwd: options.cwd,
-    stdin: "null",
+    stdin: options.stdin ?? "null",
     stdout: "piped",
     stderr: "piped",
     detached: options.detached ?? false,

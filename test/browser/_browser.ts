@@ -30,11 +30,15 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-/** Launches Chromium with a new empty user-data-dir and opens one page. */
-export async function launchBrowser(): Promise<TestBrowser> {
+/**
+ * Launches Chromium with a new empty user-data-dir and opens one page.
+ * `executablePath`: another way to start it (a script that runs Chromium in a
+ * network namespace).
+ */
+export async function launchBrowser(executablePath = CHROMIUM): Promise<TestBrowser> {
   const profile = await Deno.makeTempDir({ prefix: "vncws-chromium-" });
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     args: ARGS,
     viewport: { width: 1024, height: 768 },
@@ -107,4 +111,31 @@ export async function pageScreenshot(page: Page, name: string): Promise<string> 
 /** Formats 0xRRGGBB as #rrggbb for messages. */
 export function hex(rgb: number): string {
   return "#" + rgb.toString(16).padStart(6, "0");
+}
+
+/**
+ * Polls the first canvas of the page (noVNC's app has one, at least 800 wide
+ * once the desktop is there) until the RGB at `points` is `want`, for up to
+ * 15 s; returns what it read last.
+ */
+export async function waitForCanvasPixels(
+  page: Page,
+  points: number[][],
+  want: number[],
+): Promise<number[]> {
+  let got: number[] = [];
+  for (let i = 0; i < 150 && got.join() !== want.join(); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    got = await page.evaluate((pts) => {
+      // Runs in the page: the DOM types are not in Deno's lib, hence `any`.
+      const canvas = (globalThis as any).document.querySelector("canvas");
+      if (!canvas || canvas.width < 800) return [];
+      const ctx = canvas.getContext("2d");
+      return pts.map(([x, y]: number[]) => {
+        const d = ctx.getImageData(x, y, 1, 1).data;
+        return (d[0] << 16) | (d[1] << 8) | d[2];
+      });
+    }, points);
+  }
+  return got;
 }

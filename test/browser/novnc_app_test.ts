@@ -5,7 +5,7 @@
  */
 import { BAR_COLOURS, PANEL_COLOUR } from "../../src/demo/desktop.ts";
 import { freePort, skipUnless, startVncws } from "../../scripts/testing/util.ts";
-import { CHROMIUM, hex, launchBrowser, pageScreenshot } from "./_browser.ts";
+import { CHROMIUM, hex, launchBrowser, pageScreenshot, waitForCanvasPixels } from "./_browser.ts";
 
 const NOVNC = "/usr/share/novnc";
 
@@ -25,20 +25,7 @@ Deno.test({
       // later parts of a large raw update transparent (it used the padding byte as alpha).
       const points = [...BAR_COLOURS.map((_, i) => [i * 100 + 50, 20]), [700, 580]];
       const want = [...BAR_COLOURS, PANEL_COLOUR];
-      let got: number[] = [];
-      for (let i = 0; i < 150 && got.join() !== want.join(); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        got = await page.evaluate((pts) => {
-          // Runs in the page: the DOM types are not in Deno's lib, hence `any`.
-          const canvas = (globalThis as any).document.querySelector("canvas");
-          if (!canvas || canvas.width < 800) return [];
-          const ctx = canvas.getContext("2d");
-          return pts.map(([x, y]: number[]) => {
-            const d = ctx.getImageData(x, y, 1, 1).data;
-            return (d[0] << 16) | (d[1] << 8) | d[2];
-          });
-        }, points);
-      }
+      const got = await waitForCanvasPixels(page, points, want);
       await new Promise((r) => setTimeout(r, 1000)); // let the rest of the first update paint
       await pageScreenshot(page, "novnc-app-demo");
       if (got.join() !== want.join()) {
