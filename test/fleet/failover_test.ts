@@ -41,7 +41,7 @@ Deno.test({
     const args = ["--trusted-proxy", net.ip("lb"), "--metrics", String(METRICS_PORT)];
     const desk = `${net.ip("desk1")}:${VNC_PORT}`;
     const [app1, app2] = await startReplicas(net, args, desk);
-    const lb = await startLb(net, "haproxy-http.cfg", "/vnc.html");
+    const lb = await startLb(net, "haproxy-http.cfg");
     const client = await FleetClient.start(net, "client");
     const url = `ws://${net.ip("lb")}:${APP_PORT}/websockify`;
     const before = ["s1", "s2", "s3", "s4", "s5", "s6"];

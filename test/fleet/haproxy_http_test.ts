@@ -36,7 +36,7 @@ Deno.test({
     const args = ["--trusted-proxy", net.ip("lb"), "--deny-ip", net.ip("other")];
     const desk = `${net.ip("desk1")}:${VNC_PORT}`;
     const [app1, app2] = await startReplicas(net, args, desk);
-    await startLb(net, "haproxy-http.cfg", "/vnc.html");
+    await startLb(net, "haproxy-http.cfg");
     const client = await FleetClient.start(net, "client");
     const other = await FleetClient.start(net, "other");
     const url = `ws://${net.ip("lb")}:${APP_PORT}/websockify`;

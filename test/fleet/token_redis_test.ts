@@ -61,7 +61,7 @@ Deno.test({
       net.ip("lb"),
     ];
     const [app1, app2] = await startReplicas(net, args);
-    await startLb(net, "haproxy-http.cfg", "/vnc.html");
+    await startLb(net, "haproxy-http.cfg");
     const client = await FleetClient.start(net, "client");
     const lb = `ws://${net.ip("lb")}:${APP_PORT}/websockify`;
 
