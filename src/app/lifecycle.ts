@@ -16,7 +16,7 @@
  * is down.
  * @module
  */
-import { logInfo, logWarn } from "../base/log.ts";
+import { logDebug, logInfo, logWarn } from "../base/log.ts";
 import { notifyStopping } from "../service/systemd.ts";
 
 /** `/readyz`'s answer. */
@@ -47,6 +47,11 @@ export interface ShutdownOptions {
   drainTimeout: number;
   /** Sessions relaying now, for the log line when the drain ends. */
   openSessions?: () => number;
+  /**
+   * The one signal that moves the shutdown on, instead of SIGINT/SIGTERM
+   * (which are then ignored): a `--workers` worker, stopped by its parent.
+   */
+  stopSignal?: Deno.Signal;
 }
 
 /** Where a signalled shutdown is: each signal moves it one stage on. */
@@ -141,11 +146,20 @@ export class Lifecycle {
    * SIGHUP calls `onHangup`.
    */
   watchSignals(options: ShutdownOptions, onHangup: () => void): void {
-    const handlers: Array<[Deno.Signal, () => void]> = [
-      ["SIGINT", () => this.signal("SIGINT", options)],
-      ["SIGTERM", () => this.signal("SIGTERM", options)],
-      ["SIGHUP", onHangup],
-    ];
+    const stage = options.stopSignal;
+    const handlers: Array<[Deno.Signal, () => void]> = stage
+      ? [
+        // A --workers worker: the parent sends `stage`; SIGINT/SIGTERM sent to the whole
+        // group (systemd, pkill) must neither kill it nor skip a stage of its drain.
+        [stage, () => this.signal("parent", options)],
+        ["SIGINT", () => logDebug("SIGINT ignored: the --workers parent stops this worker")],
+        ["SIGTERM", () => logDebug("SIGTERM ignored: the --workers parent stops this worker")],
+      ]
+      : [
+        ["SIGINT", () => this.signal("SIGINT", options)],
+        ["SIGTERM", () => this.signal("SIGTERM", options)],
+      ];
+    handlers.push(["SIGHUP", onHangup]);
     for (const [s, h] of handlers) Deno.addSignalListener(s, h);
     this.defer(() => {
       for (const [s, h] of handlers) Deno.removeSignalListener(s, h);

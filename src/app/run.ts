@@ -6,7 +6,7 @@
  * argv and calls {@linkcode runProxy}.
  * @module
  */
-import type { Config, TlsConfig } from "../config/config.ts";
+import { type Config, type TlsConfig, WORKER_STOP_SIGNAL } from "../config/config.ts";
 import { formatTarget, type Target } from "../net/address.ts";
 import { connectTarget } from "../net/connect.ts";
 import { logError, logInfo, logWarn, reopenLogFile } from "../base/log.ts";
@@ -197,6 +197,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     drainDelay: config.drainDelay,
     drainTimeout: config.drainTimeout,
     openSessions: () => book.active,
+    stopSignal: config.worker ? WORKER_STOP_SIGNAL : undefined,
   }, () => {
     // SIGHUP: reopen the log file (logrotate) and re-read certificates; sessions go on.
     logInfo("SIGHUP: reloading");

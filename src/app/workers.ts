@@ -34,7 +34,13 @@ import { logError, logInfo, logWarn, reopenLogFile } from "../base/log.ts";
 import { RespawnThrottle } from "../base/respawn.ts";
 import { tcpListeners } from "../base/procfs.ts";
 import { sleep } from "../base/time.ts";
-import { type Config, hostBansPath, workerOpsPath, type WorkerRole } from "../config/config.ts";
+import {
+  type Config,
+  hostBansPath,
+  WORKER_STOP_SIGNAL,
+  workerOpsPath,
+  type WorkerRole,
+} from "../config/config.ts";
 import { formatHostPort } from "../net/address.ts";
 import { CHILD_ENV, reportToParent, selfCommand } from "../service/daemon.ts";
 import { notifyReady, notifyStopping } from "../service/systemd.ts";
@@ -68,7 +74,7 @@ export function watchParent(intervalMs = 1000): void {
     if (Deno.ppid === parent) return;
     clearInterval(timer);
     logWarn("the --workers parent is gone: stopping");
-    Deno.kill(Deno.pid, "SIGTERM");
+    Deno.kill(Deno.pid, WORKER_STOP_SIGNAL);
   }, intervalMs);
   Deno.unrefTimer(timer);
 }
@@ -238,8 +244,9 @@ async function supervise(
       void notifyStopping();
       for (const t of timers) clearTimeout(t); // no restart now
       timers.clear();
-      // Each worker drains for --drain-timeout; one that hangs beyond is killed.
-      later((config.drainTimeout + EXIT_GRACE_SECONDS) * 1000, () => {
+      // Each worker accepts for --drain-delay, then drains for --drain-timeout; one that hangs
+      // beyond is killed.
+      later((config.drainDelay + config.drainTimeout + EXIT_GRACE_SECONDS) * 1000, () => {
         for (const x of slots) {
           if (!x.child) continue;
           logWarn("worker still running after the drain; killing it", { worker: x.id });
@@ -248,7 +255,7 @@ async function supervise(
       });
       if (slots.every((x) => x.child === undefined)) allGone.resolve();
     }
-    for (const x of slots) if (x.child) kill(x.child, "SIGTERM");
+    for (const x of slots) if (x.child) kill(x.child, WORKER_STOP_SIGNAL);
   };
   const handlers: Array<[Deno.Signal, () => void]> = [
     ["SIGINT", () => stop("SIGINT")],
@@ -275,7 +282,7 @@ async function supervise(
   if (typeof up === "string") {
     // One worker could not listen (its own error is on stderr above): stop the rest.
     stopping = true;
-    for (const x of slots) if (x.child) kill(x.child, "SIGTERM");
+    for (const x of slots) if (x.child) kill(x.child, WORKER_STOP_SIGNAL);
     if (slots.some((x) => x.child)) await allGone.promise;
     throw new Error(up);
   }
@@ -321,6 +328,7 @@ function signalNumber(sig: Deno.Signal): number {
     SIGQUIT: 3,
     SIGABRT: 6,
     SIGKILL: 9,
+    SIGUSR1: 10,
     SIGSEGV: 11,
     SIGPIPE: 13,
     SIGTERM: 15,

@@ -197,6 +197,15 @@ export function workerOpsPath(role: WorkerRole): string {
   return `${role.dir}/worker-${role.id}.sock`;
 }
 
+/**
+ * What the parent sends a worker for each stage of a stop (its own SIGTERM
+ * or SIGINT passed on). Workers ignore SIGTERM and SIGINT themselves:
+ * systemd (KillMode=control-group) and `pkill` send those to every process
+ * at once, which would count as a second signal in each worker and skip
+ * its drain.
+ */
+export const WORKER_STOP_SIGNAL: Deno.Signal = "SIGUSR1";
+
 /** Who a `--workers` relay process is: its number and its parent's private directory. */
 export interface WorkerRole {
   /** 1…N; a restarted worker keeps its number. */

@@ -185,8 +185,8 @@ Deno.test({
     const placed = await spread(p.port, mport);
     const pids = [...workerPids(p.vncws).values()];
     Deno.kill(p.vncws.pid, "SIGTERM");
-    await p.vncws.waitFor(/stopping worker=1 why=SIGTERM/);
-    await p.vncws.waitFor(/stopping worker=2 why=SIGTERM/);
+    await p.vncws.waitFor(/stopping worker=1 why=parent/);
+    await p.vncws.waitFor(/stopping worker=2 why=parent/);
     // Established sessions on both workers still relay during the drain.
     for (const w of [1, 2]) await echo(placed.find((x) => x.worker === w)!.ws, "draining");
     // Neither worker accepts any more: the port refuses.
@@ -230,6 +230,34 @@ Deno.test({
     await p.vncws.waitFor(/ban start worker=2 /);
     const good = `GET /vnc.html HTTP/1.1\r\nHost: x\r\n\r\n`;
     for (let i = 0; i < 10; i++) assert.match(await ask(good), /^HTTP\/1\.1 429/);
+  },
+});
+
+Deno.test({
+  name:
+    "--workers 2: SIGTERM to the whole group (systemd, pkill) keeps the --drain-delay and the drain",
+  ...opts,
+  async fn() {
+    const mport = freePort();
+    await using p = await startProxy(
+      ["--workers", "2", "--metrics", String(mport), "--drain-delay", "1", "--drain-timeout", "2"],
+      { vncws: { ready: READY } },
+    );
+    const placed = await spread(p.port, mport);
+    const pids = [...workerPids(p.vncws).values()];
+    // Every process of the group at once, as systemd's KillMode=control-group does.
+    for (const pid of [p.vncws.pid, ...pids]) Deno.kill(pid, "SIGTERM");
+    await p.vncws.waitFor(
+      /accepting for --drain-delay.*worker=1|worker=1.*accepting for --drain-delay/,
+    );
+    // Not "closing every session now": the sessions still relay, through the delay and drain.
+    for (const w of [1, 2]) await echo(placed.find((x) => x.worker === w)!.ws, "still here");
+    for (const { ws } of placed) assert.equal((await ws.waitClose())?.code, 1001);
+    const st = await p.vncws.status;
+    assert.equal(st.code, 0, p.vncws.output());
+    assert.doesNotMatch(p.vncws.output(), /again: (skipping the rest|closing every session)/);
+    assert.doesNotMatch(p.vncws.output(), /killing it/);
+    closeAll(placed);
   },
 });
 
