@@ -30,6 +30,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -863,6 +864,8 @@ int main(int argc, char **argv) {
   g_port = atoi(argv[3]);
   const char *test = argv[4];
   raise_nofile();
+  /* a write to a closed session must be reported as an error, not kill the client */
+  signal(SIGPIPE, SIG_IGN);
   if (g_kind == K_WSS) {
     g_ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, NULL);
