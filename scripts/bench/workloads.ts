@@ -247,6 +247,12 @@ async function ticksRun(
     if (r.silent > 0) {
       throw new Error(`${r.silent} of ${r.sessions} sessions got no update in ${secs} s`);
     }
+    if (r.updates / r.secs > 1.1 * r.sessions) {
+      throw new Error(
+        `${Math.round(r.updates / r.secs)} updates/s from ${r.sessions} sessions that get one ` +
+          "a second: a backlog from before the window was counted",
+      );
+    }
     return ticksMeasured(prefix, r, cpu, { base, held });
   } finally {
     await c?.stop();
