@@ -8,11 +8,11 @@
 import { buildTools } from "./bench/build.ts";
 import { makeSelfSigned, type SelfSigned } from "./bench/certs.ts";
 import { denoVersion, describeMachine, peerVersions } from "./bench/machine.ts";
-import { parseOptions, USAGE } from "./bench/options.ts";
+import { parseOptions, type Sizes, USAGE } from "./bench/options.ts";
 import { type PeerContext, PEERS, type RunningPeer, startPeer } from "./bench/peers.ts";
 import { spawn, type Spawned, stopAll } from "./bench/process.ts";
 import { checkGoals, keepAnalysis, renderMarkdown, Results } from "./bench/report.ts";
-import { idleCount, type WorkloadContext, WORKLOADS } from "./bench/workloads.ts";
+import { idleCount, ticksCount, type WorkloadContext, WORKLOADS } from "./bench/workloads.ts";
 
 async function startTarget(path: string): Promise<{ proc: Spawned; port: number }> {
   const proc = spawn("bench_target", path, ["0"]);
@@ -63,7 +63,25 @@ function notes(peers: RunningPeer[], ctx: WorkloadContext): string[] {
     "Deno socket instead of natively. `vncws workers=2` adds `--workers 2`: two relay " +
     "processes share the port (SO_REUSEPORT; the kernel spreads sessions by source port, so " +
     "one session uses one worker) and its CPU and memory are the whole process tree's.",
+    "wss compares like with like: `websockify wss` and `vncws wss` both run `--ssl-only` " +
+    "with the same certificate, so each serves TLS clients only.",
+    ticksNote(peers, s),
   ];
+}
+
+/** The busy-sessions (ticks) note: what runs and how many sessions each peer holds. */
+function ticksNote(peers: RunningPeer[], s: Sizes): string {
+  const counts = peers.filter((p) => WORKLOADS.ticks.appliesTo(p) && !p.unavailable)
+    .map((p) => `${p.spec.name} ${ticksCount(p, s)}`).join(", ");
+  return `busy sessions (ticks): a fresh instance of each proxy holds sessions (${counts}) ` +
+    `to which the target writes ${s.ticksSize} bytes once a second (spread over the second, ` +
+    "as independent desktops would); after a second's warm-up the client counts the updates " +
+    `it receives for ${s.ticksSecs} s while the proxy's CPU is read from /proc (percent of one ` +
+    "core, and per update), then its RSS with every session still open (per session: above " +
+    "the fresh instance's baseline). Every session must receive updates, or the run fails. " +
+    `The heartbeat columns rerun vncws with \`--heartbeat ${s.ticksHeartbeat}\` over a ` +
+    `window of ${Math.max(s.ticksSecs, s.ticksHeartbeat)} s, so each session pings (and the ` +
+    "client pongs) about once in it. Forking relays get fewer sessions (a process each).";
 }
 
 async function main(): Promise<number> {

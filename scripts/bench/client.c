@@ -12,6 +12,11 @@
  *         idle N             open N sessions, print {"ready":N}, hold them
  *                            until a line (or EOF) on stdin
  *         burst N PAR        N sessions opened and closed, PAR at a time
+ *         ticks N SECS SIZE  open N sessions that each get a SIZE-byte update a
+ *                            second from the target; print {"ready":N}, let them
+ *                            run a second, print {"measuring":N}, count what
+ *                            arrives for SECS, print the totals, then hold the
+ *                            sessions until a line (or EOF) on stdin
  *         probe TIMEOUT_MS   retry one session until it works
  * Prints one JSON object on stdout; on failure {"error":"..."} and exit 1.
  * A session is connect (+ TLS) (+ WebSocket handshake); the commands sent to
@@ -25,12 +30,15 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -642,11 +650,213 @@ static void run_probe(int timeout_ms) {
   }
 }
 
+/* ---- ticks: many sessions, each receiving a small update a second ---- */
+
+#define TICK_WARM_S 1.0
+
+/* One ticking session and the state of its WebSocket frame parser. */
+typedef struct {
+  conn *c;
+  uint8_t head[FRAME_HEAD];
+  size_t have;   /* header bytes collected; the header is complete when in_payload */
+  int in_payload;
+  int op;
+  uint64_t left; /* payload bytes left in the current frame */
+  uint8_t ctl[125];
+  size_t ctl_len;
+  uint64_t got;  /* data payload bytes received so far */
+  uint64_t mark; /* got when the measured window began */
+} ticker;
+
+static size_t head_need(const ticker *t) {
+  if (t->have < 2) return 2;
+  size_t len7 = t->head[1] & 0x7f;
+  return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0);
+}
+
+/* Answers a ping with a pong of the same payload (the proxy may run a heartbeat). */
+static void tick_pong(ticker *t) {
+  uint8_t out[FRAME_HEAD + 125];
+  size_t len = frame_into(t->c, out, t->ctl, t->ctl_len);
+  out[0] = 0x8a; /* frame_into writes a binary frame; this one is a pong */
+  /* a few bytes into an empty send buffer: a failure would show as a closed session */
+  sock_write_all(t->c, out, len);
+}
+
+/* Feeds received stream bytes through the frame parser; -1 on a close frame or bad frame. */
+static int tick_feed(ticker *t, const uint8_t *p, size_t n) {
+  if (!t->c->ws) {
+    t->got += n;
+    return 0;
+  }
+  while (n > 0) {
+    if (!t->in_payload) {
+      t->head[t->have++] = *p++;
+      n--;
+      if (t->have < head_need(t)) continue;
+      if (t->head[1] & 0x80) {
+        set_err("server sent a masked frame (RFC 6455 forbids it)");
+        return -1;
+      }
+      uint64_t len = t->head[1] & 0x7f;
+      if (len == 126) len = ((uint64_t)t->head[2] << 8) | t->head[3];
+      if (len == 127) {
+        len = 0;
+        for (int i = 0; i < 8; i++) len = (len << 8) | t->head[2 + i];
+      }
+      t->op = t->head[0] & 0x0f;
+      if (t->op >= 8 && len > 125) {
+        set_err("control frame longer than 125 bytes");
+        return -1;
+      }
+      t->left = len;
+      t->ctl_len = 0;
+      t->in_payload = 1;
+    } else {
+      size_t k = t->left < n ? (size_t)t->left : n;
+      if (t->op < 8) {
+        t->got += k;
+      } else {
+        memcpy(t->ctl + t->ctl_len, p, k);
+        t->ctl_len += k;
+      }
+      p += k;
+      n -= k;
+      t->left -= k;
+    }
+    if (t->in_payload && t->left == 0) { /* frame complete (also an empty one) */
+      if (t->op == 8) {
+        set_err("the proxy sent a close frame");
+        return -1;
+      }
+      if (t->op == 9) tick_pong(t);
+      t->in_payload = 0;
+      t->have = 0;
+    }
+  }
+  return 0;
+}
+
+/* Non-blocking read: >0 bytes, 0 EOF, -1 error, -2 nothing to read now. */
+static ssize_t sock_read_nb(conn *c, uint8_t *p, size_t n) {
+  if (c->ssl) {
+    int r = SSL_read(c->ssl, p, (int)n);
+    if (r > 0) return r;
+    int e = SSL_get_error(c->ssl, r);
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -2
+           : e == SSL_ERROR_ZERO_RETURN                        ? 0
+                                                               : -1;
+  }
+  for (;;) {
+    ssize_t r = read(c->fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -2;
+    return r;
+  }
+}
+
+/*
+ * Reads whatever arrives on the sessions for `secs` (0: only what is there
+ * now); fails if any session ends.
+ */
+static void tick_loop(int ep, ticker *ts, double secs) {
+  static uint8_t buf[65536];
+  struct epoll_event evs[1024];
+  double end = now_s() + secs;
+  for (int first = 1;; first = 0) {
+    double left = end - now_s();
+    if (left <= 0 && !first) return;
+    int n = epoll_wait(ep, evs, 1024, left <= 0 ? 0 : (int)(left * 1e3) + 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      set_err("epoll_wait: %s", strerror(errno));
+      fail_exit();
+    }
+    for (int i = 0; i < n; i++) {
+      ticker *t = &ts[evs[i].data.u32];
+      for (;;) {
+        ssize_t r = sock_read_nb(t->c, buf, sizeof buf);
+        if (r == -2) break;
+        if (r <= 0 || tick_feed(t, buf, (size_t)r) < 0) {
+          char first[512];
+          snprintf(first, sizeof first, "%s", g_err);
+          g_err[0] = 0;
+          set_err("ticks: session %u ended: %s", evs[i].data.u32 + 1,
+                  first[0] ? first : r == 0 ? "EOF" : strerror(errno));
+          fail_exit();
+        }
+      }
+    }
+  }
+}
+
+static void run_ticks(int n, int secs, int size) {
+  ticker *ts = calloc((size_t)n, sizeof *ts);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (!ts || ep < 0) {
+    set_err("ticks: out of memory or epoll_create1 failed");
+    fail_exit();
+  }
+  double t0 = now_s();
+  for (int i = 0; i < n; i++) {
+    ticker *t = &ts[i];
+    t->c = conn_open();
+    if (!t->c || send_cmd(t->c, 'T', (uint64_t)size) < 0) {
+      char first[512];
+      snprintf(first, sizeof first, "%s", g_err);
+      g_err[0] = 0;
+      set_err("ticks session %d of %d failed: %s", i + 1, n, first);
+      fail_exit();
+    }
+    conn *c = t->c;
+    /* bytes read past the handshake answer belong to the stream */
+    if (c->rpos < c->rlen && tick_feed(t, c->rbuf + c->rpos, c->rlen - c->rpos) < 0) fail_exit();
+    /* rbuf/sbuf are the client's, not the proxy's: give the memory back */
+    free(c->rbuf);
+    free(c->sbuf);
+    c->rbuf = NULL;
+    c->sbuf = NULL;
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+      set_err("epoll_ctl: %s", strerror(errno));
+      fail_exit();
+    }
+    /* read the sessions already open while opening more (a slow setup, TLS, would otherwise
+       leave a backlog of updates that the measured window then counts) */
+    tick_loop(ep, ts, 0);
+  }
+  printf("{\"ready\":%d,\"secs\":%.6f}\n", n, now_s() - t0);
+  fflush(stdout);
+  tick_loop(ep, ts, TICK_WARM_S); /* every session has had its first update */
+  for (int i = 0; i < n; i++) ts[i].mark = ts[i].got;
+  printf("{\"measuring\":%d}\n", n);
+  fflush(stdout);
+  double w0 = now_s();
+  tick_loop(ep, ts, secs);
+  double window = now_s() - w0;
+  uint64_t bytes = 0;
+  int silent = 0;
+  for (int i = 0; i < n; i++) {
+    bytes += ts[i].got - ts[i].mark;
+    silent += ts[i].got == ts[i].mark;
+  }
+  printf("{\"sessions\":%d,\"bytes\":%llu,\"updates\":%llu,\"silent\":%d,\"secs\":%.6f}\n", n,
+         (unsigned long long)bytes, (unsigned long long)(bytes / (uint64_t)size), silent, window);
+  fflush(stdout);
+  char line[64];
+  if (!fgets(line, sizeof line, stdin)) { /* EOF also releases */
+  }
+  for (int i = 0; i < n; i++) conn_free(ts[i].c);
+  free(ts);
+  close(ep);
+}
+
 static void usage(void) {
   fprintf(stderr,
           "usage: bench_client tcp|ws|wss HOST PORT "
           "down BYTES CONC | up BYTES CONC | rtt COUNT SIZE | rfb COUNT | idle N | "
-          "burst N PAR | probe TIMEOUT_MS\n");
+          "burst N PAR | probe TIMEOUT_MS | ticks N SECS SIZE\n");
   exit(2);
 }
 
@@ -660,6 +870,8 @@ int main(int argc, char **argv) {
   g_port = atoi(argv[3]);
   const char *test = argv[4];
   raise_nofile();
+  /* a write to a closed session must be reported as an error, not kill the client */
+  signal(SIGPIPE, SIG_IGN);
   if (g_kind == K_WSS) {
     g_ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, NULL);
@@ -674,6 +886,10 @@ int main(int argc, char **argv) {
     run_idle(atoi(argv[5]));
   } else if (strcmp(test, "burst") == 0 && argc == 7) {
     run_burst(atoi(argv[5]), atoi(argv[6]));
+  } else if (strcmp(test, "ticks") == 0 && argc == 8) {
+    int size = atoi(argv[7]);
+    if (size < 1 || size > 4096) usage();
+    run_ticks(atoi(argv[5]), atoi(argv[6]), size);
   } else if (strcmp(test, "probe") == 0 && argc == 6) {
     run_probe(atoi(argv[5]));
   } else {

@@ -17,6 +17,7 @@ export const WORKLOAD_NAMES = [
   "idle",
   "burst",
   "startup",
+  "ticks",
 ] as const;
 
 /** One of {@linkcode WORKLOAD_NAMES}. */
@@ -43,6 +44,14 @@ export interface Sizes {
   rounds: number;
   /** Per client run. */
   timeoutMs: number;
+  /** Ticking sessions for single-process relays, and for fork-per-session relays. */
+  ticks: number;
+  ticksForking: number;
+  /** Seconds measured, and bytes in each once-a-second update. */
+  ticksSecs: number;
+  ticksSize: number;
+  /** vncws's `--heartbeat` in the second ticks run (its window lasts at least this long). */
+  ticksHeartbeat: number;
 }
 
 const MiB = 1024 * 1024;
@@ -61,6 +70,11 @@ export const FULL: Sizes = {
   burstParallel: 50,
   rounds: 5,
   timeoutMs: 300_000,
+  ticks: 10_000,
+  ticksForking: 200,
+  ticksSecs: 20,
+  ticksSize: 100,
+  ticksHeartbeat: 30,
 };
 
 /** Sizes of `--quick` (CI: proves the bench works, in seconds). */
@@ -77,6 +91,11 @@ export const QUICK: Sizes = {
   burstParallel: 20,
   rounds: 1,
   timeoutMs: 60_000,
+  ticks: 500,
+  ticksForking: 100,
+  ticksSecs: 5,
+  ticksSize: 100,
+  ticksHeartbeat: 5,
 };
 
 /** Parsed command line. */

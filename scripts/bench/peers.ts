@@ -74,6 +74,8 @@ export interface PeerContext {
   key?: string;
   /** When set, vncws runs under `deno run --cpu-prof` writing profiles here. */
   cpuProfDir?: string;
+  /** Extra vncws options for one instance (the ticks workload's `--heartbeat` run). */
+  vncwsArgs?: string[];
 }
 
 /** A started peer (or the reason it cannot run here). */
@@ -136,9 +138,10 @@ export function peerCommand(
       // the default cap (1024 sessions, then 503) is below the 10 000 idle sessions asked for
       const limits = ["--max-connections", "20000"];
       if (spec.name === "vncws workers=2") limits.push("--workers", "2");
+      const extra = ctx.vncwsArgs ?? [];
       return {
         cmd: Deno.execPath(),
-        args: ["run", "-A", ...prof, VNCWS_MAIN, ...limits, ...tlsArgs, listen, target],
+        args: ["run", "-A", ...prof, VNCWS_MAIN, ...limits, ...tlsArgs, ...extra, listen, target],
       };
     }
   }

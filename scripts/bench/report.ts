@@ -42,7 +42,31 @@ export const METRICS: Record<string, Metric> = Object.fromEntries([
   m("idle_pss", "PSS KiB/session", "idle", 1),
   m("burst_rate", "sessions/s", "burst"),
   m("startup_ms", "startup ms", "startup"),
+  m("ticks_n", "busy sessions", "ticks"),
+  m("ticks_rate", "updates/s", "ticks"),
+  m("ticks_cpu", "CPU % of a core", "ticks", 1),
+  m("ticks_us", "CPU µs/update", "ticks", 1),
+  m("ticks_rss", "RSS MiB", "ticks"),
+  m("ticks_kib", "RSS KiB/session", "ticks", 1),
+  m("ticks_hb_rate", "heartbeat: updates/s", "ticks"),
+  m("ticks_hb_cpu", "heartbeat: CPU %", "ticks", 1),
+  m("ticks_hb_us", "heartbeat: CPU µs/update", "ticks", 1),
+  m("ticks_hb_kib", "heartbeat: RSS KiB/session", "ticks", 1),
 ].map((x) => [x.id, x]));
+
+/** Columns of the busy-sessions table (the ticks workload). */
+export const TICKS_COLUMNS = [
+  "ticks_n",
+  "ticks_rate",
+  "ticks_cpu",
+  "ticks_us",
+  "ticks_rss",
+  "ticks_kib",
+  "ticks_hb_rate",
+  "ticks_hb_cpu",
+  "ticks_hb_us",
+  "ticks_hb_kib",
+];
 
 /** Everything collected during a run. */
 export class Results {
@@ -321,6 +345,7 @@ export function renderMarkdown(r: Results, sizes: Sizes, info: RunInfo): string 
     "",
     metricTable(r, peers, ["idle_n", "idle_rss", "idle_pss", "burst_rate", "startup_ms"]),
     "",
+    ...ticksSection(r, peers, sizes),
     "## Ratios (medians; wss rows compare to websockify wss)",
     "",
     ratioTable(r, peers),
@@ -341,6 +366,22 @@ export function renderMarkdown(r: Results, sizes: Sizes, info: RunInfo): string 
   parts.push("## Notes", "", ...info.notes.map((n) => `- ${n}`), "");
   parts.push("## Raw values per round", "", rawTable(r, peers), "");
   return parts.join("\n");
+}
+
+/**
+ * The busy-sessions table (ticks workload), or nothing when it did not run:
+ * each session gets a small update a second, the proxy's steady state is measured.
+ */
+export function ticksSection(r: Results, peers: PeerName[], sizes: Sizes): string[] {
+  const body = metricTable(r, peers, TICKS_COLUMNS);
+  if (body === "") return [];
+  return [
+    `## Busy sessions (${sizes.ticksSize} bytes a second to each, ${sizes.ticksSecs} s; ` +
+    `heartbeat: vncws --heartbeat ${sizes.ticksHeartbeat})`,
+    "",
+    body,
+    "",
+  ];
 }
 
 function rawTable(r: Results, peers: PeerName[]): string {

@@ -13,9 +13,13 @@
  *   'R' N  RFB-shaped: N times read a 22-byte request (two PointerEvents and a
  *          FramebufferUpdateRequest), answer with a FramebufferUpdate of Raw
  *          rectangles whose sizes follow a fixed mix of small and large
+ *   'T' N  ticks: write an N-byte update (1..4096) once a second until EOF,
+ *          as an idle desktop's clock or cursor blink would; anything the
+ *          client sends is read and dropped
  * A connection that sends nothing stays idle. One epoll thread holds every
  * connection until its command is complete (so 10 000 idle sessions cost no
- * threads); a command then gets a blocking worker thread of its own.
+ * threads); a command then gets a blocking worker thread of its own, except
+ * 'P' and 'T', which the epoll thread serves (10 000 ticking sessions, no threads).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +27,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +35,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHUNK 65536
@@ -42,6 +48,19 @@ struct pending {
   int have;
 };
 static struct pending *pendings[MAX_FDS];
+
+/*
+ * Ticking sessions: update size per fd (0 = not ticking). The second is cut
+ * into TICK_SLOTS slots and fd f is served in slot f % TICK_SLOTS, so the
+ * updates are spread over the second as independent desktops' would be, not
+ * sent in one burst.
+ */
+#define TICK_MAX 4096
+#define TICK_SLOTS 100
+static uint16_t tick_size[MAX_FDS];
+static int tick_count, tick_max_fd, tick_slot;
+static double tick_next; /* when the next slot is due */
+static uint8_t tick_buf[TICK_MAX];
 
 static void die(const char *what) {
   perror(what);
@@ -167,6 +186,57 @@ static void serve_rfb(int fd, uint64_t count) {
   free(o);
 }
 
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Milliseconds until the next tick slot is due; -1 (wait forever) when nothing ticks. */
+static int tick_timeout(void) {
+  if (tick_count == 0) return -1;
+  double ms = (tick_next - now_s()) * 1e3;
+  return ms <= 0 ? 0 : (int)ms + 1;
+}
+
+/* Serves every slot that is due: one update to each ticking fd of the slot. */
+static void tick_due(void) {
+  if (tick_count == 0) return;
+  double now = now_s();
+  /* after a stall (a busy machine), the slots missed are served now: every session still
+     gets one update per second on average, which the client counts */
+  while (now >= tick_next) {
+    for (int fd = tick_slot; fd <= tick_max_fd; fd += TICK_SLOTS) {
+      if (!tick_size[fd]) continue;
+      /* non-blocking and unchecked: a client that stopped reading loses updates instead of
+         stalling the others, and a broken connection is closed by the read side */
+      ssize_t w = write(fd, tick_buf, tick_size[fd]);
+      (void)w;
+    }
+    tick_slot = (tick_slot + 1) % TICK_SLOTS;
+    tick_next += 1.0 / TICK_SLOTS;
+  }
+}
+
+static void tick_start(int fd, uint64_t size) {
+  if (tick_count == 0) tick_next = now_s();
+  tick_size[fd] = (uint16_t)(size < 1 ? 1 : size > TICK_MAX ? TICK_MAX : size);
+  tick_count++;
+  if (fd > tick_max_fd) tick_max_fd = fd;
+}
+
+/* Forgets an fd the epoll thread held (idle, pinged or ticking) and closes it. */
+static void drop(int ep, int fd) {
+  epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+  free(pendings[fd]);
+  pendings[fd] = NULL;
+  if (tick_size[fd]) {
+    tick_size[fd] = 0;
+    tick_count--;
+  }
+  close(fd);
+}
+
 static void *worker(void *arg) {
   int fd = (int)(intptr_t)arg;
   struct pending *p = pendings[fd];
@@ -241,7 +311,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   raise_nofile();
+  /* a write to a connection the proxy just closed must fail with EPIPE, not kill the target */
+  signal(SIGPIPE, SIG_IGN);
   for (size_t i = 0; i < CHUNK; i++) source_buf[i] = (uint8_t)(i * 7);
+  for (size_t i = 0; i < TICK_MAX; i++) tick_buf[i] = (uint8_t)(i * 13);
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (lfd < 0) die("socket");
   int one = 1;
@@ -263,11 +336,12 @@ int main(int argc, char **argv) {
   epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
   struct epoll_event evs[256];
   for (;;) {
-    int n = epoll_wait(ep, evs, 256, -1);
+    int n = epoll_wait(ep, evs, 256, tick_timeout());
     if (n < 0) {
       if (errno == EINTR) continue;
       die("epoll_wait");
     }
+    tick_due();
     for (int i = 0; i < n; i++) {
       int fd = evs[i].data.fd;
       if (fd == lfd) {
@@ -286,25 +360,29 @@ int main(int argc, char **argv) {
         continue;
       }
       struct pending *p = pendings[fd];
+      if (tick_size[fd]) { /* ticking: drop what the client sends, close at EOF */
+        uint8_t junk[4096];
+        ssize_t r = read(fd, junk, sizeof junk);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) drop(ep, fd);
+        continue;
+      }
       ssize_t r = read(fd, p->cmd + p->have, (size_t)(16 - p->have));
       if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
       if (r <= 0) {
-        epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
-        free(p);
-        pendings[fd] = NULL;
-        close(fd);
+        drop(ep, fd);
         continue;
       }
       p->have += (int)r;
       if (p->have < 16) continue;
       if (p->cmd[0] == 'P') { /* ping: answer here and stay idle in epoll */
         p->have = 0;
-        if (write(fd, "P", 1) != 1) {
-          epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
-          free(p);
-          pendings[fd] = NULL;
-          close(fd);
-        }
+        if (write(fd, "P", 1) != 1) drop(ep, fd);
+        continue;
+      }
+      if (p->cmd[0] == 'T') {
+        uint64_t size = 0;
+        for (int k = 7; k >= 0; k--) size = (size << 8) | p->cmd[8 + k];
+        tick_start(fd, size);
         continue;
       }
       epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);

@@ -7,8 +7,8 @@
 import type { Tools } from "./build.ts";
 import type { Sizes, WorkloadName } from "./options.ts";
 import { freePort, peerCommand, type PeerContext, type RunningPeer } from "./peers.ts";
-import { run, spawn } from "./process.ts";
-import { hardNofile, treeCpuSeconds, treeMemory } from "./proc_stat.ts";
+import { run, spawn, type Spawned } from "./process.ts";
+import { hardNofile, treeCpuSeconds, treeMemory, treeRunSeconds } from "./proc_stat.ts";
 import { sleep } from "../../src/base/time.ts";
 
 /** Measurements of one workload run, keyed by metric id (see report.ts). */
@@ -88,20 +88,31 @@ async function conc(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured> 
   return out;
 }
 
+/** How many of `wanted` open sessions a peer is given (fd limit and fork-per-session caps). */
+function sessionCount(peer: RunningPeer, wanted: number, forking: number): number {
+  if (peer.spec.forks) return Math.min(wanted, forking);
+  // a single process holds two descriptors per session (client side and target side)
+  return Math.min(wanted, Math.floor((hardNofile() - 64) / 2));
+}
+
 /** How many idle sessions a peer is given (fd limit and fork-per-session caps). */
 export function idleCount(peer: RunningPeer, sizes: Sizes): number {
-  if (peer.spec.forks) return Math.min(sizes.idle, sizes.idleForking);
-  // a single process holds two descriptors per session (client side and target side)
-  return Math.min(sizes.idle, Math.floor((hardNofile() - 64) / 2));
+  return sessionCount(peer, sizes.idle, sizes.idleForking);
+}
+
+/** How many ticking sessions a peer is given (fd limit and fork-per-session caps). */
+export function ticksCount(peer: RunningPeer, sizes: Sizes): number {
+  return sessionCount(peer, sizes.ticks, sizes.ticksForking);
 }
 
 /** A new instance of `peer` on a free port, started and proven by one session. */
 async function freshInstance(
   ctx: WorkloadContext,
   peer: RunningPeer,
+  vncwsArgs?: string[],
 ): Promise<{ peer: RunningPeer; ms: number }> {
   const port = freePort();
-  const command = peerCommand(peer.spec, port, ctx.peerContext);
+  const command = peerCommand(peer.spec, port, { ...ctx.peerContext, vncwsArgs });
   if ("unavailable" in command) throw new Error(command.unavailable);
   const t0 = performance.now();
   const proc = spawn(`${peer.spec.name} (fresh)`, command.cmd, command.args);
@@ -113,6 +124,18 @@ async function freshInstance(
     throw e;
   }
   return { peer: fresh, ms: performance.now() - t0 };
+}
+
+/** The client's JSON line that has `key`, once printed; throws the client's error instead. */
+async function clientLine(
+  c: Spawned,
+  key: string,
+  timeoutMs: number,
+): Promise<Record<string, number>> {
+  await c.waitFor((out) => out.includes(`"${key}"`) || out.includes('"error"'), timeoutMs);
+  const err = c.output().match(/"error":"([^"]*)"/);
+  if (err) throw new Error(err[1]);
+  return JSON.parse(c.output().split("\n").find((l) => l.includes(`"${key}"`))!);
 }
 
 /**
@@ -128,12 +151,7 @@ async function idle(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured> 
   try {
     const base = treeMemory(pid);
     c = spawn("bench_client idle", ctx.tools.client, argv, { stdin: true });
-    await c.waitFor(
-      (out) => out.includes('"ready"') || out.includes('"error"'),
-      ctx.sizes.timeoutMs,
-    );
-    const err = c.output().match(/"error":"([^"]*)"/);
-    if (err) throw new Error(err[1]);
+    await clientLine(c, "ready", ctx.sizes.timeoutMs);
     await sleep(1000); // let the proxy settle (lazy allocations, forked children)
     const held = treeMemory(pid);
     await c.write("\n");
@@ -162,6 +180,99 @@ async function startup(ctx: WorkloadContext, peer: RunningPeer): Promise<Measure
   return { startup_ms: ms };
 }
 
+/** The client's totals of one ticks run. */
+export interface TicksAnswer {
+  sessions: number;
+  updates: number;
+  /** Sessions that received nothing in the measured window. */
+  silent: number;
+  /** The client's measured window. */
+  secs: number;
+}
+
+/**
+ * The ticks metrics under `prefix`: updates/s delivered, proxy CPU as percent
+ * of one core and per update, and RSS in total and per session above the
+ * fresh instance's baseline.
+ */
+export function ticksMeasured(
+  prefix: string,
+  r: TicksAnswer,
+  cpu: { seconds: number; wallSeconds: number },
+  rss: { base: number; held: number },
+): Measured {
+  return {
+    [`${prefix}_n`]: r.sessions,
+    [`${prefix}_rate`]: r.updates / r.secs,
+    [`${prefix}_cpu`]: cpu.seconds / cpu.wallSeconds * 100,
+    [`${prefix}_us`]: r.updates > 0 ? cpu.seconds / r.updates * 1e6 : NaN,
+    [`${prefix}_rss`]: rss.held / 2 ** 20,
+    [`${prefix}_kib`]: (rss.held - rss.base) / r.sessions / 1024,
+  };
+}
+
+/**
+ * Many sessions that each get a small update a second (an idle desktop's
+ * clock or cursor), on a fresh instance: the proxy's CPU and memory in the
+ * steady state, and the updates delivered (all sessions must get some).
+ */
+async function ticksRun(
+  ctx: WorkloadContext,
+  peer: RunningPeer,
+  prefix: string,
+  secs: number,
+  vncwsArgs?: string[],
+): Promise<Measured> {
+  const { peer: fresh } = await freshInstance(ctx, peer, vncwsArgs);
+  const pid = fresh.proc!.pid;
+  const n = ticksCount(peer, ctx.sizes);
+  const argv = [peer.spec.transport, "127.0.0.1", String(fresh.port), "ticks"]
+    .concat([n, secs, ctx.sizes.ticksSize].map(String));
+  let c: Spawned | undefined;
+  try {
+    const base = treeMemory(pid).rss;
+    c = spawn("bench_client ticks", ctx.tools.client, argv, { stdin: true });
+    await clientLine(c, "measuring", ctx.sizes.timeoutMs);
+    // schedstat, not stat: a forking relay's children each run a few ms, which stat rounds to 0
+    const cpu0 = treeRunSeconds(pid);
+    const t0 = performance.now();
+    const r = await clientLine(c, "sessions", secs * 1000 + 30_000) as unknown as TicksAnswer;
+    const cpu = {
+      seconds: treeRunSeconds(pid) - cpu0,
+      wallSeconds: (performance.now() - t0) / 1e3,
+    };
+    const held = treeMemory(pid).rss; // every session still open and ticking
+    await c.write("\n");
+    await c.status;
+    if (r.silent > 0) {
+      throw new Error(`${r.silent} of ${r.sessions} sessions got no update in ${secs} s`);
+    }
+    if (r.updates / r.secs > 1.1 * r.sessions) {
+      throw new Error(
+        `${Math.round(r.updates / r.secs)} updates/s from ${r.sessions} sessions that get one ` +
+          "a second: a backlog from before the window was counted",
+      );
+    }
+    return ticksMeasured(prefix, r, cpu, { base, held });
+  } finally {
+    await c?.stop();
+    await fresh.proc!.stop();
+  }
+}
+
+/** Ticks for every proxy; vncws also with `--heartbeat`, over at least one heartbeat period. */
+async function ticks(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured> {
+  const { ticksSecs, ticksHeartbeat } = ctx.sizes;
+  const plain = await ticksRun(ctx, peer, "ticks", ticksSecs);
+  if (peer.spec.name !== "vncws") return plain;
+  // a window of a whole period opened after the last session started sees each session ping once
+  const hb = await ticksRun(ctx, peer, "ticks_hb", Math.max(ticksSecs, ticksHeartbeat), [
+    "--heartbeat",
+    String(ticksHeartbeat),
+  ]);
+  return { ...plain, ...hb };
+}
+
 /** A workload: which peers it applies to and how to run it. */
 export interface Workload {
   name: WorkloadName;
@@ -183,4 +294,5 @@ export const WORKLOADS: Record<WorkloadName, Workload> = {
   idle: { name: "idle", appliesTo: plainProxy, run: idle },
   burst: { name: "burst", appliesTo: plainOnly, run: burst },
   startup: { name: "startup", appliesTo: plainProxy, run: startup },
+  ticks: { name: "ticks", appliesTo: (p) => p.spec.proxy, run: ticks },
 };

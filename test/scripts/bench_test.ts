@@ -5,7 +5,14 @@
 
 import assert from "node:assert/strict";
 import { MAIN, skipUnless } from "../../scripts/testing/util.ts";
-import { ANALYSIS_HEADING, checkGoals, keepAnalysis, Results } from "../../scripts/bench/report.ts";
+import {
+  ANALYSIS_HEADING,
+  checkGoals,
+  keepAnalysis,
+  Results,
+  ticksSection,
+} from "../../scripts/bench/report.ts";
+import { ticksMeasured } from "../../scripts/bench/workloads.ts";
 import { QUICK } from "../../scripts/bench/options.ts";
 import { PEER_NAMES } from "../../scripts/bench/peers.ts";
 import { selfTimes } from "../../scripts/bench/profile_summary.ts";
@@ -166,4 +173,46 @@ Deno.test("profile summary charges each sample to its function", () => {
   });
   assert.deepEqual(rows.map((r) => [r.name, r.ms]), [["unmask", 3], ["write", 1]]);
   assert.equal(rows[0].share, 0.75);
+});
+
+Deno.test("bench ticks: rates, CPU and memory per session from the client's totals", () => {
+  const measured = ticksMeasured(
+    "ticks",
+    { sessions: 1000, updates: 20_000, silent: 0, secs: 20 },
+    { seconds: 2, wallSeconds: 20 },
+    { base: 50 * 2 ** 20, held: 80 * 2 ** 20 },
+  );
+  assert.deepEqual(measured, {
+    ticks_n: 1000,
+    ticks_rate: 1000, // updates a second
+    ticks_cpu: 10, // 2 CPU-s in 20 s = 10 % of one core
+    ticks_us: 100, // 2 s / 20 000 updates
+    ticks_rss: 80,
+    ticks_kib: 30 * 1024 / 1000,
+  });
+  // nothing delivered: no CPU per update rather than a division by zero
+  const none = ticksMeasured(
+    "ticks_hb",
+    { sessions: 10, updates: 0, silent: 10, secs: 5 },
+    { seconds: 0.1, wallSeconds: 5 },
+    { base: 0, held: 0 },
+  );
+  assert.equal(none.ticks_hb_rate, 0);
+  assert.ok(Number.isNaN(none.ticks_hb_us));
+});
+
+Deno.test("bench ticks table: shown when the workload ran, absent otherwise", () => {
+  const r = new Results();
+  r.applies.set("vncws", new Set(["ticks"]));
+  r.add("vncws", { ticks_n: 500, ticks_rate: 499.5, ticks_cpu: 3.25 });
+  const text = ticksSection(r, ["vncws"], QUICK).join("\n");
+  assert.match(text, /^## Busy sessions \(100 bytes a second to each, 5 s; /);
+  const row = text.split("\n").find((l) => l.startsWith("| vncws |"));
+  assert.ok(row, text);
+  const cells = row!.split("|").slice(2, -1).map((c) => c.trim());
+  // sessions, updates/s, CPU % (one decimal); the rest was not measured in this round
+  assert.deepEqual(cells, ["500", "500", "3.3", "–", "–", "–", "–", "–", "–", "–"]);
+  const other = new Results();
+  other.applies.set("vncws", new Set(["rtt"]));
+  assert.deepEqual(ticksSection(other, ["vncws"], QUICK), []);
 });
