@@ -205,7 +205,8 @@ export function startFleet(options: FleetOptions): Fleet {
       }
     },
     warning() {
-      return up ? undefined : `fleet state: Redis at ${endpoint.name} does not answer; ` +
+      // Answered on the public port's /readyz too: the Redis address stays in the log line.
+      return up ? undefined : "fleet state: Redis does not answer; " +
         "limits count this replica's sessions only";
     },
     async close() {
