@@ -180,9 +180,9 @@ function parseV2(bytes: Uint8Array): ProxyHeaderParse {
   if (family === 0) return { status: "header", header: { version: 2, local: false, length } };
   if (protocol !== 1) return invalid("PROXY v2 header for a protocol other than TCP (stream)");
   if (body < ADDRESS_BYTES[family]) return invalid("PROXY v2 header too short for its addresses");
-  if (family === UNIX) {
-    return { status: "header", header: { version: 2, source: "unix", local: false, length } };
-  }
+  // A unix-socket client has no address to limit or ban by: served as the connection's own,
+  // as UNSPEC is (as "unix" it would share one --max-per-ip key with every other such client).
+  if (family === UNIX) return { status: "header", header: { version: 2, local: false, length } };
   const n = family === INET ? 4 : 16;
   const port = (at: number) => (bytes[at] << 8) | bytes[at + 1];
   const ip = (at: number) => formatIp(foldMapped(bytes.slice(at, at + n)));
