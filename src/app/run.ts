@@ -6,7 +6,12 @@
  * argv and calls {@linkcode runProxy}.
  * @module
  */
-import { type Config, type TlsConfig, WORKER_STOP_SIGNAL } from "../config/config.ts";
+import {
+  type Config,
+  hostLimitsPath,
+  type TlsConfig,
+  WORKER_STOP_SIGNAL,
+} from "../config/config.ts";
 import { formatTarget, type Target } from "../net/address.ts";
 import { connectTarget } from "../net/connect.ts";
 import { logError, logInfo, logWarn, reopenLogFile } from "../base/log.ts";
@@ -63,6 +68,14 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     })
     : undefined;
   if (fleet) life.defer(() => fleet.close());
+  // --workers: the host's limits, kept by the parent (its slots give way to --state-redis's).
+  const host = config.worker
+    ? await (await import("../auth/limits_host.ts")).connectHostLimits(
+      hostLimitsPath(config.worker),
+      config.worker.id,
+    )
+    : undefined;
+  if (host) life.defer(() => host.close());
   // /readyz, here and on --metrics: a fleet state outage is a warning, not "not ready".
   const readiness = () => {
     const r = life.ready();
@@ -75,7 +88,8 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   });
   const routing = await createRouting(config, {
     target: currentTarget,
-    slotStore: fleet?.slots,
+    slotStore: fleet?.slots ?? host?.slots,
+    rateStore: host?.rate,
     onLookup: (result) => {
       // /readyz: the token backend counts as down from a failed lookup until one succeeds.
       if (result === "found") life.tokenBackendDown = false;

@@ -17,17 +17,19 @@
  *   once) and SIGHUP (each worker reopens its log and re-reads `--config`),
  *   and exits once every worker has: 0 when all drained cleanly;
  * - serves `--metrics` for the whole host (worker_ops.ts), keeps the host's
- *   ban list (`auth/ban_store_host.ts`; `--ban-redis` replaces it), writes
- *   `--pid-file` and talks to systemd.
+ *   ban list (`auth/ban_store_host.ts`; `--ban-redis` replaces it) and the
+ *   host's `--max-per-ip`/`--max-per-token` slots and `--handshake-rate`
+ *   buckets (`auth/limits_host.ts`; `--state-redis` replaces the slots),
+ *   writes `--pid-file` and talks to systemd.
  *
  * Workers run in their own process group, so a terminal's Ctrl-C reaches
  * the parent only (which forwards it once); a worker whose parent is gone
  * (SIGKILL) drains and exits by itself ({@linkcode watchParent}).
  *
- * The limits count per worker: `--max-connections` per process (the host
- * takes N times as many), `--max-per-ip`, `--max-per-token` and
- * `--handshake-rate` per process too (the kernel spreads one client's
- * connections over the workers); bans are the host's.
+ * `--max-connections` counts per worker (the host takes N times as many);
+ * the other limits and the bans are the host's, because the kernel spreads
+ * one client's connections over the workers. A worker's slots are freed
+ * the moment its connection to the parent ends, i.e. when it dies.
  * @module
  */
 import { logError, logInfo, logWarn, reopenLogFile } from "../base/log.ts";
@@ -37,6 +39,7 @@ import { sleep } from "../base/time.ts";
 import {
   type Config,
   hostBansPath,
+  hostLimitsPath,
   WORKER_STOP_SIGNAL,
   workerOpsPath,
   type WorkerRole,
@@ -126,6 +129,11 @@ async function supervise(
     const hub = serveHostBans(hostBansPath({ dir }));
     cleanups.push(() => hub.close());
   }
+  // The host's --max-per-ip, --max-per-token and --handshake-rate: always served, since a
+  // worker's SIGHUP may set limits the start had not.
+  const { serveHostLimits } = await import("../auth/limits_host.ts");
+  const limits = serveHostLimits(hostLimitsPath({ dir }));
+  cleanups.push(() => limits.close());
   const slots: Slot[] = Array.from({ length: config.workers }, (_, i) => ({
     id: i + 1,
     listening: false,

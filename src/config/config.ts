@@ -192,6 +192,11 @@ export function hostBansPath(role: Pick<WorkerRole, "dir">): string {
   return `${role.dir}/bans.sock`;
 }
 
+/** The unix socket of the host's limits (slots, handshake rates) in a `--workers` parent's directory. */
+export function hostLimitsPath(role: Pick<WorkerRole, "dir">): string {
+  return `${role.dir}/limits.sock`;
+}
+
 /** The unix socket a `--workers` relay process serves its metrics and sessions on. */
 export function workerOpsPath(role: WorkerRole): string {
   return `${role.dir}/worker-${role.id}.sock`;
@@ -210,7 +215,7 @@ export const WORKER_STOP_SIGNAL: Deno.Signal = "SIGUSR1";
 export interface WorkerRole {
   /** 1…N; a restarted worker keeps its number. */
   id: number;
-  /** The parent's private directory (0700): the worker's ops socket and the ban socket live here. */
+  /** The parent's private directory (0700): the worker's ops socket and the host's ban and limit sockets live here. */
   dir: string;
 }
 

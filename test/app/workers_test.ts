@@ -303,3 +303,80 @@ Deno.test({
     for (const pid of pids) assert.ok(!alive(pid), `worker ${pid} outlived its killed parent`);
   },
 });
+
+/** Tries upgrades until refusals of `kind` were logged by both workers; every answer is 429. */
+async function refusedOnBoth(p: Proc, port: number, kind: string): Promise<void> {
+  const by = (w: number) => new RegExp(`refused worker=${w} [^\\n]*kind=${kind} `);
+  for (let i = 0; i < 80 && !(by(1).test(p.output()) && by(2).test(p.output())); i++) {
+    const ws = await wsConnect(port);
+    assert.equal(ws.response.status, 429, `attempt ${i + 1} was not refused`);
+    ws.close();
+  }
+  await p.waitFor(by(1));
+  await p.waitFor(by(2));
+}
+
+/** Tries upgrades (a bounded number) until one is admitted; returns it. */
+async function admitted(port: number): Promise<TestWs> {
+  for (let i = 0; i < 100; i++) {
+    const ws = await wsConnect(port);
+    if (ws.response.status === 101) return ws;
+    ws.close();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("no session was admitted in 100 attempts");
+}
+
+Deno.test({
+  name: "--workers 2 --max-per-ip 1: one session host-wide; freed when it ends or its worker dies",
+  ...opts,
+  async fn() {
+    const mport = freePort();
+    await using p = await startProxy(
+      ["--workers", "2", "--max-per-ip", "1", "--metrics", String(mport)],
+      { vncws: { ready: READY } },
+    );
+    const first = await wsConnect(p.port);
+    assert.equal(first.response.status, 101);
+    await first.readBytes(12);
+    // Every other attempt is refused, on whichever worker it lands (both are hit).
+    await refusedOnBoth(p.vncws, p.port, "limit");
+    // The first session ends: its slot is free again, on either worker.
+    first.close();
+    const second = await admitted(p.port);
+    await second.readBytes(12);
+    const negative = await wsConnect(p.port);
+    assert.equal(negative.response.status, 429);
+    negative.close();
+    // Its worker is killed outright: the parent frees its slot at once (nothing expires).
+    // The second is the session that sent 6 bytes (the first may still be ending).
+    await echo(second, "second");
+    let holder: number | undefined;
+    for (let i = 0; i < 100 && holder === undefined; i++) {
+      holder = (await liveSessions(mport)).find((s) => s.bytesToTarget === 6)?.worker;
+    }
+    assert.ok(holder !== undefined, "the second session is not in /sessions.json");
+    Deno.kill(workerPids(p.vncws).get(holder)!, "SIGKILL");
+    assert.equal(await second.next(), null);
+    const third = await admitted(p.port);
+    await third.readBytes(12);
+    await echo(third, "after the kill");
+    third.close();
+    assert.doesNotMatch(p.vncws.output(), /host limits: the --workers parent does not answer/);
+  },
+});
+
+Deno.test({
+  name: "--workers 2 --handshake-rate: the host's handshakes share one bucket",
+  ...opts,
+  async fn() {
+    // One handshake a 100 s: the burst of one is the host's, not one per worker.
+    await using p = await startProxy(["--workers", "2", "--handshake-rate", "0.01"], {
+      vncws: { ready: READY },
+    });
+    const first = await wsConnect(p.port);
+    assert.equal(first.response.status, 101);
+    await refusedOnBoth(p.vncws, p.port, "rate");
+    first.close();
+  },
+});
