@@ -337,6 +337,7 @@ function signalNumber(sig: Deno.Signal): number {
     SIGABRT: 6,
     SIGKILL: 9,
     SIGUSR1: 10,
+    SIGUSR2: 12,
     SIGSEGV: 11,
     SIGPIPE: 13,
     SIGTERM: 15,

@@ -207,9 +207,10 @@ export function workerOpsPath(role: WorkerRole): string {
  * or SIGINT passed on). Workers ignore SIGTERM and SIGINT themselves:
  * systemd (KillMode=control-group) and `pkill` send those to every process
  * at once, which would count as a second signal in each worker and skip
- * its drain.
+ * its drain. Not SIGUSR1: since Deno 2.9.2 that also opens the inspector
+ * (a debugger on 127.0.0.1:9229) in the process that receives it.
  */
-export const WORKER_STOP_SIGNAL: Deno.Signal = "SIGUSR1";
+export const WORKER_STOP_SIGNAL: Deno.Signal = "SIGUSR2";
 
 /** Who a `--workers` relay process is: its number and its parent's private directory. */
 export interface WorkerRole {
