@@ -49,6 +49,11 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   let exitCode = 0;
 
   let target: Target | undefined = config.target;
+  if (config.worker?.wrapPort !== undefined) {
+    // --workers in wrap mode: the parent runs the one wrapped server on this port.
+    const port = config.worker.wrapPort;
+    target = { kind: "tcp", hostname: "127.0.0.1", port, alternates: ["::1"] };
+  }
   if (config.demo) {
     // The demo desktop is an RFB server on loopback: the same data path as a real one.
     const { startDemoServer } = await import("../demo/rfb_server.ts");
@@ -152,7 +157,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   logInfo(`listening on ${description}`, {
     target: config.demo ? "demo desktop" : target ? formatTarget(target) : undefined,
   });
-  if (config.wrap) {
+  if (config.wrap && !config.worker) {
     // websockify's order: listen first, then start the command, whose bind of
     // the listen port the shim moves to a private loopback port.
     let started: WrapHandle;

@@ -218,6 +218,11 @@ export interface WorkerRole {
   id: number;
   /** The parent's private directory (0700): the worker's ops socket and the host's ban and limit sockets live here. */
   dir: string;
+  /**
+   * Wrap mode: the loopback port the parent moves the one wrapped server to
+   * (every worker's target is `127.0.0.1` or `::1` on it).
+   */
+  wrapPort?: number;
 }
 
 /**
