@@ -6,7 +6,7 @@
  * behind `--web-auth`.
  * @module
  */
-import type { SlotStore } from "../auth/fleet_limits.ts";
+import type { HandshakeRateStore, SlotStore } from "../auth/fleet_limits.ts";
 import { isRefusal, type Refusal } from "../auth/refusal.ts";
 import type { Config } from "../config/config.ts";
 import type { Target } from "../net/address.ts";
@@ -34,8 +34,10 @@ export interface RoutingOptions {
   target: () => Target | undefined;
   /** Called after each token lookup (only with `--token-plugin`). */
   onLookup?: (result: LookupResult) => void;
-  /** `--state-redis`: the fleet's shared slots (they outlive reloads). */
+  /** `--state-redis`, or the `--workers` parent: the shared slots (they outlive reloads). */
   slotStore?: SlotStore;
+  /** The `--workers` parent's handshake buckets. */
+  rateStore?: HandshakeRateStore;
 }
 
 /** What {@linkcode createRouting} returns. */
@@ -57,6 +59,7 @@ function routerOptions(config: Config, options: RoutingOptions): RouterOptions {
   return {
     target: options.target,
     slotStore: options.slotStore,
+    rateStore: options.rateStore,
     tokenPlugin: config.tokenPlugin,
     tokenSource: config.tokenSource,
     hostToken: config.hostToken,

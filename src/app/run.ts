@@ -6,7 +6,12 @@
  * argv and calls {@linkcode runProxy}.
  * @module
  */
-import { type Config, type TlsConfig, WORKER_STOP_SIGNAL } from "../config/config.ts";
+import {
+  type Config,
+  hostLimitsPath,
+  type TlsConfig,
+  WORKER_STOP_SIGNAL,
+} from "../config/config.ts";
 import { formatTarget, type Target } from "../net/address.ts";
 import { connectTarget } from "../net/connect.ts";
 import { logError, logInfo, logWarn, reopenLogFile } from "../base/log.ts";
@@ -44,6 +49,11 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   let exitCode = 0;
 
   let target: Target | undefined = config.target;
+  if (config.worker?.wrapPort !== undefined) {
+    // --workers in wrap mode: the parent runs the one wrapped server on this port.
+    const port = config.worker.wrapPort;
+    target = { kind: "tcp", hostname: "127.0.0.1", port, alternates: ["::1"] };
+  }
   if (config.demo) {
     // The demo desktop is an RFB server on loopback: the same data path as a real one.
     const { startDemoServer } = await import("../demo/rfb_server.ts");
@@ -63,6 +73,14 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
     })
     : undefined;
   if (fleet) life.defer(() => fleet.close());
+  // --workers: the host's limits, kept by the parent (its slots give way to --state-redis's).
+  const host = config.worker
+    ? await (await import("../auth/limits_host.ts")).connectHostLimits(
+      hostLimitsPath(config.worker),
+      config.worker.id,
+    )
+    : undefined;
+  if (host) life.defer(() => host.close());
   // /readyz, here and on --metrics: a fleet state outage is a warning, not "not ready".
   const readiness = () => {
     const r = life.ready();
@@ -75,7 +93,8 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   });
   const routing = await createRouting(config, {
     target: currentTarget,
-    slotStore: fleet?.slots,
+    slotStore: fleet?.slots ?? host?.slots,
+    rateStore: host?.rate,
     onLookup: (result) => {
       // /readyz: the token backend counts as down from a failed lookup until one succeeds.
       if (result === "found") life.tokenBackendDown = false;
@@ -138,7 +157,7 @@ export async function runProxy(config: Config, options: RunOptions = {}): Promis
   logInfo(`listening on ${description}`, {
     target: config.demo ? "demo desktop" : target ? formatTarget(target) : undefined,
   });
-  if (config.wrap) {
+  if (config.wrap && !config.worker) {
     // websockify's order: listen first, then start the command, whose bind of
     // the listen port the shim moves to a private loopback port.
     let started: WrapHandle;

@@ -35,6 +35,8 @@ export interface WorkerView {
   readonly stopping: boolean;
   /** The parent's private directory, where each worker serves its ops socket. */
   readonly dir: string;
+  /** Why the host is not ready whatever its workers say (wrap mode: the server is starting). */
+  notReady?(): string | undefined;
 }
 
 /** An answer from a worker's ops socket. */
@@ -88,6 +90,8 @@ async function askAll(
 /** The host's readiness: not while stopping, and only when every answering worker is ready. */
 async function hostReady(workers: WorkerView): Promise<ReadyState> {
   if (workers.stopping) return { ok: false, why: "stopping" };
+  const why = workers.notReady?.();
+  if (why) return { ok: false, why };
   const answers = await askAll(workers, "/readyz");
   const notReady = answers.find((a) => a.answer.status !== 200);
   if (notReady) {

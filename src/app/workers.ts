@@ -17,17 +17,25 @@
  *   once) and SIGHUP (each worker reopens its log and re-reads `--config`),
  *   and exits once every worker has: 0 when all drained cleanly;
  * - serves `--metrics` for the whole host (worker_ops.ts), keeps the host's
- *   ban list (`auth/ban_store_host.ts`; `--ban-redis` replaces it), writes
- *   `--pid-file` and talks to systemd.
+ *   ban list (`auth/ban_store_host.ts`; `--ban-redis` replaces it) and the
+ *   host's `--max-per-ip`/`--max-per-token` slots and `--handshake-rate`
+ *   buckets (`auth/limits_host.ts`; `--state-redis` replaces the slots),
+ *   writes `--pid-file` and talks to systemd;
+ * - in wrap mode runs the one wrapped server (src/wrap/): its private
+ *   loopback port is chosen before the workers start and given to them
+ *   (`VNCWS_WORKER_WRAP_PORT`: their fixed target); the command starts once
+ *   every worker listens, so the shim moves its bind of the listen port.
+ *   `--wrap-mode exit` drains the workers and exits with the command's
+ *   code; the server is stopped after the workers have drained.
  *
  * Workers run in their own process group, so a terminal's Ctrl-C reaches
  * the parent only (which forwards it once); a worker whose parent is gone
  * (SIGKILL) drains and exits by itself ({@linkcode watchParent}).
  *
- * The limits count per worker: `--max-connections` per process (the host
- * takes N times as many), `--max-per-ip`, `--max-per-token` and
- * `--handshake-rate` per process too (the kernel spreads one client's
- * connections over the workers); bans are the host's.
+ * `--max-connections` counts per worker (the host takes N times as many);
+ * the other limits and the bans are the host's, because the kernel spreads
+ * one client's connections over the workers. A worker's slots are freed
+ * the moment its connection to the parent ends, i.e. when it dies.
  * @module
  */
 import { logError, logInfo, logWarn, reopenLogFile } from "../base/log.ts";
@@ -37,11 +45,12 @@ import { sleep } from "../base/time.ts";
 import {
   type Config,
   hostBansPath,
+  hostLimitsPath,
   WORKER_STOP_SIGNAL,
   workerOpsPath,
   type WorkerRole,
 } from "../config/config.ts";
-import { formatHostPort } from "../net/address.ts";
+import { formatHostPort, formatTarget } from "../net/address.ts";
 import { CHILD_ENV, reportToParent, selfCommand } from "../service/daemon.ts";
 import { notifyReady, notifyStopping } from "../service/systemd.ts";
 import { startLogging } from "./logging.ts";
@@ -49,6 +58,8 @@ import { startWorkerOps, type WorkerView } from "./worker_ops.ts";
 
 /** The environment variable that makes a process a worker: `<id>:<dir>`. */
 export const WORKER_ENV = "VNCWS_WORKER";
+/** Wrap mode: the loopback port of the parent's wrapped server, for the workers. */
+export const WORKER_WRAP_PORT_ENV = "VNCWS_WORKER_WRAP_PORT";
 
 /** How long a worker may take to listen. */
 const START_TIMEOUT_MS = 30_000;
@@ -61,7 +72,9 @@ const EXIT_GRACE_SECONDS = 10;
 export function workerRole(): WorkerRole | undefined {
   const v = Deno.env.get(WORKER_ENV);
   const m = v ? /^(\d+):(.+)$/.exec(v) : null;
-  return m ? { id: Number(m[1]), dir: m[2] } : undefined;
+  if (!m) return undefined;
+  const wrapPort = Deno.env.get(WORKER_WRAP_PORT_ENV);
+  return { id: Number(m[1]), dir: m[2], wrapPort: wrapPort ? Number(wrapPort) : undefined };
 }
 
 /**
@@ -126,6 +139,11 @@ async function supervise(
     const hub = serveHostBans(hostBansPath({ dir }));
     cleanups.push(() => hub.close());
   }
+  // The host's --max-per-ip, --max-per-token and --handshake-rate: always served, since a
+  // worker's SIGHUP may set limits the start had not.
+  const { serveHostLimits } = await import("../auth/limits_host.ts");
+  const limits = serveHostLimits(hostLimitsPath({ dir }));
+  cleanups.push(() => limits.close());
   const slots: Slot[] = Array.from({ length: config.workers }, (_, i) => ({
     id: i + 1,
     listening: false,
@@ -147,7 +165,15 @@ async function supervise(
   cleanups.push(() => timers.forEach(clearTimeout));
   const fatal = Promise.withResolvers<string>();
 
+  // Wrap mode: one wrapped server, started by this parent once the workers listen, on a
+  // loopback port chosen now so each worker knows its target from the start.
+  const wrapPort = config.wrap
+    ? (await import("../wrap/free_port.ts")).freeLoopbackPort()
+    : undefined;
+  let wrapCode: number | undefined;
+  let wrapStarting = false;
   const env = workerEnv();
+  if (wrapPort !== undefined) env[WORKER_WRAP_PORT_ENV] = String(wrapPort);
   const [cmd, cmdArgs] = selfCommand(argv);
   const spawn = (slot: Slot) => {
     slot.throttle.started();
@@ -232,10 +258,11 @@ async function supervise(
     },
     dir,
     listening: () => slots.filter((x) => x.listening).map((x) => x.id),
+    notReady: () => wrapStarting ? "the wrapped server is not listening yet" : undefined,
   };
 
   // Signals are watched before the first start: a SIGTERM during it is a stop, not a crash.
-  const stop = (sig: Deno.Signal) => {
+  const stop = (sig: string) => {
     if (stopping) {
       logWarn(`${sig} again: workers close every session now`);
     } else {
@@ -291,6 +318,33 @@ async function supervise(
       ? "the socket inherited on fd 0"
       : formatHostPort(config.listen!.hostname || "::", config.listen!.port);
     logInfo(`listening on ${where}`, { workers: config.workers });
+    if (config.wrap) {
+      // websockify's order, as without --workers: listen first, then start the command.
+      const { startWrap } = await import("../wrap/supervisor.ts");
+      const wrap = await startWrap(config.wrap, { listenPort: port!, port: wrapPort })
+        .catch(async (e) => {
+          stop("the wrapped command could not start");
+          if (slots.some((x) => x.child)) await allGone.promise;
+          throw e;
+        });
+      cleanups.push(() => wrap.stop()); // after every worker has drained
+      wrapStarting = true;
+      void wrap.done.then((code) => {
+        wrapCode = code;
+        stop(`the wrapped command exited with code ${code}`);
+      });
+      wrap.ready.then(() => {
+        wrapStarting = false;
+        logInfo("wrapped server ready", {
+          command: config.wrap!.command[0],
+          target: formatTarget(wrap.target),
+        });
+      }, (e) => {
+        logError(e instanceof Error ? e.message : String(e));
+        wrapCode = 1;
+        stop("the wrapped server did not start");
+      });
+    }
     const closeOps = await startWorkerOps(config, view);
     if (closeOps) cleanups.push(closeOps);
     if (config.pidFile) {
@@ -305,7 +359,7 @@ async function supervise(
   logInfo("stopped", {
     failed: failed.length > 0 ? failed.map((x) => `${x.id}:${x.lastCode}`).join(",") : undefined,
   });
-  return failed.length > 0 ? 1 : 0;
+  return wrapCode ?? (failed.length > 0 ? 1 : 0);
 }
 
 /**
@@ -329,6 +383,7 @@ function signalNumber(sig: Deno.Signal): number {
     SIGABRT: 6,
     SIGKILL: 9,
     SIGUSR1: 10,
+    SIGUSR2: 12,
     SIGSEGV: 11,
     SIGPIPE: 13,
     SIGTERM: 15,

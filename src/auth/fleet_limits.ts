@@ -10,10 +10,20 @@
  * admitted on this replica's count alone (each replica then enforces the
  * limits on its own sessions). The local slot is always held too, so that
  * fallback needs no catching up.
+ *
+ * The same holds for the relay processes of one host (`--workers`), whose
+ * parent keeps the host's slots (src/auth/limits_host.ts); it keeps the
+ * host's `--handshake-rate` buckets too ({@linkcode createSharedRate}).
  * @module
  */
 import { raceTimeout, TIMEOUT } from "../base/time.ts";
-import { ipLimitRefusal, type Limiter, type LimitSlot, tokenLimitRefusal } from "./limits.ts";
+import {
+  ipLimitRefusal,
+  type Limiter,
+  type LimitSlot,
+  rateRefusal,
+  tokenLimitRefusal,
+} from "./limits.ts";
 import { isRefusal, type Refusal } from "./refusal.ts";
 
 /** One shared count a session needs a slot in. */
@@ -24,7 +34,10 @@ export interface SlotClaim {
   max: number;
 }
 
-/** The fleet's shared slots (Redis: src/app/fleet.ts), as the limiter sees them. */
+/**
+ * The fleet's shared slots (Redis: src/app/fleet.ts; the `--workers`
+ * parent: src/auth/limits_host.ts), as the limiter sees them.
+ */
 export interface SlotStore {
   /**
    * Atomically: when every claim's key holds fewer than its `max` live
@@ -113,6 +126,46 @@ export function createFleetLimiter(
           store.give(keys, member);
         },
       };
+    },
+  };
+}
+
+/** Handshake-rate buckets shared by processes (the `--workers` parent's). */
+export interface HandshakeRateStore {
+  /** Takes a handshake for `address` at `rate` a second: false when over it. Rejects when unreachable. */
+  handshake(address: string, rate: number): Promise<boolean>;
+  /** False while the store is known to be unreachable: no handshake waits for it then. */
+  readonly up: boolean;
+}
+
+/** Options for {@linkcode createSharedRate}. */
+export interface SharedRateOptions {
+  /** `--handshake-rate` (0 = no limit). */
+  rate: number;
+  /** How long a handshake waits for the store before counting locally. */
+  timeoutMs: number;
+}
+
+/**
+ * `--handshake-rate` from `store`, or from `local`'s buckets while the
+ * store is down, fails or is late (counting this process's handshakes only).
+ */
+export function createSharedRate(
+  local: Limiter,
+  store: HandshakeRateStore,
+  options: SharedRateOptions,
+): { handshake(ip: string): Promise<Refusal | null> } {
+  const { rate, timeoutMs } = options;
+  return {
+    async handshake(ip) {
+      if (rate <= 0 || !store.up) return local.handshake(ip);
+      try {
+        const ok = await raceTimeout(store.handshake(ip, rate), timeoutMs);
+        if (ok !== TIMEOUT) return ok ? null : rateRefusal(rate, ip);
+      } catch {
+        // Unreachable (the store logs that once): counted here.
+      }
+      return local.handshake(ip);
     },
   };
 }

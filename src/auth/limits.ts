@@ -56,6 +56,13 @@ export function tokenLimitRefusal(max: number): Refusal {
   return refusal("limit", 429, `more than ${max} concurrent connections with this token`);
 }
 
+/** The 429 for `--handshake-rate` (here and host-wide, src/auth/fleet_limits.ts). */
+export function rateRefusal(rate: number, ip: string): Refusal {
+  return refusal("rate", 429, `more than ${rate} connection attempts per second from ${ip}`, {
+    "Retry-After": "1",
+  });
+}
+
 interface Bucket {
   tokens: number;
   last: number;
@@ -100,12 +107,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
   };
 
   const handshake = (ip: string): Refusal | null => {
-    if (rate > 0 && !takeHandshake(ip)) {
-      return refusal("rate", 429, `more than ${rate} connection attempts per second from ${ip}`, {
-        "Retry-After": "1",
-      });
-    }
-    return null;
+    return rate > 0 && !takeHandshake(ip) ? rateRefusal(rate, ip) : null;
   };
 
   const hold = (ip: string, tokenHash?: string): Refusal | LimitSlot => {

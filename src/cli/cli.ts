@@ -44,13 +44,6 @@ function checkWorkers(c: Config, activated: boolean): void {
     );
   }
   if (c.runOnce) not("--run-once", "one session cannot be served by several processes");
-  if (c.wrap) {
-    not(
-      "wrap mode",
-      "one wrapped VNC server is proxied by one process; start the server yourself and " +
-        "give vncws its address as the target",
-    );
-  }
   if (c.unixListen !== undefined) {
     not("--unix-listen", "unix sockets cannot be shared with SO_REUSEPORT; listen on TCP");
   }

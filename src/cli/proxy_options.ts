@@ -615,7 +615,7 @@ export const PROXY_COMMAND: CommandSpec = {
       "ops",
       V,
       "relay processes sharing the listen port (Linux SO_REUSEPORT), under one parent; auto = " +
-        "one per core; limits count per process (see Every core of one host)",
+        "one per core; how limits count: see Every core of one host",
       { default: D.workers },
     ),
     flag("daemon", "ops", W, "run in the background", { short: "D" }),

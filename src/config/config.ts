@@ -192,6 +192,11 @@ export function hostBansPath(role: Pick<WorkerRole, "dir">): string {
   return `${role.dir}/bans.sock`;
 }
 
+/** The unix socket of the host's limits (slots, handshake rates) in a `--workers` parent's directory. */
+export function hostLimitsPath(role: Pick<WorkerRole, "dir">): string {
+  return `${role.dir}/limits.sock`;
+}
+
 /** The unix socket a `--workers` relay process serves its metrics and sessions on. */
 export function workerOpsPath(role: WorkerRole): string {
   return `${role.dir}/worker-${role.id}.sock`;
@@ -202,16 +207,22 @@ export function workerOpsPath(role: WorkerRole): string {
  * or SIGINT passed on). Workers ignore SIGTERM and SIGINT themselves:
  * systemd (KillMode=control-group) and `pkill` send those to every process
  * at once, which would count as a second signal in each worker and skip
- * its drain.
+ * its drain. Not SIGUSR1: since Deno 2.9.2 that also opens the inspector
+ * (a debugger on 127.0.0.1:9229) in the process that receives it.
  */
-export const WORKER_STOP_SIGNAL: Deno.Signal = "SIGUSR1";
+export const WORKER_STOP_SIGNAL: Deno.Signal = "SIGUSR2";
 
 /** Who a `--workers` relay process is: its number and its parent's private directory. */
 export interface WorkerRole {
   /** 1…N; a restarted worker keeps its number. */
   id: number;
-  /** The parent's private directory (0700): the worker's ops socket and the ban socket live here. */
+  /** The parent's private directory (0700): the worker's ops socket and the host's ban and limit sockets live here. */
   dir: string;
+  /**
+   * Wrap mode: the loopback port the parent moves the one wrapped server to
+   * (every worker's target is `127.0.0.1` or `::1` on it).
+   */
+  wrapPort?: number;
 }
 
 /**

@@ -20,14 +20,21 @@
  *    it cannot be; without a token plugin the fixed target is used
  *    unchecked, and none → 404 (`no_target`);
  * 5. concurrent sessions per client address and per token → 429 (`limit`),
- *    across the fleet with `--state-redis` (src/auth/fleet_limits.ts).
+ *    across the fleet with `--state-redis` (src/auth/fleet_limits.ts), across
+ *    the host's workers with `--workers` (src/auth/limits_host.ts; the
+ *    handshake rate too).
  * @module
  */
 import { type AuthClient, type Authorizer, createAuthorizer } from "../auth/authorize.ts";
 import { clientAddress, type ForwardedHeader, requestedHost } from "../auth/client_ip.ts";
 import { type ClientInfo, peerIp } from "../auth/client.ts";
 import { CidrList } from "../auth/cidr.ts";
-import { createFleetLimiter, type SlotStore } from "../auth/fleet_limits.ts";
+import {
+  createFleetLimiter,
+  createSharedRate,
+  type HandshakeRateStore,
+  type SlotStore,
+} from "../auth/fleet_limits.ts";
 import { createLimiter, type Limiter, type LimitSlot } from "../auth/limits.ts";
 import { isRefusal, type Refusal, refusal } from "../auth/refusal.ts";
 import type { JwtSecretEncoding } from "../config/config.ts";
@@ -93,8 +100,13 @@ export interface RouterOptions {
   resolveHost?: HostResolver;
   /** Milliseconds a token target's name may take to resolve (`--connect-timeout`). */
   resolveTimeoutMs?: number;
-  /** `--state-redis`: the fleet's shared slots; the limits then count across replicas. */
+  /**
+   * `--state-redis`: the fleet's shared slots, or under `--workers` the
+   * host's (src/auth/limits_host.ts); the limits then count across processes.
+   */
   slotStore?: SlotStore;
+  /** Under `--workers`: the host's handshake buckets; `--handshake-rate` then counts host-wide. */
+  rateStore?: HandshakeRateStore;
 }
 
 /** Where to connect, and what to do when the session ends. */
@@ -183,6 +195,13 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     maxPerToken: options.maxPerToken ?? 0,
     timeoutMs: FLEET_TIMEOUT_MS,
   });
+  // Under --workers the handshake rate counts the whole host's handshakes.
+  const shared = options.rateStore && createSharedRate(limiter, options.rateStore, {
+    rate: options.handshakeRatePerIp ?? 0,
+    timeoutMs: FLEET_TIMEOUT_MS,
+  });
+  const handshake = (ip: string): Refusal | null | Promise<Refusal | null> =>
+    shared ? shared.handshake(ip) : limiter.handshake(ip);
   const hold = (ip: string, label?: string): Refusal | LimitSlot | Promise<Refusal | LimitSlot> =>
     fleet ? fleet.hold(ip, label) : limiter.hold(ip, label);
 
@@ -216,7 +235,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
 
     async route(head, client) {
       const address = addressOf(head, client);
-      const rate = limiter.handshake(address);
+      const rate = await handshake(address);
       if (rate) return rate;
       const requested = requestedHost(peerIp(client.peer), head, trusted, header);
       const who: AuthClient = { address, clientCertCN: client.clientCertCN, requested };
@@ -275,7 +294,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
 
     async routeRaw(client) {
       const address = peerIp(client.peer);
-      const refused = limiter.handshake(address) ?? authorizer.checkAddress(address);
+      const refused = (await handshake(address)) ?? authorizer.checkAddress(address);
       if (refused) return refused;
       const target = fixedTarget();
       if (!target) return refusal("no_target", 404, "no target is configured for this server");
@@ -291,8 +310,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
 }
 
 /**
- * How long an admission waits for the fleet's slot store (`--state-redis`)
- * before counting this replica's sessions only: a slow Redis must not hold
+ * How long an admission waits for the fleet's slot store (`--state-redis`,
+ * or the `--workers` parent's) before counting this process's sessions only: a slow Redis must not hold
  * every handshake.
  */
 const FLEET_TIMEOUT_MS = 2000;

@@ -54,6 +54,11 @@ import { RespawnThrottle } from "../base/respawn.ts";
 export interface WrapOptions {
   /** The port vncws listens on: binds of it are moved (REBIND_OLD_PORT). */
   listenPort: number;
+  /**
+   * The loopback port to move the server to (`--workers`: chosen before the
+   * workers start, which are told it); default a port free now.
+   */
+  port?: number;
   /** Extra environment variables for the command (added to vncws's own). */
   env?: Record<string, string>;
   /** Where the child's stdout/stderr go (default "inherit", as websockify). */
@@ -365,7 +370,7 @@ export async function startWrap(wrap: WrapConfig, options: WrapOptions): Promise
   if (wrap.command.length === 0) throw new Error("wrap mode needs a command after --");
   const dir = await Deno.makeTempDir({ prefix: "vncws-wrap-" }); // mode 0700
   try {
-    const port = freeLoopbackPort();
+    const port = options.port ?? freeLoopbackPort();
     const plan = await makePlan(wrap, dir, { old: options.listenPort, new: port });
     if (plan.preload) {
       const expected = expectedPort(wrap.command);

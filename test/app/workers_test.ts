@@ -5,7 +5,9 @@
  * both workers served some; they never assert shares or timings.
  */
 import assert from "node:assert/strict";
-import { freePort, type Proc } from "../../scripts/testing/util.ts";
+import { freePort, type Proc, PYTHON, skipUnless, startVncws } from "../../scripts/testing/util.ts";
+import { tcpListeners } from "../../src/base/procfs.ts";
+import { socketOwners } from "../../src/wrap/proc.ts";
 import { type TestWs, wsConnect } from "../../scripts/testing/ws_client.ts";
 import { startProxy } from "../../scripts/testing/targets.ts";
 import { parseCommandLine, UsageError } from "../../src/cli/cli.ts";
@@ -271,16 +273,15 @@ Deno.test("--workers: usage errors where processes cannot share the port", () =>
     ["--workers", "2", "--run-once", "6080", "h:1"],
     /--workers cannot be used with --run-once/,
   );
-  refused(
-    ["--workers", "2", "6080", "--", "Xvnc", ":1"],
-    /--workers cannot be used with wrap mode/,
-  );
   refused(["--workers", "2", "--unix-listen", "/tmp/s", "h:1"], /with --unix-listen/);
   refused(["--workers", "0", "6080", "h:1"], /--workers takes a number of processes/);
   refused(["--workers", "many", "6080", "h:1"], /--workers takes a number of processes/);
   // Allowed: one worker with anything; N workers with --inetd (they share the inherited socket).
   const one = parseCommandLine(["--workers", "1", "--run-once", "6080", "h:1"]);
   assert.equal(one.kind === "run" && one.config.workers, 1);
+  // Wrap mode: the parent runs the one wrapped server.
+  const wrap = parseCommandLine(["--workers", "2", "6080", "--", "Xvnc", ":1"]);
+  assert.equal(wrap.kind === "run" && wrap.config.workers, 2);
   const inetd = parseCommandLine(["--workers", "2", "--inetd", "h:1"]);
   assert.equal(inetd.kind === "run" && inetd.config.workers, 2);
   const auto = parseCommandLine(["--workers", "auto", "6080", "h:1"]);
@@ -301,5 +302,159 @@ Deno.test({
     // Liveness bound only: each worker notices within a second, then drains.
     for (let i = 0; i < 200 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
     for (const pid of pids) assert.ok(!alive(pid), `worker ${pid} outlived its killed parent`);
+  },
+});
+
+/** Tries upgrades until refusals of `kind` were logged by both workers; every answer is 429. */
+async function refusedOnBoth(p: Proc, port: number, kind: string): Promise<void> {
+  const by = (w: number) => new RegExp(`refused worker=${w} [^\\n]*kind=${kind} `);
+  for (let i = 0; i < 80 && !(by(1).test(p.output()) && by(2).test(p.output())); i++) {
+    const ws = await wsConnect(port);
+    assert.equal(ws.response.status, 429, `attempt ${i + 1} was not refused`);
+    ws.close();
+  }
+  await p.waitFor(by(1));
+  await p.waitFor(by(2));
+}
+
+/** Tries upgrades (a bounded number) until one is admitted; returns it. */
+async function admitted(port: number): Promise<TestWs> {
+  for (let i = 0; i < 100; i++) {
+    const ws = await wsConnect(port);
+    if (ws.response.status === 101) return ws;
+    ws.close();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("no session was admitted in 100 attempts");
+}
+
+Deno.test({
+  name: "--workers 2 --max-per-ip 1: one session host-wide; freed when it ends or its worker dies",
+  ...opts,
+  async fn() {
+    const mport = freePort();
+    await using p = await startProxy(
+      ["--workers", "2", "--max-per-ip", "1", "--metrics", String(mport)],
+      { vncws: { ready: READY } },
+    );
+    const first = await wsConnect(p.port);
+    assert.equal(first.response.status, 101);
+    await first.readBytes(12);
+    // Every other attempt is refused, on whichever worker it lands (both are hit).
+    await refusedOnBoth(p.vncws, p.port, "limit");
+    // The first session ends: its slot is free again, on either worker.
+    first.close();
+    const second = await admitted(p.port);
+    await second.readBytes(12);
+    const negative = await wsConnect(p.port);
+    assert.equal(negative.response.status, 429);
+    negative.close();
+    // Its worker is killed outright: the parent frees its slot at once (nothing expires).
+    // The second is the session that sent 6 bytes (the first may still be ending).
+    await echo(second, "second");
+    let holder: number | undefined;
+    for (let i = 0; i < 100 && holder === undefined; i++) {
+      holder = (await liveSessions(mport)).find((s) => s.bytesToTarget === 6)?.worker;
+    }
+    assert.ok(holder !== undefined, "the second session is not in /sessions.json");
+    Deno.kill(workerPids(p.vncws).get(holder)!, "SIGKILL");
+    assert.equal(await second.next(), null);
+    const third = await admitted(p.port);
+    await third.readBytes(12);
+    await echo(third, "after the kill");
+    third.close();
+    assert.doesNotMatch(p.vncws.output(), /host limits: the --workers parent does not answer/);
+  },
+});
+
+Deno.test({
+  name: "--workers 2 --handshake-rate: the host's handshakes share one bucket",
+  ...opts,
+  async fn() {
+    // One handshake a 100 s: the burst of one is the host's, not one per worker.
+    await using p = await startProxy(["--workers", "2", "--handshake-rate", "0.01"], {
+      vncws: { ready: READY },
+    });
+    const first = await wsConnect(p.port);
+    assert.equal(first.response.status, 101);
+    await refusedOnBoth(p.vncws, p.port, "rate");
+    first.close();
+  },
+});
+
+const FAKE_RFB = new URL("./_fake_rfb.py", import.meta.url).pathname;
+const noShim = skipUnless([PYTHON, "cc"], "apt-get install python3 gcc");
+
+/** `vncws --workers 2 P -- python3 _fake_rfb.py P`, once the wrapped server is ready. */
+async function wrapped(extra: string[] = []): Promise<{ p: Proc; port: number; server: number }> {
+  const port = freePort();
+  const p = await startVncws(
+    ["--workers", "2", "-v", ...extra, String(port), "--", PYTHON, FAKE_RFB, String(port)],
+    { ready: "wrapped server ready" },
+  );
+  const moved = Number(/wrapped server ready .*target=127\.0\.0\.1:(\d+)/.exec(p.output())![1]);
+  const owners = socketOwners(tcpListeners(moved).map((l) => l.inode));
+  assert.equal(owners.length, 1, "one process listens on the wrapped server's port");
+  return { p, port, server: owners[0] };
+}
+
+Deno.test({
+  name: "--workers 2 wrap mode: one wrapped server behind both workers; its exit code is vncws's",
+  ignore: noShim,
+  ...opts,
+  async fn() {
+    const { p, port, server } = await wrapped();
+    try {
+      // Only the workers listen on P; the one server listens on its private port.
+      const workers = [...workerPids(p).values()];
+      const onP = socketOwners(tcpListeners(port).map((l) => l.inode));
+      assert.ok(onP.length > 0 && onP.every((pid) => workers.includes(pid)), `owners ${onP}`);
+      assert.ok(!workers.includes(server) && server !== p.pid);
+      // Sessions on both workers reach the same server.
+      const sessions: TestWs[] = [];
+      const served = (w: number) => new RegExp(`session start worker=${w} `).test(p.output());
+      for (let i = 0; i < 60 && !(served(1) && served(2)); i++) {
+        const ws = await wsConnect(port);
+        assert.equal(ws.response.status, 101);
+        assert.equal(new TextDecoder().decode(await ws.readBytes(12)), "RFB 003.008\n");
+        await echo(ws, "hello");
+        sessions.push(ws);
+      }
+      await p.waitFor(/session start worker=1 /);
+      await p.waitFor(/session start worker=2 /);
+      closeAll(sessions);
+      // The parent still runs (negative case); the server's exit ends it with its code.
+      assert.ok(alive(p.pid));
+      const last = await wsConnect(port);
+      await last.readBytes(12);
+      await last.sendBinary("quit");
+      const st = await p.status;
+      assert.equal(st.code, 7, p.output());
+      assert.match(p.output(), /stopping why="the wrapped command exited with code 7"/);
+      for (const pid of workers) assert.ok(!alive(pid), `worker ${pid} outlived its parent`);
+      assert.doesNotMatch(p.output(), /Debugger listening/);
+      last.close();
+    } finally {
+      await p.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "--workers 2 wrap mode: SIGTERM drains the workers, then ends the wrapped server; exit 0",
+  ignore: noShim,
+  ...opts,
+  async fn() {
+    const { p, server } = await wrapped(["--drain-timeout", "1"]);
+    try {
+      assert.ok(alive(server));
+      Deno.kill(p.pid, "SIGTERM");
+      const st = await p.status;
+      assert.equal(st.code, 0, p.output());
+      assert.ok(!alive(server), "the wrapped server outlived vncws");
+      assert.doesNotMatch(p.output(), /Debugger listening/);
+    } finally {
+      await p.stop();
+    }
   },
 });
