@@ -86,3 +86,16 @@ export async function refuse(
 export function logPath(path: string, prefix = DEFAULT_TOKEN_PATH_PREFIX): string {
   return path.startsWith(prefix) && path.length > prefix.length ? `${prefix}…` : path;
 }
+
+/**
+ * A refusal as a web `Response`, for servers that answer with one
+ * (`Deno.serve`, see src/web/deno_serve.ts): the same status, headers and
+ * body as {@linkcode refuse} writes. Logging and counting stay the caller's.
+ */
+export function refusalResponse(refusal: Refusal, headOnly = false): Response {
+  const res = textResponse(refusal.status, refusal.reason, { ...refusal.headers });
+  return new Response(headOnly ? null : res.body as string, {
+    status: res.status,
+    headers: res.headers,
+  });
+}
