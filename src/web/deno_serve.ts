@@ -151,10 +151,7 @@ export async function upgradeToTarget(
   }
   let upgraded: { socket: WebSocket; response: Response };
   try {
-    upgraded = Deno.upgradeWebSocket(
-      request,
-      checked.protocol ? { protocol: checked.protocol } : {},
-    );
+    upgraded = upgrade(request, checked.protocol);
   } catch (e) {
     stream.close();
     const why = e instanceof Error ? e.message : String(e);
@@ -162,6 +159,17 @@ export async function upgradeToTarget(
   }
   relay(upgraded.socket, stream, formatTarget(target), checked.protocol, options);
   return upgraded.response;
+}
+
+/**
+ * `Deno.upgradeWebSocket` with the chosen subprotocol. Deno finds the
+ * protocol only in a list separated by ", ", and refuses "binary,base64"
+ * (what npm ws sends), so the answer's header is set here instead.
+ */
+function upgrade(request: Request, protocol: string | undefined) {
+  const upgraded = Deno.upgradeWebSocket(request);
+  if (protocol) upgraded.response.headers.set("Sec-WebSocket-Protocol", protocol);
+  return upgraded;
 }
 
 /**
