@@ -3,12 +3,14 @@ import { refusal } from "../../src/auth/refusal.ts";
 import type { Target } from "../../src/net/address.ts";
 import {
   CLOSE_CLIENT_TOO_FAST,
+  DEFAULT_HIGH_WATER_MARK,
   type DenoServeSessionResult,
   REASON_CLIENT_TOO_FAST,
   type RouteAnswer,
   vncwsHandler,
   type VncwsHandlerOptions,
 } from "../../src/web/deno_serve.ts";
+import { measureDownload } from "../../scripts/testing/deno_serve_pressure.ts";
 import { listenTcp, startEchoTarget } from "../../scripts/testing/targets.ts";
 import { freePort, readToEof } from "../../scripts/testing/util.ts";
 
@@ -282,4 +284,22 @@ Deno.test("deno_serve: a client within the queue bound of a reading target is no
   assert.equal(end.code, 1000);
   assert.equal(end.bytesToTarget, 14 * 64 * 1024);
   await target.close();
+});
+
+Deno.test("deno_serve: a slow client holds the target back: at most the high-water mark and one read wait in Deno", async () => {
+  const r = await measureDownload(8 * 1024 * 1024);
+  assert.ok(r.delivered >= 8 * 1024 * 1024);
+  assert.equal(r.session.code, 1000);
+  assert.ok(
+    r.session.peakBufferedToClient <= DEFAULT_HIGH_WATER_MARK + 64 * 1024,
+    `peak ${r.session.peakBufferedToClient}`,
+  );
+  // Without the pause the same download piles up in Deno's send buffer.
+  const unpaused = await measureDownload(8 * 1024 * 1024, {
+    highWaterMark: Number.MAX_SAFE_INTEGER,
+  });
+  assert.ok(
+    unpaused.session.peakBufferedToClient > DEFAULT_HIGH_WATER_MARK + 64 * 1024,
+    `peak ${unpaused.session.peakBufferedToClient}`,
+  );
 });
