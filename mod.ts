@@ -146,10 +146,10 @@ export function refuse(status: number, reason: string, headers?: Record<string, 
 }
 
 /** The Config for `options`; throws for what only the command line may do. */
-function configOf(options: Omit<ServeOptions, "hooks">): Config {
+function configOf(options: Omit<ServeOptions, "hooks">, routed: boolean): Config {
   let config: Config;
   if (options.args) {
-    const cmd = parseCommandLine(options.args);
+    const cmd = parseCommandLine(options.args, { routed });
     if (cmd.kind !== "run") throw new Error("args must describe a proxy, not --help or --version");
     config = cmd.config;
   } else {
@@ -178,7 +178,8 @@ function configOf(options: Omit<ServeOptions, "hooks">): Config {
  * cannot start (a bad option, a file, the port in use).
  */
 export async function serve(options: ServeOptions): Promise<VncwsServer> {
-  const p = await startProxy(configOf(options), {
+  const routed = options.hooks?.route !== undefined;
+  const p = await startProxy(configOf(options, routed), {
     hooks: options.hooks,
     sessionTable: true,
   });
@@ -187,7 +188,7 @@ export async function serve(options: ServeOptions): Promise<VncwsServer> {
     finished: p.finished,
     sessions: () => p.sessions(),
     close: (o) => p.close(o),
-    reload: (o) => p.reload(configOf(o)),
+    reload: (o) => p.reload(configOf(o, routed)),
   };
 }
 
@@ -197,14 +198,15 @@ export async function serve(options: ServeOptions): Promise<VncwsServer> {
  * The listen settings, the ops listener and timers are not used.
  */
 export async function createHandler(options: ServeOptions): Promise<VncwsHandler> {
-  const h = await createProxyHandler(configOf(options), {
+  const routed = options.hooks?.route !== undefined;
+  const h = await createProxyHandler(configOf(options, routed), {
     hooks: options.hooks,
     sessionTable: true,
   });
   const handler: VncwsHandler = {
     sessions: () => h.sessions(),
     close: (o) => h.close(o),
-    reload: (o) => h.reload(configOf(o)),
+    reload: (o) => h.reload(configOf(o, routed)),
   };
   handlers.set(handler, (conn) => h.handle(conn));
   return handler;
