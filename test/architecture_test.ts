@@ -55,7 +55,7 @@ export function importsOf(
 
 /** The src/ folder of a path ("main" for main.ts, undefined outside src/). */
 function folderOf(path: string): string | undefined {
-  if (path === "main.ts") return "main";
+  if (path === "main.ts" || path === "mod.ts") return "main";
   const m = path.match(/^src\/([^/]+)\//);
   return m ? m[1] : path.startsWith("src/") ? "(src root)" : undefined;
 }
@@ -113,8 +113,8 @@ export function layerViolations(edges: Edge[], layers: readonly string[] = LAYER
   return [...new Set(problems)];
 }
 
-Deno.test("architecture: src/, scripts/ and main.ts import only down the layer order", () => {
-  const files = [...walk("src"), ...walk("scripts"), "main.ts"];
+Deno.test("architecture: src/, scripts/, main.ts and mod.ts import only down the layer order", () => {
+  const files = [...walk("src"), ...walk("scripts"), "main.ts", "mod.ts"];
   const problems = layerViolations(importsOf(files));
   assert.deepStrictEqual(problems, []);
 });
@@ -152,7 +152,7 @@ export function citedPaths(text: string): string[] {
 }
 
 Deno.test("architecture: comments and docs cite only files that are in the repository", () => {
-  const files = [...walk("src"), ...walk("scripts"), "main.ts", "README.md"];
+  const files = [...walk("src"), ...walk("scripts"), "main.ts", "mod.ts", "README.md"];
   for (const e of Deno.readDirSync(ROOT + "docs")) {
     if (e.name.endsWith(".md")) files.push(`docs/${e.name}`);
   }

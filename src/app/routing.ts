@@ -38,6 +38,8 @@ export interface RoutingOptions {
   slotStore?: SlotStore;
   /** The `--workers` parent's handshake buckets. */
   rateStore?: HandshakeRateStore;
+  /** A program's own access check and target lookup (src/app/hooks.ts); they outlive reloads. */
+  hooks?: Pick<RouterOptions, "authorize" | "lookup">;
 }
 
 /** What {@linkcode createRouting} returns. */
@@ -60,6 +62,7 @@ function routerOptions(config: Config, options: RoutingOptions): RouterOptions {
     target: options.target,
     slotStore: options.slotStore,
     rateStore: options.rateStore,
+    ...options.hooks,
     tokenPlugin: config.tokenPlugin,
     tokenSource: config.tokenSource,
     hostToken: config.hostToken,

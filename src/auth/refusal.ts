@@ -66,7 +66,12 @@ export type RefusalKind =
    */
   | "target_denied"
   /** The target could not be connected (502). */
-  | "connect_failed";
+  | "connect_failed"
+  /**
+   * A program that embeds vncws refused it from one of its hooks (any
+   * status), or a hook failed (500).
+   */
+  | "hook";
 
 /** A client turned away: what happened, the status to answer and why, in words. */
 export interface Refusal {

@@ -122,6 +122,11 @@ export function log(
     line = `${stamp()} ${level.toUpperCase().padEnd(5)} ${body}`;
   }
   for (const s of extraSinks) s(body, level);
+  for (const l of listeners) {
+    try {
+      l(level, msg, fields);
+    } catch { /* a listener's failure must not stop logging */ }
+  }
   if (sink) return sink(line);
   pending.push(line);
   if (RANK[level] <= RANK.warn) flushLog();
@@ -138,6 +143,21 @@ const extraSinks = new Set<(text: string, level: Level) => void>();
 export function addLogSink(fn: (text: string, level: Level) => void): () => void {
   extraSinks.add(fn);
   return () => extraSinks.delete(fn);
+}
+
+/** A structured log destination: every written line's level, message and fields. */
+export type LogListener = (level: Level, msg: string, fields: Record<string, unknown>) => void;
+
+const listeners = new Set<LogListener>();
+
+/**
+ * Adds a structured destination (a program that embeds vncws, src/app/hooks.ts):
+ * it gets each written line's level, message and fields (short names, as in
+ * text lines). Returns a function that removes it.
+ */
+export function addLogListener(fn: LogListener): () => void {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
 }
 
 /** Error line. */

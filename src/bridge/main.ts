@@ -27,60 +27,115 @@ function describeListener(listener: Deno.Listener, config: BridgeConfig): string
   return formatHostPort(a.hostname, a.port);
 }
 
+/** A bridge listening on TCP or a unix socket: {@linkcode startBridge}'s answer. */
+export interface BridgeHandle {
+  /** The local listening address. */
+  readonly addr: Deno.Addr;
+  /** Stops accepting and ends the sessions (close handshakes get a short grace). */
+  close(): Promise<void>;
+  /** Resolves the exit code once stopped (1 when `--once`'s session failed to open). */
+  readonly finished: Promise<number>;
+}
+
+/** Why the bridge cannot listen, and what to do. */
+function listenFailure(e: unknown, config: BridgeConfig): string {
+  return e instanceof Deno.errors.AddrInUse
+    ? config.listen.kind === "unix"
+      ? `${e.message}; stop the other program or choose another --unix-listen path`
+      : "the address is already in use; stop the other program or choose another port"
+    : e instanceof Deno.errors.PermissionDenied
+    ? "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+    : e instanceof Error
+    ? e.message
+    : String(e);
+}
+
+/**
+ * Starts the bridge on TCP or a unix socket (not stdio) with its TLS files
+ * already read: the construction the command and the library share.
+ * Signals are the caller's. Rejects with what to do when it cannot listen.
+ */
+export async function startBridge(
+  config: BridgeConfig,
+  tls: BridgeTlsOptions,
+): Promise<BridgeHandle> {
+  const ac = new AbortController();
+  const ctx: BridgeContext = { config, tls, signal: ac.signal };
+  let listener: Deno.Listener;
+  let removeSocket: (() => void) | undefined;
+  try {
+    if (config.listen.kind === "unix") {
+      const unix = await openUnixListener(config.listen.path);
+      listener = unix.listener;
+      removeSocket = unix.removeSocket;
+    } else if (config.listen.kind === "tcp") {
+      listener = Deno.listen({ hostname: config.listen.hostname, port: config.listen.port });
+    } else {
+      throw new Error("stdio is served by runBridge only");
+    }
+  } catch (e) {
+    throw new Error(`cannot listen: ${listenFailure(e, config)}`);
+  }
+  logInfo(`bridge listening on ${describeListener(listener, config)}`, {
+    url: config.url ? redactUrl(config.url) : "from --url-command",
+    once: config.once || undefined,
+  });
+  const finished = (async () => {
+    try {
+      return await serve(listener, ctx);
+    } finally {
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+      // Only the socket this bridge made, never one another process put there since.
+      removeSocket?.();
+    }
+  })();
+  return {
+    addr: listener.addr,
+    finished,
+    async close() {
+      ac.abort();
+      await finished;
+    },
+  };
+}
+
 /**
  * Runs the bridge on a parsed configuration with its TLS files already read;
  * resolves the exit code (0 ok; 1 a connection failed with `--once` or
  * `--stdio`, or the listener could not open).
  */
 export async function runBridge(config: BridgeConfig, tls: BridgeTlsOptions): Promise<number> {
-  const ac = new AbortController();
+  if (config.listen.kind === "stdio") {
+    const ac = new AbortController();
+    return await withSignals(() => ac.abort(), async () => {
+      const outcome = await runSession(new StdioStream(), { config, tls, signal: ac.signal });
+      return outcome.opened ? 0 : 1;
+    });
+  }
+  let bridge: BridgeHandle;
+  try {
+    bridge = await startBridge(config, tls);
+  } catch (e) {
+    logError(e instanceof Error ? e.message : String(e));
+    return 1;
+  }
+  return await withSignals(() => void bridge.close(), () => bridge.finished);
+}
+
+/** Runs `fn` with SIGINT/SIGTERM calling `stop`. */
+async function withSignals(stop: () => void, fn: () => Promise<number>): Promise<number> {
   const onSignal = () => {
     logInfo("stopping");
-    ac.abort();
+    stop();
   };
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
-  const ctx: BridgeContext = { config, tls, signal: ac.signal };
-  let listener: Deno.Listener | undefined;
-  let removeSocket: (() => void) | undefined;
   try {
-    if (config.listen.kind === "stdio") {
-      const outcome = await runSession(new StdioStream(), ctx);
-      return outcome.opened ? 0 : 1;
-    }
-    try {
-      if (config.listen.kind === "unix") {
-        const unix = await openUnixListener(config.listen.path);
-        listener = unix.listener;
-        removeSocket = unix.removeSocket;
-      } else {
-        listener = Deno.listen({ hostname: config.listen.hostname, port: config.listen.port });
-      }
-    } catch (e) {
-      const why = e instanceof Deno.errors.AddrInUse
-        ? config.listen.kind === "unix"
-          ? `${e.message}; stop the other program or choose another --unix-listen path`
-          : "the address is already in use; stop the other program or choose another port"
-        : e instanceof Deno.errors.PermissionDenied
-        ? "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-        : e instanceof Error
-        ? e.message
-        : String(e);
-      logError(`cannot listen: ${why}`);
-      return 1;
-    }
-    logInfo(`bridge listening on ${describeListener(listener, config)}`, {
-      url: config.url ? redactUrl(config.url) : "from --url-command",
-      once: config.once || undefined,
-    });
-    return await serve(listener, ctx);
+    return await fn();
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
-    try {
-      listener?.close();
-    } catch { /* already closed */ }
-    // Only the socket this bridge made, never one another process put there since.
-    removeSocket?.();
   }
 }
 

@@ -56,8 +56,14 @@ function checkWorkers(c: Config, activated: boolean): void {
   }
 }
 
+/** Options for {@linkcode parseCommandLine}. */
+export interface ParseOptions {
+  /** Where sessions go is decided elsewhere (the library's `route` hook): no target needed. */
+  routed?: boolean;
+}
+
 /** Parses argv (without the program name) into a {@linkcode Command}. Throws {@linkcode UsageError}. */
-export function parseCommandLine(argv: string[]): Command {
+export function parseCommandLine(argv: string[], options: ParseOptions = {}): Command {
   const dd = argv.indexOf("--");
   const ours = dd < 0 ? argv : argv.slice(0, dd);
   const wrapCommand = dd < 0 ? undefined : argv.slice(dd + 1);
@@ -310,7 +316,7 @@ export function parseCommandLine(argv: string[]): Command {
     }
   } else if (unixTarget !== undefined) {
     c.target = { kind: "unix", path: unixTarget };
-  } else if (!c.tokenPlugin && !c.wrap && !c.demo) {
+  } else if (!c.tokenPlugin && !c.wrap && !c.demo && !options.routed) {
     throw new UsageError(
       "missing the target: give host:port (e.g. 'vncws 6080 127.0.0.1:5900'), " +
         "--unix-target FILE, --token-plugin NAME, --demo, or '-- COMMAND' to wrap a VNC server",

@@ -28,8 +28,12 @@ export interface FleetRegistry {
 
 /** Options for {@linkcode createSessionBook}. */
 export interface SessionBookOptions {
-  /** Called when a session ended (after the book is updated). */
-  onEnd?: (start: SessionStart, result: RelayResult) => void;
+  /** Called when a session starts relaying. */
+  onStart?: (start: SessionStart) => void;
+  /** Called when a session ended (after the book is updated), with its duration in ms. */
+  onEnd?: (start: SessionStart, result: RelayResult, ms: number) => void;
+  /** Keep the live-session table without `--metrics` (a program asks for the sessions). */
+  table?: boolean;
   /** `--state-redis`: the fleet's list (the live table is kept then, with or without metrics). */
   fleet?: FleetRegistry;
 }
@@ -52,7 +56,7 @@ const encoder = new TextEncoder();
 export function createSessionBook(config: Config, options: SessionBookOptions = {}): SessionBook {
   const metrics = config.metrics ? createVncwsMetrics() : undefined;
   const fleet = options.fleet;
-  const table = metrics || fleet ? new SessionTable() : undefined;
+  const table = metrics || fleet || options.table ? new SessionTable() : undefined;
   if (metrics && table) metrics.registry.onCollect(() => metrics.sessionsActive.set(table.size));
   let active = 0;
   let lastEnd = Date.now();
@@ -74,12 +78,13 @@ export function createSessionBook(config: Config, options: SessionBookOptions = 
     },
     openSession(start) {
       active++;
+      const started = Date.now();
       const info = table?.add({
         id: start.id,
         client: start.client.address ?? start.client.peer,
         target: formatTarget(start.target),
         token: start.token,
-        started: Date.now(),
+        started,
       });
       let ended: AbortController | undefined;
       if (fleet && info) {
@@ -92,6 +97,7 @@ export function createSessionBook(config: Config, options: SessionBookOptions = 
         ? createRecorder(config.record, start.id)
         : undefined;
       const record: ChunkHooks | undefined = info ? countingHooks(info, recorder) : recorder;
+      options.onStart?.(start);
       return {
         options: { record, traffic },
         signal: ended?.signal,
@@ -106,7 +112,7 @@ export function createSessionBook(config: Config, options: SessionBookOptions = 
             metrics.bytesToClient.inc(result.toClient);
             metrics.sessionsTotal.labels(result.outcome).inc();
           }
-          options.onEnd?.(start, result);
+          options.onEnd?.(start, result, Date.now() - started);
         },
       };
     },

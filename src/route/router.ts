@@ -107,6 +107,18 @@ export interface RouterOptions {
   slotStore?: SlotStore;
   /** Under `--workers`: the host's handshake buckets; `--handshake-rate` then counts host-wide. */
   rateStore?: HandshakeRateStore;
+  /**
+   * A program's own check (the library's `authorize` hook, src/app/hooks.ts),
+   * run right after the auth plugin: a refusal, or `null` to go on.
+   */
+  authorize?: (head: RequestHead, who: AuthClient) => Promise<Refusal | null>;
+  /**
+   * A program's own target lookup (the library's `route` hook): replaces the
+   * token plugin's step; `token` is the request's token where the configured
+   * location finds one. `null` = unknown (404). The target policy, limits and
+   * every check before it still apply.
+   */
+  lookup?: (head: RequestHead, who: AuthClient, token?: string) => Promise<Target | Refusal | null>;
 }
 
 /** Where to connect, and what to do when the session ends. */
@@ -218,11 +230,24 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     return clientAddress(ip, head, trusted, header);
   };
 
+  /** The request's token, for a `lookup` hook; a malformed one is none. */
+  const findToken = (head: RequestHead): string | undefined => {
+    try {
+      return extractToken(head, {
+        hostToken: options.hostToken ?? false,
+        pathPrefix: options.tokenPathPrefix,
+      });
+    } catch {
+      return undefined;
+    }
+  };
+
   const trustList = new CidrList(trusted);
   const isTrusted = (ip: string) => trustList.contains(ip);
 
   return {
-    rawAllowed: resolver === undefined && !authorizer.requiresHttp,
+    rawAllowed: resolver === undefined && !options.lookup && !options.authorize &&
+      !authorizer.requiresHttp,
     clientAddress(client, head) {
       const ip = peerIp(client.peer);
       if (!head && (ip === "unix" || isTrusted(ip))) return undefined;
@@ -239,12 +264,22 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       if (rate) return rate;
       const requested = requestedHost(peerIp(client.peer), head, trusted, header);
       const who: AuthClient = { address, clientCertCN: client.clientCertCN, requested };
-      const refused = await authorizer.check(head, who);
+      const refused = (await authorizer.check(head, who)) ??
+        (options.authorize ? await options.authorize(head, who) : null);
       if (refused) return refused;
 
       let target = fixedTarget();
       let label: string | undefined;
-      if (resolver) {
+      if (options.lookup) {
+        const token = findToken(head);
+        label = token === undefined ? undefined : tokenHash(token);
+        const found = await options.lookup(head, who, token);
+        if (found === null) return refusal("unknown_token", 404, "unknown or expired token");
+        if (isRefusal(found)) return found;
+        const checked = await targets.check(found, label);
+        if (isRefusal(checked)) return checked;
+        target = checked;
+      } else if (resolver) {
         let token: string | undefined;
         try {
           token = extractToken(head, {
