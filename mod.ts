@@ -5,7 +5,7 @@
  * may open one, what happens when it ends).
  *
  * ```ts
- * import { refuse, serve } from "jsr:@vncws/vncws";
+ * import { refuse, serve } from "./mod.ts"; // from a checkout of vncws
  *
  * const desks = new Map([["demo", { kind: "tcp", hostname: "127.0.0.1", port: 5900 } as const]]);
  * const server = await serve({
@@ -61,6 +61,22 @@ import {
 import { startBridge } from "./src/bridge/main.ts";
 import { parseCommandLine } from "./src/cli/cli.ts";
 import { AUTH_ENV, parseBridgeArgs, readTlsFiles } from "./src/cli/bridge.ts";
+
+export {
+  CLOSE_CLIENT_TOO_FAST,
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_LOW_WATER_MARK,
+  DEFAULT_MAX_QUEUED_BYTES,
+  REASON_CLIENT_TOO_FAST,
+  upgradeToTarget,
+  vncwsHandler,
+} from "./src/web/deno_serve.ts";
+export type {
+  DenoServeRelayOptions,
+  DenoServeSessionResult,
+  RouteAnswer as DenoServeRouteAnswer,
+  VncwsHandlerOptions,
+} from "./src/web/deno_serve.ts";
 
 export type {
   BanConfig,

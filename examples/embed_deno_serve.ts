@@ -7,7 +7,7 @@
  * @module
  */
 import { parseHostPort, parsePort } from "../src/net/address.ts";
-import { vncwsHandler } from "../src/web/deno_serve.ts";
+import { vncwsHandler } from "../mod.ts";
 
 const [portText, targetText] = Deno.args;
 if (!portText || !targetText) {

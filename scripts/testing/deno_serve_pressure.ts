@@ -3,7 +3,7 @@
  * when one side is slow: a bulk download to a client that reads slowly, and
  * a bulk upload to a target that reads slowly. The test of the adapter runs
  * small sizes; `deno run -A scripts/testing/deno_serve_pressure.ts [MiB]`
- * prints the numbers for docs/library_deno_serve.md.
+ * prints the numbers for README's "Inside your own Deno.serve app".
  * @module
  */
 import { sleep } from "../../src/base/time.ts";
