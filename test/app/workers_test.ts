@@ -320,7 +320,15 @@ async function refusedOnBoth(p: Proc, port: number, kind: string): Promise<void>
 /** Tries upgrades (a bounded number) until one is admitted; returns it. */
 async function admitted(port: number): Promise<TestWs> {
   for (let i = 0; i < 100; i++) {
-    const ws = await wsConnect(port);
+    let ws: TestWs;
+    try {
+      ws = await wsConnect(port);
+    } catch (e) {
+      // A connection the kernel had queued on a worker that was just killed is reset
+      // (SO_REUSEPORT: each worker has its own accept queue); the next one goes elsewhere.
+      if (e instanceof Deno.errors.ConnectionReset) continue;
+      throw e;
+    }
     if (ws.response.status === 101) return ws;
     ws.close();
     await new Promise((r) => setTimeout(r, 50));
