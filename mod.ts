@@ -59,6 +59,7 @@ import {
   startProxy,
 } from "./src/app/start.ts";
 import { startBridge } from "./src/bridge/main.ts";
+import type { Socket as NodeSocket } from "node:net";
 import { parseCommandLine } from "./src/cli/cli.ts";
 import { AUTH_ENV, parseBridgeArgs, readTlsFiles } from "./src/cli/bridge.ts";
 
@@ -154,7 +155,7 @@ export interface VncwsHandler {
 }
 
 /** A handler's own part: kept off the public type so connections go through one function. */
-const handlers = new WeakMap<VncwsHandler, (conn: Deno.Conn) => Promise<void>>();
+const handlers = new WeakMap<VncwsHandler, (conn: Deno.Conn | NodeSocket) => Promise<void>>();
 
 /** A refusal to answer from a hook: HTTP `status` (400–599) with `reason` as the body. */
 export function refuse(status: number, reason: string, headers?: Record<string, string>): Refusal {
@@ -229,11 +230,15 @@ export async function createHandler(options: ServeOptions): Promise<VncwsHandler
 }
 
 /**
- * Runs one accepted connection (`Deno.Conn`, `Deno.TlsConn` or a unix
- * socket) through the proxy's pipeline until it ends; never rejects. The
- * connection is closed at the end.
+ * Runs one accepted connection (`Deno.Conn`, `Deno.TlsConn`, a unix socket,
+ * or a `node:net` `Socket` from a server the program owns) through the
+ * proxy's pipeline until it ends; never rejects. The connection is closed
+ * at the end.
  */
-export function handleConnection(conn: Deno.Conn, handler: VncwsHandler): Promise<void> {
+export function handleConnection(
+  conn: Deno.Conn | NodeSocket,
+  handler: VncwsHandler,
+): Promise<void> {
   const handle = handlers.get(handler);
   if (!handle) throw new TypeError("handler must come from createHandler()");
   return handle(conn);

@@ -8,6 +8,7 @@
  * under a program's own listener; `bridge` to a WebSocket echo.
  */
 import assert from "node:assert/strict";
+import net from "node:net";
 import WebSocket from "ws";
 import { startEchoTarget } from "../scripts/testing/targets.ts";
 import { freePort } from "../scripts/testing/util.ts";
@@ -235,6 +236,30 @@ Deno.test(
       await f.close();
     }
     assert.throws(() => handleConnection({} as Deno.Conn, { ...handler }), TypeError);
+  },
+);
+
+Deno.test(
+  "handleConnection: a node:net server's sockets run through the same pipeline",
+  opts,
+  async () => {
+    const f = await fixture();
+    const handler = await createHandler({ hooks: f.hooks });
+    const server = net.createServer((socket) => void handleConnection(socket, handler));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const ok = await attempt(`ws://127.0.0.1:${port}/websockify/demo`);
+      assert.ok("ws" in ok && ok.banner === "RFB 003.008\n");
+      const no = await attempt(`ws://127.0.0.1:${port}/websockify/closed`);
+      assert.ok("status" in no && no.status === 403);
+      const code = closed(ok.ws);
+      await handler.close();
+      assert.equal(await code, 1001);
+    } finally {
+      await new Promise((r) => server.close(r));
+      await f.close();
+    }
   },
 );
 

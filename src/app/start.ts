@@ -19,6 +19,8 @@ import type { SessionInfo } from "../metrics/sessions.ts";
 import type { WrapHandle } from "../wrap/supervisor.ts";
 import { fdLimitWarning, openFileLimit } from "../service/fd_limit.ts";
 import { serve } from "../proxy/server.ts";
+import { Socket } from "node:net";
+import { NodeSocketStream } from "../net/node_stream.ts";
 import { handleConnection } from "../proxy/connection.ts";
 import type { ProxyContext } from "../proxy/context.ts";
 import type { TlsServer } from "../net/tls_server.ts";
@@ -70,7 +72,7 @@ export interface RunningProxy extends ProxyControl {
 /** What {@linkcode createHandler} returns: a proxy without a listener. */
 export interface ProxyHandler extends ProxyControl {
   /** Runs one accepted connection through the proxy until it ends (never rejects). */
-  handle(conn: Deno.Conn): Promise<void>;
+  handle(conn: Deno.Conn | Socket): Promise<void>;
 }
 
 /** Everything a proxy's connections share, built once. */
@@ -395,11 +397,15 @@ export async function createHandler(
   return {
     ...control(core, finished),
     async handle(conn) {
+      const isNode = conn instanceof Socket;
       if (life.stopping) {
-        conn.close();
+        if (isNode) conn.destroy();
+        else conn.close();
         return;
       }
-      const run = handleConnection(new DenoStream(conn), ctx, nextId++);
+      // A node:net socket (a Node-style server the program owns) or a Deno connection.
+      const stream = isNode ? new NodeSocketStream(conn) : new DenoStream(conn);
+      const run = handleConnection(stream, ctx, nextId++);
       open.add(run);
       try {
         await run;
