@@ -19,8 +19,7 @@ import type { SessionInfo } from "../metrics/sessions.ts";
 import type { WrapHandle } from "../wrap/supervisor.ts";
 import { fdLimitWarning, openFileLimit } from "../service/fd_limit.ts";
 import { serve } from "../proxy/server.ts";
-import { Socket } from "node:net";
-import { NodeSocketStream } from "../net/node_stream.ts";
+import type { Socket } from "node:net";
 import { handleConnection } from "../proxy/connection.ts";
 import type { ProxyContext } from "../proxy/context.ts";
 import type { TlsServer } from "../net/tls_server.ts";
@@ -397,14 +396,16 @@ export async function createHandler(
   return {
     ...control(core, finished),
     async handle(conn) {
-      const isNode = conn instanceof Socket;
       if (life.stopping) {
-        if (isNode) conn.destroy();
+        if (isNodeSocket(conn)) conn.destroy();
         else conn.close();
         return;
       }
-      // A node:net socket (a Node-style server the program owns) or a Deno connection.
-      const stream = isNode ? new NodeSocketStream(conn) : new DenoStream(conn);
+      // A node:net socket (a Node-style server the program owns; its module is loaded only
+      // then) or a Deno connection.
+      const stream = isNodeSocket(conn)
+        ? new (await import("../net/node_stream.ts")).NodeSocketStream(conn)
+        : new DenoStream(conn);
       const run = handleConnection(stream, ctx, nextId++);
       open.add(run);
       try {
@@ -445,4 +446,10 @@ export function viewerUrls(listener: Deno.Listener, tls: TlsConfig): string[] {
 function stateTtlMs(): number | undefined {
   const s = Number(Deno.env.get("VNCWS_STATE_TTL"));
   return s > 0 ? s * 1000 : undefined;
+}
+
+/** A node:net socket rather than a Deno connection (told apart without loading node:net). */
+function isNodeSocket(conn: Deno.Conn | Socket): conn is Socket {
+  return typeof (conn as Socket).destroy === "function" && !("readable" in conn &&
+    conn.readable instanceof ReadableStream);
 }

@@ -9,7 +9,6 @@ import { HELP, parseCommandLine, PROXY_COMMAND, UsageError, VERSION } from "./cl
 import { configFileArgs, ConfigFileError, configFileOptions } from "./config_file.ts";
 import type { Config, WorkerRole } from "../config/config.ts";
 import { runProxy } from "../app/run.ts";
-import { runWorkers, watchParent, workerRole } from "../app/workers.ts";
 import { daemonize, isDaemonChild, reportToParent } from "../service/daemon.ts";
 
 const FILE_KEYS = configFileOptions(PROXY_COMMAND);
@@ -81,11 +80,18 @@ export async function proxyMain(argv: string[]): Promise<number> {
     console.log(`vncws ${VERSION}`);
     return 0;
   }
-  const role = workerRole();
-  if (role) return await runWorker(cmd.config, role, argv);
+  // --workers' code is loaded only by its parent and its workers: start-up time counts.
+  const workers = Deno.env.get("VNCWS_WORKER") || cmd.config.workers > 1
+    ? await import("../app/workers.ts")
+    : undefined;
+  const role = workers?.workerRole();
+  if (workers && role) {
+    workers.watchParent();
+    return await runWorker(cmd.config, role, argv);
+  }
   for (const w of cmd.warnings) console.error(`vncws: warning: ${w}`);
   if (cmd.config.daemon && !isDaemonChild()) return await daemonize(argv);
-  if (cmd.config.workers > 1) return await run(cmd.config, () => runWorkers(cmd.config, argv));
+  if (workers) return await run(cmd.config, () => workers.runWorkers(cmd.config, argv));
   const reload = reloader(argv);
   return await run(cmd.config, () => runProxy(cmd.config, { reload }));
 }
@@ -110,6 +116,5 @@ async function run(config: Config, fn: () => Promise<number>): Promise<number> {
 function runWorker(config: Config, role: WorkerRole, argv: string[]): Promise<number> {
   config.worker = role;
   config.pidFile = undefined;
-  watchParent();
   return run(config, () => runProxy(config, { reload: reloader(argv) }));
 }

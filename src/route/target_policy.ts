@@ -22,7 +22,6 @@
  * second DNS answer cannot lead the connection elsewhere.
  * @module
  */
-import { lookup } from "node:dns/promises";
 import { posix } from "node:path";
 import { type Cidr, cidrContains, parseCidr } from "../auth/cidr.ts";
 import { type Refusal, refusal } from "../auth/refusal.ts";
@@ -57,6 +56,8 @@ export type HostResolver = (hostname: string) => Promise<string[]>;
 
 /** The system resolver: node:dns `lookup` with `all`, the same source the connect would use. */
 export async function lookupAll(hostname: string): Promise<string[]> {
+  // Loaded at the first lookup: most runs never resolve a token target's name.
+  const { lookup } = await import("node:dns/promises");
   return (await lookup(hostname, { all: true })).map((a) => a.address);
 }
 
