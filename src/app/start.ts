@@ -22,6 +22,7 @@ import { serve } from "../proxy/server.ts";
 import type { Socket } from "node:net";
 import { handleConnection } from "../proxy/connection.ts";
 import type { ProxyContext } from "../proxy/context.ts";
+import { createSessionLife } from "../proxy/session_life.ts";
 import type { TlsServer } from "../net/tls_server.ts";
 import { servesTls } from "../net/tls_options.ts";
 import type { TlsConnector } from "../net/tls_client.ts";
@@ -197,6 +198,10 @@ async function createCore(config: Config, hooks: ProxyHooks, table: boolean): Pr
     // /healthz and /readyz on the proxy's port too: a balancer checks the port it sends to.
     health: (head) => healthResponse(head, core.readiness),
     tls: tlsServer?.upgrade,
+    lifetimes: createSessionLife({
+      maxSession: config.limits.maxSession,
+      tokenRecheck: config.tokenPlugin ? config.limits.tokenRecheck : 0,
+    }),
     signal: life.shutdownSignal,
     stopping: life.pendingSignal,
   };

@@ -215,6 +215,8 @@ export function parseCommandLine(argv: string[], options: ParseOptions = {}): Co
     maxPerIp: num("max-per-ip"),
     maxPerToken: num("max-per-token"),
     handshakeRate: num("handshake-rate"),
+    maxSession: num("max-session"),
+    tokenRecheck: num("token-recheck"),
   };
   c.bans = {
     after: num("ban-after"),

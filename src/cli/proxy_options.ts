@@ -477,6 +477,23 @@ export const PROXY_COMMAND: CommandSpec = {
       { default: L.handshakeRate },
     ),
     valued(
+      "max-session",
+      seconds,
+      "limits",
+      V,
+      'end a session after SEC seconds (close 1008 "session time limit"); 0 = no limit',
+      { default: L.maxSession },
+    ),
+    valued(
+      "token-recheck",
+      seconds,
+      "limits",
+      V,
+      "with a token plugin: look each live session's token up again every SEC seconds; a " +
+        "revoked or expired token ends its session (close 1008); 0 = off",
+      { default: L.tokenRecheck },
+    ),
+    valued(
       "ban-after",
       wholeNumber,
       "limits",

@@ -47,6 +47,13 @@ export interface Limits {
   maxPerToken: number;
   /** WebSocket handshakes per second per client address, 0 = no limit (429 beyond). */
   handshakeRate: number;
+  /** `--max-session`: seconds a session may last, 0 = no limit (close 1008 "session time limit"). */
+  maxSession: number;
+  /**
+   * `--token-recheck`: every N seconds each live token session's token is
+   * looked up again (close 1008 when revoked or expired); 0 = off.
+   */
+  tokenRecheck: number;
 }
 
 /** Brute-force bans (`--ban-after`, `--ban-window`, `--ban-time`, `--ban-redis`). */
@@ -256,6 +263,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxPerIp: 0,
   maxPerToken: 0,
   handshakeRate: 0,
+  maxSession: 0,
+  tokenRecheck: 30,
 };
 
 /** A Config with every default filled in; the CLI overwrites from argv. */

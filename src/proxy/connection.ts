@@ -295,11 +295,13 @@ async function relay(
   const where = formatTarget(route.target);
   if (!request || !upgrade) {
     const hooks = ctx.sessions.openSession({ id, client, target: route.target, kind: "raw" });
+    const watch = ctx.lifetimes?.watch(route);
     const result = await relayRaw(stream, target, {
       idleTimeout: c.sessionIdleTimeout,
-      signal: sessionSignal(ctx.signal, hooks.signal),
+      signal: sessionSignal(ctx.signal, hooks.signal, watch?.signal),
       ...hooks.options,
     });
+    watch?.stop();
     hooks.end(result);
     log("info", "raw session end", {
       client: stream.peer,
@@ -336,15 +338,17 @@ async function relay(
     kind: "ws",
     token: route.label,
   });
+  const watch = ctx.lifetimes?.watch(route);
   const result = await relayWebSocket(stream, target, {
     leftover: request.leftover,
     maxMessageBytes: c.limits.maxMessageBytes,
     heartbeat: c.heartbeat,
     pingTimeout: c.pingTimeout,
     idleTimeout: c.sessionIdleTimeout,
-    signal: sessionSignal(ctx.signal, hooks.signal),
+    signal: sessionSignal(ctx.signal, hooks.signal, watch?.signal),
     ...hooks.options,
   });
+  watch?.stop();
   hooks.end(result);
   log("info", "session end", {
     ...who,
@@ -358,7 +362,11 @@ async function relay(
   }, SESSION_JSON_NAMES);
 }
 
-/** Shutdown, or this session's own end (an administrator's request) when it has one. */
-function sessionSignal(shutdown: AbortSignal, own?: AbortSignal): AbortSignal {
-  return own ? AbortSignal.any([shutdown, own]) : shutdown;
+/**
+ * Shutdown, or this session's own end when it has one: an administrator's
+ * request, or its time or token running out (`ctx.lifetimes`).
+ */
+function sessionSignal(shutdown: AbortSignal, ...own: (AbortSignal | undefined)[]): AbortSignal {
+  const signals = own.filter((s): s is AbortSignal => s !== undefined);
+  return signals.length > 0 ? AbortSignal.any([shutdown, ...signals]) : shutdown;
 }

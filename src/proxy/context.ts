@@ -26,6 +26,7 @@ import type { Target } from "../net/address.ts";
 import type { ByteStream } from "../net/stream.ts";
 import type { Route } from "../route/router.ts";
 import type { RelayResult, WsRelayOptions } from "../ws/relay.ts";
+import type { SessionLife } from "./session_life.ts";
 
 /** Who may open a session and where it goes: the router, as a session sees it. */
 export interface Access {
@@ -143,6 +144,11 @@ export interface ProxyContext {
   guard?: Guard;
   /** Server-side TLS; absent = TLS clients are refused (no `--cert`). */
   tls?: TlsUpgrade;
+  /**
+   * Ends sessions whose time ran out or whose token was revoked or expired
+   * (`--max-session`, `--token-recheck`, a JWT's `exp`); absent = none is.
+   */
+  lifetimes?: SessionLife;
   /** Aborted at shutdown: sessions close with 1001. */
   signal: AbortSignal;
   /**

@@ -17,8 +17,22 @@ export interface TokenResolver {
    * when the backend cannot answer (the session answers 503).
    */
   lookup(token: string): Promise<Target | null>;
+  /**
+   * Like `lookup`, and says until when the token is valid (ms since the
+   * epoch; a JWT's `exp`): its session is closed then. Backends whose
+   * tokens carry no expiry leave it out.
+   */
+  lookupDetail?(token: string): Promise<TokenAnswer | null>;
   /** Releases backend resources (connections, timers). */
   close?(): Promise<void>;
+}
+
+/** What {@linkcode TokenResolver.lookupDetail} answers for a valid token. */
+export interface TokenAnswer {
+  /** Where the session connects. */
+  target: Target;
+  /** When the token stops being valid (ms since the epoch); absent = it does not expire. */
+  expiresAt?: number;
 }
 
 /**

@@ -41,7 +41,13 @@ import type { JwtSecretEncoding } from "../config/config.ts";
 import { HttpError, type RequestHead } from "../http/head.ts";
 import type { Target } from "../net/address.ts";
 import { logWarn } from "../base/log.ts";
-import { createTokenResolver, TokenBackendError, tokenHash, type TokenResolver } from "./token.ts";
+import {
+  createTokenResolver,
+  type TokenAnswer,
+  TokenBackendError,
+  tokenHash,
+  type TokenResolver,
+} from "./token.ts";
 import { extractToken } from "./token_location.ts";
 import { createTargetPolicy, type HostResolver } from "./target_policy.ts";
 
@@ -131,6 +137,14 @@ export interface Route {
   address: string;
   /** Call exactly once when the session ends or the target connect fails (idempotent). */
   release(): void;
+  /** When the token stops being valid (ms since the epoch, a JWT's `exp`): the session ends then. */
+  expiresAt?: number;
+  /**
+   * Looks the session's token up again through the same backend
+   * (`--token-recheck`): false when it no longer resolves; rejects when the
+   * backend cannot answer. Absent without a token plugin.
+   */
+  recheck?: () => Promise<boolean>;
 }
 
 /** What {@linkcode createRouter} returns. */
@@ -270,6 +284,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
 
       let target = fixedTarget();
       let label: string | undefined;
+      let expiresAt: number | undefined;
+      let recheck: (() => Promise<boolean>) | undefined;
       if (options.lookup) {
         const token = findToken(head);
         label = token === undefined ? undefined : tokenHash(token);
@@ -298,8 +314,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
           );
         }
         label = tokenHash(token);
+        const known = token;
+        recheck = async () => (await lookupToken(resolver, known)) !== null;
         try {
-          target = (await resolver.lookup(token)) ?? undefined;
+          const answer = await lookupToken(resolver, token);
+          target = answer?.target;
+          expiresAt = answer?.expiresAt;
         } catch (e) {
           logWarn("token backend failed", {
             token: label,
@@ -318,7 +338,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       if (!target) return refusal("no_target", 404, "no target is configured for this server");
       const slot = await hold(address, label);
       if (isRefusal(slot)) return slot;
-      return { target, label, address, release: () => slot.release() };
+      return { target, label, address, release: () => slot.release(), expiresAt, recheck };
     },
 
     async checkWeb(head, client, webAuth) {
@@ -342,6 +362,13 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       await resolver?.close?.();
     },
   };
+}
+
+/** A token's target and expiry, from the backend's detailed lookup when it has one. */
+async function lookupToken(resolver: TokenResolver, token: string): Promise<TokenAnswer | null> {
+  if (resolver.lookupDetail) return await resolver.lookupDetail(token);
+  const target = await resolver.lookup(token);
+  return target ? { target } : null;
 }
 
 /**

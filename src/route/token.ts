@@ -11,7 +11,13 @@ import { UnixDomainSocketDirectory } from "./token_unix_dir.ts";
 import type { TokenResolver } from "./resolver.ts";
 import type { JwtSecretEncoding } from "../config/config.ts";
 
-export { parseTokenTarget, TokenBackendError, tokenHash, type TokenResolver } from "./resolver.ts";
+export {
+  parseTokenTarget,
+  type TokenAnswer,
+  TokenBackendError,
+  tokenHash,
+  type TokenResolver,
+} from "./resolver.ts";
 
 /** Options for {@linkcode createTokenResolver}. */
 export interface TokenResolverOptions {

@@ -50,7 +50,13 @@ import {
 import type { JwtSecretEncoding } from "../config/config.ts";
 import type { Target } from "../net/address.ts";
 import { logInfo, logWarn } from "../base/log.ts";
-import { targetFromParts, TokenBackendError, tokenHash, type TokenResolver } from "./resolver.ts";
+import {
+  targetFromParts,
+  type TokenAnswer,
+  TokenBackendError,
+  tokenHash,
+  type TokenResolver,
+} from "./resolver.ts";
 import { type JwksOptions, jwksUrl, RemoteKeySet } from "./token_jwks.ts";
 
 /** Options for {@linkcode JWTTokenApi}. */
@@ -220,6 +226,14 @@ export class JWTTokenApi implements TokenResolver {
 
   /** Verifies (and decrypts) the token; `null` when it is not valid now. */
   async lookup(token: string): Promise<Target | null> {
+    return (await this.lookupDetail(token))?.target ?? null;
+  }
+
+  /**
+   * {@linkcode JWTTokenApi.lookup} with the verified `exp` as `expiresAt`
+   * (without the clock skew allowance: the session ends at `exp`).
+   */
+  async lookupDetail(token: string): Promise<TokenAnswer | null> {
     if (this.#key.kind !== "jwks") await this.#reloadIfChanged();
     try {
       const parts = token.split(".").length;
@@ -227,7 +241,8 @@ export class JWTTokenApi implements TokenResolver {
       if (parts === 5) claims = await this.#verify(await this.#decrypt(token));
       else if (parts === 3) claims = await this.#verify(token);
       else throw new Error("not a compact JWS or JWE");
-      return targetFromParts(claims.host, claims.port);
+      const target = targetFromParts(claims.host, claims.port);
+      return typeof claims.exp === "number" ? { target, expiresAt: claims.exp * 1000 } : { target };
     } catch (e) {
       if (e instanceof TokenBackendError) throw e;
       const reason = (e as Error).message;

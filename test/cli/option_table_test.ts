@@ -63,8 +63,8 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
   // 68 when the table was made; issue 16 added --ban-after, --ban-window, --ban-time,
   // --ban-redis, --allow-target, --deny-target, --jwt-secret-encoding, --jwt-audience,
   // --jwt-issuer, --forwarded-header and --cert-dir; issue 17 --drain-delay, --workers,
-  // --state-redis, --accept-proxy-protocol.
-  assert.equal(PROXY_COMMAND.options.length, 83, "the proxy's option count changed");
+  // --state-redis, --accept-proxy-protocol; issue 18 --max-session, --token-recheck.
+  assert.equal(PROXY_COMMAND.options.length, 85, "the proxy's option count changed");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {
@@ -93,6 +93,8 @@ const PROXY_FIELDS: Record<string, (c: Config) => unknown> = {
   heartbeat: (c) => c.heartbeat,
   "ping-timeout": (c) => c.pingTimeout,
   "session-idle-timeout": (c) => c.sessionIdleTimeout,
+  "max-session": (c) => c.limits.maxSession,
+  "token-recheck": (c) => c.limits.tokenRecheck,
   "frame-options": (c) => c.frameOptions,
   "token-path-prefix": () => undefined, // absent: the router uses its default prefix
   "jwt-secret-encoding": (c) => c.jwtSecretEncoding,
