@@ -40,6 +40,9 @@ const clipboard = el("clipboard");
 
 let rfb = null;
 let failure = null;
+// The server's close reason (e.g. "token expired", "session time limit"): noVNC's
+// disconnect event does not carry it, so the page opens the WebSocket itself.
+let closeReason = "";
 let userDisconnect = false;
 let reconnectTimer = null;
 
@@ -75,12 +78,18 @@ function connect() {
   if (rfb !== null) return;
   clearTimeout(reconnectTimer);
   failure = null;
+  closeReason = "";
   userDisconnect = false;
   const password = params.get("password");
   const options = { shared: flag("shared", true) };
   if (password !== null) options.credentials = { password };
   try {
-    rfb = new RFB(screen, websocketUrl(), options);
+    const socket = new WebSocket(websocketUrl());
+    // Registered before noVNC's own handler, so the reason is known when it reports.
+    socket.addEventListener("close", (e) => {
+      closeReason = e.reason;
+    });
+    rfb = new RFB(screen, socket, options);
   } catch (e) {
     rfb = null;
     setStatus("failed", `Failed: ${e.message}`);
@@ -101,8 +110,10 @@ function connect() {
     rfb = null;
     credentialsForm.hidden = true;
     if (failure !== null) setStatus("failed", `Failed: ${failure}`);
-    else if (e.detail.clean || userDisconnect) setStatus("disconnected", "Disconnected");
-    else setStatus("failed", "Failed: connection closed unexpectedly");
+    else if (userDisconnect) setStatus("disconnected", "Disconnected");
+    else if (e.detail.clean) {
+      setStatus("disconnected", closeReason ? `Disconnected: ${closeReason}` : "Disconnected");
+    } else setStatus("failed", `Failed: ${closeReason || "connection closed unexpectedly"}`);
     if (!userDisconnect && flag("reconnect", false)) {
       reconnectTimer = setTimeout(connect, number("reconnect_delay", 5000));
     }
