@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
-import { freePort, type Proc, startVncws, tempDir } from "../../scripts/testing/util.ts";
+import { freePort, type Proc, readToEof, startVncws, tempDir } from "../../scripts/testing/util.ts";
 import { startEchoTarget } from "../../scripts/testing/targets.ts";
 import { type TestWs, wsConnect } from "../../scripts/testing/ws_client.ts";
 
@@ -173,6 +173,35 @@ Deno.test({
         stays.close();
         expiring.close();
       });
+    } finally {
+      await target.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "--max-session 1 with a raw VNC client: hung up, logged with the reason",
+  ...opts,
+  async fn() {
+    const target = startEchoTarget();
+    try {
+      await withVncws(["--max-session", "1"], async (port, vncws) => {
+        // A native viewer sends nothing first: relayed raw after --raw-wait.
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        // A deadline: a session never ended is closed here, and the log check below fails.
+        const deadline = setTimeout(() => conn.close(), 15_000);
+        try {
+          const got = await readToEof(conn);
+          clearTimeout(deadline);
+          assert.equal(new TextDecoder().decode(got), "RFB 003.008\n");
+          await vncws.waitFor(/raw session end.*session time limit/, 5000);
+        } finally {
+          clearTimeout(deadline);
+          try {
+            conn.close();
+          } catch { /* closed at the deadline */ }
+        }
+      }, [`127.0.0.1:${target.port}`]);
     } finally {
       await target.close();
     }
