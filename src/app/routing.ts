@@ -57,8 +57,13 @@ export interface Routing {
 }
 
 /** The router's settings from a Config. */
-function routerOptions(config: Config, options: RoutingOptions): RouterOptions {
+function routerOptions(
+  config: Config,
+  options: RoutingOptions,
+  recheckWith?: (token: string) => Promise<boolean>,
+): RouterOptions {
   return {
+    recheckWith,
     target: options.target,
     slotStore: options.slotStore,
     rateStore: options.rateStore,
@@ -91,7 +96,9 @@ function routerOptions(config: Config, options: RoutingOptions): RouterOptions {
  * CIDR block stops the start with a message saying what to fix.
  */
 export async function createRouting(config: Config, options: RoutingOptions): Promise<Routing> {
-  let router: Router = await createRouter(routerOptions(config, options));
+  // Live sessions' tokens are rechecked through the router in use now (it changes on reload).
+  const recheckWith = (token: string) => router.recheck(token);
+  let router: Router = await createRouter(routerOptions(config, options, recheckWith));
   const tokens = config.tokenPlugin !== undefined && config.tokenPlugin !== "";
   const access: Access = {
     async route(head, client) {
@@ -121,7 +128,7 @@ export async function createRouting(config: Config, options: RoutingOptions): Pr
     web,
     checkAddress: (address) => router.checkAddress(address),
     async reload(next) {
-      const fresh = await createRouter(routerOptions(next, options));
+      const fresh = await createRouter(routerOptions(next, options, recheckWith));
       const old = router;
       router = fresh;
       void old.close();

@@ -125,6 +125,13 @@ export interface RouterOptions {
    * every check before it still apply.
    */
   lookup?: (head: RequestHead, who: AuthClient, token?: string) => Promise<Target | Refusal | null>;
+  /**
+   * How a live session's token is looked up again (`Route.recheck`); default
+   * this router's {@linkcode Router.recheck}. A reloading program passes its
+   * current router's, so sessions admitted before a reload are rechecked
+   * through the backend in use now, not the one closed by the reload.
+   */
+  recheckWith?: (token: string) => Promise<boolean>;
 }
 
 /** Where to connect, and what to do when the session ends. */
@@ -167,6 +174,12 @@ export interface Router {
   readonly rawAllowed: boolean;
   /** Only the `--allow-ip`/`--deny-ip` lists for an address (other listeners, e.g. metrics). */
   checkAddress(address: string): Refusal | null;
+  /**
+   * Looks `token` up again through the token plugin: false when it no
+   * longer resolves; rejects when the backend cannot answer; true without a
+   * token plugin (nothing to judge it by).
+   */
+  recheck(token: string): Promise<boolean>;
   /** Closes token backends (Redis connection, user module). */
   close(): Promise<void>;
   /**
@@ -256,6 +269,10 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     }
   };
 
+  const ownRecheck = async (token: string): Promise<boolean> =>
+    !resolver || (await lookupToken(resolver, token)) !== null;
+  const recheckWith = options.recheckWith ?? ownRecheck;
+
   const trustList = new CidrList(trusted);
   const isTrusted = (ip: string) => trustList.contains(ip);
 
@@ -315,7 +332,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
         }
         label = tokenHash(token);
         const known = token;
-        recheck = async () => (await lookupToken(resolver, known)) !== null;
+        recheck = () => recheckWith(known);
         try {
           const answer = await lookupToken(resolver, token);
           target = answer?.target;
@@ -357,6 +374,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       if (isRefusal(slot)) return slot;
       return { target, address, release: () => slot.release() };
     },
+
+    recheck: ownRecheck,
 
     async close() {
       await resolver?.close?.();
