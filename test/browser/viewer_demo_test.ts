@@ -108,3 +108,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "browser: the bundled viewer shows why the server ended the session (--max-session)",
+  ignore: skipUnless(CHROMIUM, "apt-get install chromium"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const port = freePort();
+    const vncws = await startVncws(["--demo", "--max-session", "2", String(port)]);
+    const browser = await launchBrowser();
+    try {
+      const { page } = browser;
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await waitForStatus(page, /^Connected/);
+      // The close frame's reason reaches the person, not just "Disconnected".
+      await waitForStatus(page, /^Disconnected: session time limit/, 20000);
+    } finally {
+      await browser.close();
+      await vncws.stop();
+    }
+  },
+});
