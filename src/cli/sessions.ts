@@ -5,6 +5,7 @@
  * may do this: there is no other authentication.
  * @module
  */
+import { sleep } from "../base/time.ts";
 import { type RedisCommands, type RedisEndpoint, redisEndpoint } from "../net/redis.ts";
 import { createRedisClient } from "../net/redis_client.ts";
 import {
@@ -119,7 +120,7 @@ async function kill(client: RedisCommands, id: string): Promise<number> {
   }
   const deadline = Date.now() + KILL_WAIT_MS;
   while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     if (!(await listFleetSessions(client)).some((s) => fleetSessionId(s) === id)) {
       console.log(`ended ${id}`);
       return 0;

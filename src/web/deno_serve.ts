@@ -20,8 +20,10 @@ import { formatTarget, type Target } from "../net/address.ts";
 import { ConnectError, type ConnectOptions, connectTarget } from "../net/connect.ts";
 import type { ByteStream } from "../net/stream.ts";
 import { refusalResponse } from "../proxy/refuse.ts";
+import { httpErrorRefusal } from "../proxy/sniff.ts";
 import { isUpgradeRequest, validateUpgrade } from "../ws/handshake.ts";
 
+const encoder = new TextEncoder();
 /** What a route says: go to a target, refuse, or (null) there is no target. */
 export type RouteAnswer = Target | Refusal | null;
 
@@ -111,7 +113,7 @@ function checkUpgrade(request: Request): { protocol?: string } | Refusal {
     return { protocol: validateUpgrade(head).protocol };
   } catch (e) {
     if (!(e instanceof HttpError)) throw e;
-    return refusal("bad_request", e.status, e.message, e.headers);
+    return httpErrorRefusal(e);
   }
 }
 
@@ -138,6 +140,16 @@ export async function upgradeToTarget(
 ): Promise<Response> {
   const checked = checkUpgrade(request);
   if (isRefusal(checked)) return refused(checked, request, options);
+  return await connectAndUpgrade(request, target, checked.protocol, options);
+}
+
+/** Connects `target` (502 with the reason when it cannot be), then upgrades and relays. */
+async function connectAndUpgrade(
+  request: Request,
+  target: Target,
+  protocol: string | undefined,
+  options: DenoServeRelayOptions,
+): Promise<Response> {
   let stream: ByteStream;
   try {
     stream = await connectTarget(target, options.connect);
@@ -151,13 +163,13 @@ export async function upgradeToTarget(
   }
   let upgraded: { socket: WebSocket; response: Response };
   try {
-    upgraded = upgrade(request, checked.protocol);
+    upgraded = upgrade(request, protocol);
   } catch (e) {
     stream.close();
     const why = e instanceof Error ? e.message : String(e);
     return refused(refusal("bad_request", 400, why), request, options);
   }
-  relay(upgraded.socket, stream, formatTarget(target), checked.protocol, options);
+  relay(upgraded.socket, stream, formatTarget(target), protocol, options);
   return upgraded.response;
 }
 
@@ -189,7 +201,7 @@ export function vncwsHandler(
       return refused(refusal("no_target", 404, "no target for this request"), request, options);
     }
     if (isRefusal(answer)) return refused(answer, request, options);
-    return await upgradeToTarget(request, answer, options);
+    return await connectAndUpgrade(request, answer, checked.protocol, options);
   };
 }
 
@@ -265,7 +277,7 @@ function relay(
   ws.onmessage = (ev: MessageEvent) => {
     if (ended || clientGone) return;
     const data = typeof ev.data === "string"
-      ? new TextEncoder().encode(ev.data)
+      ? encoder.encode(ev.data)
       : new Uint8Array(ev.data as ArrayBuffer);
     if (data.length === 0) return;
     if (queued + data.length > maxQueued) {
@@ -303,10 +315,9 @@ function relay(
       }
       ws.send(buf.slice(0, n));
       result.bytesToClient += n;
-      if (ws.bufferedAmount > result.peakBufferedToClient) {
-        result.peakBufferedToClient = ws.bufferedAmount;
-      }
-      if (ws.bufferedAmount > high) {
+      const buffered = ws.bufferedAmount;
+      if (buffered > result.peakBufferedToClient) result.peakBufferedToClient = buffered;
+      if (buffered > high) {
         // The client reads slower than the target sends: leave the target's
         // bytes in the kernel (TCP pushes back on it) until the queue drains.
         while (ws.bufferedAmount > low && ws.readyState === WebSocket.OPEN && !ended) {
