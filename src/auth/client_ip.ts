@@ -9,7 +9,8 @@ import { CidrList } from "./cidr.ts";
 
 const parsedLists = new WeakMap<readonly string[], CidrList>();
 
-function trustList(trustedProxies: readonly string[]): CidrList {
+/** The parsed `--trusted-proxy` list, parsed once per array (pass the same array each time). */
+export function trustList(trustedProxies: readonly string[]): CidrList {
   let list = parsedLists.get(trustedProxies);
   if (!list) {
     list = new CidrList(trustedProxies);

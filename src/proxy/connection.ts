@@ -129,8 +129,9 @@ async function runSteps(
   if (await answerHealth(conn, head, ctx)) return undefined;
   const site: RefusalSite = { http: true, head, tokenPathPrefix: prefix };
   const client: ClientInfo = { peer: conn.peer, clientCertCN: conn.clientCertCN };
-  // Behind a trusted proxy, the client it names; it may be banned too.
-  const address = ctx.guard && ctx.access.clientAddress(client, head);
+  // A direct peer's address is known already; behind a trusted proxy, the client its head
+  // names. Checked again: a ban may have started while the head was read.
+  const address = peerAddress ?? (ctx.guard && ctx.access.clientAddress(client, head));
   const bannedClient = address === undefined ? null : ctx.guard?.check(address);
   if (bannedClient) return { refusal: bannedClient, stream: conn, site };
   if (!isUpgradeRequest(head)) {

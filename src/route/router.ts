@@ -26,9 +26,13 @@
  * @module
  */
 import { type AuthClient, type Authorizer, createAuthorizer } from "../auth/authorize.ts";
-import { clientAddress, type ForwardedHeader, requestedHost } from "../auth/client_ip.ts";
+import {
+  clientAddress,
+  type ForwardedHeader,
+  requestedHost,
+  trustList,
+} from "../auth/client_ip.ts";
 import { type ClientInfo, peerIp } from "../auth/client.ts";
-import { CidrList } from "../auth/cidr.ts";
 import {
   createFleetLimiter,
   createSharedRate,
@@ -40,6 +44,7 @@ import { isRefusal, type Refusal, refusal } from "../auth/refusal.ts";
 import type { JwtSecretEncoding } from "../config/config.ts";
 import { HttpError, type RequestHead } from "../http/head.ts";
 import type { Target } from "../net/address.ts";
+import { normalizeIp } from "../net/ip.ts";
 import { logWarn } from "../base/log.ts";
 import {
   createTokenResolver,
@@ -273,8 +278,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     !resolver || (await lookupToken(resolver, token)) !== null;
   const recheckWith = options.recheckWith ?? ownRecheck;
 
-  const trustList = new CidrList(trusted);
-  const isTrusted = (ip: string) => trustList.contains(ip);
+  const isTrusted = (ip: string) => trustList(trusted).contains(ip);
 
   return {
     rawAllowed: resolver === undefined && !options.lookup && !options.authorize &&
@@ -282,7 +286,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     clientAddress(client, head) {
       const ip = peerIp(client.peer);
       if (!head && (ip === "unix" || isTrusted(ip))) return undefined;
-      const address = head ? addressOf(head, client) : ip;
+      // Normalised as with a head (`::ffff:1.2.3.4` → `1.2.3.4`): one key per client either way.
+      const address = head ? addressOf(head, client) : normalizeIp(ip);
       // A unix peer naming no client comes back as 127.0.0.1: the proxy, not a client.
       if (ip === "unix" && address === "127.0.0.1") return undefined;
       return address === "unix" || isTrusted(address) ? undefined : address;
