@@ -99,9 +99,8 @@ export function createFleetLimiter(
       let full: number | typeof TIMEOUT = TIMEOUT;
       if (store.up) {
         try {
-          full = await raceTimeout(store.take(claims, member), timeoutMs) as
-            | number
-            | typeof TIMEOUT;
+          const r = await raceTimeout(store.take(claims, member), timeoutMs);
+          if (typeof r === "number") full = r;
         } catch {
           // Unreachable (the store logs that once): admitted on this replica's count.
         }

@@ -18,9 +18,6 @@ export interface Readiness {
   warning?: string;
 }
 
-/** The paths answered: `/healthz` and `/readyz`. */
-export const HEALTH_PATHS: readonly string[] = ["/healthz", "/readyz"];
-
 /** A health answer: its status and its plain-text body. */
 export interface HealthAnswer {
   /** 200, or 503 from `/readyz` when not ready. */
@@ -29,7 +26,7 @@ export interface HealthAnswer {
   body: string;
 }
 
-/** The answer for `path`, or undefined when `path` is not one of {@linkcode HEALTH_PATHS}. */
+/** The answer for `path`, or undefined when `path` is not `/healthz` or `/readyz`. */
 export function healthAnswer(path: string, ready: () => Readiness): HealthAnswer | undefined {
   if (path === "/healthz") return { status: 200, body: "ok\n" };
   if (path !== "/readyz") return undefined;
@@ -39,7 +36,7 @@ export function healthAnswer(path: string, ready: () => Readiness): HealthAnswer
 }
 
 /** Headers of every health answer: plain text that no cache keeps. */
-export const HEALTH_HEADERS: Readonly<Record<string, string>> = {
+const HEALTH_HEADERS: Readonly<Record<string, string>> = {
   "Content-Type": "text/plain; charset=utf-8",
   "Cache-Control": "no-store",
 };

@@ -18,7 +18,7 @@ import type { ByteStream } from "../net/stream.ts";
 import type { ProxyContext } from "./context.ts";
 
 /** The `--accept-proxy-protocol` entry that lists unix-socket peers (`--unix-listen`). */
-export const UNIX_PEER = "unix";
+const UNIX_PEER = "unix";
 
 /** The peers that must begin with a PROXY header: CIDR blocks, and unix-socket peers. */
 export class ProxyHeaderPeers {
