@@ -20,7 +20,7 @@ import {
   sendJsonLine,
   serveJsonLines,
 } from "../net/json_lines.ts";
-import type { BanStore } from "./bans.ts";
+import { type BanStore, countFailure } from "./bans.ts";
 
 /** The parent's side: failures and bans of every worker, on the unix socket `path`. */
 export function serveHostBans(
@@ -43,13 +43,8 @@ export function serveHostBans(
     line(from, m) {
       const t = now();
       if (typeof m.failure === "string" && typeof m.window === "number") {
-        const window = m.window * 1000;
-        const times = (failures.get(m.failure) ?? []).filter((f) => t - f < window);
-        times.push(t);
-        // Re-inserted so the oldest entry is first; bounded like the workers' own lists.
-        failures.delete(m.failure);
-        failures.set(m.failure, times);
-        if (failures.size > 10_000) failures.delete(failures.keys().next().value!);
+        // Bounded like the workers' own lists.
+        const times = countFailure(failures, m.failure, t, m.window * 1000, 10_000);
         sendJsonLine(from, { id: m.id, count: times.length });
       } else if (typeof m.ban === "string" && typeof m.seconds === "number") {
         failures.delete(m.ban);

@@ -47,6 +47,27 @@ export function banKey(address: string): string {
   return `${groups.join(":")}::/64`;
 }
 
+/**
+ * Adds a failure of `key` at `now` to its recent ones in `map` (those
+ * within `windowMs`) and returns them. The map is ordered least recently
+ * failed first and keeps at most `max` keys: past that the oldest is
+ * dropped. Shared by a ban list and a `--workers` parent's host-wide count.
+ */
+export function countFailure(
+  map: Map<string, number[]>,
+  key: string,
+  now: number,
+  windowMs: number,
+  max: number,
+): number[] {
+  const times = (map.get(key) ?? []).filter((t) => now - t < windowMs);
+  times.push(now);
+  map.delete(key); // re-inserted last: the order is least recently failed first
+  map.set(key, times);
+  if (map.size > max) map.delete(map.keys().next().value!);
+  return times;
+}
+
 /** Options for {@linkcode BanList}. */
 export interface BanOptions {
   /** Failures that start a ban (`--ban-after`, at least 1). */
@@ -148,16 +169,11 @@ export class BanList {
     const address = banKey(client);
     if (!FAILURE_KINDS.has(refused.kind) || this.#bans.has(address)) return;
     this.#options.onFailure?.(refused.kind);
-    const now = this.#now();
-    const times = (this.#failures.get(address) ?? []).filter((t) => now - t < this.#windowMs);
-    times.push(now);
-    // Re-inserted so the map's order is least recently failed first: that one is dropped.
-    this.#failures.delete(address);
+    const times = countFailure(this.#failures, address, this.#now(), this.#windowMs, this.#max);
     if (times.length >= this.#after) {
       this.#ban(address, times.length);
       return;
     }
-    this.#remember(this.#failures, address, times);
     const store = this.#options.store;
     if (!store) return;
     store.failure(address, this.#options.window).then((count) => {
@@ -189,7 +205,14 @@ export class BanList {
     const known = this.#bans.get(address);
     if (known !== undefined && known >= until) return;
     this.#bans.delete(address);
-    this.#remember(this.#bans, address, until);
+    if (this.#bans.size >= this.#max) {
+      // The oldest ban is forgotten: a flood of addresses cannot grow the table.
+      const oldest = this.#bans.keys().next().value!;
+      this.#bans.delete(oldest);
+      logInfo("ban dropped: too many bans tracked", { client: oldest });
+      this.#options.onActive?.(this.#bans.size);
+    }
+    this.#bans.set(address, until);
     this.#failures.delete(address);
     if (known === undefined) {
       logInfo("ban start", {
@@ -216,20 +239,5 @@ export class BanList {
   #sweep(): void {
     const now = this.#now();
     for (const [address, until] of this.#bans) if (until <= now) this.#endBan(address);
-  }
-
-  /** Sets `key` in a bounded map, dropping the oldest entry when full. */
-  #remember<V>(map: Map<string, V>, key: string, value: V): void {
-    if (map.size >= this.#max) {
-      const oldest = map.keys().next().value;
-      if (oldest !== undefined) {
-        map.delete(oldest);
-        if (map === (this.#bans as Map<string, unknown>)) {
-          logInfo("ban dropped: too many bans tracked", { client: oldest });
-          this.#options.onActive?.(this.#bans.size);
-        }
-      }
-    }
-    map.set(key, value);
   }
 }
