@@ -29,17 +29,14 @@ export function serveHostBans(
 ): { close(): void } {
   const failures = new Map<string, number[]>();
   const bans = new Map<string, number>();
-  const conns = new Set<Deno.Conn>();
-  return serveJsonLines(path, {
+  const server = serveJsonLines(path, {
     open(conn) {
-      conns.add(conn);
       const t = now();
       for (const [address, until] of bans) {
         if (until <= t) bans.delete(address);
         else sendJsonLine(conn, { ban: address, seconds: Math.ceil((until - t) / 1000) });
       }
     },
-    close: (conn) => conns.delete(conn),
     line(from, m) {
       const t = now();
       if (typeof m.failure === "string" && typeof m.window === "number") {
@@ -49,10 +46,13 @@ export function serveHostBans(
       } else if (typeof m.ban === "string" && typeof m.seconds === "number") {
         failures.delete(m.ban);
         bans.set(m.ban, t + m.seconds * 1000);
-        for (const c of conns) if (c !== from) sendJsonLine(c, { ban: m.ban, seconds: m.seconds });
+        for (const c of server.conns) {
+          if (c !== from) sendJsonLine(c, { ban: m.ban, seconds: m.seconds });
+        }
       }
     },
   });
+  return server;
 }
 
 /** A worker's side: a {@linkcode BanStore} on the parent's socket at `path`. */

@@ -45,11 +45,10 @@ function isKeys(v: unknown): v is string[] {
 export function serveHostLimits(path: string): { close(): void } {
   /** Each counted thing's members; a member is `<connection>/<worker's name>`. */
   const sets = new Map<string, Set<string>>();
-  /** What each worker connection holds: member → keys. */
-  const held = new Map<Deno.Conn, Map<string, string[]>>();
+  /** Each worker connection's number (for member names) and what it holds: member → keys. */
+  const held = new Map<Deno.Conn, { name: number; members: Map<string, string[]> }>();
   /** Handshake buckets, one limiter per rate asked for (a reload may change it). */
   const rates = new Map<number, Limiter>();
-  const names = new Map<Deno.Conn, number>();
   let connections = 0;
 
   const add = (keys: string[], member: string) => {
@@ -70,19 +69,18 @@ export function serveHostLimits(path: string): { close(): void } {
 
   return serveJsonLines(path, {
     open(conn) {
-      names.set(conn, ++connections);
-      held.set(conn, new Map());
+      held.set(conn, { name: ++connections, members: new Map() });
     },
     close(conn) {
       // The worker is gone: its sessions are too.
-      for (const [member, keys] of held.get(conn) ?? []) remove(keys, member);
+      for (const [member, keys] of held.get(conn)?.members ?? []) remove(keys, member);
       held.delete(conn);
-      names.delete(conn);
     },
     line(from, m) {
-      const mine = held.get(from);
-      if (!mine) return;
-      const member = `${names.get(from)}/${m.member}`;
+      const worker = held.get(from);
+      if (!worker) return;
+      const mine = worker.members;
+      const member = `${worker.name}/${m.member}`;
       if (isClaims(m.take) && typeof m.member === "string") {
         const full = m.take.findIndex((c) => (sets.get(c.key)?.size ?? 0) >= c.max);
         if (full < 0) {

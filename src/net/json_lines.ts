@@ -58,7 +58,10 @@ export interface JsonLineHandlers {
 }
 
 /** Serves `handlers` on the unix socket `path` until the returned `close`. */
-export function serveJsonLines(path: string, handlers: JsonLineHandlers): { close(): void } {
+export function serveJsonLines(
+  path: string,
+  handlers: JsonLineHandlers,
+): { close(): void; readonly conns: ReadonlySet<Deno.Conn> } {
   const listener = Deno.listen({ transport: "unix", path });
   const conns = new Set<Deno.Conn>();
   void (async () => {
@@ -73,6 +76,8 @@ export function serveJsonLines(path: string, handlers: JsonLineHandlers): { clos
     }
   })().catch(() => {});
   return {
+    /** The connections open now (to send every worker a line). */
+    conns,
     close() {
       listener.close();
       for (const c of conns) closeQuietly(c);
