@@ -10,19 +10,24 @@ export interface TestRedis {
   proc: Proc;
 }
 
-/** Starts redis-server on a free loopback port (`extra`: more arguments) and waits until ready. */
-export async function startRedis(extra: string[] = [], port = freePort()): Promise<TestRedis> {
-  const proc = startProcess("redis-server", [
+/** redis-server's arguments for a test: no persistence, listening on `bind`:`port`. */
+export function redisArgs(bind: string, port: number, extra: string[] = []): string[] {
+  return [
     "--port",
     String(port),
     "--bind",
-    "127.0.0.1",
+    bind,
     "--save",
     "",
     "--appendonly",
     "no",
     ...extra,
-  ]);
+  ];
+}
+
+/** Starts redis-server on a free loopback port (`extra`: more arguments) and waits until ready. */
+export async function startRedis(extra: string[] = [], port = freePort()): Promise<TestRedis> {
+  const proc = startProcess("redis-server", redisArgs("127.0.0.1", port, extra));
   await proc.waitFor("Ready to accept connections");
   return { port, proc };
 }

@@ -3,6 +3,7 @@
  * @module
  */
 import { concatBytes } from "../../src/base/bytes.ts";
+import { addLogSink } from "../../src/base/log.ts";
 
 export { concatBytes };
 
@@ -343,4 +344,16 @@ export async function startXtigervnc(options: XtigervncOptions = {}): Promise<Xt
     throw e;
   }
   return { proc, display, rfbPort, stop };
+}
+
+/** The warnings vncws logs while `fn` runs (its modules, in this process). */
+export async function captureWarnings(fn: () => unknown): Promise<string[]> {
+  const seen: string[] = [];
+  const remove = addLogSink((text, level) => level === "warn" && seen.push(text));
+  try {
+    await fn();
+  } finally {
+    remove();
+  }
+  return seen;
 }

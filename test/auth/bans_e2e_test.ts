@@ -16,7 +16,7 @@ import {
   startVncws,
   tempDir,
 } from "../../scripts/testing/util.ts";
-import { randomKey } from "../../scripts/testing/ws_client.ts";
+import { upgradeRequest } from "../../scripts/testing/ws_client.ts";
 import { startRedis } from "../../scripts/testing/redis.ts";
 
 /** Sends a WebSocket upgrade from `source` to vncws; resolves the response head. */
@@ -26,15 +26,6 @@ function upgrade(
   token: string,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; head: string }> {
-  const lines = [
-    `GET /websockify?token=${token} HTTP/1.1`,
-    `Host: 127.0.0.1:${port}`,
-    "Upgrade: websocket",
-    "Connection: Upgrade",
-    `Sec-WebSocket-Key: ${randomKey()}`,
-    "Sec-WebSocket-Version: 13",
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-  ];
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: "127.0.0.1", port, localAddress: source });
     let got = "";
@@ -43,7 +34,10 @@ function upgrade(
       const head = got.split("\r\n\r\n")[0];
       resolve({ status: Number(head.slice(9, 12)), head });
     };
-    socket.on("connect", () => socket.write(lines.join("\r\n") + "\r\n\r\n"));
+    socket.on(
+      "connect",
+      () => socket.write(upgradeRequest(port, { path: `/websockify?token=${token}`, headers })),
+    );
     socket.on("data", (b: Uint8Array) => {
       got += new TextDecoder().decode(b);
       if (got.includes("\r\n\r\n")) done();

@@ -7,6 +7,7 @@
 import type { Network } from "../../scripts/testing/netns.ts";
 import { DEMO_DESKTOP } from "../../scripts/testing/demo_desktop.ts";
 import { MAIN, type Proc } from "../../scripts/testing/util.ts";
+import { redisArgs } from "../../scripts/testing/redis.ts";
 
 /** deploy/, the files the tests load as they are. */
 export const DEPLOY = new URL("../../deploy/", import.meta.url).pathname;
@@ -105,18 +106,11 @@ export async function waitListening(
 
 /** Starts redis-server in host `host` on its address, port 6379, no persistence. */
 export async function startRedisHost(net: Network, host: string): Promise<Proc> {
-  const p = net.start(host, "redis-server", [
-    "--bind",
-    net.ip(host),
-    "--port",
-    "6379",
-    "--protected-mode",
-    "no",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-  ]);
+  const p = net.start(
+    host,
+    "redis-server",
+    redisArgs(net.ip(host), 6379, ["--protected-mode", "no"]),
+  );
   await p.waitFor("Ready to accept connections", 20_000);
   return p;
 }

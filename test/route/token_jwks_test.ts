@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { CompactEncrypt, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
-import { addLogSink } from "../../src/base/log.ts";
+import { captureWarnings } from "../../scripts/testing/util.ts";
 import { TokenBackendError } from "../../src/route/resolver.ts";
 import { JWTTokenApi } from "../../src/route/token_jwt.ts";
 import { jwksUrl } from "../../src/route/token_jwks.ts";
@@ -60,14 +60,7 @@ function jwksServer() {
 
 /** The warnings logged while `fn` runs, one text. */
 async function warnings(fn: () => unknown): Promise<string> {
-  const seen: string[] = [];
-  const remove = addLogSink((text, level) => level === "warn" && seen.push(text));
-  try {
-    await fn();
-  } finally {
-    remove();
-  }
-  return seen.join("\n");
+  return (await captureWarnings(fn)).join("\n");
 }
 
 /** A clock in seconds that the test moves. */

@@ -9,7 +9,7 @@ import {
   importSPKI,
   SignJWT,
 } from "jose";
-import { addLogSink } from "../../src/base/log.ts";
+import { captureWarnings } from "../../scripts/testing/util.ts";
 import { JWTTokenApi } from "../../src/route/token_jwt.ts";
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -27,16 +27,7 @@ const hs256 = (secret: Uint8Array, extra: Record<string, unknown> = {}) =>
   new SignJWT({ ...claims, ...extra }).setProtectedHeader({ alg: "HS256" }).sign(secret);
 
 /** The warnings logged while `fn` runs. */
-async function warnings(fn: () => unknown): Promise<string[]> {
-  const seen: string[] = [];
-  const remove = addLogSink((text, level) => level === "warn" && seen.push(text));
-  try {
-    await fn();
-  } finally {
-    remove();
-  }
-  return seen;
-}
+const warnings = captureWarnings;
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();
