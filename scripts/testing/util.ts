@@ -357,3 +357,29 @@ export async function captureWarnings(fn: () => unknown): Promise<string[]> {
   }
   return seen;
 }
+
+/** `read()`'s first defined answer, polled every `intervalMs`; throws naming `what` after `timeoutMs`. */
+export async function until<T>(
+  read: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 15_000,
+  intervalMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Resolves once `check()` holds, polled every `intervalMs`; throws naming `what` after `timeoutMs`. */
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 15_000,
+  intervalMs = 100,
+): Promise<void> {
+  await until(async () => (await check()) || undefined, what, timeoutMs, intervalMs);
+}

@@ -17,6 +17,7 @@ import {
   skipUnless,
   startVncws,
   tempDir,
+  waitUntil,
 } from "../../scripts/testing/util.ts";
 import { startRedis, type TestRedis } from "../../scripts/testing/redis.ts";
 import { wsEcho } from "../../scripts/testing/ws_npm.ts";
@@ -89,14 +90,9 @@ async function statusJson(metrics: number): Promise<Listed[]> {
   return await (await fetch(`http://127.0.0.1:${metrics}/sessions.json`)).json();
 }
 
-/** Polls `check` until it is true (or fails after `ms`). */
-async function until(what: string, check: () => Promise<boolean>, ms = 15000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`still not so after ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Its arguments in this file's order: what it waits for first. */
+const until = (what: string, check: () => Promise<boolean>, ms = 15000) =>
+  waitUntil(check, what, ms);
 
 const count = (text: string, needle: string) => text.split(needle).length - 1;
 

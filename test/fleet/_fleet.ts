@@ -6,7 +6,7 @@
  */
 import type { Network } from "../../scripts/testing/netns.ts";
 import { DEMO_DESKTOP } from "../../scripts/testing/demo_desktop.ts";
-import { MAIN, type Proc } from "../../scripts/testing/util.ts";
+import { MAIN, type Proc, until } from "../../scripts/testing/util.ts";
 import { redisArgs } from "../../scripts/testing/redis.ts";
 
 /** deploy/, the files the tests load as they are. */
@@ -147,20 +147,7 @@ export async function waitLogLines(
   }
 }
 
-/** Polls `read` until it returns a value (not undefined); throws naming `what` after `timeoutMs`. */
-export async function until<T>(
-  read: () => T | undefined | Promise<T | undefined>,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+export { until };
 
 /**
  * deploy/nginx.conf with its `${VNCWS_…}` placeholders replaced from `vars`,

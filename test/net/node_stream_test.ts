@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { NodeSocketStream, StreamClosedError } from "../../src/net/node_stream.ts";
-import { readExactly, readToEof, writeAll } from "../../scripts/testing/util.ts";
+import { readExactly, readToEof, waitUntil, writeAll } from "../../scripts/testing/util.ts";
+
+const until = (cond: () => boolean, what: string) => waitUntil(cond, what, 10_000, 25);
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -31,11 +33,6 @@ async function pair(
       server.close();
     },
   };
-}
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 25));
-  assert.ok(cond(), `never saw: ${what}`);
 }
 
 Deno.test({

@@ -9,7 +9,9 @@ import assert from "node:assert/strict";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { skipUnless } from "../../scripts/testing/util.ts";
+import { skipUnless, waitUntil } from "../../scripts/testing/util.ts";
+
+const until = (f: () => boolean, what: string) => waitUntil(f, what, 5_000, 50);
 import { makeCerts, makeLeaf, type TestCerts } from "../../scripts/testing/certs.ts";
 import { addLogSink } from "../../src/base/log.ts";
 import { allowedTls12Suites, createTlsServer, type TlsServer } from "../../src/net/tls_server.ts";
@@ -174,11 +176,6 @@ async function sClient(port: number, cipher: string): Promise<string> {
   await w.close();
   const out = await p.output();
   return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-}
-
-async function until(f: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 100 && !f(); i++) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(f(), `timed out waiting for ${what}`);
 }
 
 let certs: TestCerts;

@@ -10,7 +10,10 @@
  */
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { freePort, skipUnless, startVncws } from "../../scripts/testing/util.ts";
+import { freePort, skipUnless, startVncws, waitUntil } from "../../scripts/testing/util.ts";
+
+/** Certificate files are polled every 2 s: waits of up to 20 s. */
+const until = (f: () => Promise<boolean>, what: string) => waitUntil(f, what, 20_000, 200);
 import { startEchoTarget } from "../../scripts/testing/targets.ts";
 import { makeCerts, makeLeaf, type TestCerts } from "../../scripts/testing/certs.ts";
 import { wsEcho, wsOpen } from "../../scripts/testing/ws_npm.ts";
@@ -50,15 +53,6 @@ function serialOf(path: string): string {
 
 function notAfterOf(path: string): number {
   return new Date(new X509Certificate(Deno.readTextFileSync(path)).validTo).getTime() / 1000;
-}
-
-/** Polls `f` until it holds (each try is a real handshake), or fails after 20 s. */
-async function until(f: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!await f()) {
-    if (Date.now() > deadline) throw new Error(`never saw ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** `vncws_tls_cert_not_after_seconds` by name label, from the metrics endpoint. */

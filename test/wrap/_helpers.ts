@@ -3,11 +3,10 @@
  * the X lock files of displays a test started, and RFB greeting reads.
  * @module
  */
-import { readExactly } from "../../scripts/testing/util.ts";
+import { readExactly, waitUntil } from "../../scripts/testing/util.ts";
 import type { Target } from "../../src/net/address.ts";
 import { isAlive, processStart } from "../../src/wrap/proc.ts";
 import { exists } from "../../src/base/fs.ts";
-import { sleep } from "../../src/base/time.ts";
 
 export { exists };
 
@@ -59,18 +58,7 @@ export async function rfbGreeting(target: Target): Promise<string> {
   }
 }
 
-/** Waits until `check` is true, polling; throws `what` after `timeoutMs`. */
-export async function waitUntil(
-  check: () => boolean,
-  what: string,
-  timeoutMs = 15000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+export { waitUntil };
 
 /** A PID and its start time, to check later that exactly that process is gone. */
 export function identify(pid: number): { pid: number; start: number } {
