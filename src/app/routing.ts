@@ -75,6 +75,7 @@ function routerOptions(
     jwtSecretEncoding: config.jwtSecretEncoding,
     jwtAudience: config.jwtAudience,
     jwtIssuer: config.jwtIssuer,
+    targetPolicy: config.rfbPolicy,
     authPlugin: config.authPlugin,
     authSource: config.authSource,
     allowOrigin: config.allowOrigin,

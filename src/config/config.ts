@@ -5,6 +5,7 @@
  * src/cli/ reads them, so `--help`, the README and the code agree.
  * @module
  */
+import type { RfbPolicy } from "../rfb/policy.ts";
 import type { HostPort, Target } from "../net/address.ts";
 import type { TargetTlsConfig, TlsConfig } from "../net/tls_options.ts";
 
@@ -144,6 +145,12 @@ export interface Config {
   limits: Limits;
   /** Brute-force bans. */
   bans: BanConfig;
+  /**
+   * The RFB policy of every session (`--view-only`, `--clipboard`,
+   * `--target-password-file`); a token's own settings add to it (the
+   * stricter wins). Absent = none: sessions take the plain relay.
+   */
+  rfbPolicy?: RfbPolicy;
   /**
    * `--state-redis`: a Redis shared by the fleet (`host[:port[:db[:password]]]`
    * or a `redis://` URL) for its live sessions and limits.

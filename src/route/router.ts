@@ -25,6 +25,7 @@
  *    handshake rate too).
  * @module
  */
+import type { RfbPolicy } from "../rfb/policy.ts";
 import { type AuthClient, type Authorizer, createAuthorizer } from "../auth/authorize.ts";
 import {
   clientAddress,
@@ -83,6 +84,8 @@ export interface RouterOptions {
   jwtAudience?: string;
   /** `--jwt-issuer`: JWTs must carry this `iss`. */
   jwtIssuer?: string;
+  /** The RFB policy of every session (Config.rfbPolicy); a token's settings add to it. */
+  targetPolicy?: RfbPolicy;
   /** `--auth-plugin`, `--auth-source`. */
   authPlugin?: string;
   /** `--auth-source`: the auth plugin's argument. */
@@ -157,6 +160,14 @@ export interface Route {
    * backend cannot answer. Absent without a token plugin.
    */
   recheck?: () => Promise<boolean>;
+  /**
+   * The session's RFB policy (credentials vncws holds, view-only,
+   * clipboard): the fixed one from the options and the token's own
+   * settings. Absent = the plain relay.
+   */
+  rfb?: RfbPolicy;
+  /** Seconds this session may last (a token's `max_duration`); `--max-session` applies too. */
+  maxDuration?: number;
 }
 
 /** What {@linkcode createRouter} returns. */
@@ -360,7 +371,15 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       if (!target) return refusal("no_target", 404, "no target is configured for this server");
       const slot = await hold(address, label);
       if (isRefusal(slot)) return slot;
-      return { target, label, address, release: () => slot.release(), expiresAt, recheck };
+      return {
+        target,
+        label,
+        address,
+        release: () => slot.release(),
+        expiresAt,
+        recheck,
+        rfb: options.targetPolicy,
+      };
     },
 
     async checkWeb(head, client, webAuth) {
@@ -377,7 +396,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       if (!target) return refusal("no_target", 404, "no target is configured for this server");
       const slot = await hold(address);
       if (isRefusal(slot)) return slot;
-      return { target, address, release: () => slot.release() };
+      return { target, address, release: () => slot.release(), rfb: options.targetPolicy };
     },
 
     recheck: ownRecheck,
