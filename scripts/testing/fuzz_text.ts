@@ -70,12 +70,12 @@ export const tokenFileRandom: fc.IPropertyWithHooks<[string, string, number]> = 
       if (k === "" || k !== k.trim() || k.includes("\n")) {
         throw new Error(`bad token ${JSON.stringify(k)}`);
       }
-      if (!validTarget(v)) {
+      if (!validTarget(v.target)) {
         throw new Error(`bad target for ${JSON.stringify(k)}: ${JSON.stringify(v)}`);
       }
     }
     const more = parseTokenFileText(`${text}\n${token}: 127.0.0.1:${port}\n`, "fuzz.conf");
-    const t = more.get(token);
+    const t = more.get(token)?.target;
     if (!t || t.kind !== "tcp" || t.hostname !== "127.0.0.1" || t.port !== port) {
       throw new Error(`the last line for ${token} did not win: ${JSON.stringify(t)}`);
     }

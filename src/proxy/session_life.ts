@@ -1,6 +1,8 @@
 /**
- * Ends sessions whose right to exist ended: `--max-session` (the session
- * lasted long enough), a JWT's `exp` (the route carries it), and
+ * Ends sessions whose right to exist ended: `--max-session` or the token's
+ * `max_duration` (the session lasted long enough; the shorter applies), the
+ * token's expiry (a JWT's `exp` or its `expires` setting: the route carries
+ * it), and
  * `--token-recheck` (the token no longer resolves through the token
  * backend). Each is closed with 1008 and a reason the viewer can show, by
  * aborting the session's signal with a `CloseRequest` (the same way an
@@ -19,11 +21,11 @@ import { CloseRequest } from "../ws/relay.ts";
 
 /** The close code of every end decided here: 1008, policy violation. */
 export const POLICY_CLOSE = 1008;
-/** The close reason when `--max-session` is reached. */
+/** The close reason when `--max-session` or the token's `max_duration` is reached. */
 export const TIME_LIMIT = "session time limit";
 /** The close reason when a recheck finds the token unknown. */
 export const TOKEN_REVOKED = "token revoked";
-/** The close reason when the token's expiry (a JWT's `exp`) passed. */
+/** The close reason when the token's expiry (a JWT's `exp`, its `expires` setting) passed. */
 export const TOKEN_EXPIRED = "token expired";
 
 /** How many token lookups of one recheck run at once (a slow API must not get thousands). */
@@ -55,7 +57,7 @@ export interface SessionLife {
    * Watches a session that starts now; undefined when nothing can end it
    * here (no time limit, no expiry, no recheck).
    */
-  watch(route: Pick<Route, "expiresAt" | "recheck">): SessionWatch | undefined;
+  watch(route: Pick<Route, "expiresAt" | "recheck" | "maxDuration">): SessionWatch | undefined;
   /** One walk: ends what is due, and rechecks the tokens when that is due. */
   tick(): Promise<void>;
   /** Sessions watched now. */
@@ -143,7 +145,12 @@ export function createSessionLife(options: SessionLifeOptions): SessionLife {
     },
     tick,
     watch(route) {
-      const deadline = options.maxSession > 0 ? now() + options.maxSession * 1000 : Infinity;
+      // The shorter of the server's limit and the token's own.
+      const seconds = Math.min(
+        options.maxSession > 0 ? options.maxSession : Infinity,
+        route.maxDuration !== undefined && route.maxDuration > 0 ? route.maxDuration : Infinity,
+      );
+      const deadline = seconds === Infinity ? Infinity : now() + seconds * 1000;
       const recheck = recheckMs > 0 ? route.recheck : undefined;
       if (deadline === Infinity && route.expiresAt === undefined && !recheck) return undefined;
       const e: Entry = {

@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { concatBytes } from "../base/bytes.ts";
 import { parseHostPort, type Target } from "../net/address.ts";
+import type { TargetSettings } from "./target_settings.ts";
 
 /** Maps a token to the target a session connects to. */
 export interface TokenResolver {
@@ -19,8 +20,9 @@ export interface TokenResolver {
   lookup(token: string): Promise<Target | null>;
   /**
    * Like `lookup`, and says until when the token is valid (ms since the
-   * epoch; a JWT's `exp`): its session is closed then. Backends whose
-   * tokens carry no expiry leave it out.
+   * epoch; a JWT's `exp`: its session is closed then) and what the token's
+   * own settings are (`target_settings.ts`). Backends whose tokens carry
+   * neither may leave it out.
    */
   lookupDetail?(token: string): Promise<TokenAnswer | null>;
   /** Releases backend resources (connections, timers). */
@@ -33,6 +35,8 @@ export interface TokenAnswer {
   target: Target;
   /** When the token stops being valid (ms since the epoch); absent = it does not expire. */
   expiresAt?: number;
+  /** The token's own settings (credentials, view-only, clipboard, limits); absent = none. */
+  settings?: TargetSettings;
 }
 
 /**
@@ -56,6 +60,9 @@ export class TokenBackendError extends Error {
 export function tokenHash(token: string): string {
   return createHash("sha256").update(token).digest("hex").slice(0, 12);
 }
+
+/** The JSON fields and JWT claims that name the target ({@linkcode targetFromParts}). */
+export const TARGET_FIELDS: readonly string[] = ["host", "port"];
 
 /**
  * Builds a target from a separate host and port, as the JSON API, JWT claims

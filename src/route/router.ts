@@ -56,6 +56,7 @@ import {
 } from "./token.ts";
 import { extractToken } from "./token_location.ts";
 import { createTargetPolicy, type HostResolver } from "./target_policy.ts";
+import { type RouteSettings, routeSettings, settingsExpired } from "./target_settings.ts";
 
 /** Options for {@linkcode createRouter}; the names follow the CLI flags. */
 export interface RouterOptions {
@@ -84,7 +85,10 @@ export interface RouterOptions {
   jwtAudience?: string;
   /** `--jwt-issuer`: JWTs must carry this `iss`. */
   jwtIssuer?: string;
-  /** The RFB policy of every session (Config.rfbPolicy); a token's settings add to it. */
+  /**
+   * The RFB policy of every session (Config.rfbPolicy); a token's settings
+   * add to it, the stricter winning (`target_settings.ts` `routeSettings`).
+   */
   targetPolicy?: RfbPolicy;
   /** `--auth-plugin`, `--auth-source`. */
   authPlugin?: string;
@@ -152,7 +156,10 @@ export interface Route {
   address: string;
   /** Call exactly once when the session ends or the target connect fails (idempotent). */
   release(): void;
-  /** When the token stops being valid (ms since the epoch, a JWT's `exp`): the session ends then. */
+  /**
+   * When the token stops being valid (ms since the epoch: the earlier of a
+   * JWT's `exp` and the token's `expires` setting): the session ends then.
+   */
   expiresAt?: number;
   /**
    * Looks the session's token up again through the same backend
@@ -260,6 +267,9 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   const hold = (ip: string, label?: string): Refusal | LimitSlot | Promise<Refusal | LimitSlot> =>
     fleet ? fleet.hold(ip, label) : limiter.hold(ip, label);
 
+  // The options' policy alone (no token, or a token without settings); an empty one is none.
+  const fixedSettings = routeSettings(options.targetPolicy);
+
   const fixedTarget = (): Target | undefined =>
     typeof options.target === "function" ? options.target() : options.target;
 
@@ -317,7 +327,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
 
       let target = fixedTarget();
       let label: string | undefined;
-      let expiresAt: number | undefined;
+      let settings: RouteSettings = fixedSettings;
       let recheck: (() => Promise<boolean>) | undefined;
       if (options.lookup) {
         const token = findToken(head);
@@ -352,7 +362,9 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
         try {
           const answer = await lookupToken(resolver, token);
           target = answer?.target;
-          expiresAt = answer?.expiresAt;
+          if (answer) {
+            settings = routeSettings(options.targetPolicy, answer.settings, answer.expiresAt);
+          }
         } catch (e) {
           logWarn("token backend failed", {
             token: label,
@@ -376,9 +388,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
         label,
         address,
         release: () => slot.release(),
-        expiresAt,
         recheck,
-        rfb: options.targetPolicy,
+        ...settings,
       };
     },
 
@@ -396,7 +407,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       if (!target) return refusal("no_target", 404, "no target is configured for this server");
       const slot = await hold(address);
       if (isRefusal(slot)) return slot;
-      return { target, address, release: () => slot.release(), rfb: options.targetPolicy };
+      return { target, address, release: () => slot.release(), ...fixedSettings };
     },
 
     recheck: ownRecheck,
@@ -407,9 +418,16 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   };
 }
 
-/** A token's target and expiry, from the backend's detailed lookup when it has one. */
+/**
+ * A token's target, expiry and settings, from the backend's detailed lookup
+ * when it has one; null for a token whose settings' `expires` has passed,
+ * whichever backend holds it (a recheck then ends its session too).
+ */
 async function lookupToken(resolver: TokenResolver, token: string): Promise<TokenAnswer | null> {
-  if (resolver.lookupDetail) return await resolver.lookupDetail(token);
+  if (resolver.lookupDetail) {
+    const answer = await resolver.lookupDetail(token);
+    return answer && !settingsExpired(answer.settings, Date.now()) ? answer : null;
+  }
   const target = await resolver.lookup(token);
   return target ? { target } : null;
 }

@@ -5,7 +5,10 @@
  * - `BaseTokenAPI`: status < 400 → the body is the target (`host:port`,
  *   `[v6]:port`, `v6:port`, `unix_socket:/path`).
  * - `JSONTokenApi`: status < 400 → the body is JSON `{"host": ..., "port": ...}`
- *   (`"host": "unix_socket"` with a path as port is a unix socket target).
+ *   (`"host": "unix_socket"` with a path as port is a unix socket target),
+ *   with the token's settings as further fields (`"view_only": true`,
+ *   `"password": "..."`; `target_settings.ts`). Other fields are ignored, as
+ *   websockify does, except a misspelt setting, which makes the answer unusable.
  *
  * Status 400–499 means "unknown token" (the session answers 404). A status
  * ≥ 500, an unreachable backend, a timeout or an unusable body is a
@@ -22,11 +25,14 @@ import { logWarn } from "../base/log.ts";
 import {
   parseTokenTarget,
   readLimited,
+  TARGET_FIELDS,
   targetFromParts,
+  type TokenAnswer,
   TokenBackendError,
   tokenHash,
   type TokenResolver,
 } from "./resolver.ts";
+import { settingsFromObject } from "./target_settings.ts";
 
 /** Options for {@linkcode BaseTokenAPI} and {@linkcode JSONTokenApi}. */
 export interface TokenApiOptions {
@@ -50,8 +56,8 @@ export class BaseTokenAPI implements TokenResolver {
   readonly #timeoutMs: number;
   readonly #ttlMs: number;
   readonly #cacheSize: number;
-  #cache = new Map<string, { expires: number; target: Target | null }>();
-  #inflight = new Map<string, Promise<Target | null>>();
+  #cache = new Map<string, { expires: number; answer: TokenAnswer | null }>();
+  #inflight = new Map<string, Promise<TokenAnswer | null>>();
 
   /** Throws when `source` is not an http(s) URL. */
   constructor(source: string, options: TokenApiOptions = {}) {
@@ -76,32 +82,37 @@ export class BaseTokenAPI implements TokenResolver {
   }
 
   /** Resolves a token through the cache, then the backend. */
-  lookup(token: string): Promise<Target | null> {
+  async lookup(token: string): Promise<Target | null> {
+    return (await this.lookupDetail(token))?.target ?? null;
+  }
+
+  /** {@linkcode BaseTokenAPI.lookup} with the answer's settings (JSON fields). */
+  lookupDetail(token: string): Promise<TokenAnswer | null> {
     const now = Date.now();
     const hit = this.#cache.get(token);
-    if (hit && hit.expires > now) return Promise.resolve(hit.target);
+    if (hit && hit.expires > now) return Promise.resolve(hit.answer);
     if (hit) this.#cache.delete(token);
     let pending = this.#inflight.get(token);
     if (!pending) {
-      pending = this.#fetch(token).then((target) => {
-        this.#remember(token, target);
-        return target;
+      pending = this.#fetch(token).then((answer) => {
+        this.#remember(token, answer);
+        return answer;
       }).finally(() => this.#inflight.delete(token));
       this.#inflight.set(token, pending);
     }
     return pending;
   }
 
-  #remember(token: string, target: Target | null): void {
+  #remember(token: string, answer: TokenAnswer | null): void {
     if (this.#ttlMs <= 0) return;
     if (this.#cache.size >= this.#cacheSize) {
       const oldest = this.#cache.keys().next().value;
       if (oldest !== undefined) this.#cache.delete(oldest);
     }
-    this.#cache.set(token, { expires: Date.now() + this.#ttlMs, target });
+    this.#cache.set(token, { expires: Date.now() + this.#ttlMs, answer });
   }
 
-  async #fetch(token: string): Promise<Target | null> {
+  async #fetch(token: string): Promise<TokenAnswer | null> {
     const url = this.source.replaceAll("%s", encodeURIComponent(token));
     this.requestCount++;
     const signal = AbortSignal.timeout(this.#timeoutMs);
@@ -131,8 +142,8 @@ export class BaseTokenAPI implements TokenResolver {
   }
 
   /** Turns a successful answer's body into a target; throws when it holds none. */
-  protected parseBody(body: string): Target {
-    return parseTokenTarget(body);
+  protected parseBody(body: string): TokenAnswer {
+    return { target: parseTokenTarget(body) };
   }
 
   /** Drops the cache. */
@@ -142,10 +153,10 @@ export class BaseTokenAPI implements TokenResolver {
   }
 }
 
-/** `JSONTokenApi`: like {@linkcode BaseTokenAPI}, the body is JSON `{host, port}`. */
+/** `JSONTokenApi`: like {@linkcode BaseTokenAPI}, the body is JSON `{host, port, ...settings}`. */
 export class JSONTokenApi extends BaseTokenAPI {
-  /** Parses `{"host": "h", "port": 5900}` (port may be a string). */
-  protected override parseBody(body: string): Target {
+  /** Parses `{"host": "h", "port": 5900, "view_only": true}` (port may be a string). */
+  protected override parseBody(body: string): TokenAnswer {
     let value: unknown;
     try {
       value = JSON.parse(body);
@@ -153,7 +164,9 @@ export class JSONTokenApi extends BaseTokenAPI {
       throw new Error("body is not JSON");
     }
     if (typeof value !== "object" || value === null) throw new Error("body is not a JSON object");
-    const { host, port } = value as Record<string, unknown>;
-    return targetFromParts(host, port);
+    const fields = value as Record<string, unknown>;
+    const target = targetFromParts(fields.host, fields.port);
+    const settings = settingsFromObject(fields, { own: TARGET_FIELDS, strict: false });
+    return settings ? { target, settings } : { target };
   }
 }

@@ -8,10 +8,15 @@
  * - the token ends at the first colon followed by whitespace (`tok: host:5900`,
  *   `tok:\thost:5900`); `tok:host:5900` and `tok: host: 5900` are syntax errors;
  * - targets: `host:port`, `[v6]:port`, `v6:port`, `unix_socket:/path`;
+ * - after the target, whitespace and the token's settings as `key=value`
+ *   words (vncws's addition, `target_settings.ts`):
+ *   `tok: host:5900 password="s3 cret" view_only=true`;
  * - a token defined twice: the last definition wins (files in name order).
  *
- * Syntax errors are logged with file and line (never the line's text, which
- * holds a token) and the line is skipped.
+ * Syntax errors, unknown settings and bad setting values are logged with
+ * file, line and the setting's name (never the line's text, which holds a
+ * token and perhaps a password) and the line is skipped; the other lines
+ * still load. A token whose `expires` has passed does not resolve.
  *
  * Directories: every regular file directly inside, in name order, except
  * names starting with `.` (a deliberate difference from websockify: editor
@@ -21,7 +26,13 @@
 import { join } from "node:path";
 import type { Target } from "../net/address.ts";
 import { logWarn } from "../base/log.ts";
-import { parseTokenTarget, TokenBackendError, type TokenResolver } from "./resolver.ts";
+import {
+  parseTokenTarget,
+  type TokenAnswer,
+  TokenBackendError,
+  type TokenResolver,
+} from "./resolver.ts";
+import { parseSettingsWords, SettingsError, settingsExpired } from "./target_settings.ts";
 
 /** Options for {@linkcode TokenFile}. */
 export interface TokenFileOptions {
@@ -44,7 +55,7 @@ interface Parsed {
   sig: Signature;
   /** When parsing started (ms); a file changed in the same clock tick must be re-read. */
   parsedAt: number;
-  entries: Map<string, Target>;
+  entries: Map<string, TokenAnswer>;
 }
 
 /**
@@ -69,36 +80,43 @@ function sameSignature(a: Signature, b: Signature): boolean {
 }
 
 /**
- * Parses token file text into a map; syntax errors are logged (file, line)
- * and skipped. Exported for tests and for tools that validate token files.
+ * Parses token file text into a map of targets and settings; bad lines are
+ * logged (file, line, the setting's name) and skipped. Exported for tests
+ * and for tools that validate token files.
  */
-export function parseTokenFileText(text: string, file: string): Map<string, Target> {
-  const entries = new Map<string, Target>();
+export function parseTokenFileText(text: string, file: string): Map<string, TokenAnswer> {
+  const entries = new Map<string, TokenAnswer>();
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
     if (line === "" || line.startsWith("#")) continue;
-    const error = (reason: string) =>
-      logWarn("token file syntax error, line skipped", { file, line: i + 1, reason });
+    const error = (reason: string, key?: string) =>
+      logWarn("token file syntax error, line skipped", { file, line: i + 1, key, reason });
     const sep = /:\s/.exec(line);
     if (!sep) {
       error('expected "token: host:port" (a colon and a space after the token)');
       continue;
     }
     const token = line.slice(0, sep.index).trim();
-    const rest = line.slice(sep.index + 2);
+    const rest = line.slice(sep.index + 2).trimStart();
     if (token === "") {
       error("empty token");
       continue;
     }
-    if (/:\s/.test(rest)) {
+    // The target is the first word; settings may follow it.
+    const end = rest.search(/\s/);
+    const targetText = end < 0 ? rest : rest.slice(0, end);
+    if (targetText.endsWith(":")) {
       error('more than one ": " on the line (write the target as host:port without spaces)');
       continue;
     }
     try {
-      entries.set(token, parseTokenTarget(rest));
+      const target = parseTokenTarget(targetText);
+      const settings = end < 0 ? undefined : parseSettingsWords(rest.slice(end));
+      entries.set(token, settings ? { target, settings } : { target });
     } catch (e) {
-      error((e as Error).message);
+      // Settings errors name the key and never the value.
+      error((e as Error).message, e instanceof SettingsError ? e.key : undefined);
     }
   }
   return entries;
@@ -121,7 +139,7 @@ export class TokenFile implements TokenResolver {
   #files = new Map<string, Parsed>();
   #dirSig: Signature | undefined;
   #names: string[] = [];
-  #merged: Map<string, Target> | undefined;
+  #merged: Map<string, TokenAnswer> | undefined;
   #refreshing: Promise<void> | undefined;
 
   /** Reads nothing yet: the first lookup parses `source`. */
@@ -132,12 +150,18 @@ export class TokenFile implements TokenResolver {
 
   /** Resolves a token; rejects with {@linkcode TokenBackendError} when the source is unreadable. */
   async lookup(token: string): Promise<Target | null> {
+    return (await this.lookupDetail(token))?.target ?? null;
+  }
+
+  /** {@linkcode TokenFile.lookup} with the line's settings; null once its `expires` passed. */
+  async lookupDetail(token: string): Promise<TokenAnswer | null> {
     if (this.reload || this.#merged === undefined) {
       // One refresh at a time; concurrent lookups share it.
       this.#refreshing ??= this.#refresh().finally(() => this.#refreshing = undefined);
       await this.#refreshing;
     }
-    return this.#merged?.get(token) ?? null;
+    const answer = this.#merged?.get(token);
+    return answer && !settingsExpired(answer.settings, Date.now()) ? answer : null;
   }
 
   async #refresh(): Promise<void> {
@@ -173,7 +197,7 @@ export class TokenFile implements TokenResolver {
       if (await this.#refreshFile(name, info.isDirectory ? undefined : info)) changed = true;
     }
     if (changed || this.#merged === undefined) {
-      const merged = new Map<string, Target>();
+      const merged = new Map<string, TokenAnswer>();
       for (const name of this.#names) {
         for (const [k, v] of this.#files.get(name)?.entries ?? []) merged.set(k, v);
       }

@@ -1,6 +1,9 @@
 /**
  * websockify's `JWTTokenApi`: the token itself is a JWT whose `host` and
- * `port` claims name the target. Verified with npm `jose`.
+ * `port` claims name the target. Verified with npm `jose`. The token's
+ * settings are claims with the same names as in a token file
+ * (`"view_only": true`, `"max_duration": 600`; `target_settings.ts`); other
+ * claims are ignored, except a misspelt setting, which refuses the token.
  *
  * The source is a key file or a key set URL:
  * - a PEM public key (`PUBLIC KEY`, `RSA PUBLIC KEY`) or certificate: signed
@@ -51,6 +54,7 @@ import type { JwtSecretEncoding } from "../config/config.ts";
 import type { Target } from "../net/address.ts";
 import { logInfo, logWarn } from "../base/log.ts";
 import {
+  TARGET_FIELDS,
   targetFromParts,
   type TokenAnswer,
   TokenBackendError,
@@ -58,6 +62,10 @@ import {
   type TokenResolver,
 } from "./resolver.ts";
 import { type JwksOptions, jwksUrl, RemoteKeySet } from "./token_jwks.ts";
+import { settingsFromObject } from "./target_settings.ts";
+
+/** The claims the backend reads itself: the target and RFC 7519's registered claims. */
+const OWN_CLAIMS = [...TARGET_FIELDS, "iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
 /** Options for {@linkcode JWTTokenApi}. */
 export interface JwtOptions {
@@ -231,7 +239,8 @@ export class JWTTokenApi implements TokenResolver {
 
   /**
    * {@linkcode JWTTokenApi.lookup} with the verified `exp` as `expiresAt`
-   * (without the clock skew allowance: the session ends at `exp`).
+   * (without the clock skew allowance: the session ends at `exp`) and the
+   * settings among the claims.
    */
   async lookupDetail(token: string): Promise<TokenAnswer | null> {
     if (this.#key.kind !== "jwks") await this.#reloadIfChanged();
@@ -241,8 +250,11 @@ export class JWTTokenApi implements TokenResolver {
       if (parts === 5) claims = await this.#verify(await this.#decrypt(token));
       else if (parts === 3) claims = await this.#verify(token);
       else throw new Error("not a compact JWS or JWE");
-      const target = targetFromParts(claims.host, claims.port);
-      return typeof claims.exp === "number" ? { target, expiresAt: claims.exp * 1000 } : { target };
+      const answer: TokenAnswer = { target: targetFromParts(claims.host, claims.port) };
+      if (typeof claims.exp === "number") answer.expiresAt = claims.exp * 1000;
+      const settings = settingsFromObject(claims, { own: OWN_CLAIMS, strict: false });
+      if (settings) answer.settings = settings;
+      return answer;
     } catch (e) {
       if (e instanceof TokenBackendError) throw e;
       const reason = (e as Error).message;

@@ -15,6 +15,7 @@
  *   if (token === "demo") return "127.0.0.1:5901";            // host:port text
  *   if (token === "lab") return { kind: "tcp", hostname: "10.0.0.7", port: 5900 };
  *   if (token === "local") return "unix_socket:/run/vnc/local.sock";
+ *   if (token === "watch") return { target: "10.0.0.8:5900", view_only: true, max_duration: 600 };
  *   return null;                                                // unknown → 404
  * }
  *
@@ -24,7 +25,12 @@
  * - `lookup` receives the raw token and a context whose `source` is the
  *   `--token-source` value (a config path, URL, ... — the module decides).
  * - It resolves a {@linkcode Target}, target text (`host:port`, `[v6]:port`,
- *   `v6:port`, `unix_socket:/path`) or `null` for "unknown token" (HTTP 404).
+ *   `v6:port`, `unix_socket:/path`), `null` for "unknown token" (HTTP 404),
+ *   or an object `{ target, ...settings }` ({@linkcode TokenModuleAnswer}):
+ *   the target (either form) and the token's settings with the names a
+ *   token file uses (`password`, `username`, `view_only`, `clipboard`,
+ *   `max_duration`, `expires`; see `target_settings.ts`). Any other field
+ *   there is an error (503, logged without values).
  * - Throwing {@linkcode TokenBackendError} (or any error) answers 503; the
  *   error message is logged, never sent to the client.
  * - Never log the token itself; use `context.tokenHash(token)`.
@@ -43,10 +49,36 @@
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Target } from "../net/address.ts";
-import { parseTokenTarget, TokenBackendError, tokenHash, type TokenResolver } from "./resolver.ts";
+import type { ClipboardMode } from "../rfb/policy.ts";
+import {
+  parseTokenTarget,
+  type TokenAnswer,
+  TokenBackendError,
+  tokenHash,
+  type TokenResolver,
+} from "./resolver.ts";
+import { settingsFromObject } from "./target_settings.ts";
+
+/** A module's answer with the token's settings (names as in a token file). */
+export interface TokenModuleAnswer {
+  /** Where the session connects: a {@linkcode Target} or target text. */
+  target: Target | string;
+  /** The VNC password vncws answers the server with (never logged). */
+  password?: string;
+  /** The VeNCrypt Plain user name (needs `password`). */
+  username?: string;
+  /** Drop the viewer's input. */
+  view_only?: boolean;
+  /** Which way clipboard text may go. */
+  clipboard?: ClipboardMode;
+  /** Seconds the session may last. */
+  max_duration?: number;
+  /** Unix time (seconds) when the token stops being valid and its session ends. */
+  expires?: number;
+}
 
 /** What a user module's `lookup` may resolve. */
-export type TokenModuleResult = Target | string | null;
+export type TokenModuleResult = Target | string | TokenModuleAnswer | null;
 
 /** The second argument of a user module's `lookup`. */
 export interface TokenModuleContext {
@@ -72,10 +104,15 @@ export function isModulePath(plugin: string): boolean {
   return /\.(ts|mts|js|mjs)$/.test(plugin);
 }
 
-function toTarget(result: unknown): Target | null {
-  if (result === null || result === undefined) return null;
+/** What a value is, for an error message: its type and field names, never its values. */
+function describe(value: unknown): string {
+  if (value === null || typeof value !== "object") return typeof value;
+  return `an object with fields ${Object.keys(value).join(", ") || "(none)"}`;
+}
+
+function toTarget(result: unknown): Target {
   if (typeof result === "string") return parseTokenTarget(result);
-  if (typeof result === "object") {
+  if (typeof result === "object" && result !== null) {
     const t = result as Record<string, unknown>;
     if (t.kind === "unix" && typeof t.path === "string" && t.path !== "") {
       return { kind: "unix", path: t.path };
@@ -87,7 +124,22 @@ function toTarget(result: unknown): Target | null {
       return { kind: "tcp", hostname: t.hostname, port: t.port as number, tls: t.tls === true };
     }
   }
-  throw new Error(`lookup returned ${JSON.stringify(result)}, not a target, target text or null`);
+  throw new Error(
+    `lookup returned ${
+      describe(result)
+    }, not a target, target text, { target, ...settings } or null`,
+  );
+}
+
+function toAnswer(result: unknown): TokenAnswer | null {
+  if (result === null || result === undefined) return null;
+  if (typeof result === "object" && "target" in result) {
+    const fields = result as Record<string, unknown>;
+    const target = toTarget(fields.target);
+    const settings = settingsFromObject(fields, { own: ["target"], strict: true });
+    return settings ? { target, settings } : { target };
+  }
+  return { target: toTarget(result) };
 }
 
 /** Loads a user module and wraps it as a {@linkcode TokenResolver}. */
@@ -111,23 +163,25 @@ export async function loadTokenModule(
   }
   const lookup = mod.lookup;
   const context: TokenModuleContext = { source: options.source, tokenHash };
+  const lookupDetail = async (token: string): Promise<TokenAnswer | null> => {
+    let result: unknown;
+    try {
+      result = await lookup(token, context);
+    } catch (e) {
+      if (e instanceof TokenBackendError) throw e;
+      throw new TokenBackendError(`token plugin ${abs} failed: ${(e as Error)?.message ?? e}`, {
+        cause: e,
+      });
+    }
+    try {
+      return toAnswer(result);
+    } catch (e) {
+      throw new TokenBackendError(`token plugin ${abs}: ${(e as Error).message}`);
+    }
+  };
   return {
-    async lookup(token: string): Promise<Target | null> {
-      let result: unknown;
-      try {
-        result = await lookup(token, context);
-      } catch (e) {
-        if (e instanceof TokenBackendError) throw e;
-        throw new TokenBackendError(`token plugin ${abs} failed: ${(e as Error)?.message ?? e}`, {
-          cause: e,
-        });
-      }
-      try {
-        return toTarget(result);
-      } catch (e) {
-        throw new TokenBackendError(`token plugin ${abs}: ${(e as Error).message}`);
-      }
-    },
+    lookup: async (token) => (await lookupDetail(token))?.target ?? null,
+    lookupDetail,
     async close(): Promise<void> {
       await mod.close?.();
     },

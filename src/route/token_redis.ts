@@ -5,8 +5,11 @@
  * defaults (port 6379, db 0, no password, no namespace); a field wrapped in
  * double quotes may contain `:` (`redis.local::::"app:vnc"`).
  * Key: `namespace:token`, or just the token without a namespace.
- * Value: JSON `{"host": "h:p"}` (also `{"host": "h", "port": p}`) or plain
- * `h:p` (`[v6]:p`, `v6:p`, `unix_socket:/path` work too).
+ * Value: JSON `{"host": "h:p"}` (also `{"host": "h", "port": p}`), with the
+ * token's settings as further fields (`"view_only": true`;
+ * `target_settings.ts`), or plain `h:p` (`[v6]:p`, `v6:p`,
+ * `unix_socket:/path` work too). Other JSON fields are ignored, except a
+ * misspelt setting: that value holds no valid target.
  *
  * One client is shared by all lookups (websockify opens one per lookup). It
  * connects at the first lookup; an unreachable server, a timeout or a Redis
@@ -19,11 +22,14 @@ import { logWarn } from "../base/log.ts";
 import { parseRedisSource, type RedisSource } from "../net/redis.ts";
 import {
   parseTokenTarget,
+  TARGET_FIELDS,
   targetFromParts,
+  type TokenAnswer,
   TokenBackendError,
   tokenHash,
   type TokenResolver,
 } from "./resolver.ts";
+import { settingsFromObject } from "./target_settings.ts";
 
 export { parseRedisSource, type RedisSource };
 
@@ -33,19 +39,22 @@ export interface TokenRedisOptions {
   timeout?: number;
 }
 
-/** Parses a Redis value (JSON or plain) into a target; throws when it holds none. */
-export function parseRedisValue(value: string): Target {
+/** Parses a Redis value (JSON or plain) into a target and settings; throws when it holds none. */
+export function parseRedisValue(value: string): TokenAnswer {
   const v = value.trim();
-  if (!v.startsWith("{")) return parseTokenTarget(v);
+  if (!v.startsWith("{")) return { target: parseTokenTarget(v) };
   let obj: unknown;
   try {
     obj = JSON.parse(v);
   } catch {
     throw new Error("value starts with { but is not JSON");
   }
-  const { host, port } = (obj ?? {}) as Record<string, unknown>;
+  const fields = (obj ?? {}) as Record<string, unknown>;
+  const { host, port } = fields;
   if (typeof host !== "string") throw new Error('JSON value has no "host" string');
-  return port === undefined ? parseTokenTarget(host) : targetFromParts(host, port);
+  const target = port === undefined ? parseTokenTarget(host) : targetFromParts(host, port);
+  const settings = settingsFromObject(fields, { own: TARGET_FIELDS, strict: false });
+  return settings ? { target, settings } : { target };
 }
 
 /** Token → Redis key → target, over one shared client. */
@@ -89,6 +98,11 @@ export class TokenRedis implements TokenResolver {
 
   /** Reads the key; `null` when it does not exist or holds no valid target. */
   async lookup(token: string): Promise<Target | null> {
+    return (await this.lookupDetail(token))?.target ?? null;
+  }
+
+  /** {@linkcode TokenRedis.lookup} with the value's settings (JSON fields). */
+  async lookupDetail(token: string): Promise<TokenAnswer | null> {
     const client = this.#connect();
     const key = this.source.namespace ? `${this.source.namespace}:${token}` : token;
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -32,7 +32,7 @@ Deno.test("every syntax variant of a token file line", () => {
     "dup: 127.0.0.1:2",
     "crlf: 127.0.0.1:5908\r",
   ].join("\n");
-  const m = parseTokenFileText(text, "/etc/tokens");
+  const m = new Map([...parseTokenFileText(text, "/etc/tokens")].map(([k, v]) => [k, v.target]));
   assert.deepEqual(m.get("plain"), { kind: "tcp", hostname: "127.0.0.1", port: 5901 });
   assert.deepEqual(m.get("tab"), { kind: "tcp", hostname: "127.0.0.1", port: 5902 });
   assert.deepEqual(m.get("indented"), { kind: "tcp", hostname: "host.example", port: 5903 });

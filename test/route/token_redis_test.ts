@@ -53,23 +53,27 @@ Deno.test("TokenRedis source syntax", () => {
 });
 
 Deno.test("TokenRedis value formats", () => {
-  assert.deepEqual(parseRedisValue('{"host": "127.0.0.1:5901"}'), {
+  assert.deepEqual(parseRedisValue('{"host": "127.0.0.1:5901"}').target, {
     kind: "tcp",
     hostname: "127.0.0.1",
     port: 5901,
   });
-  assert.deepEqual(parseRedisValue('{"host": "h", "port": 5902}'), {
+  assert.deepEqual(parseRedisValue('{"host": "h", "port": 5902}').target, {
     kind: "tcp",
     hostname: "h",
     port: 5902,
   });
-  assert.deepEqual(parseRedisValue(" 127.0.0.1:5903\n"), {
+  assert.deepEqual(parseRedisValue(" 127.0.0.1:5903\n").target, {
     kind: "tcp",
     hostname: "127.0.0.1",
     port: 5903,
   });
-  assert.deepEqual(parseRedisValue("[::1]:5904"), { kind: "tcp", hostname: "::1", port: 5904 });
-  assert.deepEqual(parseRedisValue("unix_socket:/run/a.sock"), {
+  assert.deepEqual(parseRedisValue("[::1]:5904").target, {
+    kind: "tcp",
+    hostname: "::1",
+    port: 5904,
+  });
+  assert.deepEqual(parseRedisValue("unix_socket:/run/a.sock").target, {
     kind: "unix",
     path: "/run/a.sock",
   });
