@@ -133,7 +133,7 @@ export class BaseTokenAPI implements TokenResolver {
     try {
       return this.parseBody(body);
     } catch (e) {
-      logWarn("token API answer holds no valid target", {
+      logWarn("token API answer holds no valid target or settings", {
         token: tokenHash(token),
         reason: (e as Error).message,
       });

@@ -9,7 +9,7 @@
  * token's settings as further fields (`"view_only": true`;
  * `target_settings.ts`), or plain `h:p` (`[v6]:p`, `v6:p`,
  * `unix_socket:/path` work too). Other JSON fields are ignored, except a
- * misspelt setting: that value holds no valid target.
+ * misspelt setting or a bad value: the token then does not resolve.
  *
  * One client is shared by all lookups (websockify opens one per lookup). It
  * connects at the first lookup; an unreachable server, a timeout or a Redis
@@ -96,7 +96,7 @@ export class TokenRedis implements TokenResolver {
     return client;
   }
 
-  /** Reads the key; `null` when it does not exist or holds no valid target. */
+  /** Reads the key; `null` when it does not exist or holds no valid target or settings. */
   async lookup(token: string): Promise<Target | null> {
     return (await this.lookupDetail(token))?.target ?? null;
   }
@@ -139,7 +139,7 @@ export class TokenRedis implements TokenResolver {
     try {
       return parseRedisValue(value);
     } catch (e) {
-      logWarn("redis value holds no valid target", {
+      logWarn("redis value holds no valid target or settings", {
         token: tokenHash(token),
         reason: (e as Error).message,
       });

@@ -141,3 +141,32 @@ Deno.test("one timer walks every session: thousands of watches end on time", asy
   assert.ok(watches.every((w) => reasonOf(w.signal) === TIME_LIMIT));
   assert.equal(life.size, 0);
 });
+
+Deno.test("a token's max_duration: ends the session alone, and the shorter of it and --max-session wins", async () => {
+  const c = clock();
+  const own = createSessionLife({ maxSession: 0, tokenRecheck: 0, now: c.now, tickMs: 0 });
+  const timed = own.watch({ maxDuration: 3 })!;
+  // Without one (or 0 = none of its own) nothing ends the session: no watch at all.
+  assert.equal(own.watch({}), undefined);
+  assert.equal(own.watch({ maxDuration: 0 }), undefined);
+  c.advance(2999);
+  await own.tick();
+  assert.equal(reasonOf(timed.signal), undefined);
+  c.advance(1);
+  await own.tick();
+  assert.equal(reasonOf(timed.signal), TIME_LIMIT);
+
+  const both = createSessionLife({ maxSession: 10, tokenRecheck: 0, now: c.now, tickMs: 0 });
+  const shorterToken = both.watch({ maxDuration: 4 })!;
+  const longerToken = both.watch({ maxDuration: 60 })!;
+  const none = both.watch({})!;
+  c.advance(4000);
+  await both.tick();
+  assert.equal(reasonOf(shorterToken.signal), TIME_LIMIT);
+  assert.equal(reasonOf(longerToken.signal), undefined);
+  assert.equal(reasonOf(none.signal), undefined);
+  c.advance(6000);
+  await both.tick();
+  assert.equal(reasonOf(longerToken.signal), TIME_LIMIT, "--max-session is shorter here");
+  assert.equal(reasonOf(none.signal), TIME_LIMIT);
+});

@@ -265,3 +265,80 @@ Deno.test("router: token targets pass the target policy; fixed targets do not", 
   }
   await assert.rejects(() => createRouter({ allowTarget: ["10.0.0.0/8:99999"] }), /--allow-target/);
 });
+
+Deno.test("router: a token's settings and the fixed policy, stricter winning; expired tokens 404", async () => {
+  const dir = await Deno.makeTempDir();
+  const now = Math.floor(Date.now() / 1000);
+  try {
+    await Deno.writeTextFile(
+      `${dir}/tokens`,
+      [
+        "plain: 127.0.0.1:5901",
+        "vo: 127.0.0.1:5902 view_only=true clipboard=to-server",
+        'pw: 127.0.0.1:5903 password="tok pw" username=ann',
+        `timed: 127.0.0.1:5904 max_duration=30 expires=${now + 3600}`,
+        `old: 127.0.0.1:5905 expires=${now - 1}`,
+      ].join("\n"),
+    );
+    const fixed = {
+      credentials: { password: "fixed" },
+      viewOnly: false,
+      clipboard: "to-client" as const,
+    };
+    const tokens = { tokenPlugin: "TokenFile", tokenSource: `${dir}/tokens` };
+    const router = await createRouter({ ...tokens, targetPolicy: fixed });
+    const route = async (token: string) => {
+      const r = await router.route(head(`/websockify?token=${token}`), peer);
+      assert.ok(!isRefusal(r), token);
+      r.release();
+      return r;
+    };
+    assert.deepEqual((await route("plain")).rfb, fixed);
+    assert.deepEqual((await route("vo")).rfb, {
+      credentials: { password: "fixed" },
+      viewOnly: true,
+      clipboard: "none",
+    });
+    assert.deepEqual((await route("pw")).rfb?.credentials, { password: "tok pw", username: "ann" });
+    const timed = await route("timed");
+    assert.equal(timed.maxDuration, 30);
+    assert.equal(timed.expiresAt, (now + 3600) * 1000);
+    assert.equal((await route("plain")).maxDuration, undefined);
+    assert.equal((await route("plain")).expiresAt, undefined);
+    // expires passed: unknown (404), and a recheck finds it gone.
+    const old = await router.route(head("/websockify?token=old"), peer);
+    assert.equal(kind(old), "unknown_token");
+    assert.equal(status(old), 404);
+    assert.equal(await router.recheck("old"), false);
+    assert.equal(await router.recheck("timed"), true);
+    await router.close();
+
+    // Without a fixed policy a token without settings takes the plain relay (no rfb).
+    const bare = await createRouter(tokens);
+    const p = await bare.route(head("/websockify?token=plain"), peer);
+    assert.ok(!isRefusal(p));
+    assert.equal(p.rfb, undefined);
+    const v = await bare.route(head("/websockify?token=vo"), peer);
+    assert.ok(!isRefusal(v));
+    assert.deepEqual(v.rfb, { viewOnly: true, clipboard: "to-server" });
+    await bare.close();
+
+    // A fixed target: the fixed policy, unless it asks for nothing.
+    const target = { kind: "tcp" as const, hostname: "127.0.0.1", port: 5900 };
+    const withPolicy = await createRouter({ target, targetPolicy: fixed });
+    const raw = await withPolicy.routeRaw(peer);
+    assert.ok(!isRefusal(raw));
+    assert.deepEqual(raw.rfb, fixed);
+    const empty = await createRouter({
+      target,
+      targetPolicy: { viewOnly: false, clipboard: "both" },
+    });
+    const plainRaw = await empty.routeRaw(peer);
+    assert.ok(!isRefusal(plainRaw));
+    assert.equal(plainRaw.rfb, undefined);
+    await withPolicy.close();
+    await empty.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { BaseTokenAPI, JSONTokenApi } from "../../src/route/token_api.ts";
 import { TokenBackendError } from "../../src/route/resolver.ts";
 import { freePort } from "../../scripts/testing/util.ts";
+import { addLogSink } from "../../src/base/log.ts";
 
 /** A local token API: GET /plain/<token>, /json/<token>, /slow/<token>, /fail/<token>. */
 function startApi() {
@@ -141,4 +142,53 @@ Deno.test("token API: concurrent lookups of one token share one request", async 
 Deno.test("token API source must be an http(s) URL", () => {
   assert.throws(() => new BaseTokenAPI("file:///etc/%s"), /http/);
   assert.throws(() => new BaseTokenAPI("not a url %s"), /not a URL/);
+});
+
+Deno.test("JSONTokenApi: settings as fields beside host and port; none for a plain answer", async () => {
+  const secret = "api-Secret-9";
+  const logged: string[] = [];
+  const remove = addLogSink((text) => logged.push(text));
+  const answers: Record<string, unknown> = {
+    full: {
+      host: "127.0.0.1",
+      port: 5901,
+      password: secret,
+      view_only: true,
+      clipboard: "to-server",
+      max_duration: "120",
+      expires: 4102444800,
+    },
+    plain: { host: "127.0.0.1", port: 5902, name: "lab 2" },
+    typo: { host: "127.0.0.1", port: 5903, password: secret, viewOnly: true },
+    badval: { host: "127.0.0.1", port: 5904, password: secret, view_only: "maybe" },
+  };
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const token = new URL(req.url).pathname.slice(1);
+    return token in answers ? Response.json(answers[token]) : new Response("", { status: 404 });
+  });
+  try {
+    const api = new JSONTokenApi(`http://127.0.0.1:${server.addr.port}/%s`);
+    assert.deepEqual(await api.lookupDetail("full"), {
+      target: { kind: "tcp", hostname: "127.0.0.1", port: 5901 },
+      settings: {
+        password: secret,
+        viewOnly: true,
+        clipboard: "to-server",
+        maxDuration: 120,
+        expires: 4102444800,
+      },
+    });
+    assert.deepEqual(await api.lookupDetail("plain"), {
+      target: { kind: "tcp", hostname: "127.0.0.1", port: 5902 },
+    });
+    assert.equal(await api.lookupDetail("nobody"), null);
+    // A misspelt or bad setting makes the answer unusable (503), logged without the password.
+    await assert.rejects(() => api.lookupDetail("typo"), TokenBackendError);
+    await assert.rejects(() => api.lookupDetail("badval"), /view_only must be true or false/);
+    assert.ok(logged.some((l) => l.includes("did you mean view_only")), logged.join("\n"));
+    assert.ok(!logged.some((l) => l.includes(secret)), logged.join("\n"));
+  } finally {
+    remove();
+    await server.shutdown();
+  }
 });

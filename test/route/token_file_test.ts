@@ -139,3 +139,84 @@ Deno.test("TokenFile with a missing source fails as a backend error", async () =
   const tf = new TokenFile("/nonexistent/vncws-tokens");
   await assert.rejects(() => tf.lookup("a"), (e: Error) => e.name === "TokenBackendError");
 });
+
+Deno.test("token file settings: every key after the target; plain lines unchanged", () => {
+  logged.length = 0;
+  const text = [
+    "plain: 127.0.0.1:5901",
+    'full: 127.0.0.1:5902 password="pa ss: word" username=ann view_only=true clipboard=none ' +
+    "max_duration=600 expires=4102444800",
+    "sock: unix_socket:/run/vnc/a.sock view_only=true",
+    "v6: [::1]:5903   clipboard=to-client\t",
+    "quoted: 127.0.0.1:5904 password='it''s'",
+  ].join("\n");
+  const m = parseTokenFileText(text, "/etc/tokens");
+  assert.deepEqual(m.get("plain"), { target: { kind: "tcp", hostname: "127.0.0.1", port: 5901 } });
+  assert.deepEqual(m.get("full"), {
+    target: { kind: "tcp", hostname: "127.0.0.1", port: 5902 },
+    settings: {
+      password: "pa ss: word",
+      username: "ann",
+      viewOnly: true,
+      clipboard: "none",
+      maxDuration: 600,
+      expires: 4102444800,
+    },
+  });
+  assert.deepEqual(m.get("sock"), {
+    target: { kind: "unix", path: "/run/vnc/a.sock" },
+    settings: { viewOnly: true },
+  });
+  assert.deepEqual(m.get("v6")?.settings, { clipboard: "to-client" });
+  // 'it''s' is a quoted value followed by more text: an error, that line only.
+  assert.equal(m.has("quoted"), false);
+  assert.equal(m.size, 4);
+  assert.equal(logged.filter((l) => l.includes("syntax error")).length, 1);
+});
+
+Deno.test("token file settings: a bad line is logged with file, line and key, never the password", () => {
+  logged.length = 0;
+  const secret = "Sup3r-Secret-Pw";
+  const text = [
+    "good: 127.0.0.1:5901 view_only=true",
+    `typo: 127.0.0.1:5902 password=${secret} viewonly=true`,
+    `badval: 127.0.0.1:5903 password="${secret}" clipboard=sideways`,
+    `unclosed: 127.0.0.1:5904 password="${secret}`,
+    `stray: 127.0.0.1:5905 ${secret}`,
+    "also: 127.0.0.1:5906",
+  ].join("\n");
+  const m = parseTokenFileText(text, "/etc/tokens");
+  assert.deepEqual([...m.keys()], ["good", "also"]);
+  const errors = logged.filter((l) => l.includes("syntax error"));
+  assert.equal(errors.length, 4, errors.join("\n"));
+  assert.match(errors[0], /file=\/etc\/tokens line=2 key=viewonly .*did you mean view_only/);
+  assert.match(errors[1], /file=\/etc\/tokens line=3 key=clipboard .*clipboard must be one of/);
+  assert.match(errors[2], /line=4 key=password .*no closing/);
+  assert.match(errors[3], /line=5 .*not key=value/);
+  for (const e of errors) {
+    assert.ok(!e.includes(secret), e);
+    assert.ok(!/typo|badval|unclosed|stray/.test(e), `a token in: ${e}`);
+  }
+});
+
+Deno.test("TokenFile: a token whose expires passed does not resolve; one ahead does", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/tokens`;
+    const now = Math.floor(Date.now() / 1000);
+    await Deno.writeTextFile(
+      path,
+      `old: 127.0.0.1:5901 expires=${now - 10}\nnew: 127.0.0.1:5902 expires=${now + 3600}\n`,
+    );
+    const tf = new TokenFile(path);
+    assert.equal(await tf.lookup("old"), null);
+    assert.equal(await tf.lookupDetail("old"), null);
+    assert.deepEqual(await tf.lookupDetail("new"), {
+      target: { kind: "tcp", hostname: "127.0.0.1", port: 5902 },
+      settings: { expires: now + 3600 },
+    });
+    assert.deepEqual(await tf.lookup("new"), { kind: "tcp", hostname: "127.0.0.1", port: 5902 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

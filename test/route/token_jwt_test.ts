@@ -11,6 +11,7 @@ import {
 } from "jose";
 import { captureWarnings } from "../../scripts/testing/util.ts";
 import { JWTTokenApi } from "../../src/route/token_jwt.ts";
+import { addLogSink } from "../../src/base/log.ts";
 
 const now = () => Math.floor(Date.now() / 1000);
 const claims = { host: "127.0.0.1", port: 5901 };
@@ -325,3 +326,54 @@ Deno.test("JWT key file errors are reported at start", async () => {
     await Deno.remove(f);
   }
 });
+
+Deno.test("JWT settings claims: every setting; exp and expires both kept; misspelt refuses", () =>
+  withDir(async (dir) => {
+    const secret = crypto.getRandomValues(new Uint8Array(32));
+    await Deno.writeFile(`${dir}/key`, secret);
+    const r = new JWTTokenApi(`${dir}/key`, { secretEncoding: "raw" });
+    const pw = "jwt-Secret-5";
+    const exp = now() + 600;
+    const expires = now() + 60;
+    const full = await hs256(secret, {
+      password: pw,
+      username: "ann",
+      view_only: true,
+      clipboard: "to-client",
+      max_duration: 300,
+      expires,
+      exp,
+      iat: now(),
+      sub: "user 1",
+      name: "Ann", // an application claim: ignored
+    });
+    const answer = await r.lookupDetail(full);
+    assert.deepEqual(answer?.target, target);
+    assert.equal(answer?.expiresAt, exp * 1000);
+    assert.deepEqual(answer?.settings, {
+      password: pw,
+      username: "ann",
+      viewOnly: true,
+      clipboard: "to-client",
+      maxDuration: 300,
+      expires: answer?.settings?.expires ?? 0,
+    });
+    assert.ok(answer?.settings?.expires! > now());
+    // websockify's claims alone: no settings.
+    assert.deepEqual(await r.lookupDetail(await hs256(secret)), { target });
+    // A misspelt setting or a bad value refuses the token; the log names the claim, not the password.
+    const seen: string[] = [];
+    const remove = addLogSink((text) => seen.push(text));
+    try {
+      assert.equal(
+        await r.lookupDetail(await hs256(secret, { password: pw, viewOnly: true })),
+        null,
+      );
+      assert.equal(await r.lookupDetail(await hs256(secret, { password: pw, clipboard: 1 })), null);
+    } finally {
+      remove();
+    }
+    assert.ok(seen.some((l) => l.includes("did you mean view_only")), seen.join("\n"));
+    assert.ok(seen.some((l) => l.includes("clipboard must be one of")), seen.join("\n"));
+    assert.ok(!seen.some((l) => l.includes(pw)), seen.join("\n"));
+  }));

@@ -3,6 +3,7 @@ import { Redis } from "ioredis";
 import { parseRedisSource, parseRedisValue, TokenRedis } from "../../src/route/token_redis.ts";
 import { TokenBackendError } from "../../src/route/resolver.ts";
 import { freePort, skipUnless } from "../../scripts/testing/util.ts";
+import { addLogSink } from "../../src/base/log.ts";
 import { startRedis as startTestRedis } from "../../scripts/testing/redis.ts";
 
 const ignore = skipUnless("redis-server", "apt-get install redis-server");
@@ -157,4 +158,79 @@ Deno.test({
       await server.stop();
     }
   },
+});
+
+Deno.test({
+  name: "TokenRedis against a real redis-server: settings in JSON values; plain values have none",
+  ignore,
+  async fn() {
+    const secret = "redis-Secret-7";
+    const port = freePort();
+    const server = await startRedis(port);
+    const admin = new Redis({ port, host: "127.0.0.1", lazyConnect: true });
+    const warnings: string[] = [];
+    const remove = addLogSink((text, level) => level === "warn" && warnings.push(text));
+    try {
+      await admin.connect();
+      await admin.set(
+        "full",
+        JSON.stringify({
+          host: "127.0.0.1:5901",
+          password: secret,
+          username: "ann",
+          view_only: "true",
+          clipboard: "none",
+          max_duration: 30,
+          expires: 4102444800,
+          note: "ignored",
+        }),
+      );
+      await admin.set("json", '{"host": "127.0.0.1", "port": 5902}');
+      await admin.set("plain", "127.0.0.1:5903");
+      await admin.set("typo", JSON.stringify({ host: "127.0.0.1:5904", view_onyl: true }));
+      await admin.set("badval", JSON.stringify({ host: "127.0.0.1:5905", password: 7 }));
+      const r = new TokenRedis(`127.0.0.1:${port}`);
+      try {
+        assert.deepEqual(await r.lookupDetail("full"), {
+          target: { kind: "tcp", hostname: "127.0.0.1", port: 5901 },
+          settings: {
+            password: secret,
+            username: "ann",
+            viewOnly: true,
+            clipboard: "none",
+            maxDuration: 30,
+            expires: 4102444800,
+          },
+        });
+        assert.deepEqual(await r.lookupDetail("json"), {
+          target: { kind: "tcp", hostname: "127.0.0.1", port: 5902 },
+        });
+        assert.deepEqual(await r.lookupDetail("plain"), {
+          target: { kind: "tcp", hostname: "127.0.0.1", port: 5903 },
+        });
+        // A misspelt or bad setting: the token does not resolve, and the warning says why.
+        assert.equal(await r.lookupDetail("typo"), null);
+        assert.equal(await r.lookupDetail("badval"), null);
+        assert.equal(await r.lookup("typo"), null);
+        assert.ok(warnings.some((w) => w.includes("did you mean view_only")), warnings.join("\n"));
+        assert.ok(warnings.some((w) => w.includes("password must be")), warnings.join("\n"));
+        assert.ok(!warnings.some((w) => w.includes(secret)));
+      } finally {
+        await r.close();
+      }
+    } finally {
+      remove();
+      admin.disconnect();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test("parseRedisValue: settings only in JSON values", () => {
+  assert.deepEqual(parseRedisValue('{"host": "h:1", "view_only": true}').settings, {
+    viewOnly: true,
+  });
+  assert.equal(parseRedisValue('{"host": "h:1", "name": "x"}').settings, undefined);
+  // A plain value is a target only: words after it are not settings.
+  assert.throws(() => parseRedisValue("h:1 view_only=true"));
 });

@@ -103,3 +103,55 @@ Deno.test("tokenHash is a short stable hex digest, not the token", () => {
   assert.notEqual(tokenHash("a"), tokenHash("b"));
   assert.ok(!tokenHash("abc").includes("abc"));
 });
+
+Deno.test("user token module: { target, ...settings } answers; a bad field is a 503 without values", async () => {
+  const dir = await Deno.makeTempDir();
+  const secret = "module-Secret-3";
+  try {
+    await Deno.writeTextFile(
+      `${dir}/settings.ts`,
+      `export function lookup(token: string) {
+  if (token === "full") {
+    return { target: "127.0.0.1:5901", password: "${secret}", view_only: true, max_duration: 60 };
+  }
+  if (token === "object") return { target: { kind: "unix", path: "/run/v.sock" } };
+  if (token === "plain") return "127.0.0.1:5902";
+  if (token === "extra") return { target: "127.0.0.1:5903", password: "${secret}", note: "x" };
+  if (token === "badval") return { target: "127.0.0.1:5904", password: "${secret}", clipboard: "all" };
+  if (token === "notarget") return { host: "h", password: "${secret}" };
+  return null;
+}
+`,
+    );
+    const r = await createTokenResolver(`${dir}/settings.ts`);
+    assert.deepEqual(await r.lookupDetail!("full"), {
+      target: { kind: "tcp", hostname: "127.0.0.1", port: 5901 },
+      settings: { password: secret, viewOnly: true, maxDuration: 60 },
+    });
+    assert.deepEqual(await r.lookup("full"), { kind: "tcp", hostname: "127.0.0.1", port: 5901 });
+    assert.deepEqual(await r.lookupDetail!("object"), {
+      target: { kind: "unix", path: "/run/v.sock" },
+    });
+    assert.deepEqual(await r.lookupDetail!("plain"), {
+      target: { kind: "tcp", hostname: "127.0.0.1", port: 5902 },
+    });
+    assert.equal(await r.lookupDetail!("nobody"), null);
+    // Strict: an unknown field, a bad value or a missing target is a backend error (503).
+    for (
+      const [token, why] of [
+        ["extra", /unknown setting "note"/],
+        ["badval", /clipboard must be one of/],
+        ["notarget", /an object with fields host, password/],
+      ] as const
+    ) {
+      await assert.rejects(
+        () => r.lookupDetail!(token),
+        (e: Error) =>
+          e instanceof TokenBackendError && why.test(e.message) && !e.message.includes(secret),
+        token,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
