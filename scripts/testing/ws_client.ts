@@ -154,6 +154,22 @@ export class TestWs {
     }
   }
 
+  /**
+   * The close frame within `ms` (a deadline, not a timing assertion), or
+   * "still open"; then the socket's read stays pending, so read nothing more.
+   */
+  async closeWithin(ms: number): Promise<{ code: number; reason: string } | null | "still open"> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<"still open">((resolve) => {
+      timer = setTimeout(() => resolve("still open"), ms);
+    });
+    try {
+      return await Promise.race([this.waitClose(), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   close() {
     try {
       this.conn.close();

@@ -39,22 +39,6 @@ async function open(port: number, token: string): Promise<TestWs> {
   return ws;
 }
 
-/**
- * The close frame within `ms` (a deadline, not a timing assertion), or
- * "still open"; then the socket's read stays pending, so read nothing more.
- */
-async function closeWithin(ws: TestWs, ms: number) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<"still open">((resolve) => {
-    timer = setTimeout(() => resolve("still open"), ms);
-  });
-  try {
-    return await Promise.race([ws.waitClose(), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** The session still relays: an echo comes back. */
 async function stillRelays(ws: TestWs): Promise<void> {
   await ws.sendBinary("still");
@@ -77,9 +61,9 @@ Deno.test({
         const keep = await open(port, "keep");
         const gone = await open(port, "gone");
         Deno.writeTextFileSync(file, line("keep") + "# gone was revoked\n");
-        assert.deepEqual(await closeWithin(gone, 15_000), { code: 1008, reason: "token revoked" });
+        assert.deepEqual(await gone.closeWithin(15_000), { code: 1008, reason: "token revoked" });
         await stillRelays(keep);
-        assert.equal(await closeWithin(keep, 1500), "still open");
+        assert.equal(await keep.closeWithin(1500), "still open");
         await vncws.waitFor("token revoked", 5000); // the session-end line says why
         keep.close();
         gone.close();
@@ -106,7 +90,7 @@ Deno.test({
         await new Promise((resolve) => setTimeout(resolve, 2500));
         await stillRelays(gone);
         // Last: a close waited for and not come leaves a read pending on the socket.
-        assert.equal(await closeWithin(gone, 500), "still open");
+        assert.equal(await gone.closeWithin(500), "still open");
         gone.close();
       });
     } finally {
@@ -124,7 +108,7 @@ Deno.test({
     try {
       await withVncws(["--max-session", "1"], async (port) => {
         const ws = await open(port, "x");
-        assert.deepEqual(await closeWithin(ws, 15_000), {
+        assert.deepEqual(await ws.closeWithin(15_000), {
           code: 1008,
           reason: "session time limit",
         });
@@ -132,7 +116,7 @@ Deno.test({
       }, [fixed]);
       await withVncws([], async (port) => {
         const ws = await open(port, "x");
-        assert.equal(await closeWithin(ws, 2500), "still open");
+        assert.equal(await ws.closeWithin(2500), "still open");
         ws.close();
       }, [fixed]);
     } finally {
@@ -165,7 +149,7 @@ Deno.test({
       await withVncws(args, async (port) => {
         const expiring = await open(port, soon);
         const stays = await open(port, lasting);
-        assert.deepEqual(await closeWithin(expiring, 15_000), {
+        assert.deepEqual(await expiring.closeWithin(15_000), {
           code: 1008,
           reason: "token expired",
         });
