@@ -3,7 +3,7 @@
  * configuration, behind the proxy's `Access` interface, swapped for a new one
  * on SIGHUP with `--config` (sessions keep theirs), with token lookups
  * reported by their refusal kind (metrics, `/readyz`) and the web root
- * behind `--web-auth`.
+ * behind `--web-auth`, with the viewer settings that a reload swaps too.
  * @module
  */
 import type { HandshakeRateStore, SlotStore } from "../auth/fleet_limits.ts";
@@ -116,10 +116,13 @@ export async function createRouting(config: Config, options: RoutingOptions): Pr
     routeRaw: (client) => router.routeRaw(client),
     clientAddress: (client, head) => router.clientAddress(client, head),
   };
+  // The viewer settings follow a reload, as routing does; the web root itself does not.
+  let viewerSettings = { defaults: config.viewerDefaults, mandatory: config.viewerMandatory };
   const files = config.web === null ? undefined : createWebHandler({
     root: config.web,
     dirListing: config.dirListing,
     frameOptions: config.frameOptions,
+    viewerSettings: () => viewerSettings,
   });
   const web: WebHandler | undefined = files
     ? async (head, client) => (await router.checkWeb(head, client, config.webAuth)) ?? files(head)
@@ -132,6 +135,7 @@ export async function createRouting(config: Config, options: RoutingOptions): Pr
       const fresh = await createRouter(routerOptions(next, options, recheckWith));
       const old = router;
       router = fresh;
+      viewerSettings = { defaults: next.viewerDefaults, mandatory: next.viewerMandatory };
       void old.close();
     },
     close: () => router.close(),

@@ -10,8 +10,10 @@ import {
   type Config,
   defaultConfig,
   type JwtSecretEncoding,
+  type ViewerSettings,
   type WrapMode,
 } from "../config/config.ts";
+import { readViewerSettings } from "../web/viewer_settings.ts";
 import { type HostPort, parseHostPort, parseListen } from "../net/address.ts";
 import { redisEndpoint } from "../net/redis.ts";
 import { checkNeeds, parseOptions, renderHelp } from "./table.ts";
@@ -53,6 +55,16 @@ function checkWorkers(c: Config, activated: boolean): void {
       "the inherited socket is for this process only (LISTEN_PID); use a plain TCP port, " +
         "or run one vncws per socket unit",
     );
+  }
+}
+
+/** A `--viewer-*` file's settings (`{}` when not given); a bad file is a usage error. */
+function viewerSettings(path: string | undefined, option: string): ViewerSettings {
+  if (path === undefined) return {};
+  try {
+    return readViewerSettings(path, option);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
 }
 
@@ -124,6 +136,8 @@ export function parseCommandLine(argv: string[], options: ParseOptions = {}): Co
   }
   const fo = str("frame-options")!;
   c.frameOptions = fo === "none" ? "" : fo;
+  c.viewerDefaults = viewerSettings(str("viewer-defaults"), "--viewer-defaults");
+  c.viewerMandatory = viewerSettings(str("viewer-mandatory"), "--viewer-mandatory");
   c.demo = bool("demo");
   const certs = o.all<string>("cert");
   const keys = o.all<string>("key");
@@ -196,6 +210,10 @@ export function parseCommandLine(argv: string[], options: ParseOptions = {}): Co
     throw new UsageError(
       `--token-path-prefix must start and end with "/", e.g. /websockify/, got "${c.tokenPathPrefix}"`,
     );
+  }
+  const viewerGiven = ["viewer-defaults", "viewer-mandatory"].find((k) => o.given(k));
+  if (viewerGiven && c.web === null) {
+    throw new UsageError(`--${viewerGiven} needs the web server (drop --web none)`);
   }
   if (c.webAuth && c.web === null) {
     throw new UsageError("--web-auth needs the web server (drop --web none)");

@@ -230,6 +230,21 @@ export const PROXY_COMMAND: CommandSpec = {
       "X-Frame-Options of web responses; none lets other sites embed the viewer",
       { default: D.frameOptions as "SAMEORIGIN" },
     ),
+    valued(
+      "viewer-defaults",
+      text("FILE"),
+      "web",
+      V,
+      "the viewer's default settings: a JSON object of its URL parameters (as noVNC's " +
+        'defaults.json, e.g. {"resize": "scale"}); the page\'s URL may override them',
+    ),
+    valued(
+      "viewer-mandatory",
+      text("FILE"),
+      "web",
+      V,
+      "viewer settings the page's URL cannot override (as noVNC's mandatory.json)",
+    ),
     flag("demo", "web", V, "target a built-in demo desktop, an RFB 3.8 server (vncws --demo 6080)"),
     // TLS
     valued(

@@ -11,6 +11,12 @@ import type { TargetTlsConfig, TlsConfig } from "../net/tls_options.ts";
 
 export type { HostPort, Target, TargetTlsConfig, TlsConfig };
 
+/**
+ * Viewer settings by the viewer's URL parameter names (`--viewer-defaults`,
+ * `--viewer-mandatory`): strings, numbers and booleans only.
+ */
+export type ViewerSettings = Record<string, string | number | boolean>;
+
 /** What happens when the wrapped command exits (websockify's `--wrap-mode`). */
 export type WrapMode = "exit" | "ignore" | "respawn";
 
@@ -96,6 +102,10 @@ export interface Config {
   dirListing: boolean;
   /** X-Frame-Options for web responses ("" sends none). */
   frameOptions: string;
+  /** `--viewer-defaults`: viewer settings the page's URL may override (`{}` = none). */
+  viewerDefaults: ViewerSettings;
+  /** `--viewer-mandatory`: viewer settings that win over the page's URL (`{}` = none). */
+  viewerMandatory: ViewerSettings;
   /** Serving TLS: `--cert`, `--key`, `--ssl-only`, `--verify-client`… */
   tls: TlsConfig;
   /** TLS to the target: `--ssl-target`, `--target-ca`, `--ssl-target-insecure`. */
@@ -284,6 +294,8 @@ export function defaultConfig(): Config {
     web: "",
     dirListing: false,
     frameOptions: "SAMEORIGIN",
+    viewerDefaults: {},
+    viewerMandatory: {},
     tls: { sslOnly: false, verifyClient: false },
     targetTls: { enabled: false, insecure: false },
     jwtSecretEncoding: "base64url",

@@ -78,6 +78,7 @@ export class DemoDesktop {
   #clockText = "";
   #tick = 0;
   #keyText = "PRESS A KEY";
+  #lastKeysym: number | undefined;
   #keyColour = KEY_BOX_IDLE_COLOUR;
   #clipText = "CLIPBOARD: (EMPTY)";
 
@@ -135,9 +136,15 @@ export class DemoDesktop {
     };
   }
 
+  /** The keysym of the last key pressed (the one the key box shows); undefined before any. */
+  get lastKeysym(): number | undefined {
+    return this.#lastKeysym;
+  }
+
   /** A key went down or up (X11 keysym). Each press recolours the key box. */
   keyEvent(down: boolean, keysym: number): void {
     if (!down) return;
+    this.#lastKeysym = keysym;
     const printable = keysym >= 0x20 && keysym <= 0x7e ? ` ${String.fromCharCode(keysym)}` : "";
     this.#keyText = `KEY ${keysym.toString(16).toUpperCase().padStart(4, "0")}${printable}`;
     this.#keyColour = keyColour(keysym);

@@ -3,7 +3,9 @@
  * accepted), security type None, raw encoding, any 8/16/32 bpp true-colour
  * pixel format. Incremental update requests wait until something changes and
  * then get only the changed rectangles, so an idle desktop costs one small
- * update a second. It is also the RFB target for tests and benchmarks.
+ * update a second. A viewer that asks for QEMU audio (pseudo-encoding -259)
+ * hears a 440 Hz test tone (src/demo/audio.ts). It is also the RFB target
+ * for tests and benchmarks.
  * @module
  */
 import { type ByteStream, DenoStream } from "../net/stream.ts";
@@ -15,8 +17,11 @@ import { encodePixelFormat } from "../rfb/pixel_format.ts";
 import {
   type ClientMessage,
   decodeClientMessage,
+  type QemuAudioMessage,
+  QemuAudioOperation,
   readClientMessage,
 } from "../rfb/client_messages.ts";
+import { audioAnnouncement, audioFormatProblem, QEMU_AUDIO_ENCODING, ToneStream } from "./audio.ts";
 import { DemoDesktop, type Rect } from "./desktop.ts";
 import {
   encodePixels,
@@ -98,6 +103,9 @@ class Session {
   #flushQueued = false;
   #writing: Promise<void> = Promise.resolve();
   #failed = false;
+  /** The 440 Hz tone, for a viewer that asked for QEMU audio. */
+  #tone = new ToneStream((data) => this.#write(data));
+  #audioAnnounced = false;
 
   constructor(stream: ByteStream, desktop: DemoDesktop) {
     this.#stream = stream;
@@ -116,12 +124,14 @@ class Session {
       }
     } finally {
       unsubscribe();
+      this.#tone.stop(false);
       await this.#writing;
     }
   }
 
-  #write(data: Uint8Array): void {
-    this.#writing = this.#writing.then(async () => {
+  /** Queues `data` behind earlier messages; resolves once it is written (or dropped). */
+  #write(data: Uint8Array): Promise<void> {
+    return this.#writing = this.#writing.then(async () => {
       if (this.#failed) return;
       try {
         await this.#stream.writeAll(data);
@@ -159,7 +169,19 @@ class Session {
         return;
       case "KeyEvent":
       case "QemuExtendedKeyEvent":
+        // Logged (debug) so tests and operators can see what a viewer's keys became.
+        logDebug("demo: key", { keysym: `0x${msg.keysym.toString(16)}`, down: msg.down });
         this.#desktop.keyEvent(msg.down, msg.keysym);
+        return;
+      case "SetEncodings":
+        // Only raw is ever sent, which every client accepts; QEMU audio is announced once.
+        if (!this.#audioAnnounced && msg.encodings.includes(QEMU_AUDIO_ENCODING)) {
+          this.#audioAnnounced = true;
+          void this.#write(audioAnnouncement(this.#desktop.width, this.#desktop.height));
+        }
+        return;
+      case "QemuAudio":
+        this.#audio(msg);
         return;
       case "PointerEvent":
         this.#desktop.pointerEvent(msg.buttons, msg.x, msg.y);
@@ -167,10 +189,21 @@ class Session {
       case "ClientCutText": // the extended-clipboard form is ignored
         if (!msg.extended) this.#desktop.cutText(latin1.decode(msg.text));
         return;
-        // SetEncodings: only raw is ever sent, which every client accepts.
         // EnableContinuousUpdates, ClientFence: never offered, so ignored.
         // SetDesktopSize: the demo keeps its size.
     }
+  }
+
+  /** A QEMU audio client message: the tone starts, stops or changes format. */
+  #audio(msg: QemuAudioMessage): void {
+    if (msg.operation === QemuAudioOperation.SetFormat) {
+      const { sampleFormat, channels, frequency } = msg;
+      const format = { sampleFormat, channels, frequency };
+      const problem = audioFormatProblem(format);
+      if (problem) logDebug("demo: audio format not supported; keeping the last one", { problem });
+      else this.#tone.setFormat(format);
+    } else if (msg.operation === QemuAudioOperation.Enable) this.#tone.start();
+    else this.#tone.stop();
   }
 
   #request(incremental: boolean, want: Rect): void {

@@ -5,7 +5,9 @@
  *   [PROXY header] → sniff → head → authorise and route → connect → relay
  *
  * (the PROXY header only from `--accept-proxy-protocol` peers; a raw VNC
- * viewer skips the head and takes the raw route). Each step
+ * viewer skips the head and takes the raw route; a route probe, a plain GET
+ * with `X-Vncws-Probe: 1`, stops after the route and is answered in JSON,
+ * src/proxy/probe.ts). Each step
  * returns a value for the next or a {@linkcode Refusal}; a refusal ends the
  * run and is answered, logged and counted in one place ({@linkcode refuse}).
  * @module
@@ -28,6 +30,7 @@ import {
 } from "../ws/handshake.ts";
 import { relayRaw, relayWebSocket } from "../ws/relay.ts";
 import type { ProxyContext } from "./context.ts";
+import { answerProbe, isProbeRequest, probeInFirstBytes } from "./probe.ts";
 import { acceptProxyHeader } from "./proxy_header.ts";
 import { logPath, type RefusalSite, refuse } from "./refuse.ts";
 import { httpErrorRefusal, readHead, type Request, sniff } from "./sniff.ts";
@@ -118,7 +121,11 @@ async function runSteps(
   const conn = sniffed.stream;
   if (conn !== stream) opened.push(conn);
   const early: RefusalSite = { http: true, tokenPathPrefix: prefix };
-  if (banned) return { refusal: banned, stream: conn, site: early };
+  if (banned) {
+    // A probe whose head came with the first read still gets its answer as JSON.
+    const probe = probeInFirstBytes(sniffed.initial, ctx.config.limits) || undefined;
+    return { refusal: banned, stream: conn, site: { ...early, probe } };
+  }
   // 2. head.
   const request = await readHead(conn, sniffed.initial, ctx);
   if (request === undefined) return undefined;
@@ -127,13 +134,25 @@ async function runSteps(
   }
   const { head } = request;
   if (await answerHealth(conn, head, ctx)) return undefined;
-  const site: RefusalSite = { http: true, head, tokenPathPrefix: prefix };
+  // A route probe gets every answer, refusals included, in its JSON form.
+  const probe = isProbeRequest(head);
+  const site: RefusalSite = {
+    http: true,
+    head,
+    tokenPathPrefix: prefix,
+    probe: probe || undefined,
+  };
   const client: ClientInfo = { peer: conn.peer, clientCertCN: conn.clientCertCN };
   // A direct peer's address is known already; behind a trusted proxy, the client its head
   // names. Checked again: a ban may have started while the head was read.
   const address = peerAddress ?? (ctx.guard && ctx.access.clientAddress(client, head));
   const bannedClient = address === undefined ? null : ctx.guard?.check(address);
   if (bannedClient) return { refusal: bannedClient, stream: conn, site };
+  if (probe) {
+    // 3 without 4 and 5: the upgrade's route step, answered; a refusal counts toward a ban.
+    const refused = await answerProbe(conn, head, client, ctx.access, prefix);
+    return refused ? { refusal: refused, stream: conn, site, address } : undefined;
+  }
   if (!isUpgradeRequest(head)) {
     const answered = await plainHttp(conn, head, client, ctx);
     // The web side's own refusals (--web-auth's 401 challenge, which every

@@ -2,13 +2,15 @@
  * The one place a refusal is answered: every refused connection — a bad
  * request head, an access check, a token lookup, a limit, a failed target
  * connect, `--max-connections` — is written (an HTTP response, or a plain
- * close for clients that do not speak HTTP), logged and counted here.
+ * close for clients that do not speak HTTP), logged and counted here. A
+ * route probe's answers (src/proxy/probe.ts) are built here too: a refusal
+ * in JSON, and the JSON of an admitted route.
  * @module
  */
 import type { Refusal } from "../auth/refusal.ts";
 import { log } from "../base/log.ts";
 import type { RequestHead } from "../http/head.ts";
-import { textResponse, writeResponse } from "../http/response.ts";
+import { type HttpResponse, textResponse, writeResponse } from "../http/response.ts";
 import type { ByteStream } from "../net/stream.ts";
 import { DEFAULT_TOKEN_PATH_PREFIX } from "../config/config.ts";
 import type { SessionObserver } from "./context.ts";
@@ -28,6 +30,11 @@ export interface RefusalSite {
   tokenPathPrefix?: string;
   /** Log at debug level (refusals that are part of normal use, such as a Basic challenge). */
   quiet?: boolean;
+  /**
+   * A route probe (`X-Vncws-Probe: 1`, src/proxy/probe.ts) was refused: the
+   * answer is the JSON form, with the refusal's status and headers.
+   */
+  probe?: boolean;
 }
 
 /** Refusals that mean the server or its configuration, not the client, is the problem. */
@@ -71,15 +78,54 @@ export async function refuse(
       why: refusal.detail ?? refusal.reason,
       path: head ? logPath(head.path, site.tokenPathPrefix) : undefined,
       target: site.target,
+      probe: site.probe || undefined,
       ...refusal.log,
     },
   );
   if (!site.http) return;
-  await writeResponse(
-    stream,
-    textResponse(refusal.status, refusal.reason, { ...refusal.headers }),
-    { headOnly: head?.method === "HEAD" },
-  );
+  await writeResponse(stream, refusalHttp(refusal, site.probe), {
+    headOnly: head?.method === "HEAD",
+  });
+}
+
+/**
+ * A refusal as the HTTP response vncws answers with: the status and reason
+ * as text, or for a route probe as JSON, `{"ok":false,"status":N,"reason":"..."}`;
+ * either way with the refusal's own headers (`Retry-After`, `WWW-Authenticate`).
+ */
+export function refusalHttp(refusal: Refusal, probe = false): HttpResponse {
+  if (!probe) return textResponse(refusal.status, refusal.reason, { ...refusal.headers });
+  return jsonResponse(refusal.status, {
+    ok: false,
+    status: refusal.status,
+    reason: refusal.reason,
+  }, refusal.headers);
+}
+
+/**
+ * A route probe's answer when the upgrade would be admitted: 200
+ * `{"ok":true}`, with `"viewOnly":true` when the session's RFB policy is
+ * view-only (the viewer can say so before it connects).
+ */
+export function probeAdmitted(viewOnly: boolean): HttpResponse {
+  return jsonResponse(200, viewOnly ? { ok: true, viewOnly: true } : { ok: true });
+}
+
+function jsonResponse(
+  status: number,
+  value: Record<string, unknown>,
+  headers: Readonly<Record<string, string>> = {},
+): HttpResponse {
+  return {
+    status,
+    headers: {
+      ...headers,
+      "Content-Type": "application/json; charset=utf-8",
+      // A probe answers for this moment: a ban, a limit or a token can change at once.
+      "Cache-Control": "no-store",
+    },
+    body: JSON.stringify(value) + "\n",
+  };
 }
 
 /** A path for log lines: the token in `/websockify/<token>` is a secret, so it is cut. */
@@ -92,8 +138,12 @@ export function logPath(path: string, prefix = DEFAULT_TOKEN_PATH_PREFIX): strin
  * (`Deno.serve`, see src/web/deno_serve.ts): the same status, headers and
  * body as {@linkcode refuse} writes. Logging and counting stay the caller's.
  */
-export function refusalResponse(refusal: Refusal, headOnly = false): Response {
-  const res = textResponse(refusal.status, refusal.reason, { ...refusal.headers });
+export function refusalResponse(refusal: Refusal, headOnly = false, probe = false): Response {
+  return webResponse(refusalHttp(refusal, probe), headOnly);
+}
+
+/** An {@linkcode HttpResponse} with a text body as a web `Response`. */
+export function webResponse(res: HttpResponse, headOnly = false): Response {
   return new Response(headOnly ? null : res.body as string, {
     status: res.status,
     headers: res.headers,

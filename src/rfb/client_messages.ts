@@ -25,8 +25,18 @@ export const ClientMessageType = {
 
 const T = ClientMessageType;
 
-/** The one QEMU client message subtype known: the extended key event. */
+/** QEMU client message subtype 0: the extended key event. */
 export const QEMU_EXTENDED_KEY_EVENT = 0;
+/** QEMU client message subtype 1: audio (pseudo-encoding -259). */
+export const QEMU_AUDIO: number = 1;
+
+/** The operations of a QEMU audio client message (its U16 after the subtype). */
+export const QemuAudioOperation = {
+  Enable: 0,
+  Disable: 1,
+  /** Followed by sample format (U8), channels (U8) and frequency (U32). */
+  SetFormat: 2,
+} as const;
 
 /**
  * Bytes of a message of `type` (its type byte included) needed before its
@@ -52,7 +62,7 @@ export function clientMessageHeaderLength(type: number): number | undefined {
     case T.SetDesktopSize:
       return 8; // type, padding, width, height, screen count, padding
     case T.QemuClientMessage:
-      return 2; // type, subtype
+      return 4; // type, subtype, and the audio operation (every subtype is at least 4 bytes)
     default:
       return undefined;
   }
@@ -83,13 +93,19 @@ export function clientMessageLength(head: Uint8Array): number {
     case T.SetDesktopSize:
       return 8 + 16 * v.getUint8(6);
     case T.QemuClientMessage:
-      if (head[1] !== QEMU_EXTENDED_KEY_EVENT) {
-        throw new RfbProtocolError(`unknown QEMU client message subtype ${head[1]}`);
-      }
-      return 12;
+      if (head[1] === QEMU_EXTENDED_KEY_EVENT) return 12;
+      if (head[1] === QEMU_AUDIO) return qemuAudioLength(v.getUint16(2));
+      throw new RfbProtocolError(`unknown QEMU client message subtype ${head[1]}`);
     default:
       return need;
   }
+}
+
+/** Bytes of a QEMU audio client message with `operation`; throws for an unknown one. */
+function qemuAudioLength(operation: number): number {
+  if (operation === QemuAudioOperation.SetFormat) return 10;
+  if (operation === QemuAudioOperation.Enable || operation === QemuAudioOperation.Disable) return 4;
+  throw new RfbProtocolError(`unknown QEMU audio operation ${operation}`);
 }
 
 /** Options for {@linkcode readClientMessage}. */
@@ -155,7 +171,17 @@ export type ClientMessage =
   | { kind: "EnableContinuousUpdates"; enable: boolean; rect: RfbRect }
   | { kind: "ClientFence"; flags: number; payload: Uint8Array }
   | { kind: "SetDesktopSize"; width: number; height: number; screens: number }
-  | { kind: "QemuExtendedKeyEvent"; down: boolean; keysym: number; keycode: number };
+  | { kind: "QemuExtendedKeyEvent"; down: boolean; keysym: number; keycode: number }
+  | QemuAudioMessage;
+
+/**
+ * A QEMU audio client message: enable or disable the stream, or set its
+ * sample format (0 U8, 1 S8, 2 U16, 3 S16, 4 U32, 5 S32), channels (1 or 2)
+ * and frequency (Hz).
+ */
+export type QemuAudioMessage =
+  | { kind: "QemuAudio"; operation: 0 | 1 }
+  | { kind: "QemuAudio"; operation: 2; sampleFormat: number; channels: number; frequency: number };
 
 function rectAt(v: DataView, off: number): RfbRect {
   return {
@@ -200,7 +226,20 @@ export function decodeClientMessage(msg: Uint8Array): ClientMessage {
         height: v.getUint16(4),
         screens: msg[6],
       };
-    default: // QEMU extended key event: the only other message clientMessageLength accepts
+    default: // QEMU: the extended key event or audio, the subtypes clientMessageLength accepts
+      if (msg[1] === QEMU_AUDIO) {
+        const operation = v.getUint16(2);
+        if (operation !== QemuAudioOperation.SetFormat) {
+          return { kind: "QemuAudio", operation: operation as 0 | 1 };
+        }
+        return {
+          kind: "QemuAudio",
+          operation,
+          sampleFormat: msg[4],
+          channels: msg[5],
+          frequency: v.getUint32(6),
+        };
+      }
       return {
         kind: "QemuExtendedKeyEvent",
         down: v.getUint16(2) !== 0,

@@ -19,7 +19,8 @@ import { HttpError, type RequestHead } from "../http/head.ts";
 import { formatTarget, type Target } from "../net/address.ts";
 import { ConnectError, type ConnectOptions, connectTarget } from "../net/connect.ts";
 import type { ByteStream } from "../net/stream.ts";
-import { refusalResponse } from "../proxy/refuse.ts";
+import { isProbeRequest } from "../proxy/probe.ts";
+import { probeAdmitted, refusalResponse, webResponse } from "../proxy/refuse.ts";
 import { httpErrorRefusal } from "../proxy/sniff.ts";
 import { isUpgradeRequest, validateUpgrade } from "../ws/handshake.ts";
 
@@ -121,10 +122,34 @@ function refused(
   r: Refusal,
   request: Request,
   options: DenoServeRelayOptions,
+  probe = false,
 ): Response {
   options.onRefused?.(r, request);
-  logDebug("refused", { kind: r.kind, status: r.status, why: r.detail ?? r.reason });
-  return refusalResponse(r, request.method === "HEAD");
+  logDebug("refused", {
+    kind: r.kind,
+    status: r.status,
+    why: r.detail ?? r.reason,
+    probe: probe || undefined,
+  });
+  return refusalResponse(r, request.method === "HEAD", probe);
+}
+
+/**
+ * A route probe (`X-Vncws-Probe: 1` on a plain GET, src/proxy/probe.ts):
+ * the route's answer as JSON, nothing connected.
+ */
+async function answerProbe(
+  request: Request,
+  info: Deno.ServeHandlerInfo,
+  options: VncwsHandlerOptions,
+): Promise<Response> {
+  const answer = await options.route(request, info);
+  if (answer === null) {
+    return refused(refusal("no_target", 404, "no target for this request"), request, options, true);
+  }
+  if (isRefusal(answer)) return refused(answer, request, options, true);
+  logDebug("http", { method: request.method, status: 200, probe: true });
+  return webResponse(probeAdmitted(false), request.method === "HEAD");
 }
 
 /**
@@ -188,12 +213,16 @@ function upgrade(request: Request, protocol: string | undefined) {
  * A `Deno.serve` handler for the app's WebSocket path: `route` picks the
  * target (or refuses) for each request, then {@linkcode upgradeToTarget}
  * answers. A request that is not an upgrade is refused with 426 before the
- * route is asked.
+ * route is asked, except a route probe (a GET with `X-Vncws-Probe: 1`):
+ * `route` is asked and its answer given as JSON (`{"ok":true}`, or the
+ * refusal's status with `{"ok":false,"status":N,"reason":"..."}`), with
+ * nothing connected.
  */
 export function vncwsHandler(
   options: VncwsHandlerOptions,
 ): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
   return async (request, info) => {
+    if (isProbeRequest(requestHead(request))) return await answerProbe(request, info, options);
     const checked = checkUpgrade(request);
     if (isRefusal(checked)) return refused(checked, request, options);
     const answer = await options.route(request, info);

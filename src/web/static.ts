@@ -16,6 +16,11 @@ import { logWarn } from "../base/log.ts";
 import { bundledFiles, locateAssets } from "./assets.ts";
 import { contentType } from "./mime.ts";
 import { escapeHtml } from "../base/text.ts";
+import {
+  VIEWER_SETTINGS_PATH,
+  type ViewerSettingsPair,
+  viewerSettingsResponse,
+} from "./viewer_settings.ts";
 
 /** Options for {@linkcode createWebHandler}. */
 export interface WebHandlerOptions {
@@ -27,6 +32,11 @@ export interface WebHandlerOptions {
   wsPath?: string;
   /** X-Frame-Options value (default "SAMEORIGIN"; "DENY"; "" sends none). */
   frameOptions?: string;
+  /**
+   * The operator's viewer settings, served at `/vnc_settings.json` (asked
+   * for each request: a reload may change them); absent = both empty.
+   */
+  viewerSettings?: () => ViewerSettingsPair;
 }
 
 /** A request handler for GET/HEAD (and the 405 for everything else). */
@@ -134,6 +144,8 @@ interface FileAnswer {
  * - `root: ""`: the bundled viewer: `/` redirects to `vnc.html?autoconnect=1&path=...`
  *   (keeping `?token=`), `/vnc.html`, `/core/...`, `/vendor/...`.
  * - `root: DIR`: files from DIR as websockify `--web DIR`, safely.
+ * With a root, `/vnc_settings.json` is the operator's viewer settings in
+ * either mode (src/web/viewer_settings.ts).
  * The response always carries the full headers and body; for HEAD the writer drops the body
  * (`writeResponse(stream, res, { headOnly: true })`), and Content-Length stays right.
  */
@@ -281,6 +293,10 @@ export function createWebHandler(options: WebHandlerOptions): WebHandler {
         "Allow": "GET, HEAD",
         "Content-Type": "text/plain; charset=utf-8",
       }, new TextEncoder().encode(`405 Method Not Allowed: only GET and HEAD are served\n`));
+    }
+    if (head.path === VIEWER_SETTINGS_PATH) {
+      const settings = options.viewerSettings?.() ?? { defaults: {}, mandatory: {} };
+      return viewerSettingsResponse(settings, security);
     }
     try {
       const p = safePath(head.path);

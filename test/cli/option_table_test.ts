@@ -63,8 +63,9 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
   // 68 when the table was made; issue 16 added --ban-after, --ban-window, --ban-time,
   // --ban-redis, --allow-target, --deny-target, --jwt-secret-encoding, --jwt-audience,
   // --jwt-issuer, --forwarded-header and --cert-dir; issue 17 --drain-delay, --workers,
-  // --state-redis, --accept-proxy-protocol; issue 18 --max-session, --token-recheck.
-  assert.equal(PROXY_COMMAND.options.length, 85, "the proxy's option count changed");
+  // --state-redis, --accept-proxy-protocol; issue 18 --max-session, --token-recheck;
+  // issue 19 --viewer-defaults, --viewer-mandatory.
+  assert.equal(PROXY_COMMAND.options.length, 87, "the proxy's option count changed");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {
@@ -173,6 +174,11 @@ function proxyContext(o: OptionSpec): { before: string[]; after: string[] } {
   return { before: [...need, "6080", "h:1"], after: [] };
 }
 
+/** A viewer settings file for --viewer-defaults and --viewer-mandatory (read as they parse). */
+const VIEWER_SETTINGS = Deno.makeTempFileSync({ suffix: ".json" });
+Deno.writeTextFileSync(VIEWER_SETTINGS, '{"resize": "scale"}');
+globalThis.addEventListener("unload", () => Deno.removeSync(VIEWER_SETTINGS));
+
 /** The option with a value that is not its default. */
 function optionArgs(o: OptionSpec): string[] {
   if (!o.value) return [`--${o.name}`];
@@ -184,6 +190,8 @@ function optionArgs(o: OptionSpec): string[] {
     "proxy-protocol": "v2",
     "jwt-secret-encoding": "raw",
     "forwarded-header": "forwarded",
+    "viewer-defaults": VIEWER_SETTINGS,
+    "viewer-mandatory": VIEWER_SETTINGS,
   };
   return [`--${o.name}`, others[o.name] ?? o.value.example];
 }

@@ -1,4 +1,4 @@
-import { startDemoServer } from "../../src/demo/rfb_server.ts";
+import { DemoDesktop, startDemoServer } from "../../src/demo/rfb_server.ts";
 import { BAR_COLOURS } from "../../src/demo/desktop.ts";
 import { readExactly } from "../../scripts/testing/util.ts";
 import { raceTimeout, STOPPED, TIMEOUT } from "../../src/base/time.ts";
@@ -363,4 +363,12 @@ Deno.test("demo server: a failed accept is logged and the server goes on accepti
   } finally {
     await server.close();
   }
+});
+
+Deno.test("demo desktop: lastKeysym is the last key pressed (a release changes nothing)", () => {
+  const d = new DemoDesktop({ width: 64, height: 48 });
+  assertEquals(d.lastKeysym, undefined, "before any key");
+  d.keyEvent(true, 0x61);
+  d.keyEvent(false, 0x62);
+  assertEquals(d.lastKeysym, 0x61, "after a press and another key's release");
 });

@@ -25,6 +25,9 @@ const MESSAGES: Array<[string, number[]]> = [
   ["ClientFence", [248, 0, 0, 0, ...be32(0x80000001), 2, 7, 8]],
   ["SetDesktopSize", [251, 0, ...be16(1024), ...be16(768), 1, 0, ...new Array(16).fill(0)]],
   ["QemuExtendedKeyEvent", [255, 0, ...be16(1), ...be32(0x61), ...be32(30)]],
+  ["QemuAudio", [255, 1, ...be16(0)]],
+  ["QemuAudio", [255, 1, ...be16(1)]],
+  ["QemuAudio", [255, 1, ...be16(2), 3, 2, ...be32(44100)]],
 ];
 
 Deno.test("client messages: the framing gives each message's whole length from its header", () => {
@@ -79,6 +82,26 @@ Deno.test("client messages: fields decode", () => {
   });
   assert.deepEqual(d(9), { kind: "SetDesktopSize", width: 1024, height: 768, screens: 1 });
   assert.deepEqual(d(10), { kind: "QemuExtendedKeyEvent", down: true, keysym: 0x61, keycode: 30 });
+  assert.deepEqual(d(11), { kind: "QemuAudio", operation: 0 });
+  assert.deepEqual(d(12), { kind: "QemuAudio", operation: 1 });
+  assert.deepEqual(d(13), {
+    kind: "QemuAudio",
+    operation: 2,
+    sampleFormat: 3,
+    channels: 2,
+    frequency: 44100,
+  });
+});
+
+Deno.test("client messages: a QEMU audio operation other than enable, disable, set-format is refused", () => {
+  assert.throws(
+    () => clientMessageLength(new Uint8Array([255, 1, ...be16(3)])),
+    (e) => e instanceof RfbProtocolError && /unknown QEMU audio operation 3/.test(e.message),
+  );
+  assert.throws(
+    () => clientMessageLength(new Uint8Array([255, 2, ...be16(0)])),
+    (e) => e instanceof RfbProtocolError && /unknown QEMU client message subtype 2/.test(e.message),
+  );
 });
 
 Deno.test("readClientMessage: every message whole, from one-byte reads", async () => {
