@@ -300,7 +300,8 @@ async function veNCrypt(
   const pick = SUBTYPES.find((s) =>
     offered.includes(s.code) && s.tls !== "anon" && canAnswer(s.auth, options.credentials) &&
     // VeNCrypt's inner None and VncAuth are what `none` and `vnc` allow at the top level.
-    (s.code !== SECURITY_NONE || options.schemes.includes("none"))
+    (s.code !== SECURITY_NONE || options.schemes.includes("none")) &&
+    (s.code !== SECURITY_VNC_AUTH || options.schemes.includes("vnc"))
   );
   if (!pick) {
     const names = offered.map(typeName).join(", ") || "nothing";
@@ -316,10 +317,13 @@ async function veNCrypt(
     return { ...failure, retryWithout: "vencrypt" };
   }
   await stream.writeAll(u32be(pick.code));
-  if ((await reader.u8()) !== 1) return internal(`the VNC server refused VeNCrypt ${pick.name}`);
   let inner = stream;
   let innerReader = reader;
   if (pick.tls === "x509") {
+    // Only TLS subtypes are acknowledged (1: the server is ready for the TLS handshake).
+    if ((await reader.u8()) !== 1) {
+      return internal(`the VNC server could not start TLS for VeNCrypt ${pick.name}`);
+    }
     if (reader.rest().length > 0) {
       return internal(`the VNC server sent data before the TLS handshake of ${pick.name}`);
     }
