@@ -352,3 +352,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "rfb gateway: --rfb-auth without a password — X509None verified and encrypted; vnc only has no type in common",
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const certs = await makeCerts();
+    const x = await startXtigervnc({
+      display: 46,
+      depth: 24,
+      security: [
+        "-SecurityTypes",
+        "X509None",
+        "-X509Cert",
+        certs.serverCert,
+        "-X509Key",
+        certs.serverKey,
+      ],
+    });
+    try {
+      await solidRoot(x.display);
+      await expectDesktop(x.rfbPort, ["--rfb-auth", "vencrypt", "--target-ca", certs.ca]);
+      await expectRefused(
+        x.rfbPort,
+        ["--rfb-auth", "vnc,none"],
+        /no security type in common.*VeNCrypt/,
+      );
+    } finally {
+      await x.stop();
+      await certs.remove();
+    }
+  },
+});
