@@ -288,6 +288,10 @@ export interface XtigervncOptions {
   depth?: number;
   /** VNC password file (`-rfbauth`, security type VncAuth); default: security type None. */
   passwordFile?: string;
+  /** Security arguments instead (e.g. `-SecurityTypes X509Vnc -X509Cert …`). */
+  security?: string[];
+  /** The X display number (default: Xtigervnc picks a free one). */
+  display?: number;
 }
 
 /** A running Xtigervnc. */
@@ -309,10 +313,12 @@ export interface Xtigervnc {
  */
 export async function startXtigervnc(options: XtigervncOptions = {}): Promise<Xtigervnc> {
   const rfbPort = freePort();
-  const security = options.passwordFile
-    ? ["-SecurityTypes", "VncAuth", "-rfbauth", options.passwordFile]
-    : ["-SecurityTypes", "None"];
+  const security = options.security ??
+    (options.passwordFile
+      ? ["-SecurityTypes", "VncAuth", "-rfbauth", options.passwordFile]
+      : ["-SecurityTypes", "None"]);
   const proc = startProcess("Xtigervnc", [
+    ...(options.display === undefined ? [] : [`:${options.display}`]),
     "-displayfd",
     "1",
     "-rfbport",

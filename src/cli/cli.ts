@@ -19,6 +19,7 @@ import { redisEndpoint } from "../net/redis.ts";
 import { checkNeeds, parseOptions, renderHelp } from "./table.ts";
 import { PROXY_COMMAND, VERSION } from "./proxy_options.ts";
 import { UsageError } from "./values.ts";
+import type { RfbAuthScheme } from "../rfb/client_handshake.ts";
 
 export { PROXY_COMMAND, UsageError, VERSION };
 
@@ -72,6 +73,54 @@ function viewerSettings(path: string | undefined, option: string): ViewerSetting
 export interface ParseOptions {
   /** Where sessions go is decided elsewhere (the library's `route` hook): no target needed. */
   routed?: boolean;
+}
+
+/**
+ * `--rfb-auth`, `--target-password-file`, `--target-username` into the
+ * config: the password becomes the credentials of every session's policy
+ * (created with the defaults when no other option made one).
+ */
+function rfbAuthOptions(
+  c: Config,
+  schemes: RfbAuthScheme[] | undefined,
+  passwordFile: string | undefined,
+  username: string | undefined,
+): void {
+  c.rfbAuth = schemes;
+  if (passwordFile === undefined) return;
+  if (c.tokenPlugin) {
+    throw new UsageError(
+      "--target-password-file is the fixed target's password; with --token-plugin each " +
+        "target's password comes from its token backend",
+    );
+  }
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(passwordFile);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "no such file"
+      : e instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : (e as Error).message;
+    throw new UsageError(
+      `--target-password-file ${passwordFile}: cannot read it (${why}); give a file whose ` +
+        "first line is the VNC server's password",
+    );
+  }
+  const password = text.split(/\r?\n/)[0];
+  if (password === "") {
+    throw new UsageError(
+      `--target-password-file ${passwordFile}: its first line is empty; put the VNC server's ` +
+        "password there",
+    );
+  }
+  c.rfbPolicy = {
+    viewOnly: false,
+    clipboard: "both",
+    ...c.rfbPolicy,
+    credentials: { password, username },
+  };
 }
 
 /** Parses argv (without the program name) into a {@linkcode Command}. Throws {@linkcode UsageError}. */
@@ -163,6 +212,8 @@ export function parseCommandLine(argv: string[], options: ParseOptions = {}): Co
     enabled: bool("ssl-target"),
     ca: str("target-ca"),
     insecure: bool("ssl-target-insecure"),
+    cert: str("target-cert"),
+    key: str("target-key"),
   };
   c.tokenPlugin = str("token-plugin");
   c.tokenSource = str("token-source");
@@ -184,6 +235,8 @@ export function parseCommandLine(argv: string[], options: ParseOptions = {}): Co
     throw new UsageError(`--${jwtGiven} applies to --token-plugin JWTTokenApi only`);
   }
   c.hostToken = bool("host-token");
+  const passwordFile = str("target-password-file");
+  rfbAuthOptions(c, o.get<RfbAuthScheme[]>("rfb-auth"), passwordFile, str("target-username"));
   c.authPlugin = str("auth-plugin");
   c.authSource = str("auth-source");
   c.webAuth = bool("web-auth");

@@ -26,6 +26,7 @@ import {
 } from "./values.ts";
 import { parseTargetRules } from "../route/target_policy.ts";
 import { ProxyHeaderPeers } from "../proxy/proxy_header.ts";
+import { DEFAULT_RFB_AUTH, RFB_AUTH_SCHEMES, type RfbAuthScheme } from "../rfb/client_handshake.ts";
 
 /** Version printed by `--version`. */
 export const VERSION = "0.1.0";
@@ -48,6 +49,25 @@ const targetRules: ValueType<string> = {
     return value;
   },
   show: (value) => value,
+};
+
+/** `--rfb-auth LIST`: comma-separated schemes, each known, none twice. */
+const rfbAuthList: ValueType<RfbAuthScheme[]> = {
+  placeholder: "LIST",
+  example: "vencrypt,vnc",
+  parse(value, flag) {
+    const names = value.split(/[\s,]+/).filter((n) => n).map((n) => n.toLowerCase());
+    const bad = names.find((n) => !(RFB_AUTH_SCHEMES as readonly string[]).includes(n));
+    if (names.length === 0 || bad !== undefined) {
+      throw new UsageError(
+        `${flag} takes a list of ${
+          RFB_AUTH_SCHEMES.join(", ")
+        } (e.g. vencrypt,vnc), got "${value}"`,
+      );
+    }
+    return [...new Set(names)] as RfbAuthScheme[];
+  },
+  show: (value) => value.join(","),
 };
 
 /** `--workers N|auto`: auto is one relay process per core. */
@@ -139,6 +159,15 @@ export const PROXY_COMMAND: CommandSpec = {
       title:
         "Tokens and access (example: vncws --token-plugin TokenFile --token-source t.conf 6080)",
       readme: "Tokens and access",
+    },
+    {
+      id: "rfb",
+      title: "VNC server authentication (example: vncws --target-password-file pw 6080 h:5900)",
+      readme: "VNC server authentication",
+      intro: [
+        "vncws authenticates to the VNC server itself and offers the viewer security",
+        "type None: the viewer never learns the server's password.",
+      ],
     },
     {
       id: "wrap",
@@ -291,12 +320,53 @@ export const PROXY_COMMAND: CommandSpec = {
     }),
     valued("cafile", text("FILE"), "tls", W, "CA bundle for --verify-client"),
     flag("ssl-target", "tls", W, "TLS to the target, verified"),
-    valued("target-ca", text("FILE"), "tls", V, "extra CA for --ssl-target", {
-      needs: "ssl-target",
+    // No `needs`: a VeNCrypt X509 server is verified with it too (a token's credentials need no option).
+    valued(
+      "target-ca",
+      text("FILE"),
+      "tls",
+      V,
+      "extra CA for --ssl-target and for VeNCrypt X509 VNC servers",
+    ),
+    valued(
+      "target-cert",
+      text("FILE"),
+      "tls",
+      V,
+      "client certificate (PEM) for VeNCrypt X509 VNC servers that ask for one",
+    ),
+    valued("target-key", text("FILE"), "tls", V, "its key (default: inside --target-cert)", {
+      needs: "target-cert",
     }),
     flag("ssl-target-insecure", "tls", V, "do not verify the target's certificate", {
       needs: "ssl-target",
     }),
+    // VNC server authentication
+    valued(
+      "target-password-file",
+      text("FILE"),
+      "rfb",
+      V,
+      "the fixed target's VNC password (first line of FILE): vncws answers the server's " +
+        "VncAuth or VeNCrypt with it and the viewer gets security type None",
+    ),
+    valued(
+      "target-username",
+      text("NAME"),
+      "rfb",
+      V,
+      "user name for VeNCrypt Plain, X509Plain",
+      { needs: "target-password-file" },
+    ),
+    valued(
+      "rfb-auth",
+      rfbAuthList,
+      "rfb",
+      V,
+      "security schemes vncws may use toward the server, in order (vencrypt, vnc, none); " +
+        "set: every session goes through vncws's authentication (default with a password: " +
+        DEFAULT_RFB_AUTH.join(",") + ")",
+    ),
     // Tokens and access
     valued(
       "token-plugin",

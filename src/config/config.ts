@@ -6,6 +6,7 @@
  * @module
  */
 import type { RfbPolicy } from "../rfb/policy.ts";
+import type { RfbAuthScheme } from "../rfb/client_handshake.ts";
 import type { HostPort, Target } from "../net/address.ts";
 import type { TargetTlsConfig, TlsConfig } from "../net/tls_options.ts";
 
@@ -161,6 +162,13 @@ export interface Config {
    * stricter wins). Absent = none: sessions take the plain relay.
    */
   rfbPolicy?: RfbPolicy;
+  /**
+   * `--rfb-auth`: the security schemes vncws may use toward the VNC server,
+   * in preference order. Set: every session goes through the RFB gateway;
+   * absent: only sessions whose policy holds credentials, with
+   * `DEFAULT_RFB_AUTH` (src/rfb/client_handshake.ts).
+   */
+  rfbAuth?: RfbAuthScheme[];
   /**
    * `--state-redis`: a Redis shared by the fleet (`host[:port[:db[:password]]]`
    * or a `redis://` URL) for its live sessions and limits.

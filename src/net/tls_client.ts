@@ -61,6 +61,60 @@ function timeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T
   ]).finally(() => clearTimeout(timer));
 }
 
+/** Options for {@linkcode tlsOverStream}. */
+export interface StreamTlsOptions {
+  /** The host the certificate must be valid for (a name or an IP). */
+  servername: string;
+  /** Verify the certificate (default true); false only for an explicit opt-in. */
+  verify?: boolean;
+  /** Extra trusted CA certificates (PEM) besides the system's. */
+  ca?: string;
+  /** Client certificate chain (PEM), sent when the server asks for one. */
+  cert?: string;
+  /** The client certificate's private key (PEM). */
+  key?: string;
+  /** A handshake not finished within this many ms fails. */
+  timeoutMs: number;
+  /** Peer text for logs (default the stream's). */
+  peer?: string;
+}
+
+/**
+ * Client TLS over any {@linkcode ByteStream} with node:tls: a TLS layer in
+ * the middle of another protocol (VeNCrypt's X509 subtypes start TLS after
+ * RFB bytes) or over a conn Deno's own TLS cannot use (no verification,
+ * a client certificate: `Deno.startTls` takes neither). Resolves once the
+ * handshake is done; rejects with a reason a person can act on.
+ */
+export async function tlsOverStream(
+  stream: ByteStream,
+  options: StreamTlsOptions,
+): Promise<ByteStream> {
+  const { duplex, flow } = duplexFromStream(stream);
+  const { servername } = options;
+  const socket = tls.connect({
+    socket: duplex,
+    host: servername,
+    // SNI carries host names only.
+    servername: isIp(servername) ? undefined : servername,
+    rejectUnauthorized: options.verify !== false,
+    ca: options.ca === undefined ? undefined : [...tls.rootCertificates, options.ca],
+    cert: options.cert,
+    key: options.key,
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    socket.once("secureConnect", () => resolve());
+    socket.once("error", (e: Error) => reject(e));
+  });
+  try {
+    await timeout(ready, options.timeoutMs, () => socket.destroy());
+  } catch (e) {
+    socket.destroy();
+    throw new Error(verifyReason(e, servername, options.ca !== undefined));
+  }
+  return new NodeSocketStream(socket, { peer: options.peer ?? stream.peer, flow });
+}
+
 /** Builds the connector from `--target-ca` / `--ssl-target-insecure`. */
 export async function createTlsConnector(
   config: TargetTlsConfig,
@@ -78,24 +132,13 @@ export async function createTlsConnector(
       "--ssl-target-insecure: the target's TLS certificate is NOT verified; " +
         "anyone on the path to the target can read and change the session",
     );
-    return async (tcp, servername) => {
-      const { duplex, flow } = duplexFromStream(new DenoStream(tcp));
-      const socket = tls.connect({
-        socket: duplex,
-        // SNI carries host names only.
-        servername: isIp(servername) ? undefined : servername,
-        rejectUnauthorized: false,
+    return (tcp, servername) =>
+      tlsOverStream(new DenoStream(tcp), {
+        servername,
+        verify: false,
+        timeoutMs: ms,
+        peer: peerOf(tcp),
       });
-      const ready = new Promise<void>((resolve, reject) => {
-        socket.once("secureConnect", () => resolve());
-        socket.once(
-          "error",
-          (e: Error) => reject(new Error(`TLS to the target failed: ${e.message}`)),
-        );
-      });
-      await timeout(ready, ms, () => socket.destroy());
-      return new NodeSocketStream(socket, { peer: peerOf(tcp), flow });
-    };
   }
 
   return async (tcp, servername) => {

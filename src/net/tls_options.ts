@@ -41,8 +41,12 @@ export interface TlsConfig {
 export interface TargetTlsConfig {
   /** `--ssl-target`: TLS to the target. */
   enabled: boolean;
-  /** Extra CA file for verifying the target. */
+  /** Extra CA file for verifying the target (and a VeNCrypt X509 server's certificate). */
   ca?: string;
+  /** `--target-cert`: client certificate (PEM) for VeNCrypt X509 servers that ask for one. */
+  cert?: string;
+  /** `--target-key`: its private key (PEM); absent: the key is inside the `cert` file. */
+  key?: string;
   /** Skip verification (explicit opt-in). */
   insecure: boolean;
 }

@@ -2,7 +2,7 @@
  * One accepted connection, from its first byte to its log line, as one
  * linear run of steps:
  *
- *   [PROXY header] → sniff → head → authorise and route → connect → relay
+ *   [PROXY header] → sniff → head → authorise and route → connect → [RFB gateway] → relay
  *
  * (the PROXY header only from `--accept-proxy-protocol` peers; a raw VNC
  * viewer skips the head and takes the raw route; a route probe, a plain GET
@@ -33,6 +33,7 @@ import type { ProxyContext } from "./context.ts";
 import { answerProbe, isProbeRequest, probeInFirstBytes } from "./probe.ts";
 import { acceptProxyHeader } from "./proxy_header.ts";
 import { logPath, type RefusalSite, refuse } from "./refuse.ts";
+import { rfbStep } from "./rfb_step.ts";
 import { httpErrorRefusal, readHead, type Request, sniff } from "./sniff.ts";
 
 const encoder = new TextEncoder();
@@ -258,7 +259,9 @@ async function connectAndRelay(
       };
       return { refusal: target, stream, site };
     }
-    await relay(stream, target, session, ctx);
+    // 4½. the RFB gateway: vncws authenticates to the server (sessions that need it only).
+    const reconnect = () => connectTarget(stream, route.target, ctx, client.address);
+    await relay(stream, await rfbStep(target, route, ctx, reconnect), session, ctx);
     return undefined;
   } finally {
     route.release();

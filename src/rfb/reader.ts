@@ -65,6 +65,21 @@ export class RfbReader {
   }
 
   /**
+   * The bytes read from the stream but not taken yet (a copy), and the
+   * buffer emptied: what goes first when the stream is handed on.
+   */
+  rest(): Uint8Array {
+    const out = this.#buf.slice(this.#start, this.#end);
+    this.#start = this.#end = 0;
+    return out;
+  }
+
+  /** 4 bytes, big-endian. */
+  async u32(): Promise<number> {
+    return (await this.view(4)).getUint32(0);
+  }
+
+  /**
    * Whatever comes next, without waiting for a size: the bytes already
    * buffered, else one read from the stream; null at the end of the stream.
    * For a peer whose messages are dropped rather than parsed. A view valid

@@ -63,9 +63,10 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
   // 68 when the table was made; issue 16 added --ban-after, --ban-window, --ban-time,
   // --ban-redis, --allow-target, --deny-target, --jwt-secret-encoding, --jwt-audience,
   // --jwt-issuer, --forwarded-header and --cert-dir; issue 17 --drain-delay, --workers,
-  // --state-redis, --accept-proxy-protocol; issue 18 --max-session, --token-recheck;
+  // --state-redis, --accept-proxy-protocol; issue 18 --max-session, --token-recheck,
+  // --target-password-file, --target-username, --rfb-auth, --target-cert, --target-key;
   // issue 19 --viewer-defaults, --viewer-mandatory.
-  assert.equal(PROXY_COMMAND.options.length, 87, "the proxy's option count changed");
+  assert.equal(PROXY_COMMAND.options.length, 92, "the proxy's option count changed");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {
@@ -155,6 +156,11 @@ Deno.test("bridge defaults: help shows what the parser uses, from src/config/", 
   assert.match(BRIDGE_HELP, new RegExp(`--connect-timeout SEC[^[]*\\[${c.connectTimeout}\\]`));
 });
 
+/** A VNC password file for `--target-password-file` (read while the options are parsed). */
+const PASSWORD_FILE = Deno.makeTempFileSync({ prefix: "vncws-pw-" });
+Deno.writeTextFileSync(PASSWORD_FILE, "pw\n");
+globalThis.addEventListener("unload", () => Deno.removeSync(PASSWORD_FILE));
+
 /** The smallest command line around one option, so that only the option is new. */
 function proxyContext(o: OptionSpec): { before: string[]; after: string[] } {
   const n = o.name;
@@ -192,6 +198,7 @@ function optionArgs(o: OptionSpec): string[] {
     "forwarded-header": "forwarded",
     "viewer-defaults": VIEWER_SETTINGS,
     "viewer-mandatory": VIEWER_SETTINGS,
+    "target-password-file": PASSWORD_FILE,
   };
   return [`--${o.name}`, others[o.name] ?? o.value.example];
 }
