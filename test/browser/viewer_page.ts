@@ -6,8 +6,14 @@
  * @module
  */
 import type { Page } from "playwright-core";
-import { freePort, hasCommand, type Proc, startProcess } from "../../scripts/testing/util.ts";
-import { hex } from "./_browser.ts";
+import {
+  freePort,
+  hasCommand,
+  type Proc,
+  startProcess,
+  startVncws,
+} from "../../scripts/testing/util.ts";
+import { hex, launchBrowser } from "./_browser.ts";
 
 /**
  * Collects the page's script errors and console errors. A 404 of
@@ -168,4 +174,33 @@ export function scrollsSideways(page: Page): Promise<boolean> {
     const d = (globalThis as any).document.documentElement;
     return d.scrollWidth > d.clientWidth;
   });
+}
+
+/** What {@linkcode withViewer} hands its test. */
+export interface ViewerRun {
+  page: Page;
+  /** `http://127.0.0.1:PORT` of the vncws under test. */
+  base: string;
+}
+
+/**
+ * Runs `fn` against a vncws started with `args` (its port appended) in a fresh
+ * browser, stops both, and fails on console errors (except `expected` ones).
+ */
+export async function withViewer(
+  args: string[],
+  fn: (run: ViewerRun) => Promise<void>,
+  expected: RegExp[] = [],
+): Promise<void> {
+  const port = freePort();
+  const vncws = await startVncws([...args, String(port)]);
+  const browser = await launchBrowser();
+  try {
+    const errors = collectErrors(browser.page, expected);
+    await fn({ page: browser.page, base: `http://127.0.0.1:${port}` });
+    if (errors.length > 0) throw new Error(`console errors in the viewer:\n${errors.join("\n")}`);
+  } finally {
+    await browser.close();
+    await vncws.stop();
+  }
 }

@@ -34,6 +34,8 @@ let userDisconnect = false;
 /** Failed attempts in a row, for the reconnect backoff. */
 let attempts = 0;
 let countdown = null;
+/** What the server last asked for ("password", maybe "username"), for a new prompt. */
+let lastTypes = ["password"];
 
 const flag = (key, fallback) => {
   const v = settings.get(key);
@@ -218,8 +220,6 @@ async function ended(s, clean) {
   setStatus(s.connected && clean ? "disconnected" : "failed", `${what}: ${words}`);
   if (retry && settings.get("reconnect")) scheduleReconnect(`${what}: ${words}`);
 }
-
-let lastTypes = ["password"];
 
 function askCredentials(types, problem) {
   lastTypes = types;
