@@ -12,7 +12,17 @@
  */
 import assert from "node:assert/strict";
 import { DemoDesktop, KEY_BOX_IDLE_COLOUR } from "../../src/demo/desktop.ts";
-import { freePort, MAIN, skipUnless, startVncws } from "../../scripts/testing/util.ts";
+import { SERVER_PIXEL_FORMAT } from "../../src/demo/pixel_format.ts";
+import { encodeServerInit, SERVER_VERSION } from "../../src/rfb/handshake.ts";
+import { encodePixelFormat } from "../../src/rfb/pixel_format.ts";
+import {
+  freePort,
+  MAIN,
+  readExactly,
+  readToEof,
+  skipUnless,
+  startVncws,
+} from "../../scripts/testing/util.ts";
 import {
   CHROMIUM,
   hex,
@@ -27,6 +37,7 @@ import {
   servesProbe,
   servesViewerSettings,
   silentTarget,
+  tcpServer,
   vncwsHasOption,
   withViewer,
 } from "./viewer_page.ts";
@@ -214,7 +225,7 @@ Deno.test({
         await pageScreenshot(page, "viewer-refused");
         if (probing) assert.match(status, /^Failed: refused by the proxy \(HTTP 4\d\d\)/);
         else assert.deepEqual(status, "Failed: connection failed (code 1006)");
-      }, expected);
+      }, { expected });
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -334,5 +345,51 @@ Deno.test({
       assert(after[1] !== before[1], `no click dot at (460,210): ${hex(after[1])}`);
       assert.deepEqual(hex(after[2]), hex(before[2]), "a dot under the finger: not trackpad mode");
     });
+  },
+});
+
+/** An RFB server (security None) that names its desktop `name` and then only listens. */
+function namedServer(name: string): { port: number; close(): void } {
+  return tcpServer(async (c) => {
+    await c.write(new TextEncoder().encode(SERVER_VERSION));
+    await readExactly(c, 12);
+    await c.write(new Uint8Array([1, 1])); // one security type: None
+    await readExactly(c, 1);
+    await c.write(new Uint8Array(4)); // SecurityResult OK
+    await readExactly(c, 1); // ClientInit
+    const pixelFormat = encodePixelFormat(SERVER_PIXEL_FORMAT);
+    await c.write(encodeServerInit({ width: 64, height: 48, pixelFormat, name }));
+    await readToEof(c);
+  });
+}
+
+Deno.test({
+  name: "browser: the desktop's name is shown as text, never as markup (CVE-2017-18635)",
+  ...common,
+  async fn() {
+    const name = `<img src=x onerror="document.body.dataset.pwned=1">Desk & "Co"`;
+    const server = namedServer(name);
+    try {
+      await withViewer([], async ({ page, base }) => {
+        await page.goto(`${base}/vnc.html?autoconnect=1`);
+        await waitForStatus(page, /^Connected$/);
+        await page.waitForFunction(
+          () => (globalThis as any).document.getElementById("desktop-name").textContent !== "",
+        );
+        const shown = await page.evaluate(() => {
+          const d = (globalThis as any).document;
+          const e = d.getElementById("desktop-name");
+          return {
+            text: e.textContent,
+            elements: e.children.length,
+            title: d.title,
+            pwned: d.body.dataset.pwned ?? null,
+          };
+        });
+        assert.deepEqual(shown, { text: name, elements: 0, title: `${name} - vncws`, pwned: null });
+      }, { target: `127.0.0.1:${server.port}` });
+    } finally {
+      server.close();
+    }
   },
 });

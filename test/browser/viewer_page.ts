@@ -146,13 +146,19 @@ export async function startXvnc(
   throw new Error("no free X display in :60-:69 (stale /tmp/.X6?-lock files?)");
 }
 
-/** A TCP server that accepts and never speaks: the viewer stays at "Connecting". */
-export function silentTarget(): { port: number; close(): void } {
+/** A TCP server on 127.0.0.1 that hands each connection to `serve`; `close()` ends them all. */
+export function tcpServer(serve: (conn: Deno.Conn) => Promise<void>): {
+  port: number;
+  close(): void;
+} {
   const port = freePort();
   const listener = Deno.listen({ hostname: "127.0.0.1", port });
   const conns: Deno.Conn[] = [];
   (async () => {
-    for await (const c of listener) conns.push(c);
+    for await (const c of listener) {
+      conns.push(c);
+      serve(c).catch(() => {}); // the test ends the connection
+    }
   })().catch(() => {});
   return {
     port,
@@ -165,6 +171,11 @@ export function silentTarget(): { port: number; close(): void } {
       }
     },
   };
+}
+
+/** A TCP server that accepts and never speaks: the viewer stays at "Connecting". */
+export function silentTarget(): { port: number; close(): void } {
+  return tcpServer(() => Promise.resolve());
 }
 
 /** Whether the page scrolls sideways (its content is wider than the window). */
@@ -184,19 +195,21 @@ export interface ViewerRun {
 }
 
 /**
- * Runs `fn` against a vncws started with `args` (its port appended) in a fresh
- * browser, stops both, and fails on console errors (except `expected` ones).
+ * Runs `fn` against a vncws started with `args`, its port, and `target` if
+ * given, in a fresh browser; stops both, and fails on console errors (except
+ * `expected` ones).
  */
 export async function withViewer(
   args: string[],
   fn: (run: ViewerRun) => Promise<void>,
-  expected: RegExp[] = [],
+  options: { expected?: RegExp[]; target?: string } = {},
 ): Promise<void> {
   const port = freePort();
-  const vncws = await startVncws([...args, String(port)]);
+  const target = options.target === undefined ? [] : [options.target];
+  const vncws = await startVncws([...args, String(port), ...target]);
   const browser = await launchBrowser();
   try {
-    const errors = collectErrors(browser.page, expected);
+    const errors = collectErrors(browser.page, options.expected);
     await fn({ page: browser.page, base: `http://127.0.0.1:${port}` });
     if (errors.length > 0) throw new Error(`console errors in the viewer:\n${errors.join("\n")}`);
   } finally {
