@@ -92,8 +92,23 @@ Deno.test({
       assert.match(title, / - vncws$/, "the desktop's name is in the title");
       await pageScreenshot(page, "viewer-connected");
 
-      await page.click("#settings-panel summary");
-      assert(await page.isVisible("#set-quality"), "the settings panel opens");
+      // The remote screen has the keyboard (Tab goes to the server); Shift+F6 leaves it.
+      const focused = () =>
+        page.evaluate(() => {
+          const a = (globalThis as any).document.activeElement;
+          return a ? `${a.tagName.toLowerCase()}#${a.id}` : "";
+        });
+      assert.equal(await focused(), "canvas#", "the remote screen has the focus once connected");
+      await page.keyboard.press("Tab");
+      assert.equal(await focused(), "canvas#", "Tab left the remote screen");
+      await page.keyboard.press("Shift+F6");
+      assert.equal(await focused(), "button#disconnect", "Shift+F6 did not reach the bar");
+      await page.keyboard.press("Tab");
+      await page.keyboard.press("Tab");
+      assert.equal(await focused(), "summary#", "Tab does not walk the bar (to Clipboard)");
+      await page.keyboard.press("Tab"); // Settings (Power is hidden: the demo has no xvp)
+      await page.keyboard.press("Enter");
+      assert(await page.isVisible("#set-quality"), "the settings panel opens from the keyboard");
       await pageScreenshot(page, "viewer-settings-open");
       // Escape closes it and gives the focus back to its button (keyboard use).
       await page.focus("#set-quality");
@@ -112,6 +127,16 @@ Deno.test({
         return bad;
       });
       assert.deepEqual(unnamed, [], "controls without a name");
+
+      // The device's colour preference, dark and light.
+      const background = () =>
+        page.evaluate(() =>
+          (globalThis as any).getComputedStyle((globalThis as any).document.body).backgroundColor
+        );
+      await page.emulateMedia({ colorScheme: "dark" });
+      assert.equal(await background(), "rgb(40, 40, 40)");
+      await page.emulateMedia({ colorScheme: "light" });
+      assert.equal(await background(), "rgb(232, 232, 232)");
 
       // A phone: the bar wraps, nothing scrolls sideways, the open panel fits.
       await page.setViewportSize({ width: 390, height: 844 });

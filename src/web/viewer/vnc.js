@@ -341,6 +341,15 @@ globalThis.addEventListener("focus", async () => {
   } catch { /* not supported or not allowed */ }
 });
 
+// The remote screen takes every key (Tab too), so a keyboard needs a way back
+// out: Shift+F6 moves the focus to the bar. Taken before noVNC's own handler.
+screen.addEventListener("keydown", (e) => {
+  if (e.key !== "F6" || !e.shiftKey) return;
+  e.preventDefault();
+  e.stopPropagation();
+  el("actions").querySelector("button:not(:disabled), summary").focus();
+}, { capture: true });
+
 // Escape closes the open menu and gives the focus back to its button.
 document.addEventListener("keydown", (e) => {
   if (e.key !== "Escape") return;
