@@ -184,11 +184,11 @@ async function learnEnforcedViewOnly(s) {
 }
 
 async function ended(s, clean) {
+  if (session !== s) return; // an older connection's late report
   rfb = null;
   keys.release();
   el("power-panel").hidden = true;
   credentialsForm.hidden = true;
-  if (session !== s) return;
   if (userDisconnect) {
     setStatus("disconnected", "Disconnected");
     return;
