@@ -14,6 +14,7 @@ import {
   screenshot,
   waitForStatus,
 } from "./_browser.ts";
+import { collectErrors } from "./viewer_page.ts";
 
 const layout = new DemoDesktop().layout;
 const barPoints: Array<[number, number]> = BAR_COLOURS.map((_, i) => [i * 100 + 50, 20]);
@@ -31,9 +32,7 @@ Deno.test({
     try {
       const { page } = browser;
       // CSP violations and script errors show up as console errors.
-      const errors: string[] = [];
-      page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-      page.on("pageerror", (e) => errors.push(String(e)));
+      const errors = collectErrors(page);
       await page.goto(`http://127.0.0.1:${port}/`);
       if (!page.url().includes("vnc.html")) {
         throw new Error(`/ did not lead to vnc.html: ${page.url()}`);
@@ -70,14 +69,25 @@ Deno.test({
         );
       }
 
+      // The extra keys bar: each key's keysym recolours the key box.
+      const keyReaches = async (what: string, keysym: number, press: () => Promise<void>) => {
+        await press();
+        const want = keyColour(keysym);
+        for (let i = 0; i < 50 && after !== want; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          [after] = (await samplePixels(page, [keyPoint])).rgb;
+        }
+        if (after !== want) throw new Error(`${what} did not reach the desktop: ${hex(after)}`);
+      };
+      await page.click("#keys-toggle");
       // Ctrl-Alt-Del: the last key pressed is Delete (keysym 0xffff).
-      await page.click("#ctrlaltdel");
-      const del = keyColour(0xffff);
-      for (let i = 0; i < 50 && after !== del; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        [after] = (await samplePixels(page, [keyPoint])).rgb;
-      }
-      if (after !== del) throw new Error(`Ctrl-Alt-Del did not reach the desktop: ${hex(after)}`);
+      await keyReaches("Ctrl-Alt-Del", 0xffff, () => page.click("#ctrlaltdel"));
+      await keyReaches("Esc", 0xff1b, () => page.click("#key-esc"));
+      await keyReaches("F5 from the menu", 0xffc2, async () => {
+        await page.click("#keys details summary");
+        await page.click("#fkeys button:text-is('F5')");
+      });
+      await screenshot(page, "demo-after-extra-key");
 
       // Clipboard box → ClientCutText → the desktop's clipboard line changes.
       const clipLine: Array<[number, number]> = [];

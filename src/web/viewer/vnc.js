@@ -1,93 +1,142 @@
-// vncws viewer: a small page around noVNC's RFB class. It reads noVNC's URL
+// vncws viewer: a small page around noVNC's RFB class. It takes noVNC's URL
 // parameters (query string, or after "#" so a password is not sent to the
-// server): host, port, path, encrypt, password, autoconnect, view_only,
-// resize (scale|remote|off), reconnect, reconnect_delay, shared, quality,
-// compression, show_dot, and token.
+// server): host, port, path, encrypt, password, username, token, autoconnect,
+// and the settings of the panel (settings.js: resize, quality, compression,
+// shared, view_only, show_dot, reconnect, reconnect_delay, logging, and
+// touch_mode, the one name of ours).
+
+import { isTrue, loadOperatorSettings, PANEL, parse, Settings, urlParameters } from "./settings.js";
+import { closeWords, probe, refusalWords, worthRetrying } from "./reasons.js";
+import { setupKeys } from "./keys.js";
+import { setupTrackpad } from "./trackpad.js";
 
 // noVNC's core/ is served beside this page but is not beside this file in the
-// source tree, so a non-literal import keeps `deno check src/` from resolving it.
-const { default: RFB } = await import(new URL("core/rfb.js", import.meta.url).href);
+// source tree, so non-literal imports keep `deno check src/` from resolving it.
+const core = (p) => new URL(p, import.meta.url).href;
+const { default: RFB } = await import(core("core/rfb.js"));
+const { initLogging } = await import(core("core/util/logging.js"));
 
-const params = new URLSearchParams(location.search);
-for (const [k, v] of new URLSearchParams(location.hash.slice(1))) params.set(k, v);
-
-function param(name, fallback) {
-  const v = params.get(name);
-  return v === null || v === "" ? fallback : v;
-}
-
-function flag(name, fallback) {
-  const v = params.get(name);
-  if (v === null || v === "") return fallback;
-  return !["0", "false", "no", "off"].includes(v.toLowerCase());
-}
-
-function number(name, fallback) {
-  const n = Number.parseInt(param(name, ""), 10);
-  return Number.isFinite(n) ? n : fallback;
-}
+const settings = new Settings(urlParameters(), await loadOperatorSettings());
 
 const el = (id) => document.getElementById(id);
 const statusEl = el("status");
 const screen = el("screen");
-const buttons = {
-  connect: el("connect"),
-  disconnect: el("disconnect"),
-  ctrlaltdel: el("ctrlaltdel"),
-};
 const credentialsForm = el("credentials");
 const clipboard = el("clipboard");
 
+/** The live connection, or null. */
 let rfb = null;
-let failure = null;
-// The server's close reason (e.g. "token expired", "session time limit"): noVNC's
-// disconnect event does not carry it, so the page opens the WebSocket itself.
-let closeReason = "";
+/** What the current connection has seen (reset by connect()). */
+let session = null;
+/** Credentials typed after a wrong password, for the next connection. */
+let retryCredentials = null;
 let userDisconnect = false;
-let reconnectTimer = null;
+/** Failed attempts in a row, for the reconnect backoff. */
+let attempts = 0;
+let countdown = null;
+/** What the server last asked for ("password", maybe "username"), for a new prompt. */
+let lastTypes = ["password"];
+
+const flag = (key, fallback) => {
+  const v = settings.get(key);
+  return v === null ? fallback : isTrue(v);
+};
+
+// ---- status -------------------------------------------------------------
 
 function setStatus(state, text) {
   statusEl.dataset.state = state;
   statusEl.textContent = text;
   const live = rfb !== null;
-  buttons.connect.disabled = live;
-  buttons.disconnect.disabled = !live;
-  buttons.ctrlaltdel.disabled = state !== "connected" || flag("view_only", false);
+  const waiting = countdown !== null;
+  el("connect").disabled = live;
+  el("disconnect").disabled = !live && !waiting;
+  el("disconnect").textContent = waiting ? "Cancel" : "Disconnect";
+  const input = state === "connected" && !settings.get("view_only");
+  for (const b of el("keys").querySelectorAll("button")) b.disabled = !input;
+  el("clipboard-send").disabled = !input;
 }
+
+function stopCountdown() {
+  if (countdown !== null) clearInterval(countdown.timer);
+  countdown = null;
+}
+
+/** Reconnects after a delay that doubles with each failure in a row (at most a minute). */
+function scheduleReconnect(why) {
+  const base = Math.max(1000, settings.get("reconnect_delay"));
+  const delay = Math.min(60000, base * 2 ** Math.min(attempts, 6));
+  attempts++;
+  const due = Date.now() + delay;
+  const tick = () => {
+    const left = Math.ceil((due - Date.now()) / 1000);
+    if (left <= 0) {
+      stopCountdown();
+      connect();
+      return;
+    }
+    setStatus("reconnecting", `${why}. Reconnecting in ${left} s`);
+  };
+  countdown = { timer: setInterval(tick, 250) };
+  tick();
+}
+
+// ---- connection ---------------------------------------------------------
 
 function websocketUrl() {
   const encrypt = flag("encrypt", location.protocol === "https:");
-  let host = param("host", location.hostname);
+  let host = settings.get("host") ?? location.hostname;
   if (host.includes(":") && !host.startsWith("[")) host = `[${host}]`;
-  const port = param("port", location.port);
-  let path = param("path", "websockify").replace(/^\/+/, "");
-  const token = params.get("token");
+  const port = settings.get("port") ?? location.port;
+  let path = (settings.get("path") ?? "websockify").replace(/^\/+/, "");
+  const token = settings.get("token");
   if (token !== null && !/[?&]token=/.test(path)) {
     path += (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
   }
   return `${encrypt ? "wss" : "ws"}://${host}${port ? ":" + port : ""}/${path}`;
 }
 
-function applyResize() {
-  const mode = param("resize", "off");
-  rfb.scaleViewport = mode === "scale";
-  rfb.resizeSession = mode === "remote";
+/** Puts a panel setting into effect on the live connection. */
+function apply(key) {
+  const v = settings.get(key);
+  if (key === "logging") initLogging(v);
+  if (key === "touch_mode") trackpad.enabled = v === "trackpad";
+  if (rfb === null) return;
+  if (key === "resize") {
+    rfb.scaleViewport = v === "scale";
+    rfb.resizeSession = v === "remote";
+  }
+  if (key === "quality") rfb.qualityLevel = v;
+  if (key === "compression") rfb.compressionLevel = v;
+  if (key === "show_dot") rfb.showDotCursor = v;
+  if (key === "view_only") {
+    rfb.viewOnly = v;
+    setStatus(statusEl.dataset.state, statusEl.textContent);
+  }
 }
 
 function connect() {
   if (rfb !== null) return;
-  clearTimeout(reconnectTimer);
-  failure = null;
-  closeReason = "";
+  stopCountdown();
   userDisconnect = false;
-  const password = params.get("password");
-  const options = { shared: flag("shared", true) };
-  if (password !== null) options.credentials = { password };
+  credentialsForm.hidden = true;
+  const url = websocketUrl();
+  const s = { url, connected: false, close: null, authFailure: null, gaveCredentials: false };
+  session = s;
+  const options = { shared: settings.get("shared") };
+  const password = settings.get("password");
+  const username = settings.get("username");
+  if (retryCredentials !== null) options.credentials = retryCredentials;
+  else if (password !== null) {
+    options.credentials = username !== null ? { username, password } : { password };
+  }
+  s.gaveCredentials = options.credentials !== undefined;
+  retryCredentials = null;
   try {
-    const socket = new WebSocket(websocketUrl());
-    // Registered before noVNC's own handler, so the reason is known when it reports.
+    const socket = new WebSocket(url);
+    // Registered before noVNC's own handler, so the code and reason are known when it reports.
     socket.addEventListener("close", (e) => {
-      closeReason = e.reason;
+      s.close = { code: e.code, reason: e.reason };
     });
     rfb = new RFB(screen, socket, options);
   } catch (e) {
@@ -96,70 +145,222 @@ function connect() {
     return;
   }
   setStatus("connecting", "Connecting");
-  rfb.viewOnly = flag("view_only", false);
-  rfb.showDotCursor = flag("show_dot", false);
-  rfb.qualityLevel = number("quality", 6);
-  rfb.compressionLevel = number("compression", 2);
-  applyResize();
+  for (const key of Object.keys(PANEL)) apply(key);
   rfb.addEventListener("connect", () => {
+    s.connected = true;
+    attempts = 0;
     setStatus("connected", "Connected");
-    credentialsForm.hidden = true;
     if (!rfb.viewOnly) rfb.focus();
+    learnEnforcedViewOnly(s);
   });
-  rfb.addEventListener("disconnect", (e) => {
-    rfb = null;
-    credentialsForm.hidden = true;
-    if (failure !== null) setStatus("failed", `Failed: ${failure}`);
-    else if (userDisconnect) setStatus("disconnected", "Disconnected");
-    else if (e.detail.clean) {
-      setStatus("disconnected", closeReason ? `Disconnected: ${closeReason}` : "Disconnected");
-    } else setStatus("failed", `Failed: ${closeReason || "connection closed unexpectedly"}`);
-    if (!userDisconnect && flag("reconnect", false)) {
-      reconnectTimer = setTimeout(connect, number("reconnect_delay", 5000));
-    }
-  });
+  rfb.addEventListener("disconnect", (e) => ended(s, e.detail.clean));
   rfb.addEventListener("securityfailure", (e) => {
-    failure = e.detail.reason || `security negotiation failed (status ${e.detail.status})`;
+    s.authFailure = e.detail.reason || `security negotiation failed (status ${e.detail.status})`;
   });
-  rfb.addEventListener("credentialsrequired", (e) => {
-    const types = e.detail.types;
-    el("username-row").hidden = !types.includes("username");
-    credentialsForm.hidden = false;
-    setStatus("credentials", "Password required");
-    (types.includes("username") ? el("username") : el("password")).focus();
-  });
+  rfb.addEventListener("credentialsrequired", (e) => askCredentials(e.detail.types, ""));
   rfb.addEventListener("desktopname", (e) => {
+    // Text only, never markup: a server chooses this name (CVE-2017-18635).
     el("desktop-name").textContent = e.detail.name;
     document.title = `${e.detail.name} - vncws`;
   });
   rfb.addEventListener("clipboard", (e) => {
     clipboard.value = e.detail.text;
+    // Into the device's clipboard too, where the browser allows it without asking.
+    navigator.clipboard?.writeText(e.detail.text).catch(() => {});
+  });
+  rfb.addEventListener("capabilities", (e) => {
+    el("power-panel").hidden = !e.detail.capabilities.power;
   });
 }
 
+/** After connecting: does vncws enforce view-only for this session? */
+async function learnEnforcedViewOnly(s) {
+  const answer = await probe(s.url);
+  if (answer?.viewOnly && session === s) {
+    settings.enforce("view_only", true);
+    showSetting("view_only");
+    apply("view_only");
+  }
+}
+
+async function ended(s, clean) {
+  if (session !== s) return; // an older connection's late report
+  rfb = null;
+  keys.release();
+  el("power-panel").hidden = true;
+  credentialsForm.hidden = true;
+  if (userDisconnect) {
+    setStatus("disconnected", "Disconnected");
+    return;
+  }
+  if (s.authFailure !== null) {
+    if (s.gaveCredentials && !/too many|blacklist|blocked/i.test(s.authFailure)) {
+      setStatus("credentials", `Wrong password (${s.authFailure})`);
+      askCredentials(lastTypes, `The server refused the password: ${s.authFailure}`);
+    } else {
+      setStatus("failed", `Failed: ${s.authFailure}`);
+    }
+    return;
+  }
+  const close = s.close ?? { code: 1006, reason: "" };
+  let words;
+  let retry = true;
+  if (close.reason) {
+    words = closeWords(close.reason);
+  } else if (s.connected) {
+    words = close.code === 1006 ? "connection lost (code 1006)" : `closed (code ${close.code})`;
+  } else {
+    const answer = close.code === 1006 ? await probe(s.url) : null;
+    if (session !== s) return; // a new connection started meanwhile
+    if (answer !== null && !answer.ok) words = refusalWords(answer);
+    else words = `connection failed (code ${close.code})`;
+    retry = worthRetrying(answer);
+  }
+  const what = s.connected && clean ? "Disconnected" : "Failed";
+  setStatus(s.connected && clean ? "disconnected" : "failed", `${what}: ${words}`);
+  if (retry && settings.get("reconnect")) scheduleReconnect(`${what}: ${words}`);
+}
+
+function askCredentials(types, problem) {
+  lastTypes = types;
+  el("username-row").hidden = !types.includes("username");
+  el("credentials-error").textContent = problem;
+  el("credentials-error").hidden = problem === "";
+  el("password").value = "";
+  credentialsForm.hidden = false;
+  if (problem === "") setStatus("credentials", "Password required");
+  (types.includes("username") && el("username").value === "" ? el("username") : el("password"))
+    .focus();
+}
+
 function disconnect() {
-  clearTimeout(reconnectTimer);
   userDisconnect = true;
+  if (countdown !== null) {
+    stopCountdown();
+    setStatus("disconnected", "Disconnected");
+  }
   if (rfb !== null) rfb.disconnect();
 }
 
 credentialsForm.addEventListener("submit", (e) => {
   e.preventDefault();
-  if (rfb === null) return;
   const creds = { password: el("password").value };
   if (!el("username-row").hidden) creds.username = el("username").value;
   credentialsForm.hidden = true;
-  setStatus("connecting", "Connecting");
-  rfb.sendCredentials(creds);
+  if (rfb !== null) {
+    setStatus("connecting", "Connecting");
+    if (session !== null) session.gaveCredentials = true;
+    rfb.sendCredentials(creds);
+  } else {
+    // After a wrong password the server has closed: a new connection takes them.
+    retryCredentials = creds;
+    connect();
+  }
 });
-buttons.connect.addEventListener("click", connect);
-buttons.disconnect.addEventListener("click", disconnect);
-buttons.ctrlaltdel.addEventListener("click", () => rfb?.sendCtrlAltDel());
+
+// ---- settings panel -----------------------------------------------------
+
+/** Shows a setting's value and whether it may be changed. */
+function showSetting(key) {
+  const input = el(`set-${key}`);
+  const v = settings.get(key);
+  if (input.type === "checkbox") input.checked = v;
+  else input.value = String(v);
+  const lock = settings.lockedBy(key);
+  input.disabled = lock !== "";
+  const note = el(`set-${key}-note`);
+  if (note) {
+    note.textContent = lock === "server"
+      ? "enforced by the server"
+      : lock === "operator"
+      ? "set by the operator"
+      : "";
+  }
+  if (key === "quality" || key === "compression") el(`set-${key}-value`).textContent = String(v);
+}
+
+for (const key of Object.keys(PANEL)) {
+  const input = el(`set-${key}`);
+  const note = document.createElement("small");
+  note.id = `set-${key}-note`;
+  note.className = "lock-note";
+  input.closest("label").append(note);
+  input.setAttribute("aria-describedby", note.id);
+  showSetting(key);
+  input.addEventListener(input.type === "checkbox" ? "change" : "input", () => {
+    const value = input.type === "checkbox" ? input.checked : parse(key, input.value);
+    if (value !== undefined && settings.set(key, value)) apply(key);
+    showSetting(key);
+  });
+}
+
+// ---- the rest of the bar --------------------------------------------------
+
+const keys = setupKeys(() => rfb, el);
+const trackpad = setupTrackpad(screen);
+
+el("connect").addEventListener("click", connect);
+el("disconnect").addEventListener("click", disconnect);
+el("keys-toggle").addEventListener("click", (e) => {
+  const open = e.currentTarget.getAttribute("aria-expanded") !== "true";
+  e.currentTarget.setAttribute("aria-expanded", String(open));
+  el("keys").hidden = !open;
+});
 el("fullscreen").addEventListener("click", () => {
   if (document.fullscreenElement) document.exitFullscreen();
   else document.documentElement.requestFullscreen().catch(() => {});
 });
 el("clipboard-send").addEventListener("click", () => rfb?.clipboardPasteFrom(clipboard.value));
+el("clipboard-read").addEventListener("click", async () => {
+  try {
+    clipboard.value = await navigator.clipboard.readText();
+    rfb?.clipboardPasteFrom(clipboard.value);
+  } catch {
+    el("clipboard-read").textContent = "Paste not allowed here";
+  }
+});
+el("clipboard-read").hidden = !navigator.clipboard?.readText;
+el("power-shutdown").addEventListener("click", () => rfb?.machineShutdown());
+el("power-reboot").addEventListener("click", () => rfb?.machineReboot());
+el("power-reset").addEventListener("click", () => rfb?.machineReset());
 
+// Coming back to the page: send the device's clipboard if the browser already
+// lets the page read it (never asks here; the panel's button asks).
+let lastLocalClip = null;
+globalThis.addEventListener("focus", async () => {
+  if (rfb === null || settings.get("view_only") || !navigator.permissions) return;
+  try {
+    const p = await navigator.permissions.query({ name: "clipboard-read" });
+    if (p.state !== "granted") return;
+    const text = await navigator.clipboard.readText();
+    if (text !== lastLocalClip && text !== clipboard.value) {
+      lastLocalClip = text;
+      clipboard.value = text;
+      rfb?.clipboardPasteFrom(text);
+    }
+  } catch { /* not supported or not allowed */ }
+});
+
+// The remote screen takes every key (Tab too), so a keyboard needs a way back
+// out: Shift+F6 moves the focus to the bar. Taken before noVNC's own handler.
+screen.addEventListener("keydown", (e) => {
+  if (e.key !== "F6" || !e.shiftKey) return;
+  e.preventDefault();
+  e.stopPropagation();
+  el("actions").querySelector("button:not(:disabled), summary").focus();
+}, { capture: true });
+
+// Escape closes the open menu and gives the focus back to its button.
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape") return;
+  const open = document.activeElement?.closest("details[open]");
+  if (open) {
+    open.open = false;
+    open.querySelector("summary").focus();
+  }
+});
+
+apply("logging");
+apply("touch_mode");
 setStatus("disconnected", "Disconnected");
 if (flag("autoconnect", false)) connect();
