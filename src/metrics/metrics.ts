@@ -300,6 +300,8 @@ export interface VncwsMetrics {
   bansActive: Gauge;
   /** `vncws_tls_cert_not_after_seconds{name,file}`: when each served certificate expires. */
   tlsCertNotAfter: Family<Gauge>;
+  /** `vncws_rfb_dropped_total{kind}`: RFB messages the view-only/clipboard policy dropped. */
+  rfbDropped: Family<Counter>;
 }
 
 /** Creates vncws's metrics in `registry` (a new one when omitted). */
@@ -348,6 +350,12 @@ export function createVncwsMetrics(registry: Registry = new Registry()): VncwsMe
       "vncws_tls_cert_not_after_seconds",
       "When each served certificate expires (notAfter, unix seconds), by its first DNS name and file.",
       ["name", "file"],
+    ),
+    rfbDropped: registry.counter(
+      "vncws_rfb_dropped_total",
+      "RFB messages dropped by the view-only or clipboard policy, by kind " +
+        "(key, pointer, client_cut_text, set_desktop_size, xvp, server_cut_text).",
+      ["kind"],
     ),
   };
   // Known label values exist from the start, so rate() sees them from 0.

@@ -30,6 +30,8 @@ import { relayRaw, relayWebSocket } from "../ws/relay.ts";
 import type { ProxyContext } from "./context.ts";
 import { acceptProxyHeader } from "./proxy_header.ts";
 import { logPath, type RefusalSite, refuse } from "./refuse.ts";
+import { policyFilter } from "./rfb_policy.ts";
+import type { RfbFilter } from "../rfb/filter.ts";
 import { httpErrorRefusal, readHead, type Request, sniff } from "./sniff.ts";
 
 const encoder = new TextEncoder();
@@ -45,6 +47,7 @@ export const SESSION_JSON_NAMES: Readonly<Record<string, string>> = {
   target: "target",
   token: "token_hash",
   up: "bytes_up",
+  dropped: "rfb_dropped",
   down: "bytes_down",
   ms: "duration_ms",
   code: "close_code",
@@ -219,6 +222,8 @@ interface Admitted {
   /** The request and its upgrade (WebSocket sessions; absent for raw ones). */
   request?: Request;
   upgrade?: Upgrade;
+  /** The view-only/clipboard filter around the target's stream, when the route's policy asks. */
+  filter?: RfbFilter;
 }
 
 /** Steps 4 and 5: connects the route's target and relays; the route's slot is released at the end. */
@@ -239,7 +244,8 @@ async function connectAndRelay(
       };
       return { refusal: target, stream, site };
     }
-    await relay(stream, target, session, ctx);
+    const filter = policyFilter(target, route, client, ctx.sessions);
+    await relay(stream, filter ?? target, { ...session, filter }, ctx);
     return undefined;
   } finally {
     route.release();
@@ -290,7 +296,7 @@ async function relay(
   session: Admitted,
   ctx: ProxyContext,
 ): Promise<void> {
-  const { id, client, route, request, upgrade } = session;
+  const { id, client, route, request, upgrade, filter } = session;
   const c = ctx.config;
   const started = Date.now();
   const where = formatTarget(route.target);
@@ -299,7 +305,7 @@ async function relay(
     const watch = ctx.lifetimes?.watch(route);
     const result = await relayRaw(stream, target, {
       idleTimeout: c.sessionIdleTimeout,
-      signal: sessionSignal(ctx.signal, hooks.signal, watch?.signal),
+      signal: sessionSignal(ctx.signal, hooks.signal, watch?.signal, filter?.signal),
       ...hooks.options,
     });
     watch?.stop();
@@ -311,6 +317,7 @@ async function relay(
       down: result.toClient,
       ms: Date.now() - started,
       reason: result.reason,
+      dropped: filter?.dropped(),
     }, SESSION_JSON_NAMES);
     return;
   }
@@ -346,7 +353,7 @@ async function relay(
     heartbeat: c.heartbeat,
     pingTimeout: c.pingTimeout,
     idleTimeout: c.sessionIdleTimeout,
-    signal: sessionSignal(ctx.signal, hooks.signal, watch?.signal),
+    signal: sessionSignal(ctx.signal, hooks.signal, watch?.signal, filter?.signal),
     ...hooks.options,
   });
   watch?.stop();
@@ -360,6 +367,7 @@ async function relay(
     ms: Date.now() - started,
     code: result.code,
     reason: result.reason,
+    dropped: filter?.dropped(),
   }, SESSION_JSON_NAMES);
 }
 

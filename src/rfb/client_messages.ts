@@ -19,14 +19,21 @@ export const ClientMessageType = {
   ClientCutText: 6,
   EnableContinuousUpdates: 150,
   ClientFence: 248,
+  Xvp: 250,
   SetDesktopSize: 251,
   QemuClientMessage: 255,
 } as const;
 
 const T = ClientMessageType;
 
-/** The one QEMU client message subtype known: the extended key event. */
+/** QEMU client message subtype of the extended key event. */
 export const QEMU_EXTENDED_KEY_EVENT = 0;
+
+/** QEMU client message subtype of audio control. */
+export const QEMU_AUDIO = 1;
+
+/** QEMU audio operation that sets the sample format (the one with a body). */
+const QEMU_AUDIO_SET_FORMAT = 2;
 
 /**
  * Bytes of a message of `type` (its type byte included) needed before its
@@ -51,8 +58,10 @@ export function clientMessageHeaderLength(type: number): number | undefined {
       return 9; // type, 3 padding, flags, payload length
     case T.SetDesktopSize:
       return 8; // type, padding, width, height, screen count, padding
+    case T.Xvp:
+      return 4; // type, padding, version, code
     case T.QemuClientMessage:
-      return 2; // type, subtype
+      return 4; // type, subtype, and the audio operation (the key event is longer)
     default:
       return undefined;
   }
@@ -83,10 +92,9 @@ export function clientMessageLength(head: Uint8Array): number {
     case T.SetDesktopSize:
       return 8 + 16 * v.getUint8(6);
     case T.QemuClientMessage:
-      if (head[1] !== QEMU_EXTENDED_KEY_EVENT) {
-        throw new RfbProtocolError(`unknown QEMU client message subtype ${head[1]}`);
-      }
-      return 12;
+      if (head[1] === QEMU_EXTENDED_KEY_EVENT) return 12;
+      if (head[1] === QEMU_AUDIO) return v.getUint16(2) === QEMU_AUDIO_SET_FORMAT ? 10 : 4;
+      throw new RfbProtocolError(`unknown QEMU client message subtype ${head[1]}`);
     default:
       return need;
   }
@@ -155,7 +163,15 @@ export type ClientMessage =
   | { kind: "EnableContinuousUpdates"; enable: boolean; rect: RfbRect }
   | { kind: "ClientFence"; flags: number; payload: Uint8Array }
   | { kind: "SetDesktopSize"; width: number; height: number; screens: number }
-  | { kind: "QemuExtendedKeyEvent"; down: boolean; keysym: number; keycode: number };
+  | { kind: "Xvp"; version: number; code: number }
+  | { kind: "QemuExtendedKeyEvent"; down: boolean; keysym: number; keycode: number }
+  | {
+    kind: "QemuAudio";
+    operation: number;
+    format?: number;
+    channels?: number;
+    frequency?: number;
+  };
 
 function rectAt(v: DataView, off: number): RfbRect {
   return {
@@ -200,7 +216,19 @@ export function decodeClientMessage(msg: Uint8Array): ClientMessage {
         height: v.getUint16(4),
         screens: msg[6],
       };
-    default: // QEMU extended key event: the only other message clientMessageLength accepts
+    case T.Xvp:
+      return { kind: "Xvp", version: msg[2], code: msg[3] };
+    default: // a QEMU message: the only other type clientMessageLength accepts
+      if (msg[1] === QEMU_AUDIO) {
+        const operation = v.getUint16(2);
+        return length === 4 ? { kind: "QemuAudio", operation } : {
+          kind: "QemuAudio",
+          operation,
+          format: msg[4],
+          channels: msg[5],
+          frequency: v.getUint32(6),
+        };
+      }
       return {
         kind: "QemuExtendedKeyEvent",
         down: v.getUint16(2) !== 0,
