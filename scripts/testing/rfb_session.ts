@@ -16,7 +16,7 @@ export interface SessionStep {
   /** Who sends: the VNC server (read through the filter) or the viewer (written through it). */
   from: "server" | "client";
   /** What the sender sends. */
-  input: number[];
+  input: ArrayLike<number>;
   /** What the filter forwards under the policy the session was built for. */
   expected: number[];
   /** The message's drop kind when the policy drops it. */
@@ -180,17 +180,20 @@ export function sampleSession(policy: RfbPolicy): SessionStep[] {
 class FedStream implements ByteStream {
   readonly peer = "test";
   readonly written: number[] = [];
-  #queue: number[] = [];
+  #queue: Uint8Array[] = [];
   /** Largest read the stream gives at once. */
   chunk = 1 << 20;
 
-  feed(bytes: number[]): void {
-    this.#queue.push(...bytes);
+  feed(bytes: ArrayLike<number>): void {
+    if (bytes.length > 0) this.#queue.push(Uint8Array.from(bytes));
   }
   read(buf: Uint8Array): Promise<number | null> {
-    if (this.#queue.length === 0) return Promise.resolve(null);
-    const n = Math.min(buf.length, this.chunk, this.#queue.length);
-    buf.set(this.#queue.splice(0, n));
+    const head = this.#queue[0];
+    if (head === undefined) return Promise.resolve(null);
+    const n = Math.min(buf.length, this.chunk, head.length);
+    buf.set(head.subarray(0, n));
+    if (n === head.length) this.#queue.shift();
+    else this.#queue[0] = head.subarray(n);
     return Promise.resolve(n);
   }
   writeAll(data: Uint8Array): Promise<void> {
@@ -240,18 +243,28 @@ export async function runThroughFilter(
         for (;;) {
           const n = await filter.read(buf);
           if (n === null) break;
-          out.push(...buf.subarray(0, n));
+          for (let i = 0; i < n; i++) out.push(buf[i]);
         }
       } else {
         const start = inner.written.length;
         for (let i = 0; i < step.input.length; i += sizes.clientChunk) {
-          await filter.writeAll(new Uint8Array(step.input.slice(i, i + sizes.clientChunk)));
+          const end = Math.min(step.input.length, i + sizes.clientChunk);
+          await filter.writeAll(Uint8Array.from({ length: end - i }, (_, j) => step.input[i + j]));
         }
-        out.push(...inner.written.slice(start));
+        for (let i = start; i < inner.written.length; i++) out.push(inner.written[i]);
       }
     }
   } catch (e) {
     return { outputs, dropped, error: e };
   }
   return { outputs, dropped };
+}
+
+/** A recorded session's frames as steps (no expected output: what to check is up to the caller). */
+export function recordedSteps(frames: { toClient: boolean; data: Uint8Array }[]): SessionStep[] {
+  return frames.map((f) => ({
+    from: f.toClient ? "server" : "client",
+    input: f.data,
+    expected: [],
+  }));
 }

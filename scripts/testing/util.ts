@@ -288,6 +288,8 @@ export interface XtigervncOptions {
   depth?: number;
   /** VNC password file (`-rfbauth`, security type VncAuth); default: security type None. */
   passwordFile?: string;
+  /** This X display number (it must be free); default: a free one Xtigervnc picks. */
+  display?: number;
 }
 
 /** A running Xtigervnc. */
@@ -313,8 +315,7 @@ export async function startXtigervnc(options: XtigervncOptions = {}): Promise<Xt
     ? ["-SecurityTypes", "VncAuth", "-rfbauth", options.passwordFile]
     : ["-SecurityTypes", "None"];
   const proc = startProcess("Xtigervnc", [
-    "-displayfd",
-    "1",
+    ...(options.display === undefined ? ["-displayfd", "1"] : [`:${options.display}`]),
     "-rfbport",
     String(rfbPort),
     "-localhost",
@@ -326,10 +327,15 @@ export async function startXtigervnc(options: XtigervncOptions = {}): Promise<Xt
     "-nolisten",
     "tcp",
   ]);
-  let display = -1;
+  let display = options.display ?? -1;
   const stop = async () => {
+    // Only a lock this Xtigervnc wrote: a display in use is another server's.
+    let ours = false;
+    try {
+      ours = Number(Deno.readTextFileSync(`/tmp/.X${display}-lock`).trim()) === proc.pid;
+    } catch { /* no lock */ }
     await proc.stop();
-    if (display < 0) return;
+    if (display < 0 || !ours) return;
     for (const f of [`/tmp/.X${display}-lock`, `/tmp/.X11-unix/X${display}`]) {
       try {
         Deno.removeSync(f);
@@ -337,7 +343,9 @@ export async function startXtigervnc(options: XtigervncOptions = {}): Promise<Xt
     }
   };
   try {
-    display = Number(/^(\d+)\n/m.exec(await proc.waitFor(/^\d+\n/m, 20000))![1]);
+    if (options.display === undefined) {
+      display = Number(/^(\d+)\n/m.exec(await proc.waitFor(/^\d+\n/m, 20000))![1]);
+    }
     await proc.waitFor(/Listening for VNC connections/, 20000);
   } catch (e) {
     await stop();

@@ -3,7 +3,9 @@ import { needsRfbFilter, RfbFilter } from "../../src/rfb/filter.ts";
 import type { RfbPolicy } from "../../src/rfb/policy.ts";
 import { RfbProtocolError } from "../../src/rfb/reader.ts";
 import { CloseRequest } from "../../src/ws/relay_core.ts";
+import { readRecording } from "../../src/recording/codec.ts";
 import {
+  recordedSteps,
   runThroughFilter,
   sampleSession,
   type SessionStep,
@@ -216,5 +218,38 @@ Deno.test("rfb filter: a ServerCutText is dropped without its text reaching the 
     for (let r = await f.read(size); r !== null; r = await f.read(size)) out.push(...r);
     assert.deepEqual(out, [2, 2], `reads of ${size}`);
     assert.deepEqual(f.filter.dropped(), { server_cut_text: 1 });
+  }
+});
+
+/**
+ * A real session: the bundled viewer (noVNC 1.7) in Chromium → vncws
+ * `--clipboard to-client --record` → Xtigervnc 400×300 with a plaid root,
+ * an xmessage window, pointer moves, a click, typing, clipboard both ways
+ * and a root colour change (as test/browser/rfb_policy_test.ts drives it).
+ */
+const RECORDED = new URL("./fixtures/novnc_xtigervnc.vncrec", import.meta.url).pathname;
+
+Deno.test("rfb filter: a recorded noVNC ↔ Xtigervnc session is framed end to end, in any read size", async () => {
+  const { frames } = await readRecording(RECORDED);
+  const steps = recordedSteps(frames);
+  for (const size of [1, 7, 4096]) {
+    const policy: RfbPolicy = { viewOnly: true, clipboard: "none" };
+    const run = await runThroughFilter(steps, policy, {
+      readSize: size,
+      serverChunk: size,
+      clientChunk: size,
+    });
+    assert.equal(run.error, undefined, String(run.error));
+    assert.equal(run.dropped.server_cut_text, 1, JSON.stringify(run.dropped));
+    assert.equal(run.dropped.client_cut_text, 1, JSON.stringify(run.dropped));
+    assert.ok(run.dropped.key >= 10 && run.dropped.pointer >= 20, JSON.stringify(run.dropped));
+    // Everything else went on: the server's bytes less the one ServerCutText.
+    const serverIn = steps.filter((s) => s.from === "server").reduce(
+      (n, s) => n + s.input.length,
+      0,
+    );
+    const serverOut = run.outputs.filter((_, i) => steps[i].from === "server")
+      .reduce((n, o) => n + o.length, 0);
+    assert.ok(serverIn - serverOut > 8 && serverIn - serverOut < 64, `${serverIn} → ${serverOut}`);
   }
 });
