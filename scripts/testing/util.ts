@@ -354,6 +354,21 @@ export async function startXtigervnc(options: XtigervncOptions = {}): Promise<Xt
   return { proc, display, rfbPort, stop };
 }
 
+/** Writes a VNC password file (`tigervncpasswd -f`, mode 0600) for Xtigervnc's `-rfbauth`. */
+export async function writeVncPasswordFile(path: string, password: string): Promise<void> {
+  const passwd = new Deno.Command("tigervncpasswd", {
+    args: ["-f"],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const w = passwd.stdin.getWriter();
+  await w.write(new TextEncoder().encode(password + "\n"));
+  await w.close();
+  const out = await passwd.output();
+  if (!out.success) throw new Error("tigervncpasswd -f failed");
+  await Deno.writeFile(path, out.stdout, { mode: 0o600 });
+}
+
 /** The warnings vncws logs while `fn` runs (its modules, in this process). */
 export async function captureWarnings(fn: () => unknown): Promise<string[]> {
   const seen: string[] = [];

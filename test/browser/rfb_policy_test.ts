@@ -18,6 +18,7 @@ import {
   startVncws,
   startXtigervnc,
   waitUntil,
+  writeVncPasswordFile,
 } from "../../scripts/testing/util.ts";
 import { readRecording } from "../../src/recording/codec.ts";
 import type { ClipboardMode } from "../../src/rfb/policy.ts";
@@ -30,7 +31,7 @@ const ignore = skipUnless(
 );
 
 /** X displays of this test file (:50–:59 are the RFB policy tests'). */
-const DISPLAYS = [54, 55];
+const DISPLAYS = [54, 55, 56];
 
 async function xsetroot(display: number, rgb: number): Promise<void> {
   const r = await new Deno.Command("xsetroot", {
@@ -173,6 +174,10 @@ Deno.test({
         ]);
         procs.push(vncws);
         await connect(page, port);
+        // The picture goes on, through a framed server stream too (to-server, none).
+        const colour = 0x102030 + 0x200000 * MODES.indexOf(mode);
+        await xsetroot(x.display, colour);
+        await waitForColour(page, colour);
 
         // Server → viewer: the X selection changes; the viewer's clipboard box shows it.
         const fromX = `from-x-${mode}`;
@@ -224,6 +229,59 @@ Deno.test({
       assert.equal(run.dropped.server_cut_text, 1, JSON.stringify(run.dropped));
       assert.equal(run.dropped.client_cut_text, 1, JSON.stringify(run.dropped));
       assert.ok(run.dropped.key >= 4 && run.dropped.pointer >= 2, JSON.stringify(run.dropped));
+    } finally {
+      await browser.close();
+      for (const p of procs) await p.stop();
+      await x.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "policy over VncAuth: the viewer logs in through vncws, keys are dropped, the picture shows",
+  ignore: ignore || skipUnless("tigervncpasswd", "apt-get install tigervnc-tools"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "vncws-rfb-policy-" });
+    await writeVncPasswordFile(`${dir}/passwd`, "s3cret12");
+    const x = await startXtigervnc({
+      display: DISPLAYS[2],
+      geometry: "320x240",
+      depth: 24,
+      passwordFile: `${dir}/passwd`,
+    });
+    const procs: Proc[] = [];
+    const browser = await launchBrowser();
+    try {
+      const xev = startProcess("xev", ["-root", "-display", `:${x.display}`, "-event", "keyboard"]);
+      procs.push(xev);
+      const port = freePort();
+      const vncws = await startVncws([
+        "--view-only",
+        "--clipboard",
+        "none",
+        `127.0.0.1:${port}`,
+        `127.0.0.1:${x.rfbPort}`,
+      ]);
+      procs.push(vncws);
+      const { page } = browser;
+      await xsetroot(x.display, 0x6030c0);
+      await page.goto(
+        `http://127.0.0.1:${port}/vnc.html?autoconnect=1&path=websockify&password=s3cret12`,
+      );
+      await waitForStatus(page, /^Connected/);
+      await waitForColour(page, 0x6030c0);
+      await sendInput(page);
+      await page.click("#disconnect");
+      await waitForStatus(page, /^Disconnected/);
+      await vncws.waitFor(/session end .*dropped=\{[^}]*"key":[4-9]/);
+      assert.doesNotMatch(xev.output(), /KeyPress/);
+      // Negative: a wrong password is the server's refusal, passed on as it is.
+      await page.goto(`http://127.0.0.1:${port}/vnc.html?autoconnect=1&password=wrong-one`);
+      assert.match(await waitForStatus(page, /^Failed/), /auth/i);
     } finally {
       await browser.close();
       for (const p of procs) await p.stop();

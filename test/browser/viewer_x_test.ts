@@ -9,6 +9,7 @@ import {
   skipUnless,
   startVncws,
   startXtigervnc,
+  writeVncPasswordFile,
   type Xtigervnc,
 } from "../../scripts/testing/util.ts";
 import {
@@ -31,17 +32,7 @@ const ignore = skipUnless(
 
 /** Xtigervnc on a free display with VncAuth and a solid root window. */
 async function startXvnc(dir: string): Promise<Xtigervnc> {
-  const passwd = new Deno.Command("tigervncpasswd", {
-    args: ["-f"],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const w = passwd.stdin.getWriter();
-  await w.write(new TextEncoder().encode(PASSWORD + "\n"));
-  await w.close();
-  const out = await passwd.output();
-  if (!out.success) throw new Error("tigervncpasswd -f failed");
-  await Deno.writeFile(`${dir}/passwd`, out.stdout, { mode: 0o600 });
+  await writeVncPasswordFile(`${dir}/passwd`, PASSWORD);
   const x = await startXtigervnc({
     geometry: "640x480",
     depth: 24,

@@ -128,3 +128,51 @@ Deno.test("rfb policy: a raw viewer gets the same policy; the session's end line
     }
   });
 });
+
+Deno.test("rfb policy: a server offering only VeNCrypt: the viewer is told to give vncws the credentials", async () => {
+  const server = listenTcp(async (conn) => {
+    await conn.write(text("RFB 003.008\n"));
+    await readN(conn, 12);
+    await conn.write(new Uint8Array([1, 19]));
+    await conn.read(new Uint8Array(16)).catch(() => null);
+  });
+  const port = freePort();
+  const plain = freePort();
+  const target = `127.0.0.1:${server.port}`;
+  const vncws = await startVncws(["--clipboard", "to-client", `127.0.0.1:${port}`, target]);
+  const other = await startVncws([`127.0.0.1:${plain}`, target]);
+  try {
+    const ws = await wsConnect(port, { path: "/websockify" });
+    try {
+      await ws.readBytes(12);
+      await ws.sendBinary(text("RFB 003.008\n"));
+      const ev = await ws.next();
+      assert.ok(ev?.kind === "data");
+      const failure = ev.bytes;
+      assert.equal(failure[0], 0, "no security types: the failure form");
+      const length = new DataView(failure.buffer, failure.byteOffset).getUint32(1);
+      assert.equal(failure.length, 5 + length);
+      const reason = new TextDecoder().decode(failure.subarray(5));
+      assert.match(reason, /only security types vncws cannot follow \(19\)/);
+      assert.match(reason, /give vncws the server's password/);
+      const close = await ws.waitClose();
+      assert.equal(close?.code, 1008);
+      assert.equal(close?.reason.slice(0, 40), reason.slice(0, 40));
+    } finally {
+      ws.close();
+    }
+    // Negative: without a policy the viewer gets the server's list as it is.
+    const ws2 = await wsConnect(plain, { path: "/websockify" });
+    try {
+      await ws2.readBytes(12);
+      await ws2.sendBinary(text("RFB 003.008\n"));
+      assert.deepEqual([...await ws2.readBytes(2)], [1, 19]);
+    } finally {
+      ws2.close();
+    }
+  } finally {
+    await vncws.stop();
+    await other.stop();
+    await server.close();
+  }
+});
