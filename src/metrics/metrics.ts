@@ -6,6 +6,7 @@
  * (e.g. {@linkcode VncwsMetrics.bytesToTarget}) and call `inc(n)`.
  * @module
  */
+import { DROP_KINDS } from "../rfb/policy_framer.ts";
 
 /** Content-Type of {@linkcode Registry.expose}'s output. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -353,8 +354,9 @@ export function createVncwsMetrics(registry: Registry = new Registry()): VncwsMe
     ),
     rfbDropped: registry.counter(
       "vncws_rfb_dropped_total",
-      "RFB messages dropped by the view-only or clipboard policy, by kind " +
-        "(key, pointer, client_cut_text, set_desktop_size, xvp, server_cut_text).",
+      `RFB messages dropped by the view-only or clipboard policy, by kind (${
+        DROP_KINDS.join(", ")
+      }).`,
       ["kind"],
     ),
   };
@@ -363,5 +365,6 @@ export function createVncwsMetrics(registry: Registry = new Registry()): VncwsMe
     m.sessionsTotal.labels(o);
   }
   for (const r of ["found", "not_found", "error"]) m.tokenLookups.labels(r);
+  for (const k of DROP_KINDS) m.rfbDropped.labels(k);
   return m;
 }

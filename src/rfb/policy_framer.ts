@@ -23,13 +23,17 @@ import { ByteScanner, type HeadFate } from "./scanner.ts";
 import { Encoding, isFramableEncoding, ServerMessageFramer } from "./server_messages.ts";
 
 /** Kinds of dropped messages, the `kind` label of the drop counter. */
-export type DropKind =
-  | "key"
-  | "pointer"
-  | "client_cut_text"
-  | "set_desktop_size"
-  | "xvp"
-  | "server_cut_text";
+export const DROP_KINDS = [
+  "key",
+  "pointer",
+  "client_cut_text",
+  "set_desktop_size",
+  "xvp",
+  "server_cut_text",
+] as const;
+
+/** One of {@linkcode DROP_KINDS}. */
+export type DropKind = typeof DROP_KINDS[number];
 
 /** Security types the framer can follow: the bytes after them are plain RFB. */
 const FOLLOWED_SECURITY = [1, 2]; // None, VncAuth
