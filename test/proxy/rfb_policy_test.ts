@@ -74,7 +74,8 @@ async function withVncws(
 }
 
 Deno.test("rfb policy: --view-only drops a WebSocket viewer's key; an unknown message ends the session with the reason", async () => {
-  await withVncws(["--view-only"], async (port, vncws, server) => {
+  const metrics = freePort();
+  await withVncws(["--view-only", "--metrics", String(metrics)], async (port, vncws, server) => {
     const ws = await wsConnect(port, { path: "/websockify" });
     try {
       await wsHandshake(ws);
@@ -87,6 +88,9 @@ Deno.test("rfb policy: --view-only drops a WebSocket viewer's key; an unknown me
       assert.deepEqual(server.got, [...FBUR, ...FBUR], "the key and the unknown message held back");
       await vncws.waitFor(/session end .*dropped=\{"key":1\}/);
       assert.match(vncws.output(), /WARN +rfb policy ended the session .*unknown type 77/);
+      const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+      assert.match(text, /^vncws_rfb_dropped_total\{kind="key"\} 1$/m);
+      assert.match(text, /^vncws_rfb_dropped_total\{kind="pointer"\} 0$/m);
     } finally {
       ws.close();
     }
