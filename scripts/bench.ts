@@ -14,10 +14,17 @@ import { spawn, type Spawned, stopAll } from "./bench/process.ts";
 import { checkGoals, keepAnalysis, renderMarkdown, Results } from "./bench/report.ts";
 import { idleCount, ticksCount, type WorkloadContext, WORKLOADS } from "./bench/workloads.ts";
 
-async function startTarget(path: string): Promise<{ proc: Spawned; port: number }> {
-  const proc = spawn("bench_target", path, ["0"]);
-  await proc.waitFor((out) => /listening \d+/.test(out), 10_000);
-  return { proc, port: Number(proc.output().match(/listening (\d+)/)![1]) };
+async function startTarget(
+  path: string,
+): Promise<{ proc: Spawned; port: number; rfbPort: number }> {
+  const proc = spawn("bench_target", path, ["0", "0"]);
+  await proc.waitFor((out) => /rfb-listening \d+/.test(out), 10_000);
+  const out = proc.output();
+  return {
+    proc,
+    port: Number(out.match(/^listening (\d+)/m)![1]),
+    rfbPort: Number(out.match(/rfb-listening (\d+)/)![1]),
+  };
 }
 
 function notes(peers: RunningPeer[], ctx: WorkloadContext): string[] {
@@ -66,6 +73,11 @@ function notes(peers: RunningPeer[], ctx: WorkloadContext): string[] {
     "wss compares like with like: `websockify wss` and `vncws wss` both run `--ssl-only` " +
     "with the same certificate, so each serves TLS clients only.",
     ticksNote(peers, s),
+    `RFB policy: the RFB workload (${s.rfbUpdates} exchanges) after a real RFB 3.8 handshake ` +
+    "(security None, then SetEncodings) against the target's RFB port, through fresh vncws " +
+    "instances: plain, `--view-only` (the viewer's stream framed: its PointerEvents dropped) " +
+    "and `--clipboard none` (both streams framed: every rectangle header read), in alternating " +
+    "order; CPU is the instance's per GiB relayed.",
   ];
 }
 
@@ -111,6 +123,7 @@ async function main(): Promise<number> {
     const target = await startTarget(tools.target);
     const peerContext: PeerContext = {
       targetPort: target.port,
+      rfbTargetPort: target.rfbPort,
       cert: certs?.cert,
       key: certs?.key,
       cpuProfDir: opts.cpuProf,

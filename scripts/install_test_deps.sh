@@ -19,6 +19,7 @@ DENO_VERSION=2.9.6
 # multi-host and deployment tests (test/fleet/, test/deploy/).
 APT_PACKAGES=(
   tigervnc-standalone-server tigervnc-tools tightvncserver x11vnc xvfb xfonts-base x11-xserver-utils
+  xclip x11-utils
   python3 python3-websocket python3-websockets python3-jwcrypto python3-numpy websockify socat
   redis-server chromium novnc openssl gcc libc6-dev procps iproute2 util-linux systemd
   haproxy nginx libnginx-mod-stream podman buildah

@@ -9,6 +9,9 @@
  *         up BYTES CONC      BYTES client->target over CONC parallel sessions
  *         rtt COUNT SIZE     COUNT sequential SIZE-byte round trips (+ warm-up)
  *         rfb COUNT          COUNT RFB-shaped request/update exchanges
+ *         rfbhs COUNT        the same after a real RFB 3.8 handshake (security None)
+ *                            and a SetEncodings, against the target's RFB port:
+ *                            what a proxy that follows RFB (vncws --view-only) needs
  *         idle N             open N sessions, print {"ready":N}, hold them
  *                            until a line (or EOF) on stdin
  *         burst N PAR        N sessions opened and closed, PAR at a time
@@ -498,9 +501,29 @@ static void run_rtt(int count, int size) {
   conn_free(c);
 }
 
-static void run_rfb(int count) {
+/* The viewer's side of an RFB 3.8 handshake with security None, then SetEncodings [Raw]. */
+static int rfb_handshake(conn *c) {
+  static const uint8_t version[12] = "RFB 003.008\n";
+  static const uint8_t none[1] = {1}, shared[1] = {1};
+  static const uint8_t encodings[8] = {2, 0, 0, 1, 0, 0, 0, 0};
+  uint8_t buf[256];
+  if (c_recv_exact(c, buf, 12) < 0 || memcmp(buf, "RFB ", 4) != 0) return -1;
+  if (c_send(c, version, 12) < 0 || c_recv_exact(c, buf, 1) < 0 || buf[0] == 0) return -1;
+  if (c_recv_exact(c, buf, buf[0]) < 0 || c_send(c, none, 1) < 0) return -1;
+  if (c_recv_exact(c, buf, 4) < 0 || buf[3] != 0 || c_send(c, shared, 1) < 0) return -1;
+  if (c_recv_exact(c, buf, 24) < 0) return -1;
+  uint32_t name = ((uint32_t)buf[20] << 24) | ((uint32_t)buf[21] << 16) | (buf[22] << 8) | buf[23];
+  if (name > sizeof buf || c_recv_exact(c, buf, name) < 0) return -1;
+  return c_send(c, encodings, 8);
+}
+
+static void run_rfb(int count, int handshake) {
   conn *c = conn_open();
-  if (!c || send_cmd(c, 'R', (uint64_t)count) < 0) fail_exit();
+  if (!c) fail_exit();
+  if (handshake ? rfb_handshake(c) < 0 : send_cmd(c, 'R', (uint64_t)count) < 0) {
+    set_err("rfb: %s failed", handshake ? "RFB handshake" : "command");
+    fail_exit();
+  }
   /* two PointerEvents and a FramebufferUpdateRequest, as separate messages */
   static const uint8_t pe[6] = {5, 0, 0, 10, 0, 20};
   static const uint8_t fbur[10] = {3, 1, 0, 0, 0, 0, 4, 0, 3, 0};
@@ -855,7 +878,7 @@ static void run_ticks(int n, int secs, int size) {
 static void usage(void) {
   fprintf(stderr,
           "usage: bench_client tcp|ws|wss HOST PORT "
-          "down BYTES CONC | up BYTES CONC | rtt COUNT SIZE | rfb COUNT | idle N | "
+          "down BYTES CONC | up BYTES CONC | rtt COUNT SIZE | rfb COUNT | rfbhs COUNT | idle N | "
           "burst N PAR | probe TIMEOUT_MS | ticks N SECS SIZE\n");
   exit(2);
 }
@@ -881,7 +904,9 @@ int main(int argc, char **argv) {
   } else if (strcmp(test, "rtt") == 0 && argc == 7) {
     run_rtt(atoi(argv[5]), atoi(argv[6]));
   } else if (strcmp(test, "rfb") == 0 && argc == 6) {
-    run_rfb(atoi(argv[5]));
+    run_rfb(atoi(argv[5]), 0);
+  } else if (strcmp(test, "rfbhs") == 0 && argc == 6) {
+    run_rfb(atoi(argv[5]), 1);
   } else if (strcmp(test, "idle") == 0 && argc == 6) {
     run_idle(atoi(argv[5]));
   } else if (strcmp(test, "burst") == 0 && argc == 7) {

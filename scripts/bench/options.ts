@@ -13,6 +13,7 @@ export const WORKLOAD_NAMES = [
   "up",
   "rtt",
   "rfb",
+  "policy",
   "conc",
   "idle",
   "burst",
@@ -120,6 +121,8 @@ export const USAGE = `usage: deno task bench [--quick] [--rounds N] [--out FILE]
                    "-" for none)
   --peers LIST     subset of: ${PEER_NAMES.join(", ")}
   --workloads LIST subset of: ${WORKLOAD_NAMES.join(", ")}
+                   (policy: the RFB workload after a real RFB handshake, through vncws
+                   plain, --view-only and --clipboard none; vncws only)
   --cpu-prof DIR   run vncws with deno --cpu-prof (profiles land in DIR when it exits)`;
 
 function pickList<T extends string>(value: string | undefined, all: readonly T[], what: string) {

@@ -69,6 +69,8 @@ export const VNCWS_MAIN = `${ROOT}main.ts`;
 /** What starting a peer needs. */
 export interface PeerContext {
   targetPort: number;
+  /** The target's RFB port (an RFB server: handshake first), for the policy workload. */
+  rfbTargetPort?: number;
   /** PEM files for the wss peers. */
   cert?: string;
   key?: string;

@@ -42,6 +42,12 @@ export const METRICS: Record<string, Metric> = Object.fromEntries([
   m("idle_pss", "PSS KiB/session", "idle", 1),
   m("burst_rate", "sessions/s", "burst"),
   m("startup_ms", "startup ms", "startup"),
+  m("policy_plain_mbs", "RFB policy: plain relay MB/s", "policy"),
+  m("policy_plain_cpu", "RFB policy: plain relay CPU s/GiB", "policy", 2),
+  m("policy_vo_mbs", "RFB policy: --view-only MB/s", "policy"),
+  m("policy_vo_cpu", "RFB policy: --view-only CPU s/GiB", "policy", 2),
+  m("policy_clip_mbs", "RFB policy: --clipboard none MB/s", "policy"),
+  m("policy_clip_cpu", "RFB policy: --clipboard none CPU s/GiB", "policy", 2),
   m("ticks_n", "busy sessions", "ticks"),
   m("ticks_rate", "updates/s", "ticks"),
   m("ticks_cpu", "CPU % of a core", "ticks", 1),
@@ -346,6 +352,7 @@ export function renderMarkdown(r: Results, sizes: Sizes, info: RunInfo): string 
     metricTable(r, peers, ["idle_n", "idle_rss", "idle_pss", "burst_rate", "startup_ms"]),
     "",
     ...ticksSection(r, peers, sizes),
+    ...policySection(r),
     "## Ratios (medians; wss rows compare to websockify wss)",
     "",
     ratioTable(r, peers),
@@ -380,6 +387,39 @@ export function ticksSection(r: Results, peers: PeerName[], sizes: Sizes): strin
     `heartbeat: vncws --heartbeat ${sizes.ticksHeartbeat})`,
     "",
     body,
+    "",
+  ];
+}
+
+/**
+ * The RFB policy rows (vncws only): the RFB workload after a handshake,
+ * plain and with each policy, against the plain relay.
+ */
+export function policySection(r: Results): string[] {
+  if (!r.applies.get("vncws")?.has("policy") || r.unavailable.has("vncws")) return [];
+  const rows: Array<[string, string]> = [
+    ["plain relay (no policy)", "policy_plain"],
+    ["--view-only (viewer's stream framed)", "policy_vo"],
+    ["--clipboard none (both streams framed)", "policy_clip"],
+  ];
+  const against = (prefix: string, what: string) => {
+    const x = r.median("vncws", `${prefix}_${what}`);
+    const y = r.median("vncws", `policy_plain_${what}`);
+    return x === undefined || y === undefined || y === 0 ? "–" : `${(x / y).toFixed(2)}×`;
+  };
+  return [
+    "## RFB policy (vncws; the RFB workload after a real RFB handshake)",
+    "",
+    table(
+      ["session", "RFB MB/s", "CPU s/GiB", "MB/s ÷ plain", "CPU ÷ plain"],
+      rows.map(([label, prefix]) => [
+        label,
+        cell(r, "vncws", METRICS[`${prefix}_mbs`]),
+        cell(r, "vncws", METRICS[`${prefix}_cpu`]),
+        against(prefix, "mbs"),
+        against(prefix, "cpu"),
+      ]),
+    ),
     "",
   ];
 }

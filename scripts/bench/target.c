@@ -1,8 +1,12 @@
 /*
  * Stand-in VNC server for the vncws benchmark (scripts/bench.ts).
  *
- * usage: bench_target PORT     (PORT 0 picks a free one)
- * Prints "listening PORT\n" on stdout once it accepts connections.
+ * usage: bench_target PORT [RFB_PORT]     (0 picks a free one)
+ * Prints "listening PORT\n" on stdout once it accepts connections, and with
+ * RFB_PORT "rfb-listening PORT\n" for the second port: there the target is an
+ * RFB 3.8 server (security None; 1024x768, 32 bits per pixel) that answers
+ * each FramebufferUpdateRequest with an update like 'R''s, reading the
+ * viewer's other messages by their length (a proxy may have dropped some).
  *
  * A connection starts with a 16-byte command: op (1 byte), 7 reserved bytes,
  * arg (u64 little-endian).
@@ -154,36 +158,126 @@ static void rect_size(uint32_t *seed, unsigned *w, unsigned *h) {
   else { *w = 1024; *h = 768; }                 /* 3 MiB */
 }
 
-static void serve_rfb(int fd, uint64_t count) {
+/* Raw pixels of every update: read-only, so the sessions share them. */
+static uint8_t pixels[1024 * 768 * 4];
+
+/* A write buffer for fd. */
+static struct out *out_new(int fd) {
   struct out *o = malloc(sizeof *o);
-  uint8_t *pixels = calloc(1, 1024 * 768 * 4);
-  if (!o || !pixels) die("malloc");
+  if (!o) die("malloc");
   o->fd = fd;
   o->len = 0;
+  return o;
+}
+
+/* One FramebufferUpdate of 1 to 4 Raw rectangles into `o`; -1 when the write failed. */
+static int send_update(struct out *o, uint32_t *seed) {
+  unsigned nrects = 1 + next_rand(seed) % 4;
+  uint8_t head[4] = {0, 0, 0, 0};
+  put16(head + 2, nrects);
+  if (out_put(o, head, 4) < 0) return -1;
+  for (unsigned k = 0; k < nrects; k++) {
+    unsigned w, h;
+    rect_size(seed, &w, &h);
+    uint8_t rh[12] = {0};
+    put16(rh + 4, w);
+    put16(rh + 6, h); /* x, y = 0; encoding 0 = Raw */
+    size_t len = (size_t)w * h * 4;
+    if (out_put(o, rh, 12) < 0) return -1;
+    if (len > OUT_SIZE) {
+      if (out_flush(o) < 0 || write_all(o->fd, pixels, len) < 0) return -1;
+    } else if (out_put(o, pixels, len) < 0) {
+      return -1;
+    }
+  }
+  return out_flush(o);
+}
+
+static void serve_rfb(int fd, uint64_t count) {
+  struct out *o = out_new(fd);
   uint32_t seed = 0x9e3779b9u;
   for (uint64_t i = 0; i < count; i++) {
     uint8_t req[22];
-    if (read_exact(fd, req, sizeof req) < 0) break;
-    unsigned nrects = 1 + next_rand(&seed) % 4;
-    uint8_t head[4] = {0, 0, 0, 0};
-    put16(head + 2, nrects);
-    if (out_put(o, head, 4) < 0) break;
-    int bad = 0;
-    for (unsigned k = 0; k < nrects && !bad; k++) {
-      unsigned w, h;
-      rect_size(&seed, &w, &h);
-      uint8_t rh[12] = {0};
-      put16(rh + 4, w);
-      put16(rh + 6, h); /* x, y = 0; encoding 0 = Raw */
-      size_t len = (size_t)w * h * 4;
-      if (out_put(o, rh, 12) < 0) bad = 1;
-      else if (len > OUT_SIZE) bad = out_flush(o) < 0 || write_all(fd, pixels, len) < 0;
-      else bad = out_put(o, pixels, len) < 0;
-    }
-    if (bad || out_flush(o) < 0) break;
+    if (read_exact(fd, req, sizeof req) < 0 || send_update(o, &seed) < 0) break;
   }
-  free(pixels);
   free(o);
+}
+
+/* Reads and forgets n bytes. */
+static int skip_bytes(int fd, size_t n) {
+  uint8_t junk[4096];
+  while (n > 0) {
+    size_t k = n < sizeof junk ? n : sizeof junk;
+    if (read_exact(fd, junk, k) < 0) return -1;
+    n -= k;
+  }
+  return 0;
+}
+
+/* The RFB port: handshake, then an update per FramebufferUpdateRequest until EOF. */
+static void *rfb_session(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  static const uint8_t init[] = {4, 0, 3, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0,
+                                 0, 0, 0, 0, 0, 0, 5, 'b', 'e', 'n', 'c', 'h'};
+  uint8_t b[16];
+  struct out *o = out_new(fd);
+  uint32_t seed = 0x9e3779b9u;
+  if (write_all(fd, (const uint8_t *)"RFB 003.008\n", 12) == 0 && read_exact(fd, b, 12) == 0 &&
+      write_all(fd, (const uint8_t *)"\x01\x01", 2) == 0 && read_exact(fd, b, 1) == 0 &&
+      write_all(fd, (const uint8_t *)"\0\0\0\0", 4) == 0 && read_exact(fd, b, 1) == 0 &&
+      write_all(fd, init, sizeof init) == 0) {
+    for (int ok = 1; ok && read_exact(fd, b, 1) == 0;) {
+      switch (b[0]) {
+        case 0: ok = skip_bytes(fd, 19) == 0; break; /* SetPixelFormat */
+        case 2: /* SetEncodings */
+          ok = read_exact(fd, b + 1, 3) == 0 && skip_bytes(fd, 4u * ((b[2] << 8) | b[3])) == 0;
+          break;
+        case 3: ok = skip_bytes(fd, 9) == 0 && send_update(o, &seed) == 0; break;
+        case 4: ok = skip_bytes(fd, 7) == 0; break; /* KeyEvent */
+        case 5: ok = skip_bytes(fd, 5) == 0; break; /* PointerEvent */
+        default: ok = 0; fprintf(stderr, "bench_target: RFB message type %u\n", b[0]);
+      }
+    }
+  }
+  free(o);
+  close(fd);
+  return NULL;
+}
+
+/* Accepts on the RFB port (blocking, its own thread): a thread per session. */
+static void *rfb_accept(void *arg) {
+  int lfd = (int)(intptr_t)arg;
+  int one = 1;
+  for (;;) {
+    int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      die("accept (rfb)");
+    }
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    pthread_t t;
+    if (pthread_create(&t, NULL, rfb_session, (void *)(intptr_t)c) != 0) close(c);
+    else pthread_detach(t);
+  }
+  return NULL;
+}
+
+/* A listening socket on 127.0.0.1:port (0: a free one); its port goes into *bound. */
+static int listen_on(int port, int flags, int *bound) {
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+  if (lfd < 0) die("socket");
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons((uint16_t)port);
+  if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0) die("bind");
+  if (listen(lfd, 4096) < 0) die("listen");
+  socklen_t sl = sizeof sa;
+  getsockname(lfd, (struct sockaddr *)&sa, &sl);
+  *bound = ntohs(sa.sin_port);
+  return lfd;
 }
 
 static double now_s(void) {
@@ -306,8 +400,8 @@ static void raise_nofile(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: bench_target PORT\n");
+  if (argc != 2 && argc != 3) {
+    fprintf(stderr, "usage: bench_target PORT [RFB_PORT]\n");
     return 2;
   }
   raise_nofile();
@@ -315,19 +409,16 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   for (size_t i = 0; i < CHUNK; i++) source_buf[i] = (uint8_t)(i * 7);
   for (size_t i = 0; i < TICK_MAX; i++) tick_buf[i] = (uint8_t)(i * 13);
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (lfd < 0) die("socket");
   int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sa.sin_port = htons((uint16_t)atoi(argv[1]));
-  if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0) die("bind");
-  if (listen(lfd, 4096) < 0) die("listen");
-  socklen_t sl = sizeof sa;
-  getsockname(lfd, (struct sockaddr *)&sa, &sl);
-  printf("listening %d\n", ntohs(sa.sin_port));
+  int bound;
+  int lfd = listen_on(atoi(argv[1]), SOCK_NONBLOCK, &bound);
+  printf("listening %d\n", bound);
+  if (argc == 3) {
+    int rfd = listen_on(atoi(argv[2]), 0, &bound);
+    pthread_t t;
+    if (pthread_create(&t, NULL, rfb_accept, (void *)(intptr_t)rfd) != 0) die("pthread_create");
+    printf("rfb-listening %d\n", bound);
+  }
   fflush(stdout);
 
   int ep = epoll_create1(EPOLL_CLOEXEC);

@@ -273,6 +273,60 @@ async function ticks(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured>
   return { ...plain, ...hb };
 }
 
+/** The policy workload's configurations: metric prefix and vncws options. */
+export const POLICY_RUNS: ReadonlyArray<readonly [string, string[]]> = [
+  ["policy_plain", []],
+  ["policy_vo", ["--view-only"]],
+  ["policy_clip", ["--clipboard", "none"]],
+];
+
+let policyRound = 0;
+
+/**
+ * The RFB workload after a real handshake through fresh vncws instances with
+ * each policy (POLICY_RUNS), in alternating order: what the RFB policy filter
+ * costs against the plain relay on the same bytes.
+ */
+async function policy(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured> {
+  const rfbPort = ctx.peerContext.rfbTargetPort;
+  if (rfbPort === undefined) throw new Error("the target has no RFB port");
+  const runs = policyRound++ % 2 === 0 ? POLICY_RUNS : [...POLICY_RUNS].reverse();
+  const out: Measured = {};
+  for (const [prefix, args] of runs) {
+    const port = freePort();
+    const context = { ...ctx.peerContext, targetPort: rfbPort, vncwsArgs: args };
+    const command = peerCommand(peer.spec, port, context);
+    if ("unavailable" in command) throw new Error(command.unavailable);
+    const fresh = {
+      ...peer,
+      port,
+      proc: spawn(`${peer.spec.name} ${prefix}`, command.cmd, command.args),
+    };
+    try {
+      // ready once one short session goes through (startup is not measured here)
+      const t0 = performance.now();
+      for (;;) {
+        try {
+          await client(ctx, fresh, ["rfbhs", 10]);
+          break;
+        } catch (e) {
+          if (performance.now() - t0 > 30_000) throw e;
+          await sleep(100);
+        }
+      }
+      const [r, cpu] = await withCpu(
+        fresh,
+        () => client(ctx, fresh, ["rfbhs", ctx.sizes.rfbUpdates]),
+      );
+      out[`${prefix}_mbs`] = r.bytes / r.secs / 1e6;
+      out[`${prefix}_cpu`] = cpu / (r.bytes / GiB);
+    } finally {
+      await fresh.proc.stop();
+    }
+  }
+  return out;
+}
+
 /** A workload: which peers it applies to and how to run it. */
 export interface Workload {
   name: WorkloadName;
@@ -290,6 +344,7 @@ export const WORKLOADS: Record<WorkloadName, Workload> = {
   up: { name: "up", appliesTo: () => true, run: (c, p) => bulk(c, p, "up") },
   rtt: { name: "rtt", appliesTo: () => true, run: rtt },
   rfb: { name: "rfb", appliesTo: plainOnly, run: rfb },
+  policy: { name: "policy", appliesTo: (p) => p.spec.name === "vncws", run: policy },
   conc: { name: "conc", appliesTo: plainOnly, run: conc },
   idle: { name: "idle", appliesTo: plainProxy, run: idle },
   burst: { name: "burst", appliesTo: plainOnly, run: burst },

@@ -12,6 +12,7 @@ import {
   proxyHeaderRandomBytes,
   proxyHeaderRoundTrip,
 } from "./fuzz_proxy_header.ts";
+import { rfbMutated, rfbRandomBytes, rfbSplits } from "./fuzz_rfb.ts";
 import { cliRandom, tokenFileRandom } from "./fuzz_text.ts";
 
 /** A named property and its share of the cases (weights add up to 1). */
@@ -25,11 +26,14 @@ export interface FuzzTarget {
 /** The fuzz targets, cheapest per case last. */
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   { name: "frame round trip (all splits)", property: frameRoundTrip, weight: 0.15 },
-  { name: "frame decoder, random bytes", property: frameRandomBytes, weight: 0.2 },
+  { name: "frame decoder, random bytes", property: frameRandomBytes, weight: 0.15 },
   { name: "frame decoder, mutated streams", property: frameMutated, weight: 0.1 },
   { name: "HTTP head, structured", property: headStructured, weight: 0.1 },
   { name: "HTTP head, mutated", property: headMutated, weight: 0.1 },
-  { name: "HTTP head, random bytes", property: headRandomBytes, weight: 0.1 },
+  { name: "HTTP head, random bytes", property: headRandomBytes, weight: 0.05 },
+  { name: "RFB policy framing, all splits", property: rfbSplits, weight: 0.03 },
+  { name: "RFB policy framing, mutated sessions", property: rfbMutated, weight: 0.04 },
+  { name: "RFB policy framing, random bytes", property: rfbRandomBytes, weight: 0.03 },
   { name: "PROXY header round trip", property: proxyHeaderRoundTrip, weight: 0.04 },
   { name: "PROXY header, mutated", property: proxyHeaderMutated, weight: 0.03 },
   { name: "PROXY header, random bytes", property: proxyHeaderRandomBytes, weight: 0.03 },

@@ -318,9 +318,7 @@ export async function startXtigervnc(options: XtigervncOptions = {}): Promise<Xt
       ? ["-SecurityTypes", "VncAuth", "-rfbauth", options.passwordFile]
       : ["-SecurityTypes", "None"]);
   const proc = startProcess("Xtigervnc", [
-    ...(options.display === undefined ? [] : [`:${options.display}`]),
-    "-displayfd",
-    "1",
+    ...(options.display === undefined ? ["-displayfd", "1"] : [`:${options.display}`]),
     "-rfbport",
     String(rfbPort),
     "-localhost",
@@ -332,10 +330,15 @@ export async function startXtigervnc(options: XtigervncOptions = {}): Promise<Xt
     "-nolisten",
     "tcp",
   ]);
-  let display = -1;
+  let display = options.display ?? -1;
   const stop = async () => {
+    // Only a lock this Xtigervnc wrote: a display in use is another server's.
+    let ours = false;
+    try {
+      ours = Number(Deno.readTextFileSync(`/tmp/.X${display}-lock`).trim()) === proc.pid;
+    } catch { /* no lock */ }
     await proc.stop();
-    if (display < 0) return;
+    if (display < 0 || !ours) return;
     for (const f of [`/tmp/.X${display}-lock`, `/tmp/.X11-unix/X${display}`]) {
       try {
         Deno.removeSync(f);
@@ -343,7 +346,9 @@ export async function startXtigervnc(options: XtigervncOptions = {}): Promise<Xt
     }
   };
   try {
-    display = Number(/^(\d+)\n/m.exec(await proc.waitFor(/^\d+\n/m, 20000))![1]);
+    if (options.display === undefined) {
+      display = Number(/^(\d+)\n/m.exec(await proc.waitFor(/^\d+\n/m, 20000))![1]);
+    }
     await proc.waitFor(/Listening for VNC connections/, 20000);
   } catch (e) {
     await stop();

@@ -16,6 +16,7 @@ import {
 import { readViewerSettings } from "../web/viewer_settings.ts";
 import { type HostPort, parseHostPort, parseListen } from "../net/address.ts";
 import { redisEndpoint } from "../net/redis.ts";
+import type { ClipboardMode } from "../rfb/policy.ts";
 import { checkNeeds, parseOptions, renderHelp } from "./table.ts";
 import { PROXY_COMMAND, VERSION } from "./proxy_options.ts";
 import { UsageError } from "./values.ts";
@@ -295,6 +296,12 @@ export function parseCommandLine(argv: string[], options: ParseOptions = {}): Co
     time: num("ban-time"),
     redis: str("ban-redis"),
   };
+  if (bool("view-only") || o.given("clipboard")) {
+    // Created when absent: --target-password-file adds credentials to the same object.
+    c.rfbPolicy ??= { viewOnly: false, clipboard: "both" };
+    c.rfbPolicy.viewOnly ||= bool("view-only");
+    c.rfbPolicy.clipboard = o.get<ClipboardMode>("clipboard") ?? c.rfbPolicy.clipboard;
+  }
   c.stateRedis = str("state-redis");
   if (c.stateRedis !== undefined) {
     try {

@@ -27,6 +27,7 @@ import {
 import { parseTargetRules } from "../route/target_policy.ts";
 import { ProxyHeaderPeers } from "../proxy/proxy_header.ts";
 import { DEFAULT_RFB_AUTH, RFB_AUTH_SCHEMES, type RfbAuthScheme } from "../rfb/client_handshake.ts";
+import { CLIPBOARD_MODES } from "../rfb/policy.ts";
 
 /** Version printed by `--version`. */
 export const VERSION = "0.1.0";
@@ -238,6 +239,21 @@ export const PROXY_COMMAND: CommandSpec = {
       V,
       "send the client address to the target first (HAProxy PROXY protocol; the VNC " +
         "server must expect it)",
+    ),
+    flag(
+      "view-only",
+      "proxy",
+      V,
+      "every session is view-only: the viewer's keys, pointer, clipboard, desktop size and " +
+        "power requests are dropped before the VNC server (the picture still updates)",
+    ),
+    valued(
+      "clipboard",
+      oneOf(CLIPBOARD_MODES),
+      "proxy",
+      V,
+      "which way clipboard text may go: to-client (server → viewer), to-server, none or " +
+        "both (as without the option); vncws drops the cut-text messages the policy forbids",
     ),
     // Web and viewer
     valued(

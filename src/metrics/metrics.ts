@@ -6,6 +6,7 @@
  * (e.g. {@linkcode VncwsMetrics.bytesToTarget}) and call `inc(n)`.
  * @module
  */
+import { DROP_KINDS } from "../rfb/policy_framer.ts";
 
 /** Content-Type of {@linkcode Registry.expose}'s output. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -300,6 +301,8 @@ export interface VncwsMetrics {
   bansActive: Gauge;
   /** `vncws_tls_cert_not_after_seconds{name,file}`: when each served certificate expires. */
   tlsCertNotAfter: Family<Gauge>;
+  /** `vncws_rfb_dropped_total{kind}`: RFB messages the view-only/clipboard policy dropped. */
+  rfbDropped: Family<Counter>;
 }
 
 /** Creates vncws's metrics in `registry` (a new one when omitted). */
@@ -349,11 +352,19 @@ export function createVncwsMetrics(registry: Registry = new Registry()): VncwsMe
       "When each served certificate expires (notAfter, unix seconds), by its first DNS name and file.",
       ["name", "file"],
     ),
+    rfbDropped: registry.counter(
+      "vncws_rfb_dropped_total",
+      `RFB messages dropped by the view-only or clipboard policy, by kind (${
+        DROP_KINDS.join(", ")
+      }).`,
+      ["kind"],
+    ),
   };
   // Known label values exist from the start, so rate() sees them from 0.
   for (const o of ["client_closed", "target_closed", "timeout", "shutdown", "error"]) {
     m.sessionsTotal.labels(o);
   }
   for (const r of ["found", "not_found", "error"]) m.tokenLookups.labels(r);
+  for (const k of DROP_KINDS) m.rfbDropped.labels(k);
   return m;
 }

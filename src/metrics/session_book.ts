@@ -70,6 +70,7 @@ export function createSessionBook(config: Config, options: SessionBookOptions = 
     refused: (refusal, answered) =>
       metrics?.handshakeFailures.labels(answered ? String(refusal.status) : "closed").inc(),
     connected: (seconds) => metrics?.targetConnectSeconds.observe(seconds),
+    rfbDropped: (kind) => metrics?.rfbDropped.labels(kind).inc(),
     get active() {
       return active;
     },

@@ -34,6 +34,8 @@ import { answerProbe, isProbeRequest, probeInFirstBytes } from "./probe.ts";
 import { acceptProxyHeader } from "./proxy_header.ts";
 import { logPath, type RefusalSite, refuse } from "./refuse.ts";
 import { rfbStep } from "./rfb_step.ts";
+import { policyFilter } from "./rfb_policy.ts";
+import type { RfbFilter } from "../rfb/filter.ts";
 import { httpErrorRefusal, readHead, type Request, sniff } from "./sniff.ts";
 
 const encoder = new TextEncoder();
@@ -49,6 +51,7 @@ export const SESSION_JSON_NAMES: Readonly<Record<string, string>> = {
   target: "target",
   token: "token_hash",
   up: "bytes_up",
+  dropped: "rfb_dropped",
   down: "bytes_down",
   ms: "duration_ms",
   code: "close_code",
@@ -239,6 +242,8 @@ interface Admitted {
   /** The request and its upgrade (WebSocket sessions; absent for raw ones). */
   request?: Request;
   upgrade?: Upgrade;
+  /** The view-only/clipboard filter around the target's stream, when the route's policy asks. */
+  filter?: RfbFilter;
 }
 
 /** Steps 4 and 5: connects the route's target and relays; the route's slot is released at the end. */
@@ -259,9 +264,12 @@ async function connectAndRelay(
       };
       return { refusal: target, stream, site };
     }
-    // 4½. the RFB gateway: vncws authenticates to the server (sessions that need it only).
+    // 4½. the RFB gateway: vncws authenticates to the server (sessions that need it only),
+    // then the policy filter (view-only, clipboard) over what the gateway hands on.
     const reconnect = () => connectTarget(stream, route.target, ctx, client.address);
-    await relay(stream, await rfbStep(target, route, ctx, reconnect), session, ctx);
+    const served = await rfbStep(target, route, ctx, reconnect);
+    const filter = policyFilter(served, route, client, ctx.sessions);
+    await relay(stream, filter ?? served, { ...session, filter }, ctx);
     return undefined;
   } finally {
     route.release();
@@ -312,7 +320,7 @@ async function relay(
   session: Admitted,
   ctx: ProxyContext,
 ): Promise<void> {
-  const { id, client, route, request, upgrade } = session;
+  const { id, client, route, request, upgrade, filter } = session;
   const c = ctx.config;
   const started = Date.now();
   const where = formatTarget(route.target);
@@ -321,7 +329,7 @@ async function relay(
     const watch = ctx.lifetimes?.watch(route);
     const result = await relayRaw(stream, target, {
       idleTimeout: c.sessionIdleTimeout,
-      signal: sessionSignal(ctx.signal, hooks.signal, watch?.signal),
+      signal: sessionSignal(ctx.signal, hooks.signal, watch?.signal, filter?.signal),
       ...hooks.options,
     });
     watch?.stop();
@@ -333,6 +341,7 @@ async function relay(
       down: result.toClient,
       ms: Date.now() - started,
       reason: result.reason,
+      dropped: filter?.dropped(),
     }, SESSION_JSON_NAMES);
     return;
   }
@@ -368,7 +377,7 @@ async function relay(
     heartbeat: c.heartbeat,
     pingTimeout: c.pingTimeout,
     idleTimeout: c.sessionIdleTimeout,
-    signal: sessionSignal(ctx.signal, hooks.signal, watch?.signal),
+    signal: sessionSignal(ctx.signal, hooks.signal, watch?.signal, filter?.signal),
     ...hooks.options,
   });
   watch?.stop();
@@ -382,6 +391,7 @@ async function relay(
     ms: Date.now() - started,
     code: result.code,
     reason: result.reason,
+    dropped: filter?.dropped(),
   }, SESSION_JSON_NAMES);
 }
 

@@ -124,6 +124,8 @@ export interface SessionObserver {
   refused(refusal: Refusal, answered: boolean): void;
   /** A target was connected after `seconds`. */
   connected(seconds: number): void;
+  /** The RFB policy filter dropped a message of `kind` (src/rfb/filter.ts). */
+  rfbDropped?(kind: string): void;
 }
 
 /** What every connection of a proxy server shares. */

@@ -19,6 +19,7 @@ export const ClientMessageType = {
   ClientCutText: 6,
   EnableContinuousUpdates: 150,
   ClientFence: 248,
+  Xvp: 250,
   SetDesktopSize: 251,
   QemuClientMessage: 255,
 } as const;
@@ -61,6 +62,8 @@ export function clientMessageHeaderLength(type: number): number | undefined {
       return 9; // type, 3 padding, flags, payload length
     case T.SetDesktopSize:
       return 8; // type, padding, width, height, screen count, padding
+    case T.Xvp:
+      return 4; // type, padding, version, code
     case T.QemuClientMessage:
       return 4; // type, subtype, and the audio operation (every subtype is at least 4 bytes)
     default:
@@ -171,6 +174,7 @@ export type ClientMessage =
   | { kind: "EnableContinuousUpdates"; enable: boolean; rect: RfbRect }
   | { kind: "ClientFence"; flags: number; payload: Uint8Array }
   | { kind: "SetDesktopSize"; width: number; height: number; screens: number }
+  | { kind: "Xvp"; version: number; code: number }
   | { kind: "QemuExtendedKeyEvent"; down: boolean; keysym: number; keycode: number }
   | QemuAudioMessage;
 
@@ -226,6 +230,8 @@ export function decodeClientMessage(msg: Uint8Array): ClientMessage {
         height: v.getUint16(4),
         screens: msg[6],
       };
+    case T.Xvp:
+      return { kind: "Xvp", version: msg[2], code: msg[3] };
     default: // QEMU: the extended key event or audio, the subtypes clientMessageLength accepts
       if (msg[1] === QEMU_AUDIO) {
         const operation = v.getUint16(2);

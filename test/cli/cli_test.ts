@@ -235,3 +235,17 @@ Deno.test("--accept-proxy-protocol: CIDR blocks, addresses and unix, repeated or
   assert.match(usage("--accept-proxy-protocol lb.example 6080 h:5900"), /not an IP address/);
   assert.match(usage("--accept-proxy-protocol 10.0.0.0/33 6080 h:5900"), /"unix" for unix-socket/);
 });
+
+Deno.test("--view-only and --clipboard make Config.rfbPolicy; without them there is none", () => {
+  assert.equal(run("6080 h:5900").rfbPolicy, undefined);
+  assert.deepEqual(run("--view-only 6080 h:5900").rfbPolicy, { viewOnly: true, clipboard: "both" });
+  assert.deepEqual(run("--clipboard to-client 6080 h:5900").rfbPolicy, {
+    viewOnly: false,
+    clipboard: "to-client",
+  });
+  assert.deepEqual(run("--view-only --clipboard none 6080 h:5900").rfbPolicy, {
+    viewOnly: true,
+    clipboard: "none",
+  });
+  assert.match(usage("--clipboard sideways 6080 h:5900"), /--clipboard.*to-client/);
+});

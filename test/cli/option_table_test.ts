@@ -64,9 +64,10 @@ Deno.test("vncws --help lists every option of the table exactly once, with its d
   // --ban-redis, --allow-target, --deny-target, --jwt-secret-encoding, --jwt-audience,
   // --jwt-issuer, --forwarded-header and --cert-dir; issue 17 --drain-delay, --workers,
   // --state-redis, --accept-proxy-protocol; issue 18 --max-session, --token-recheck,
-  // --target-password-file, --target-username, --rfb-auth, --target-cert, --target-key;
+  // --target-password-file, --target-username, --rfb-auth, --target-cert, --target-key,
+  // --view-only, --clipboard;
   // issue 19 --viewer-defaults, --viewer-mandatory.
-  assert.equal(PROXY_COMMAND.options.length, 92, "the proxy's option count changed");
+  assert.equal(PROXY_COMMAND.options.length, 94, "the proxy's option count changed");
 });
 
 Deno.test("vncws bridge --help lists every option of the table exactly once, with its default", () => {

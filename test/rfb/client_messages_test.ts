@@ -25,6 +25,7 @@ const MESSAGES: Array<[string, number[]]> = [
   ["ClientFence", [248, 0, 0, 0, ...be32(0x80000001), 2, 7, 8]],
   ["SetDesktopSize", [251, 0, ...be16(1024), ...be16(768), 1, 0, ...new Array(16).fill(0)]],
   ["QemuExtendedKeyEvent", [255, 0, ...be16(1), ...be32(0x61), ...be32(30)]],
+  ["Xvp", [250, 0, 1, 4]],
   ["QemuAudio", [255, 1, ...be16(0)]],
   ["QemuAudio", [255, 1, ...be16(1)]],
   ["QemuAudio", [255, 1, ...be16(2), 3, 2, ...be32(44100)]],
@@ -82,9 +83,10 @@ Deno.test("client messages: fields decode", () => {
   });
   assert.deepEqual(d(9), { kind: "SetDesktopSize", width: 1024, height: 768, screens: 1 });
   assert.deepEqual(d(10), { kind: "QemuExtendedKeyEvent", down: true, keysym: 0x61, keycode: 30 });
-  assert.deepEqual(d(11), { kind: "QemuAudio", operation: 0 });
-  assert.deepEqual(d(12), { kind: "QemuAudio", operation: 1 });
-  assert.deepEqual(d(13), {
+  assert.deepEqual(d(11), { kind: "Xvp", version: 1, code: 4 });
+  assert.deepEqual(d(12), { kind: "QemuAudio", operation: 0 });
+  assert.deepEqual(d(13), { kind: "QemuAudio", operation: 1 });
+  assert.deepEqual(d(14), {
     kind: "QemuAudio",
     operation: 2,
     sampleFormat: 3,

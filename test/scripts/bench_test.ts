@@ -9,6 +9,7 @@ import {
   ANALYSIS_HEADING,
   checkGoals,
   keepAnalysis,
+  policySection,
   Results,
   ticksSection,
 } from "../../scripts/bench/report.ts";
@@ -215,4 +216,28 @@ Deno.test("bench ticks table: shown when the workload ran, absent otherwise", ()
   const other = new Results();
   other.applies.set("vncws", new Set(["rtt"]));
   assert.deepEqual(ticksSection(other, ["vncws"], QUICK), []);
+});
+
+Deno.test("bench report: the RFB policy rows, each against the plain relay; none when not run", () => {
+  const r = new Results();
+  assert.deepEqual(policySection(r), []);
+  r.applies.set("vncws", new Set(["policy"]));
+  r.add("vncws", {
+    policy_plain_mbs: 800,
+    policy_plain_cpu: 1,
+    policy_vo_mbs: 760,
+    policy_vo_cpu: 1.05,
+    policy_clip_mbs: 400,
+    policy_clip_cpu: 2,
+  });
+  const text = policySection(r).join("\n");
+  assert.match(text, /\| plain relay \(no policy\) \| 800 \| 1\.00 \| 1\.00× \| 1\.00× \|/);
+  assert.match(
+    text,
+    /\| --view-only \(viewer's stream framed\) \| 760 \| 1\.05 \| 0\.95× \| 1\.05× \|/,
+  );
+  assert.match(
+    text,
+    /\| --clipboard none \(both streams framed\) \| 400 \| 2\.00 \| 0\.50× \| 2\.00× \|/,
+  );
 });
