@@ -35,14 +35,30 @@ export interface HostPort {
   port: number;
 }
 
+/** How address parsers word their errors. */
+export interface AddressErrorOptions {
+  /**
+   * Repeat the input in error messages (default true). False for text that
+   * may hold a secret (a token target followed by `password=...`): the
+   * message then names only what is wrong.
+   */
+  echo?: boolean;
+}
+
+/** `what "text"`, or only `what` when the input must not be repeated. */
+function subject(what: string, text: string, options: AddressErrorOptions): string {
+  return options.echo === false ? what : `${what} "${text}"`;
+}
+
 /** Parses a decimal TCP port (1–65535); throws a message naming the input otherwise. */
-export function parsePort(text: string, what = "port"): number {
-  if (!/^\d{1,5}$/.test(text)) {
-    throw new Error(`${what} "${text}" is not a number from 1 to 65535`);
-  }
-  const port = Number(text);
+export function parsePort(
+  text: string,
+  what = "port",
+  options: AddressErrorOptions = {},
+): number {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : 0;
   if (port < 1 || port > 65535) {
-    throw new Error(`${what} "${text}" is not a number from 1 to 65535`);
+    throw new Error(`${subject(what, text, options)} is not a number from 1 to 65535`);
   }
   return port;
 }
@@ -64,16 +80,25 @@ export function parseListen(text: string): HostPort {
   };
 }
 
-/** Parses `host:port` (a host is required); `[::1]:5900` and `::1:5900` both work. */
-export function parseHostPort(text: string, what = "target"): HostPort {
+/**
+ * Parses `host:port` (a host is required); `[::1]:5900` and `::1:5900` both
+ * work. Errors repeat the input unless `options.echo` is false.
+ */
+export function parseHostPort(
+  text: string,
+  what = "target",
+  options: AddressErrorOptions = {},
+): HostPort {
   const t = text.trim();
   const i = t.lastIndexOf(":");
   if (i <= 0) {
-    throw new Error(`${what} "${text}" must look like host:port (for example 127.0.0.1:5900)`);
+    throw new Error(
+      `${subject(what, text, options)} must look like host:port (for example 127.0.0.1:5900)`,
+    );
   }
   const hostname = stripBrackets(t.slice(0, i));
-  if (hostname === "") throw new Error(`${what} "${text}" has an empty host`);
-  return { hostname, port: parsePort(t.slice(i + 1), `${what} port`) };
+  if (hostname === "") throw new Error(`${subject(what, text, options)} has an empty host`);
+  return { hostname, port: parsePort(t.slice(i + 1), `${what} port`, options) };
 }
 
 /** Formats a host and port for logs and URLs (`[::1]:5900`). */

@@ -29,6 +29,9 @@ import type { Route } from "../route/router.ts";
 import { raceTimeout, STOPPED, TIMEOUT } from "../base/time.ts";
 import type { ProxyContext } from "./context.ts";
 
+/** What the viewer is told when the one new connection failed (the log has the OS error). */
+export const UNREACHABLE = "vncws could not reach the VNC server";
+
 /** Whether a session on `route` goes through the gateway. */
 export function needsGateway(route: Route, rfbAuth: readonly RfbAuthScheme[] | undefined): boolean {
   return rfbAuth !== undefined || route.rfb?.credentials !== undefined;
@@ -76,21 +79,26 @@ export async function rfbStep(
   if (!needsGateway(route, config.rfbAuth)) return target;
   const where = formatTarget(route.target);
   const timeoutMs = config.limits.connectTimeout * 1000;
+  // A refused viewer has --head-timeout to read why; a silent one is then let go.
+  const bound = { failureTimeoutMs: config.limits.headTimeout * 1000 };
   const run = async (
     stream: ByteStream,
     schemes: readonly RfbAuthScheme[],
   ): Promise<ClientHandshakeResult> => {
-    const result = await raceTimeout(
-      clientHandshake(stream, {
-        credentials: route.rfb?.credentials,
-        schemes,
-        startTls: tlsStarter(config.targetTls, route.target, timeoutMs),
-      }),
-      timeoutMs,
-      ctx.signal,
-    );
+    const giveUp = new AbortController();
+    const handshake = clientHandshake(stream, {
+      credentials: route.rfb?.credentials,
+      schemes,
+      startTls: tlsStarter(config.targetTls, route.target, timeoutMs),
+      signal: giveUp.signal,
+    });
+    const result = await raceTimeout(handshake, timeoutMs, ctx.signal);
     if (result !== TIMEOUT && result !== STOPPED) return result;
-    stream.close(); // ends the handshake still waiting
+    // Ends the handshake still waiting: the raw stream here, a VeNCrypt TLS
+    // stream over it in the handshake; one that got through just then too.
+    giveUp.abort();
+    stream.close();
+    handshake.then((late) => late.ok && late.stream.close());
     const detail = result === STOPPED
       ? "vncws is shutting down"
       : `the VNC server did not finish the handshake within ${timeoutMs / 1000}s`;
@@ -105,7 +113,13 @@ export async function rfbStep(
     server.close();
     const again = await reconnect();
     if (isRefusal(again)) {
-      return new RfbGatewayStream(server, `vncws could not connect again: ${again.reason}`);
+      // The reason names the internal address and the OS error: the log's, not the viewer's.
+      logWarn("rfb gateway failed", {
+        target: where,
+        token: route.label,
+        reason: `connecting again to try without ${without} failed: ${again.reason}`,
+      });
+      return new RfbGatewayStream(server, UNREACHABLE, bound);
     }
     server = again;
     result = await run(server, schemes.filter((s) => s !== without));
@@ -113,7 +127,7 @@ export async function rfbStep(
   if (!result.ok) {
     logWarn("rfb gateway failed", { target: where, token: route.label, reason: result.detail });
     server.close();
-    return new RfbGatewayStream(server, result.reason);
+    return new RfbGatewayStream(server, result.reason, bound);
   }
   logDebug("rfb gateway authenticated", { target: where, security: result.security });
   return new RfbGatewayStream(result.stream);

@@ -82,6 +82,12 @@ export interface ClientHandshakeOptions {
    * certificate sent when configured.
    */
   startTls(stream: ByteStream): Promise<ByteStream>;
+  /**
+   * Aborted when the caller gives up (a timeout, shutdown): the TLS stream
+   * a VeNCrypt X509 subtype started is closed then, as the caller closes
+   * only the stream it passed in.
+   */
+  signal?: AbortSignal;
 }
 
 /** How a {@linkcode clientHandshake} ended. */
@@ -338,12 +344,21 @@ async function veNCrypt(
     }
     innerReader = new RfbReader(inner, 4096);
   }
-  if (pick.auth === "vnc") await answerVncAuth(inner, innerReader, options.credentials!);
-  if (pick.auth === "plain") await answerPlain(inner, options.credentials!);
-  const failure = await securityResult(innerReader, minor);
-  if (failure) {
-    if (inner !== stream) inner.close();
-    return failure;
+  // From here the TLS stream is vncws's to close on every way out but
+  // success: a refusal, the server hanging up (a throw), the caller giving up.
+  const tls = inner !== stream ? inner : undefined;
+  const abandon = () => tls?.close();
+  options.signal?.addEventListener("abort", abandon, { once: true });
+  let result: ClientHandshakeResult | undefined;
+  try {
+    if (options.signal?.aborted) return result = internal("the handshake was given up");
+    if (pick.auth === "vnc") await answerVncAuth(inner, innerReader, options.credentials!);
+    if (pick.auth === "plain") await answerPlain(inner, options.credentials!);
+    result = await securityResult(innerReader, minor) ??
+      done(inner, innerReader, minor, `VeNCrypt ${pick.name}`);
+    return result;
+  } finally {
+    options.signal?.removeEventListener("abort", abandon);
+    if (!result?.ok || options.signal?.aborted) abandon();
   }
-  return done(inner, innerReader, minor, `VeNCrypt ${pick.name}`);
 }

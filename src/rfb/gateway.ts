@@ -11,7 +11,10 @@
  * When vncws could not authenticate, the same stream plays a server that
  * refuses: the viewer reads the reason as an RFB failure (3.7/3.8: zero
  * security types and the reason; 3.3: type 0 and the reason) and the end of
- * the stream.
+ * the stream. A viewer that has not got that far within the failure bound
+ * (`failureTimeoutMs`, vncws's `--head-timeout`) has its session ended: the
+ * gateway's read fails, and the relay closes both sides. Without it a silent
+ * viewer would hold its connection slot for as long as it liked.
  * @module
  */
 import { concatBytes, u32be } from "../base/bytes.ts";
@@ -19,6 +22,15 @@ import type { ByteStream } from "../net/stream.ts";
 import { parseVersion, SECURITY_NONE, SERVER_VERSION, VERSION_BYTES } from "./handshake.ts";
 
 const encoder = new TextEncoder();
+
+/** Options for {@linkcode RfbGatewayStream}. */
+export interface RfbGatewayOptions {
+  /**
+   * With a failure: ms the viewer has to send its version and read the
+   * refusal; after that the session ends. Absent or 0: no bound.
+   */
+  failureTimeoutMs?: number;
+}
 
 /** Where the viewer's side of the handshake stands. */
 type Phase = "version" | "security" | "clientInit" | "through" | "ended";
@@ -38,14 +50,19 @@ export class RfbGatewayStream implements ByteStream {
   /** Viewer bytes not parsed yet. */
   #in: Uint8Array = new Uint8Array(0);
   #wake?: () => void;
+  /** Set when the failure bound passed: reads throw it. */
+  #expired?: Error;
+  #timer?: ReturnType<typeof setTimeout>;
 
   /**
    * Plays the server over `server`; with `failure`, refuses the viewer with
    * it (and `server` is only closed at the end).
    */
-  constructor(server: ByteStream, failure?: string) {
+  constructor(server: ByteStream, failure?: string, options: RfbGatewayOptions = {}) {
     this.#server = server;
     this.#failure = failure;
+    const ms = options.failureTimeoutMs ?? 0;
+    if (failure !== undefined && ms > 0) this.#timer = setTimeout(() => this.#expire(ms), ms);
   }
 
   /** The server's address, as the plain stream's. */
@@ -65,6 +82,7 @@ export class RfbGatewayStream implements ByteStream {
   async read(buf: Uint8Array): Promise<number | null> {
     for (;;) {
       if (this.#out.length > 0) return this.#give(buf);
+      if (this.#expired) throw this.#expired;
       if (this.#phase === "through") return await this.#server.read(buf);
       if (this.#phase === "ended") return null;
       await new Promise<void>((r) => this.#wake = r);
@@ -110,9 +128,19 @@ export class RfbGatewayStream implements ByteStream {
   }
 
   #end(): void {
+    clearTimeout(this.#timer);
     if (this.#phase === "through" || this.#phase === "ended") return;
     this.#phase = "ended";
     this.#notify();
+  }
+
+  /** The failure bound passed before the viewer read its refusal: the session ends. */
+  #expire(ms: number): void {
+    if (this.#phase === "through" || this.#phase === "ended") return;
+    this.#expired = new Error(
+      `the viewer did not finish the RFB handshake within ${ms / 1000}s`,
+    );
+    this.#end();
   }
 
   /** Takes `n` parsed viewer bytes, or undefined while fewer are there. */

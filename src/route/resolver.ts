@@ -67,11 +67,12 @@ export const TARGET_FIELDS: readonly string[] = ["host", "port"];
 /**
  * Builds a target from a separate host and port, as the JSON API, JWT claims
  * and Redis values carry them. Host `unix_socket` means "port is a socket
- * path" (websockify's convention). Throws a message naming what is wrong.
+ * path" (websockify's convention). Throws a message naming what is wrong,
+ * never the values (an answer's fields may hold a password).
  */
 export function targetFromParts(host: unknown, port: unknown): Target {
   if (typeof host !== "string" || host === "") {
-    throw new Error(`host ${JSON.stringify(host)} is not a non-empty string`);
+    throw new Error(`host is ${host === "" ? "empty" : `a ${kindOf(host)}`}, not a host name`);
   }
   if (host === "unix_socket") {
     if (typeof port !== "string" || port === "") {
@@ -80,23 +81,39 @@ export function targetFromParts(host: unknown, port: unknown): Target {
     return { kind: "unix", path: port };
   }
   const portText = typeof port === "number" ? String(port) : port;
-  if (typeof portText !== "string") throw new Error(`port ${JSON.stringify(port)} is not a number`);
+  if (typeof portText !== "string") throw new Error(`port is a ${kindOf(port)}, not a number`);
   return parseTokenTarget(`${host.includes(":") ? `[${host}]` : host}:${portText}`);
+}
+
+/** A value's JSON kind for an error message, never the value. */
+function kindOf(value: unknown): string {
+  return value === null ? "null" : Array.isArray(value) ? "list" : typeof value;
 }
 
 /**
  * Parses the target text of a token entry: `host:port`, `[v6]:port`,
  * `v6:port` (split on the last colon, as websockify) or
- * `unix_socket:/path/to.sock`. Throws a message naming the input.
+ * `unix_socket:/path/to.sock`. Throws a message naming what is wrong but
+ * never repeating the text: a misplaced `password=...` (a token file line
+ * with its settings before the target, a Redis value or an API body with
+ * settings after it) must not reach the log.
  */
 export function parseTokenTarget(text: string): Target {
   const t = text.trim();
+  // A space: settings after the target where none are read (a Redis value,
+  // an API body), or a line's words in the wrong order. Never echoed.
+  if (/\s/.test(t)) {
+    throw new Error("token target must be host:port or unix_socket:/path alone, without spaces");
+  }
   if (t.startsWith("unix_socket:")) {
     const path = t.slice("unix_socket:".length);
-    if (path === "") throw new Error(`target "${t}" has an empty unix socket path`);
+    if (path === "") throw new Error("token target has an empty unix socket path");
     return { kind: "unix", path };
   }
-  const { hostname, port } = parseHostPort(t, "token target");
+  if (t.includes("=")) {
+    throw new Error("token target holds an = (a setting?): it must look like host:port");
+  }
+  const { hostname, port } = parseHostPort(t, "token target", { echo: false });
   return { kind: "tcp", hostname, port };
 }
 

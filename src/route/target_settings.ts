@@ -21,6 +21,7 @@
  * misplaced quote must not print a password into the log.
  * @module
  */
+import { logDebug } from "../base/log.ts";
 import { nearest } from "../base/text.ts";
 import {
   CLIPBOARD_MODES,
@@ -119,7 +120,8 @@ function setOne(out: TargetSettings, key: string, raw: unknown): void {
       out.expires = seconds(key, raw, "seconds since 1970 (Unix time)");
       return;
   }
-  const guess = nearest(key, SETTING_NAMES);
+  const canonical = canonicalName(key);
+  const guess = SETTING_NAMES.includes(canonical) ? canonical : nearest(canonical, SETTING_NAMES);
   throw new SettingsError(
     `unknown setting "${key}"${guess ? ` (did you mean ${guess}?)` : ""}; the settings are ${
       SETTING_NAMES.join(", ")
@@ -128,10 +130,26 @@ function setOne(out: TargetSettings, key: string, raw: unknown): void {
   );
 }
 
-/** Checks what only the whole set can show; returns undefined for an empty set. */
-function finish(out: TargetSettings): TargetSettings | undefined {
+/**
+ * A field name as a setting name would be spelt: lower case, `-` and
+ * camelCase humps as `_` (`VIEW_ONLY`, `viewOnly`, `View-Only` → `view_only`).
+ */
+function canonicalName(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase().replaceAll("-", "_");
+}
+
+/**
+ * Checks what only the whole set can show; returns undefined for an empty
+ * set. A `username` without a `password` is an error where vncws defines
+ * the shape (`strict`, token file lines); in a JSON answer or JWT it is
+ * usually the application's user, not a VNC one, and is dropped.
+ */
+function finish(out: TargetSettings, strict: boolean): TargetSettings | undefined {
   if (out.username !== undefined && out.password === undefined) {
-    throw new SettingsError("username needs a password as well", "username");
+    if (strict) throw new SettingsError("username needs a password as well", "username");
+    // The name itself is personal data: only that it was dropped is logged.
+    logDebug("token answer's username ignored: it comes without a password");
+    delete out.username;
   }
   return Object.keys(out).length === 0 ? undefined : out;
 }
@@ -192,7 +210,7 @@ export function parseSettingsWords(text: string): TargetSettings | undefined {
     seen.add(key);
     setOne(out, key, value);
   }
-  return finish(out);
+  return finish(out, true);
 }
 
 /** Options for {@linkcode settingsFromObject}. */
@@ -203,8 +221,11 @@ export interface ObjectSettingsOptions {
    * True: any other field is an error (an answer shape vncws defines, such
    * as a token module's). False: other fields are ignored, as websockify's
    * JSON and JWT backends ignore them, except one that looks like a
-   * misspelt setting (`viewOnly`, `view-only`), which is an error: a
-   * view-only session must not silently become a full one.
+   * misspelt setting (`viewOnly`, `view-only`, `VIEW_ONLY`, compared after
+   * lower-casing and turning `-` and camelCase into `_`), which is an
+   * error: a view-only session must not silently become a full one. Also
+   * false: a `username` without a `password` (often the application's
+   * user) is dropped instead of being an error.
    */
   strict: boolean;
 }
@@ -220,11 +241,16 @@ export function settingsFromObject(
   const out: TargetSettings = {};
   for (const [key, raw] of Object.entries(obj)) {
     if (options.own.includes(key)) continue;
-    if (!SETTING_NAMES.includes(key) && !options.strict && !nearest(key, SETTING_NAMES)) continue;
+    if (!SETTING_NAMES.includes(key) && !options.strict) {
+      // Compared in the settings' own spelling, so `VIEW_ONLY` or
+      // `viewOnly` is refused as a misspelt view_only, not ignored.
+      const canonical = canonicalName(key);
+      if (!SETTING_NAMES.includes(canonical) && !nearest(canonical, SETTING_NAMES)) continue;
+    }
     if (raw === null && SETTING_NAMES.includes(key)) continue;
     setOne(out, key, raw);
   }
-  return finish(out);
+  return finish(out, options.strict);
 }
 
 /** True when the settings' `expires` has passed at `now` (ms since the epoch). */

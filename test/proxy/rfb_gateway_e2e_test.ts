@@ -50,11 +50,19 @@ async function vncPasswordFile(dir: string, password: string): Promise<string> {
   return `${dir}/vncpasswd`;
 }
 
-/** vncws's own password file (first line). */
+let passwordFiles = 0;
+
+/** vncws's own password file (first line); its name does not hold the password. */
 async function plainPasswordFile(dir: string, password: string): Promise<string> {
-  const path = `${dir}/pw-${password}`;
+  const path = `${dir}/pw-${++passwordFiles}`;
   await Deno.writeTextFile(path, password + "\n", { mode: 0o600 });
   return path;
+}
+
+/** The password vncws holds with `args` (its --target-password-file's first line), if any. */
+async function heldPassword(args: string[]): Promise<string | undefined> {
+  const i = args.indexOf("--target-password-file");
+  return i < 0 ? undefined : (await Deno.readTextFile(args[i + 1])).split("\n")[0];
 }
 
 async function solidRoot(display: number): Promise<void> {
@@ -147,7 +155,12 @@ async function expectRefused(rfbPort: number, args: string[], reason: RegExp): P
     assert.match(seen.status, /^Failed: /);
     assert.match(seen.status, reason);
     await waitUntil(() => failureLines(vncws).length === 2, "the second log line");
-    assert.ok(!vncws.output().includes(PASSWORD), "the password is never logged");
+    // The password vncws held (wrong-pw in the wrong-password runs), and the server's.
+    for (const secret of [await heldPassword(args), PASSWORD]) {
+      if (secret) {
+        assert.ok(!vncws.output().includes(secret), `${secret.length}-char password logged`);
+      }
+    }
   } finally {
     await vncws.stop();
   }
@@ -384,6 +397,123 @@ Deno.test({
     } finally {
       await x.stop();
       await certs.remove();
+    }
+  },
+});
+
+/**
+ * A scripted TCP "VNC server" on a free port: each connection runs
+ * `script`; with `once`, the port is closed at the first connection (a
+ * second connect is refused).
+ */
+function scriptedServer(script: (conn: Deno.Conn) => Promise<void>, once = false) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const done = (async () => {
+    const runs: Promise<void>[] = [];
+    try {
+      for await (const conn of listener) {
+        if (once) listener.close();
+        runs.push(script(conn).catch(() => {}).finally(() => conn.close()));
+      }
+    } catch { /* closed */ }
+    await Promise.all(runs);
+  })();
+  return {
+    port,
+    async stop() {
+      try {
+        listener.close();
+      } catch { /* closed at the first connection */ }
+      await done;
+    },
+  };
+}
+
+Deno.test({
+  name:
+    "rfb gateway: refused, a silent raw viewer is let go after --head-timeout; one that speaks reads why",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // Not a VNC server: every session fails in the gateway.
+    const target = scriptedServer(async (conn) => {
+      await writeAll(conn, enc.encode("SSH-2.0-OpenSSH_9.6\r\n"));
+      await readToEof(conn);
+    });
+    const port = freePort();
+    const vncws = await startVncws([
+      "--rfb-auth",
+      "none",
+      "--head-timeout",
+      "1",
+      String(port),
+      `127.0.0.1:${target.port}`,
+    ]);
+    try {
+      const raw = await rawClient(port);
+      assert.ok("reason" in raw, JSON.stringify(raw));
+      assert.match(raw.reason, /could not authenticate to the VNC server/);
+      // Silent after the version: vncws closes the connection itself.
+      const conn = await connectRetry(port);
+      try {
+        assert.equal(dec.decode(await readExactly(conn, 12)), "RFB 003.008\n");
+        let guard: ReturnType<typeof setTimeout> | undefined;
+        const ended = await Promise.race([
+          readToEof(conn).then(() => "closed"),
+          new Promise((r) => guard = setTimeout(() => r("still open after 30 s"), 30_000)),
+        ]);
+        clearTimeout(guard);
+        assert.equal(ended, "closed");
+      } finally {
+        conn.close();
+      }
+      await waitUntil(() => failureLines(vncws).length === 2, "both failures logged");
+    } finally {
+      await vncws.stop();
+      await target.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "rfb gateway: the new connection without VeNCrypt fails — logged with the target, the viewer gets a plain reason",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "vncws-gw-" });
+    // VeNCrypt with a TLS* subtype only beside VncAuth, then the port is gone.
+    const target = scriptedServer(async (conn) => {
+      await writeAll(conn, enc.encode("RFB 003.008\n"));
+      await readExactly(conn, 12);
+      await writeAll(conn, new Uint8Array([2, 19, 2]));
+      assert.equal((await readExactly(conn, 1))[0], 19);
+      await writeAll(conn, new Uint8Array([0, 2]));
+      await readExactly(conn, 2);
+      await writeAll(conn, new Uint8Array([0, 1, 0, 0, 1, 2])); // ok; one subtype: TLSVnc (258)
+      await readExactly(conn, 4); // 0: none of these
+    }, true);
+    const port = freePort();
+    const vncws = await startVncws([
+      "--target-password-file",
+      await plainPasswordFile(dir, PASSWORD),
+      String(port),
+      `127.0.0.1:${target.port}`,
+    ]);
+    try {
+      const raw = await rawClient(port);
+      assert.ok("reason" in raw, JSON.stringify(raw));
+      assert.equal(raw.reason, "vncws could not reach the VNC server");
+      await waitUntil(() => failureLines(vncws).length === 1, "the failure logged");
+      const [line] = failureLines(vncws);
+      assert.match(line, new RegExp(`target=127\\.0\\.0\\.1:${target.port}`));
+      assert.match(line, /connecting again to try without vencrypt failed/);
+      assert.ok(!vncws.output().includes(PASSWORD), "the password is never logged");
+    } finally {
+      await vncws.stop();
+      await target.stop();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

@@ -8,7 +8,7 @@ import {
   CREDENTIALS_REFUSED,
   DEFAULT_RFB_AUTH,
 } from "../../src/rfb/client_handshake.ts";
-import { RfbReader } from "../../src/rfb/reader.ts";
+import { RfbEndOfStream, RfbReader } from "../../src/rfb/reader.ts";
 import { vncAuthResponse } from "../../src/rfb/vnc_auth.ts";
 
 const enc = new TextEncoder();
@@ -29,7 +29,10 @@ async function run(
     ...options,
   });
   cli.close(); // a server still waiting (for ClientInit) reads the end
-  await scripted.catch(() => {});
+  // That end is expected; a failed assertion in the script is not.
+  await scripted.catch((e) => {
+    if (!(e instanceof RfbEndOfStream)) throw e;
+  });
   return result;
 }
 
@@ -195,4 +198,95 @@ Deno.test("client handshake: something that is not a VNC server", async () => {
     await s.writeAll(enc.encode("SSH-2.0-Open\n"));
   }, {});
   assert.match(!result.ok ? result.detail : "", /not a VNC server/);
+});
+
+/** A stand-in for the TLS stream: passes bytes through, records close and the first read. */
+class FakeTls implements ByteStream {
+  readonly peer = "tls";
+  closed = false;
+  reading: Promise<void>;
+  #reading!: () => void;
+  #under: ByteStream;
+  constructor(under: ByteStream) {
+    this.#under = under;
+    this.reading = new Promise((r) => this.#reading = r);
+  }
+  read(buf: Uint8Array): Promise<number | null> {
+    this.#reading();
+    return this.#under.read(buf);
+  }
+  writeAll(data: Uint8Array): Promise<void> {
+    return this.#under.writeAll(data);
+  }
+  closeWrite(): Promise<void> {
+    return this.#under.closeWrite();
+  }
+  close(): void {
+    this.closed = true;
+    this.#under.close();
+  }
+}
+
+/** A server offering VeNCrypt X509Vnc up to the TLS acknowledgement, then `after`. */
+function x509Vnc(after: (s: ByteStream, r: RfbReader) => Promise<void>) {
+  return async (s: ByteStream, r: RfbReader) => {
+    await hello(s, r, 8);
+    await s.writeAll(new Uint8Array([1, 19]));
+    await r.u8();
+    assert.equal(await veNCrypt(s, r, [261]), 261);
+    await s.writeAll(new Uint8Array([1]));
+    await after(s, r);
+  };
+}
+
+Deno.test("client handshake: the TLS stream is closed when the server hangs up after TLS; kept on success", async () => {
+  let tls: FakeTls | undefined;
+  const startTls = (s: ByteStream) => Promise.resolve(tls = new FakeTls(s));
+  // The server ends the connection instead of sending the VncAuth challenge.
+  const hungUp = await run(x509Vnc(() => Promise.resolve()), {
+    credentials: { password: "pw" },
+    startTls,
+  });
+  assert.equal(hungUp.ok, false);
+  assert.match(!hungUp.ok ? hungUp.detail : "", /closed the connection/);
+  assert.equal(tls?.closed, true);
+  // Beside it: through, the TLS stream is the caller's and stays open.
+  tls = undefined;
+  let closedAtEnd: boolean | undefined;
+  const ok = await run(
+    x509Vnc(async (s, r) => {
+      assert.ok(await vncAuth(s, r, "pw"));
+      await s.writeAll(u32be(0));
+      closedAtEnd = tls?.closed;
+    }),
+    { credentials: { password: "pw" }, startTls },
+  );
+  assert.ok(ok.ok);
+  assert.equal(ok.stream, tls);
+  assert.equal(closedAtEnd, false);
+});
+
+Deno.test("client handshake: giving up (the signal) closes the TLS stream; not before", async () => {
+  let tls: FakeTls | undefined;
+  let started!: (tls: FakeTls) => void;
+  const tlsStarted = new Promise<FakeTls>((r) => started = r);
+  const giveUp = new AbortController();
+  const result = await run(
+    x509Vnc(async () => {
+      // vncws waits for the challenge over TLS; the caller gives up then.
+      await (await tlsStarted).reading;
+      assert.equal(tls!.closed, false);
+      giveUp.abort();
+      assert.equal(tls!.closed, true);
+    }),
+    {
+      credentials: { password: "pw" },
+      startTls: (s) => {
+        started(tls = new FakeTls(s));
+        return Promise.resolve(tls);
+      },
+      signal: giveUp.signal,
+    },
+  );
+  assert.equal(result.ok, false);
 });

@@ -100,3 +100,37 @@ Deno.test("gateway: a viewer that is not RFB gets nothing more (not even a reaso
   assert.equal(await gw.read(new Uint8Array(4)), null);
   gw.close();
 });
+
+Deno.test("gateway: refused, a viewer that never sends its version is ended after the bound", async () => {
+  const [, vncws] = memoryPair({ names: ["server", "vncws"] });
+  const gw = new RfbGatewayStream(vncws, "refused", { failureTimeoutMs: 30 });
+  const viewer = new RfbReader(gw);
+  assert.equal(dec.decode(await viewer.take(12)), "RFB 003.008\n");
+  // Silent: the next read fails once the bound passed (the relay then closes both sides).
+  await assert.rejects(() => gw.read(new Uint8Array(4)), /did not finish the RFB handshake/);
+  gw.close();
+});
+
+Deno.test("gateway: refused, a viewer that answers within the bound reads the reason and the end", async () => {
+  const [, vncws] = memoryPair({ names: ["server", "vncws"] });
+  const gw = new RfbGatewayStream(vncws, "refused", { failureTimeoutMs: 60_000 });
+  const viewer = new RfbReader(gw);
+  await viewer.take(12);
+  await gw.writeAll(enc.encode("RFB 003.008\n"));
+  assert.equal(await viewer.u8(), 0);
+  assert.equal(await reason(viewer), "refused");
+  assert.equal(await gw.read(new Uint8Array(4)), null);
+  gw.close(); // and no timer is left running (the test's sanitizer checks)
+});
+
+Deno.test("gateway: authenticated, the bound does not apply (only a refusal is bounded)", async () => {
+  const [server, vncws] = memoryPair({ names: ["server", "vncws"] });
+  const gw = new RfbGatewayStream(vncws, undefined, { failureTimeoutMs: 1 });
+  const viewer = new RfbReader(gw);
+  await viewer.take(12);
+  await new Promise((r) => setTimeout(r, 20));
+  await gw.writeAll(enc.encode("RFB 003.008\n"));
+  assert.deepEqual(Array.from(await viewer.take(2)), [1, 1]);
+  gw.close();
+  server.close();
+});

@@ -201,7 +201,45 @@ Deno.test("settings from JSON fields and claims: types, text forms, null, own fi
     "max_duration",
   );
   settingsError(() => settingsFromObject({ expires: "soon" }, { own, strict: false }), "expires");
-  settingsError(() => settingsFromObject({ username: "u" }, { own, strict: false }), "username");
+  // A lone username: the application's user in JSON and JWT answers, ignored...
+  assert.equal(settingsFromObject({ username: "ann" }, { own, strict: false }), undefined);
+  assert.deepEqual(
+    settingsFromObject({ username: "ann", view_only: true }, { own, strict: false }),
+    { viewOnly: true },
+  );
+  // ...but an error where vncws defines the shape (a module's answer, a token file line).
+  settingsError(() => settingsFromObject({ username: "u" }, { own, strict: true }), "username");
+  settingsError(() => parseSettingsWords("username=u"), "username");
+});
+
+Deno.test("settings from JSON: a setting in another case or spelling is refused, not ignored", () => {
+  const own = ["host", "port"];
+  for (
+    const [key, name] of [
+      ["VIEW_ONLY", "view_only"],
+      ["View_Only", "view_only"],
+      ["VIEW-ONLY", "view_only"],
+      ["PASSWORD", "password"],
+      ["Password", "password"],
+      ["ViewOnly", "view_only"],
+      ["MAX_DURATION", "max_duration"],
+      ["Clipboard", "clipboard"],
+    ]
+  ) {
+    const message = settingsError(
+      () => settingsFromObject({ host: "h", [key]: true }, { own, strict: false }),
+      key,
+    );
+    assert.match(message, new RegExp(`did you mean ${name}\\?`), key);
+  }
+  // Beside them: the exact names are read, and fields unlike any setting stay ignored.
+  assert.deepEqual(settingsFromObject({ view_only: true }, { own, strict: false }), {
+    viewOnly: true,
+  });
+  assert.equal(
+    settingsFromObject({ NAME: "lab", Email: "a@b", role: "x" }, { own, strict: false }),
+    undefined,
+  );
 });
 
 Deno.test("clipboard: the intersection of the allowed directions", () => {

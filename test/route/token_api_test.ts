@@ -192,3 +192,32 @@ Deno.test("JSONTokenApi: settings as fields beside host and port; none for a pla
     await server.shutdown();
   }
 });
+
+Deno.test("BaseTokenAPI: a body with a password beside the target is refused without repeating it", async () => {
+  const logged: string[] = [];
+  const remove = addLogSink((text) => logged.push(text));
+  const bodies: Record<string, string> = {
+    spaced: "127.0.0.1:5900 password=hunter2\n",
+    glued: "127.0.0.1:5900password=hunter2",
+    good: "127.0.0.1:5901\n",
+  };
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const token = new URL(req.url).pathname.slice(1);
+    return new Response(bodies[token] ?? "", { status: token in bodies ? 200 : 404 });
+  });
+  try {
+    const api = new BaseTokenAPI(`http://127.0.0.1:${server.addr.port}/%s`);
+    assert.deepEqual(await api.lookup("good"), { kind: "tcp", hostname: "127.0.0.1", port: 5901 });
+    for (const token of ["spaced", "glued"]) {
+      await assert.rejects(
+        () => api.lookup(token),
+        (e: Error) => e instanceof TokenBackendError && !e.message.includes("hunter2"),
+      );
+    }
+    assert.equal(logged.filter((l) => l.includes("no valid target")).length, 2, logged.join("\n"));
+    assert.ok(!logged.some((l) => l.includes("hunter2")), logged.join("\n"));
+  } finally {
+    remove();
+    await server.shutdown();
+  }
+});

@@ -220,3 +220,22 @@ Deno.test("TokenFile: a token whose expires passed does not resolve; one ahead d
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("token file: a bad target is logged without its text (a password beside it stays out)", () => {
+  logged.length = 0;
+  const text = [
+    "tok: password=hunter2 127.0.0.1:5900",
+    "tok2: 127.0.0.1:5900password=hunter3",
+    "tok3: 127.0.0.1:notaport view_only=true",
+    "good: 127.0.0.1:5901 password=hunter4",
+  ].join("\n");
+  const m = parseTokenFileText(text, "/etc/tokens");
+  // The positive beside: a well-formed line with a password loads, and is not logged.
+  assert.deepEqual([...m.keys()], ["good"]);
+  const errors = logged.filter((l) => l.includes("syntax error"));
+  assert.equal(errors.length, 3, errors.join("\n"));
+  assert.match(errors[0], /line=1 .*token target holds an =/);
+  assert.match(errors[1], /line=2 .*token target holds an =/);
+  assert.match(errors[2], /line=3 .*token target port is not a number/);
+  for (const e of errors) assert.ok(!/hunter|notaport/.test(e), e);
+});

@@ -361,6 +361,8 @@ Deno.test("JWT settings claims: every setting; exp and expires both kept; misspe
     assert.ok(answer?.settings?.expires! > now());
     // websockify's claims alone: no settings.
     assert.deepEqual(await r.lookupDetail(await hs256(secret)), { target });
+    // The application's user as a username claim without a password: ignored, the token works.
+    assert.deepEqual(await r.lookupDetail(await hs256(secret, { username: "ann" })), { target });
     // A misspelt setting or a bad value refuses the token; the log names the claim, not the password.
     const seen: string[] = [];
     const remove = addLogSink((text) => seen.push(text));
@@ -370,6 +372,11 @@ Deno.test("JWT settings claims: every setting; exp and expires both kept; misspe
         null,
       );
       assert.equal(await r.lookupDetail(await hs256(secret, { password: pw, clipboard: 1 })), null);
+      // Another case is a misspelling too: VIEW_ONLY must not be a full session.
+      assert.equal(
+        await r.lookupDetail(await hs256(secret, { password: pw, VIEW_ONLY: true })),
+        null,
+      );
     } finally {
       remove();
     }

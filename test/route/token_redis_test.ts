@@ -234,3 +234,32 @@ Deno.test("parseRedisValue: settings only in JSON values", () => {
   // A plain value is a target only: words after it are not settings.
   assert.throws(() => parseRedisValue("h:1 view_only=true"));
 });
+
+Deno.test("parseRedisValue: a bad plain value's error never repeats the value", () => {
+  const bad = [
+    "127.0.0.1:5900 password=hunter2",
+    "127.0.0.1:5900password=hunter2",
+    "password=hunter2",
+    "unix_socket:/run/v.sock password=hunter2",
+    '{"host": "127.0.0.1:5900 password=hunter2"}',
+    '{"host": "h", "port": "5900 password=hunter2"}',
+    '{"host": {"password": "hunter2"}, "port": 5900}',
+  ];
+  for (const value of bad) {
+    assert.throws(
+      () => parseRedisValue(value),
+      (e: Error) => !e.message.includes("hunter2") && e.message !== "",
+      value,
+    );
+  }
+  // Beside them, the good forms still parse.
+  assert.deepEqual(parseRedisValue("127.0.0.1:5900").target, {
+    kind: "tcp",
+    hostname: "127.0.0.1",
+    port: 5900,
+  });
+  assert.deepEqual(parseRedisValue('{"host": "h", "port": "5900", "password": "hunter2"}'), {
+    target: { kind: "tcp", hostname: "h", port: 5900 },
+    settings: { password: "hunter2" },
+  });
+});

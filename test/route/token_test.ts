@@ -155,3 +155,32 @@ Deno.test("user token module: { target, ...settings } answers; a bad field is a 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("user token module: a string target with a password in it fails without repeating it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/text.ts`,
+      `export function lookup(token: string) {
+  if (token === "spaced") return "127.0.0.1:5900 password=hunter2";
+  if (token === "glued") return "127.0.0.1:5900password=hunter2";
+  if (token === "inner") return { target: "password=hunter2 127.0.0.1:5900" };
+  return "127.0.0.1:5901";
+}
+`,
+    );
+    const r = await createTokenResolver(`${dir}/text.ts`);
+    assert.deepEqual(await r.lookup("good"), { kind: "tcp", hostname: "127.0.0.1", port: 5901 });
+    for (const token of ["spaced", "glued", "inner"]) {
+      await assert.rejects(
+        () => r.lookup(token),
+        (e: Error) =>
+          e instanceof TokenBackendError && /token target/.test(e.message) &&
+          !e.message.includes("hunter2"),
+        token,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
