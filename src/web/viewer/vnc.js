@@ -9,12 +9,7 @@ import { isTrue, loadOperatorSettings, PANEL, parse, Settings, urlParameters } f
 import { closeWords, probe, refusalWords, worthRetrying } from "./reasons.js";
 import { setupKeys } from "./keys.js";
 import { setupTrackpad } from "./trackpad.js";
-
-// noVNC's core/ is served beside this page but is not beside this file in the
-// source tree, so non-literal imports keep `deno check src/` from resolving it.
-const core = (p) => new URL(p, import.meta.url).href;
-const { default: RFB } = await import(core("core/rfb.js"));
-const { initLogging } = await import(core("core/util/logging.js"));
+import { initLogging, RFB } from "./novnc.js";
 
 const settings = new Settings(urlParameters(), await loadOperatorSettings());
 
