@@ -1,6 +1,7 @@
 /**
  * `deno task compile`: one self-contained `vncws` binary with the rebind shim
- * and the bundled viewer (our page + noVNC's core/ and vendor/) embedded.
+ * and the bundled viewer (our page and its built bundle, src/web/viewer/dist/,
+ * plus noVNC's core/ and vendor/) embedded.
  *
  * `deno compile` needs a `denort` runtime. Deno downloads it; where that is
  * impossible, point `DENORT_BIN` at an unpacked denort of the same version.
@@ -31,7 +32,9 @@ export function compileArgs(output: string): string[] {
     // Unix datagram sockets for syslog (/dev/log) and sd_notify without FFI.
     "--unstable-net",
     "--include",
-    assets.viewerDir,
+    join(assets.viewerDir, "vnc.html"),
+    "--include",
+    assets.distDir,
     "--include",
     join(assets.novncDir, "core"),
     "--include",

@@ -1,12 +1,15 @@
 /**
- * Finds the bundled viewer's files: our own page (src/web/viewer/) and the
- * noVNC library (npm `@novnc/novnc`: its core/ and vendor/ directories).
+ * Finds the bundled viewer's files: our own page as built by `deno task
+ * build:viewer` (src/web/viewer/dist/: vnc.html, vnc.css and vnc.js, which
+ * holds the page's modules and noVNC's in one minified file) and the noVNC
+ * library (npm `@novnc/novnc`: its core/ and vendor/ directories, still served
+ * for pages that load noVNC's modules themselves).
  *
  * Two ways to run, one lookup:
  * - `deno run`: the package sits in node_modules (nodeModulesDir "auto").
  * - `deno compile`: the same relative paths exist in the binary's embedded
  *   file system when compiled with
- *   `--include src/web/viewer`
+ *   `--include src/web/viewer/vnc.html`, `--include src/web/viewer/dist`
  *   `--include node_modules/.deno/@novnc+novnc@1.7.0/node_modules/@novnc/novnc/core`
  *   `--include node_modules/.deno/@novnc+novnc@1.7.0/node_modules/@novnc/novnc/vendor`
  *   (the real directory, not the node_modules/@novnc/novnc symlink), and are
@@ -18,8 +21,10 @@ import { isFile } from "../base/fs.ts";
 
 /** Where the bundled files live on disk (or in the compiled binary). */
 export interface BundledAssets {
-  /** Directory holding vnc.html, vnc.js and vnc.css. */
+  /** Directory holding the page's sources, of which vnc.html is served as it is. */
   viewerDir: string;
+  /** Directory holding the built vnc.js (one bundle) and vnc.css. */
+  distDir: string;
   /** The noVNC package directory, holding core/ and vendor/. */
   novncDir: string;
 }
@@ -58,8 +63,14 @@ export function locateAssets(): BundledAssets {
     throw new Error("bundled viewer needs a local module path (import.meta.dirname is undefined)");
   }
   const viewerDir = join(here, "viewer");
-  if (!isFile(join(viewerDir, "vnc.html"))) {
-    throw new Error(`bundled viewer page missing: ${join(viewerDir, "vnc.html")} not found`);
+  const distDir = join(viewerDir, "dist");
+  for (const path of [join(viewerDir, "vnc.html"), join(distDir, "vnc.js")]) {
+    if (!isFile(path)) {
+      throw new Error(
+        `bundled viewer missing: ${path} not found; ` +
+          "run `deno task build:viewer` in the vncws directory",
+      );
+    }
   }
   const tried = candidates(here);
   const novncDir = tried.find((dir) => isFile(join(dir, "core", "rfb.js")));
@@ -69,7 +80,7 @@ export function locateAssets(): BundledAssets {
         "run `deno install` in the vncws directory, or serve a noVNC copy with --web DIR",
     );
   }
-  return { viewerDir, novncDir };
+  return { viewerDir, distDir, novncDir };
 }
 
 async function walk(dir: string, urlPrefix: string, out: Map<string, string>): Promise<void> {
@@ -82,13 +93,15 @@ async function walk(dir: string, urlPrefix: string, out: Map<string, string>): P
 }
 
 /**
- * Every bundled file by URL path: `/vnc.html`, `/vnc.js`, `/vnc.css` from the
- * viewer directory; `/core/...` and `/vendor/...` from the noVNC package.
+ * Every bundled file by URL path: `/vnc.html` from the viewer's sources,
+ * `/vnc.js` and `/vnc.css` from its build; `/core/...` and `/vendor/...` from
+ * the noVNC package.
  * Only these exact paths are ever served in bundled mode.
  */
 export async function bundledFiles(assets: BundledAssets): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  await walk(assets.viewerDir, "/", out);
+  out.set("/vnc.html", join(assets.viewerDir, "vnc.html"));
+  await walk(assets.distDir, "/", out);
   await walk(join(assets.novncDir, "core"), "/core/", out);
   await walk(join(assets.novncDir, "vendor"), "/vendor/", out);
   return out;

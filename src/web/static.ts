@@ -15,6 +15,7 @@ import { type HttpResponse, textResponse } from "../http/response.ts";
 import { logWarn } from "../base/log.ts";
 import { bundledFiles, locateAssets } from "./assets.ts";
 import { contentType } from "./mime.ts";
+import { acceptsGzip, compressible, GzipCache } from "./gzip.ts";
 import { escapeHtml } from "../base/text.ts";
 import {
   VIEWER_SETTINGS_PATH,
@@ -44,6 +45,17 @@ export type WebHandler = (head: RequestHead) => Promise<HttpResponse>;
 
 /** Files above this size are refused: responses are built in memory. */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+/** Compressed bodies kept per handler (the bundled viewer's gzipped is ~0.3 MB). */
+export const GZIP_CACHE_BYTES = 16 * 1024 * 1024;
+
+/** Bodies below this size are sent as they are: gzip's framing would eat the gain. */
+export const GZIP_MIN_BYTES = 256;
+
+/** The ETag of a file's gzipped form: a different representation needs a different tag. */
+function gzipTag(etag: string): string {
+  return etag.replace(/"$/, '-gz"');
+}
 
 /** Content-Security-Policy of the bundled viewer (no inline code; any ws/wss host). */
 export function viewerCsp(frameOptions: string): string {
@@ -129,13 +141,13 @@ async function sha1Tag(body: Uint8Array): Promise<string> {
   return `"${[...digest.slice(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("")}"`;
 }
 
-/** A file ready to answer with: body (unless HEAD) and validators. */
+/** A file ready to answer with: its body and validators. */
 interface FileAnswer {
   type: string;
   size: number;
   etag: string;
   mtime: Date | null;
-  body?: Uint8Array;
+  body: Uint8Array;
 }
 
 /**
@@ -146,6 +158,9 @@ interface FileAnswer {
  * - `root: DIR`: files from DIR as websockify `--web DIR`, safely.
  * With a root, `/vnc_settings.json` is the operator's viewer settings in
  * either mode (src/web/viewer_settings.ts).
+ * Text files (html, js, css, json, svg, ...) are gzipped for clients whose
+ * Accept-Encoding allows it (`Vary: Accept-Encoding`, an ETag of their own);
+ * compressed bodies are cached, bounded by {@linkcode GZIP_CACHE_BYTES}.
  * The response always carries the full headers and body; for HEAD the writer drops the body
  * (`writeResponse(stream, res, { headOnly: true })`), and Content-Length stays right.
  */
@@ -177,6 +192,7 @@ export function createWebHandler(options: WebHandlerOptions): WebHandler {
     : Deno.realPath(root).then((rootReal) => ({ rootReal }));
   ready.catch((e) => logWarn(`web: ${e instanceof Error ? e.message : e}`));
   const cache = new Map<string, FileAnswer>();
+  const gzipCache = new GzipCache(GZIP_CACHE_BYTES);
 
   const respond = (status: number, headers: Record<string, string>, body?: Uint8Array) => ({
     status,
@@ -184,16 +200,34 @@ export function createWebHandler(options: WebHandlerOptions): WebHandler {
     body,
   });
 
-  const fileResponse = (head: RequestHead, f: FileAnswer): HttpResponse => {
+  /**
+   * The answer for a file, gzipped when the client accepts it and the type
+   * shrinks (`key`: the file's path, for the compressed-body cache).
+   */
+  const fileResponse = async (
+    head: RequestHead,
+    f: FileAnswer,
+    key: string,
+  ): Promise<HttpResponse> => {
     const headers: Record<string, string> = {
       "Content-Type": f.type,
-      "ETag": f.etag,
       "Cache-Control": "no-cache",
     };
+    const zippable = compressible(f.type) && f.size >= GZIP_MIN_BYTES;
+    // The answer depends on Accept-Encoding: caches must key on it.
+    if (compressible(f.type)) headers["Vary"] = "Accept-Encoding";
+    const zipped = zippable && acceptsGzip(head.headers.get("accept-encoding"));
+    const etag = zipped ? gzipTag(f.etag) : f.etag;
+    headers["ETag"] = etag;
     if (f.mtime) headers["Last-Modified"] = f.mtime.toUTCString();
-    if (notModified(head, f.etag, f.mtime)) return respond(304, headers);
-    headers["Content-Length"] = String(f.size);
-    return respond(200, headers, head.method === "HEAD" ? undefined : f.body);
+    if (notModified(head, etag, f.mtime)) return respond(304, headers);
+    let body = f.body;
+    if (zipped) {
+      body = await gzipCache.get(`${key}\0${f.etag}`, body);
+      headers["Content-Encoding"] = "gzip";
+    }
+    headers["Content-Length"] = String(body.length);
+    return respond(200, headers, head.method === "HEAD" ? undefined : body);
   };
 
   /** Reads a regular file (already checked to be inside the root). */
@@ -250,7 +284,7 @@ export function createWebHandler(options: WebHandlerOptions): WebHandler {
     const urlPath = "/" + p.segments.join("/");
     const file = files.get(urlPath === "/vnc_lite.html" ? "/vnc.html" : urlPath);
     if (file === undefined || p.trailingSlash) throw new Refusal(404, "not found");
-    return fileResponse(head, await readFile(file, await Deno.stat(file), true));
+    return await fileResponse(head, await readFile(file, await Deno.stat(file), true), file);
   };
 
   const serveDir = async (head: RequestHead, p: SafePath, rootReal: string) => {
@@ -284,7 +318,7 @@ export function createWebHandler(options: WebHandlerOptions): WebHandler {
     }
     // FIFOs, sockets and devices would block or leak: only regular files.
     if (!info.isFile || (p.trailingSlash && !wasDirectory)) throw new Refusal(404, "not found");
-    return fileResponse(head, await readFile(real, info, false));
+    return await fileResponse(head, await readFile(real, info, false), real);
   };
 
   return async (head) => {

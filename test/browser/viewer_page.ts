@@ -86,11 +86,17 @@ export async function vncPasswordFile(dir: string, password: string): Promise<st
 
 /**
  * Starts Xtigervnc with VncAuth (`passwordFile`) or no security on the first
- * free display of :60-:69, RFB on a free port of 127.0.0.1, and paints the
+ * free display of `displays` (:60-:69 unless told), RFB on a free port of 127.0.0.1, and paints the
  * root window `background`.
  */
 export async function startXvnc(
-  options: { passwordFile?: string; geometry?: string; background: number },
+  options: {
+    passwordFile?: string;
+    geometry?: string;
+    background: number;
+    /** First and last X display to try (default :60-:69). */
+    displays?: [number, number];
+  },
 ): Promise<Xvnc> {
   if (!hasCommand("Xtigervnc")) {
     throw new Error("Xtigervnc missing: apt-get install tigervnc-standalone-server");
@@ -98,7 +104,8 @@ export async function startXvnc(
   const security = options.passwordFile
     ? ["-SecurityTypes", "VncAuth", "-rfbauth", options.passwordFile]
     : ["-SecurityTypes", "None"];
-  for (let display = 60; display <= 69; display++) {
+  const [first, last] = options.displays ?? [60, 69];
+  for (let display = first; display <= last; display++) {
     // Another test's server (or a stale lock) holds this display: try the next.
     try {
       Deno.statSync(`/tmp/.X${display}-lock`);
@@ -143,7 +150,7 @@ export async function startXvnc(
     }
     return { display, rfbPort, stop };
   }
-  throw new Error("no free X display in :60-:69 (stale /tmp/.X6?-lock files?)");
+  throw new Error(`no free X display in :${first}-:${last} (stale /tmp/.X*-lock files?)`);
 }
 
 /** A TCP server on 127.0.0.1 that hands each connection to `serve`; `close()` ends them all. */

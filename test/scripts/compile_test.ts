@@ -22,7 +22,10 @@ Deno.test("compile arguments embed the viewer, noVNC and the shim with limited p
   assert.ok(!args.includes("-A") && !args.includes("--allow-all"));
   for (const p of ["--allow-net", "--allow-read", "--allow-run"]) assert.ok(args.includes(p), p);
   const includes = args.flatMap((a, i) => (args[i - 1] === "--include" ? [a] : []));
-  assert.ok(includes.some((p) => p.endsWith(join("web", "viewer"))));
+  // The page and its committed bundle (src/web/viewer/dist/), not the sources.
+  assert.ok(includes.some((p) => p.endsWith(join("web", "viewer", "vnc.html"))));
+  assert.ok(includes.some((p) => p.endsWith(join("web", "viewer", "dist"))));
+  assert.ok(!includes.some((p) => p.endsWith(join("web", "viewer"))));
   assert.ok(includes.some((p) => p.endsWith(join("novnc", "core"))));
   assert.ok(includes.some((p) => p.endsWith("rebind.so")));
 });
@@ -41,9 +44,11 @@ Deno.test({
     const p = startProcess(bin, ["--demo", String(port)]);
     try {
       await p.waitFor("listening on");
-      const page = await fetch(`http://127.0.0.1:${port}/core/rfb.js`);
-      assert.equal(page.status, 200);
-      await page.body?.cancel();
+      for (const path of ["/core/rfb.js", "/vnc.html", "/vnc.js", "/vnc.css"]) {
+        const page = await fetch(`http://127.0.0.1:${port}${path}`);
+        assert.equal(page.status, 200, path);
+        await page.body?.cancel();
+      }
       const ws = await wsConnect(port);
       assert.equal(new TextDecoder().decode(await ws.readBytes(12)), "RFB 003.008\n");
       ws.close();

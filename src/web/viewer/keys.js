@@ -2,10 +2,7 @@
 // Alt and Super held as toggles; Tab, Esc, Ctrl-Alt-Del, F1-F12 as taps), and
 // the on-screen keyboard: a hidden text field whose input becomes key events.
 
-const core = (p) => new URL(p, import.meta.url).href;
-// noVNC's keysym tables; non-literal imports (see vnc.js).
-const { default: KeyTable } = await import(core("core/input/keysym.js"));
-const { default: keysyms } = await import(core("core/input/keysymdef.js"));
+import { keysyms, KeyTable } from "./novnc.js";
 
 /** Toggle keys: button id → [keysym, KeyboardEvent.code]. */
 const MODIFIERS = {

@@ -9,12 +9,8 @@ import { isTrue, loadOperatorSettings, PANEL, parse, Settings, urlParameters } f
 import { closeWords, probe, refusalWords, worthRetrying } from "./reasons.js";
 import { setupKeys } from "./keys.js";
 import { setupTrackpad } from "./trackpad.js";
-
-// noVNC's core/ is served beside this page but is not beside this file in the
-// source tree, so non-literal imports keep `deno check src/` from resolving it.
-const core = (p) => new URL(p, import.meta.url).href;
-const { default: RFB } = await import(core("core/rfb.js"));
-const { initLogging } = await import(core("core/util/logging.js"));
+import { initLogging } from "./novnc.js";
+import { AudioPlayer, AudioRFB } from "./audio.js";
 
 const settings = new Settings(urlParameters(), await loadOperatorSettings());
 
@@ -138,7 +134,7 @@ function connect() {
     socket.addEventListener("close", (e) => {
       s.close = { code: e.code, reason: e.reason };
     });
-    rfb = new RFB(screen, socket, options);
+    rfb = new AudioRFB(screen, socket, options);
   } catch (e) {
     rfb = null;
     setStatus("failed", `Failed: ${e.message}`);
@@ -171,6 +167,8 @@ function connect() {
   rfb.addEventListener("capabilities", (e) => {
     el("power-panel").hidden = !e.detail.capabilities.power;
   });
+  audio.attach(rfb);
+  rfb.addEventListener("audioavailable", () => showAudio(true));
 }
 
 /** After connecting: does vncws enforce view-only for this session? */
@@ -188,6 +186,7 @@ async function ended(s, clean) {
   rfb = null;
   keys.release();
   el("power-panel").hidden = true;
+  showAudio(false);
   credentialsForm.hidden = true;
   if (userDisconnect) {
     setStatus("disconnected", "Disconnected");
@@ -299,6 +298,20 @@ for (const key of Object.keys(PANEL)) {
 const keys = setupKeys(() => rfb, el);
 const trackpad = setupTrackpad(screen);
 
+// ---- audio (QEMU's extension, audio.js) ------------------------------------
+
+// Muted until pressed: browsers play sound only after a gesture on the page.
+const audio = new AudioPlayer();
+/** For tests and the curious: frames decoded, buffers scheduled, tone frequency. */
+globalThis.vncwsAudio = audio.stats;
+
+/** Shows (muted) or hides the sound toggle. */
+function showAudio(shown) {
+  if (audio.stats.enabled) audio.mute(null);
+  el("audio").setAttribute("aria-pressed", "false");
+  el("audio").hidden = !shown;
+}
+
 el("connect").addEventListener("click", connect);
 el("disconnect").addEventListener("click", disconnect);
 el("keys-toggle").addEventListener("click", (e) => {
@@ -323,6 +336,13 @@ el("clipboard-read").hidden = !navigator.clipboard?.readText;
 el("power-shutdown").addEventListener("click", () => rfb?.machineShutdown());
 el("power-reboot").addEventListener("click", () => rfb?.machineReboot());
 el("power-reset").addEventListener("click", () => rfb?.machineReset());
+el("audio").addEventListener("click", async () => {
+  if (rfb === null) return;
+  const on = el("audio").getAttribute("aria-pressed") !== "true";
+  el("audio").setAttribute("aria-pressed", String(on));
+  if (on) await audio.unmute(rfb);
+  else audio.mute(rfb);
+});
 
 // Coming back to the page: send the device's clipboard if the browser already
 // lets the page read it (never asks here; the panel's button asks).
