@@ -232,6 +232,15 @@ Deno.test({
       const ws = await wsConnect(port, { path: "/websockify?token=desk" });
       assert.equal(ws.response.status, 101);
       assert.equal(dec.decode(await ws.readBytes(12)), "RFB 003.008\n");
+      // vncws answered the server's VncAuth with the token's password: the viewer is offered
+      // None only and gets the server's own ServerInit (Xtigervnc's 320x240).
+      await ws.sendBinary("RFB 003.008\n");
+      assert.deepEqual([...await ws.readBytes(2)], [1, 1]);
+      await ws.sendBinary(new Uint8Array([1]));
+      assert.deepEqual([...await ws.readBytes(4)], [0, 0, 0, 0]);
+      await ws.sendBinary(new Uint8Array([1]));
+      const init = new DataView((await ws.readBytes(24)).buffer);
+      assert.deepEqual([init.getUint16(0), init.getUint16(2)], [320, 240]);
       const pages: string[] = [];
       for (const path of ["/sessions.json", "/", "/metrics"]) {
         const res = await fetch(`http://127.0.0.1:${mport}${path}`);
