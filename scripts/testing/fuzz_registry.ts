@@ -12,7 +12,7 @@ import {
   proxyHeaderRandomBytes,
   proxyHeaderRoundTrip,
 } from "./fuzz_proxy_header.ts";
-import { rfbMutated, rfbRandomBytes, rfbSplits } from "./fuzz_rfb.ts";
+import { rfbEarlyPixelFormat, rfbMutated, rfbRandomBytes, rfbSplits } from "./fuzz_rfb.ts";
 import { cliRandom, tokenFileRandom } from "./fuzz_text.ts";
 
 /** A named property and its share of the cases (weights add up to 1). */
@@ -33,7 +33,12 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   { name: "HTTP head, random bytes", property: headRandomBytes, weight: 0.05 },
   { name: "RFB policy framing, all splits", property: rfbSplits, weight: 0.03 },
   { name: "RFB policy framing, mutated sessions", property: rfbMutated, weight: 0.04 },
-  { name: "RFB policy framing, random bytes", property: rfbRandomBytes, weight: 0.03 },
+  { name: "RFB policy framing, random bytes", property: rfbRandomBytes, weight: 0.02 },
+  {
+    name: "RFB policy framing, viewer's pixel format before ServerInit",
+    property: rfbEarlyPixelFormat,
+    weight: 0.01,
+  },
   { name: "PROXY header round trip", property: proxyHeaderRoundTrip, weight: 0.04 },
   { name: "PROXY header, mutated", property: proxyHeaderMutated, weight: 0.03 },
   { name: "PROXY header, random bytes", property: proxyHeaderRandomBytes, weight: 0.03 },

@@ -118,3 +118,57 @@ export const rfbRandomBytes: fc.IPropertyWithHooks<
     frameSteps([...handshake, ...random], policy, sizes);
   },
 );
+
+/**
+ * A viewer that sends ClientInit and SetPixelFormat (8, 16 or 32 bits) in
+ * one write before ServerInit, and the server's Raw rectangles in the
+ * viewer's format then a ServerCutText: with the clipboard kept from the
+ * viewer the text never reaches it, in any chunking (the viewer's format
+ * wins over ServerInit's, which the server applies after it).
+ */
+export const rfbEarlyPixelFormat: fc.IPropertyWithHooks<[number, number, number[]]> = fc
+  .property(
+    fc.constantFrom(8, 16, 32),
+    fc.integer({ min: 0, max: 20 }),
+    chunkSizes,
+    (bits, width, sizes) => {
+      const be16 = (n: number) => [(n >> 8) & 255, n & 255];
+      const be32 = (n: number) => [...be16(n >>> 16), ...be16(n & 0xffff)];
+      const text = (t: string) => [...new TextEncoder().encode(t)];
+      const pf = [bits, bits === 32 ? 24 : bits, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0];
+      const serverPf = [32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0];
+      const update = [0, 0, 0, 1, 0, 0, 0, 0, ...be16(width), 0, 3, ...be32(0)];
+      const pixels = new Array(width * 3 * (bits >> 3)).fill(0x03);
+      const steps: SessionStep[] = [
+        { from: "server", input: text("RFB 003.008\n"), expected: text("RFB 003.008\n") },
+        { from: "client", input: text("RFB 003.008\n"), expected: text("RFB 003.008\n") },
+        { from: "server", input: [1, 1], expected: [1, 1] },
+        { from: "client", input: [1], expected: [1] },
+        { from: "server", input: be32(0), expected: be32(0) },
+        { from: "client", input: [1, 0, 0, 0, 0, ...pf], expected: [1, 0, 0, 0, 0, ...pf] },
+        {
+          from: "server",
+          input: [
+            ...be16(8),
+            ...be16(8),
+            ...serverPf,
+            ...be32(0),
+            ...update,
+            ...pixels,
+            3,
+            0,
+            0,
+            0,
+            ...be32(6),
+            ...text("secret"),
+            2,
+          ],
+          expected: [...be16(8), ...be16(8), ...serverPf, ...be32(0), ...update, ...pixels, 2],
+        },
+      ];
+      const run = frameSteps(steps, { viewOnly: false, clipboard: "none" }, sizes);
+      if (run.error) throw run.error;
+      steps.forEach((s, i) => same(run.outputs[i], s.expected, `step ${i} (${s.from})`));
+      same(run.dropped, { server_cut_text: 1 }, "drops");
+    },
+  );

@@ -20,7 +20,13 @@ import { parsePixelFormat, type PixelFormat } from "./pixel_format.ts";
 import { framesServerStream, type RfbPolicy } from "./policy.ts";
 import { RfbProtocolError } from "./reader.ts";
 import { ByteScanner, type HeadFate } from "./scanner.ts";
-import { Encoding, isFramableEncoding, ServerMessageFramer } from "./server_messages.ts";
+import {
+  bytesPerPixel,
+  Encoding,
+  isFramableEncoding,
+  ServerMessageFramer,
+  tightPixelBytes,
+} from "./server_messages.ts";
 
 /** Kinds of dropped messages, the `kind` label of the drop counter. */
 export const DROP_KINDS = [
@@ -79,11 +85,19 @@ export class RfbPolicyFramer {
   readonly #onDrop: OnDrop;
   readonly #client = new ByteScanner();
   readonly #server = new ByteScanner();
-  /** Minor version the viewer chose (3, 7 or 8); 0 until known. */
+  /** Minor version the session follows, min(server's, viewer's) (3, 7 or 8); 0 until known. */
   #minor = 0;
+  /** Minor version the server announced; 0 until known. */
+  #serverMinor = 0;
+  /** The security types offered to the viewer (3.7+, after the rewrite). */
+  #offered: number[] = [];
   /** The security type in use; 0 until known. */
   #security = 0;
   #pixelFormat: PixelFormat | undefined;
+  /** True once the viewer asked for its own pixel format (it then wins over ServerInit's). */
+  #viewerFormat = false;
+  /** True once the viewer asked for updates: the pixel size may no longer change. */
+  #requested = false;
   #serverPass = false;
   #endReason: string | undefined;
 
@@ -93,7 +107,7 @@ export class RfbPolicyFramer {
     this.#onDrop = onDrop;
     this.#client.collect(12, (h) => this.#clientVersion(h));
     this.#server.collect(12, (h) => {
-      protocolMinor(h, "VNC server");
+      this.#serverMinor = protocolMinor(h, "VNC server");
       this.#server.scan(() => this.#serverSecurity());
     });
   }
@@ -164,6 +178,7 @@ export class RfbPolicyFramer {
   #securityList(types: Uint8Array): HeadFate {
     const kept = [...types].filter((t) => FOLLOWED_SECURITY.includes(t));
     if (kept.length === 0) return this.#noSecurity([...types], 7);
+    this.#offered = kept;
     this.#server.scan(() => this.#afterSecurity());
     return new Uint8Array([kept.length, ...kept]);
   }
@@ -198,7 +213,9 @@ export class RfbPolicyFramer {
 
   #serverInit(): void {
     this.#server.collect(24, (h) => {
-      this.#pixelFormat = parsePixelFormat(h.subarray(4));
+      // A SetPixelFormat the viewer sent before ServerInit reached us (with
+      // ClientInit, say) is applied by the server after ServerInit: it wins.
+      if (!this.#viewerFormat) this.#pixelFormat = parsePixelFormat(h.subarray(4));
       this.#server.skip(u32(h, 20), true, () => {
         if (!framesServerStream(this.#policy)) {
           this.#serverPass = true;
@@ -217,7 +234,16 @@ export class RfbPolicyFramer {
   // --- the viewer's side ---
 
   #clientVersion(h: Uint8Array): void {
-    this.#minor = protocolMinor(h, "viewer");
+    const viewer = protocolMinor(h, "viewer");
+    if (this.#serverMinor === 0) {
+      throw new RfbProtocolError("a ProtocolVersion before the VNC server's");
+    }
+    if (viewer > this.#serverMinor) {
+      throw new RfbProtocolError(
+        `a ProtocolVersion 3.${viewer} above the VNC server's 3.${this.#serverMinor}`,
+      );
+    }
+    this.#minor = Math.min(viewer, this.#serverMinor);
     const c = this.#client;
     const afterType = () => {
       if (this.#security === 2) c.skip(16, true, () => this.#clientInit());
@@ -225,7 +251,7 @@ export class RfbPolicyFramer {
     };
     if (this.#minor >= 7) {
       c.collect(1, (t) => {
-        if (!FOLLOWED_SECURITY.includes(t[0])) {
+        if (!this.#offered.includes(t[0])) {
           throw new RfbProtocolError(`security type ${t[0]}, which was not offered`);
         }
         this.#security = t[0];
@@ -265,7 +291,10 @@ export class RfbPolicyFramer {
     const next = () => this.#clientMessage();
     const p = this.#policy;
     let fate: HeadFate = head;
-    if (type === C.SetPixelFormat) this.#pixelFormat = parsePixelFormat(head.subarray(4));
+    if (type === C.SetPixelFormat) this.#setPixelFormat(parsePixelFormat(head.subarray(4)));
+    if (type === C.FramebufferUpdateRequest || type === C.EnableContinuousUpdates) {
+      this.#requested = true;
+    }
     if (type === C.SetEncodings && length > head.length) {
       c.collect(length - head.length, (encs) => this.#setEncodings(encs));
       return "drop";
@@ -277,6 +306,29 @@ export class RfbPolicyFramer {
     }
     c.skip(length - head.length, fate !== "drop", next);
     return fate;
+  }
+
+  /**
+   * The viewer's pixel format. Once it asked for updates, rectangles in the
+   * old format may still be in flight (the viewer can delay them by not
+   * reading), and the framer cannot tell where the server switched: with the
+   * server's stream framed, a change of pixel size then ends the session
+   * (noVNC sets its format once, before its first request).
+   */
+  #setPixelFormat(pf: PixelFormat): void {
+    const old = this.#pixelFormat;
+    if (
+      this.#requested && old !== undefined && framesServerStream(this.#policy) &&
+      (bytesPerPixel(pf) !== bytesPerPixel(old) || tightPixelBytes(pf) !== tightPixelBytes(old))
+    ) {
+      throw new RfbProtocolError(
+        `a SetPixelFormat changing the pixel size (${old.bitsPerPixel} to ${pf.bitsPerPixel} ` +
+          `bits) after asking for updates, which vncws cannot follow while updates in the ` +
+          `old size may be in flight`,
+      );
+    }
+    this.#pixelFormat = pf;
+    this.#viewerFormat = true;
   }
 
   /**

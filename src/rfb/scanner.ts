@@ -22,6 +22,9 @@ export type HeadStep = (head: Uint8Array) => HeadFate | void;
  */
 export type ScanStep = (chunk: Uint8Array, pos: number) => number;
 
+/** Size of the header buffer at rest; a larger header grows it only while it is collected. */
+const HEAD_AT_REST = 64;
+
 const enum Kind {
   Collect,
   Skip,
@@ -32,7 +35,7 @@ const enum Kind {
 export class ByteScanner {
   #kind = Kind.Collect;
   #want = 0;
-  #head = new Uint8Array(64);
+  #head = new Uint8Array(HEAD_AT_REST);
   #have = 0;
   #onHead: HeadStep = () => {};
   #skip = 0;
@@ -143,9 +146,19 @@ export class ByteScanner {
         if (fate !== "drop") out.push(fate);
         run = pos;
       }
+      // A large header (a SetEncodings body, up to 256 KiB) is done: give the
+      // buffer back so an idle session holds only a small one. The bytes
+      // above were copied or are views the caller owns now.
+      // (The next header, if one was asked for, has nothing collected yet.)
+      if (this.#head.length > HEAD_AT_REST) this.#head = new Uint8Array(HEAD_AT_REST);
     }
     if (pos > run) out.push(chunk.subarray(run, pos));
     return out;
+  }
+
+  /** Bytes the header buffer holds room for now (small at rest; for tests and memory checks). */
+  get headCapacity(): number {
+    return this.#head.length;
   }
 
   #after(then: () => void): void {

@@ -109,7 +109,8 @@ export interface ServerFramerOptions {
 }
 
 /** Bytes of one pixel on the wire. */
-function bpp(pf: PixelFormat): number {
+/** Bytes of one pixel on the wire in `pf` (Raw, Hextile, RRE …). */
+export function bytesPerPixel(pf: PixelFormat): number {
   return Math.max(1, pf.bitsPerPixel >> 3);
 }
 
@@ -118,7 +119,7 @@ export function tightPixelBytes(pf: PixelFormat): number {
   return pf.bitsPerPixel === 32 && pf.depth === 24 && pf.trueColour &&
       pf.redMax === 255 && pf.greenMax === 255 && pf.blueMax === 255
     ? 3
-    : bpp(pf);
+    : bytesPerPixel(pf);
 }
 
 function u16(b: Uint8Array, off: number): number {
@@ -223,7 +224,7 @@ export class ServerMessageFramer {
     const s = this.#s;
     const { w, h, enc } = this.#rect;
     const pf = this.#o.pixelFormat();
-    const px = bpp(pf);
+    const px = bytesPerPixel(pf);
     const next = () => this.#nextRect();
     const lengthPrefixed = () => s.collect(4, (l) => s.skip(u32(l, 0), true, next));
     switch (enc) {
@@ -284,7 +285,8 @@ export class ServerMessageFramer {
   #hextileTile(): void {
     const s = this.#s;
     const { w, h } = this.#rect;
-    if (this.#tileY >= h) return this.#nextRect();
+    // A rectangle of width 0 has no tiles, whatever its height.
+    if (w === 0 || this.#tileY >= h) return this.#nextRect();
     const tw = Math.min(16, w - this.#tileX);
     const th = Math.min(16, h - this.#tileY);
     this.#tileX += 16;
@@ -292,7 +294,7 @@ export class ServerMessageFramer {
       this.#tileX = 0;
       this.#tileY += 16;
     }
-    const px = bpp(this.#o.pixelFormat());
+    const px = bytesPerPixel(this.#o.pixelFormat());
     const next = () => this.#hextileTile();
     s.collect(1, (sub) => {
       const flags = sub[0];

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   frameSteps,
+  rfbEarlyPixelFormat,
   rfbMutated,
   rfbRandomBytes,
   rfbSplits,
@@ -23,6 +24,10 @@ Deno.test("fuzz: mutated sessions are framed or end with an RfbProtocolError", (
 
 Deno.test("fuzz: random bytes after the handshake are framed or end with an RfbProtocolError", () => {
   fc.assert(rfbRandomBytes, fuzzParams(1000));
+});
+
+Deno.test("fuzz: a viewer's pixel format sent before ServerInit is the one rectangles are counted in", () => {
+  fc.assert(rfbEarlyPixelFormat, fuzzParams(200));
 });
 
 Deno.test("rfb framing: a huge announced length is skipped by count, never buffered", () => {

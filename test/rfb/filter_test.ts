@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { needsRfbFilter, RfbFilter } from "../../src/rfb/filter.ts";
 import type { RfbPolicy } from "../../src/rfb/policy.ts";
+import { RfbPolicyFramer } from "../../src/rfb/policy_framer.ts";
 import { RfbProtocolError } from "../../src/rfb/reader.ts";
 import { CloseRequest } from "../../src/ws/relay_core.ts";
 import { readRecording } from "../../src/recording/codec.ts";
@@ -252,4 +253,161 @@ Deno.test("rfb filter: a recorded noVNC ↔ Xtigervnc session is framed end to e
       .reduce((n, o) => n + o.length, 0);
     assert.ok(serverIn - serverOut > 8 && serverIn - serverOut < 64, `${serverIn} → ${serverOut}`);
   }
+});
+
+const PF8 = [8, 8, 0, 1, ...be16(7), ...be16(7), ...be16(3), 0, 3, 6, 0, 0, 0];
+const SECRET_CUT = [3, 0, 0, 0, ...be32(6), ...text("secret")];
+/** A FramebufferUpdate of one Raw 2×2 rectangle with `px` bytes a pixel. */
+const raw2x2 = (px: number) => [
+  0,
+  0,
+  ...be16(1),
+  ...be16(0),
+  ...be16(0),
+  ...be16(2),
+  ...be16(2),
+  ...be32(0),
+  ...new Array(4 * px).fill(7),
+];
+
+/** A framer up to the viewer's ClientInit (3.8, None); `forwarded` holds the server's bytes it let on. */
+function framerAfterSecurity(policy: RfbPolicy) {
+  const dropped: string[] = [];
+  const framer = new RfbPolicyFramer(policy, (kind) => dropped.push(kind));
+  const forwarded: number[] = [];
+  const server = (b: number[]) => {
+    for (const p of framer.fromServer(Uint8Array.from(b))) forwarded.push(...p);
+  };
+  const client = (b: number[]) => framer.fromClient(Uint8Array.from(b)).flatMap((p) => [...p]);
+  server(text("RFB 003.008\n"));
+  client(text("RFB 003.008\n"));
+  server([1, 1]);
+  client([1]);
+  server(be32(0));
+  forwarded.length = 0;
+  return { framer, server, client, forwarded, dropped };
+}
+
+const SERVER_INIT = [...be16(8), ...be16(8), ...PF32, ...be32(0)];
+
+Deno.test("rfb filter: a SetPixelFormat sent with ClientInit, before ServerInit, wins over ServerInit's format", () => {
+  // The server applies it after ServerInit: Raw comes at 1 byte a pixel.
+  const f = framerAfterSecurity(NO_CLIPBOARD);
+  f.client([1, 0, 0, 0, 0, ...PF8]); // ClientInit + SetPixelFormat in one write
+  f.server([...SERVER_INIT, ...raw2x2(1), ...SECRET_CUT, 2]);
+  assert.deepEqual(f.forwarded, [...SERVER_INIT, ...raw2x2(1), 2]);
+  assert.deepEqual(f.dropped, ["server_cut_text"]);
+
+  // Negative: without the viewer's format, ServerInit's 4 bytes a pixel count.
+  const g = framerAfterSecurity(NO_CLIPBOARD);
+  g.client([1]);
+  g.server([...SERVER_INIT, ...raw2x2(4), ...SECRET_CUT, 2]);
+  assert.deepEqual(g.forwarded, [...SERVER_INIT, ...raw2x2(4), 2]);
+  assert.deepEqual(g.dropped, ["server_cut_text"]);
+});
+
+Deno.test("rfb filter: a SetPixelFormat changing the pixel size after the first request ends the session (1008)", async () => {
+  const request = [3, 0, ...be16(0), ...be16(0), ...be16(8), ...be16(8)];
+  const f = await connected(NO_CLIPBOARD);
+  await f.filter.writeAll(new Uint8Array([0, 0, 0, 0, ...PF32, ...request]));
+  assert.equal(f.filter.signal.aborted, false);
+  await assert.rejects(
+    f.filter.writeAll(new Uint8Array([0, 0, 0, 0, ...PF8])),
+    (e) =>
+      e instanceof RfbProtocolError && /SetPixelFormat changing the pixel size/.test(e.message),
+  );
+  const close = f.filter.signal.reason as CloseRequest;
+  assert.equal(close.code, 1008);
+  assert.match(
+    close.reason,
+    /viewer sent a SetPixelFormat changing the pixel size \(32 to 8 bits\)/,
+  );
+
+  // So too after EnableContinuousUpdates.
+  const c = await connected(NO_CLIPBOARD);
+  await c.filter.writeAll(new Uint8Array([150, 1, ...be16(0), ...be16(0), ...be16(8), ...be16(8)]));
+  await assert.rejects(c.filter.writeAll(new Uint8Array([0, 0, 0, 0, ...PF8])), RfbProtocolError);
+
+  // Negatives: the same size (other shifts) passes; a change before the first request passes;
+  // view-only does not frame the server's stream, so a change there passes too.
+  const same = [...PF32];
+  same[10] = 0;
+  same[12] = 16;
+  const g = await connected(NO_CLIPBOARD);
+  await g.filter.writeAll(new Uint8Array([...request, 0, 0, 0, 0, ...same]));
+  assert.equal(g.filter.signal.aborted, false);
+  const h = await connected(NO_CLIPBOARD);
+  await h.filter.writeAll(new Uint8Array([0, 0, 0, 0, ...PF8, ...request]));
+  assert.equal(h.filter.signal.aborted, false);
+  h.feed([...raw2x2(1), ...SECRET_CUT]);
+  assert.deepEqual(await h.read(), raw2x2(1));
+  const v = await connected(VIEW_ONLY);
+  await v.filter.writeAll(new Uint8Array([...request, 0, 0, 0, 0, ...PF8]));
+  assert.equal(v.filter.signal.aborted, false);
+});
+
+Deno.test("rfb filter: the session follows the lower version; a viewer above the server's ends it", async () => {
+  // Server 3.3, viewer answering 3.8: refused with the reason.
+  const f = filterOver(text("RFB 003.003\n"), NO_CLIPBOARD);
+  await f.read();
+  await assert.rejects(
+    f.filter.writeAll(new Uint8Array(text("RFB 003.008\n"))),
+    (e) =>
+      e instanceof RfbProtocolError &&
+      /ProtocolVersion 3\.8 above the VNC server's 3\.3/.test(e.message),
+  );
+  assert.ok(f.filter.signal.aborted);
+
+  // Negative: server 3.8, viewer 3.3: the server chooses the type (4 bytes), then ServerInit.
+  const g = filterOver(text("RFB 003.008\n"), NO_CLIPBOARD);
+  await g.read();
+  await g.filter.writeAll(new Uint8Array(text("RFB 003.003\n")));
+  g.feed(be32(1));
+  assert.deepEqual(await g.read(), be32(1));
+  await g.filter.writeAll(new Uint8Array([1]));
+  g.feed([...SERVER_INIT, ...SECRET_CUT, 2]);
+  const out: number[] = [];
+  for (let r = await g.read(); r !== null; r = await g.read()) out.push(...r);
+  assert.deepEqual(out, [...SERVER_INIT, 2]);
+  assert.equal(g.filter.signal.aborted, false);
+});
+
+Deno.test("rfb filter: the viewer's security type must be one offered (after the rewrite)", async () => {
+  const f = filterOver(text("RFB 003.008\n"), VIEW_ONLY);
+  await f.read();
+  await f.filter.writeAll(new Uint8Array(text("RFB 003.008\n")));
+  f.feed([2, 1, 19]);
+  assert.deepEqual(await f.read(), [1, 1]);
+  await assert.rejects(
+    f.filter.writeAll(new Uint8Array([2])),
+    (e) =>
+      e instanceof RfbProtocolError && /security type 2, which was not offered/.test(e.message),
+  );
+  // Negative: the offered one passes.
+  const g = filterOver(text("RFB 003.008\n"), VIEW_ONLY);
+  await g.read();
+  await g.filter.writeAll(new Uint8Array(text("RFB 003.008\n")));
+  g.feed([2, 1, 19]);
+  await g.read();
+  await g.filter.writeAll(new Uint8Array([1]));
+  assert.equal(g.filter.signal.aborted, false);
+  assert.deepEqual(g.written.slice(12), [1]);
+});
+
+Deno.test("rfb filter: a Hextile rectangle of width 0 has no tiles", () => {
+  const hextile = (
+    w: number,
+    h: number,
+  ) => [...be16(0), ...be16(0), ...be16(w), ...be16(h), ...be32(5)];
+  const f = framerAfterSecurity(NO_CLIPBOARD);
+  f.client([1]);
+  const update = [0, 0, ...be16(2), ...hextile(0, 5), ...raw2x2(4).slice(4)];
+  f.server([...SERVER_INIT, ...update, ...SECRET_CUT, 2]);
+  assert.deepEqual(f.forwarded, [...SERVER_INIT, ...update, 2]);
+  // Negative: a 1×5 one has a tile (one subencoding byte, 0: background only, none given).
+  const g = framerAfterSecurity(NO_CLIPBOARD);
+  g.client([1]);
+  const one = [0, 0, ...be16(1), ...hextile(1, 5), 0];
+  g.server([...SERVER_INIT, ...one, ...SECRET_CUT, 2]);
+  assert.deepEqual(g.forwarded, [...SERVER_INIT, ...one, 2]);
 });

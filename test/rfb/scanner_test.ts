@@ -55,3 +55,14 @@ Deno.test("scanner: a step that sets no next state is a bug, said so", () => {
   s.collect(1, () => {});
   assert.throws(() => s.push(new Uint8Array([1])), /set no next state/);
 });
+
+Deno.test("scanner: a large header grows the buffer only while it is collected", () => {
+  const s = new ByteScanner();
+  const small = () => s.collect(2, () => s.skip(0, true, small));
+  s.collect(4, () => s.collect(256 * 1024, () => small()));
+  s.push(new Uint8Array(4));
+  s.push(new Uint8Array(100 * 1024));
+  assert.ok(s.headCapacity >= 256 * 1024, "grown while collecting (the check can see it)");
+  s.push(new Uint8Array(156 * 1024 + 3));
+  assert.ok(s.headCapacity <= 64, `back to small: ${s.headCapacity}`);
+});
