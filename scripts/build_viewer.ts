@@ -40,11 +40,17 @@ async function bundle(entry: string, output: string): Promise<void> {
   }
 }
 
-/** Builds the viewer into `outDir` (created if missing); returns the files written. */
-export async function buildViewer(outDir: string = VIEWER_DIST): Promise<string[]> {
+/**
+ * Builds the viewer from `srcDir` (the sources; a copy in tests) into
+ * `outDir` (created if missing); returns the files written.
+ */
+export async function buildViewer(
+  outDir: string = VIEWER_DIST,
+  srcDir: string = VIEWER_SRC,
+): Promise<string[]> {
   await Deno.mkdir(outDir, { recursive: true });
-  await bundle(join(VIEWER_SRC, "vnc.js"), join(outDir, "vnc.js"));
-  await bundle(join(VIEWER_SRC, "vnc.css"), join(outDir, "vnc.css"));
+  await bundle(join(srcDir, "vnc.js"), join(outDir, "vnc.js"));
+  await bundle(join(srcDir, "vnc.css"), join(outDir, "vnc.css"));
   return DIST_FILES.map((f) => join(outDir, f));
 }
 

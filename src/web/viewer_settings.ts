@@ -9,6 +9,8 @@
  */
 import type { ViewerSettings } from "../config/config.ts";
 import type { HttpResponse } from "../http/response.ts";
+// The panel's keys and allowed values, the page's own list (one place).
+import { allowedWords, PANEL, parse } from "./viewer/panel.js";
 
 /** Where the web side serves the settings: `{"defaults": {...}, "mandatory": {...}}`. */
 export const VIEWER_SETTINGS_PATH: string = "/vnc_settings.json";
@@ -23,7 +25,7 @@ export interface ViewerSettingsPair {
 
 /**
  * Checks the text of a settings file: a JSON object of string, number or
- * boolean values. Throws an Error whose message names `what` (the option
+ * boolean values, each panel setting's a value the page can read. Throws an Error whose message names `what` (the option
  * and file) and says what to fix.
  */
 export function parseViewerSettings(text: string, what: string): ViewerSettings {
@@ -50,6 +52,14 @@ export function parseViewerSettings(text: string, what: string): ViewerSettings 
       throw new Error(
         `${what}: "${key}" must be a string, number or boolean, ` +
           `not ${v === null ? "null" : Array.isArray(v) ? "an array" : typeof v}`,
+      );
+    }
+    // A value the page cannot read would be silently ignored (a mandatory
+    // one then locks nothing): refused here, at start.
+    if (Object.hasOwn(PANEL, key) && parse(key, String(v)) === undefined) {
+      throw new Error(
+        `${what}: "${key}" is ${JSON.stringify(v)}, which the viewer cannot read; ` +
+          `give ${allowedWords(key)}`,
       );
     }
     out[key] = v;

@@ -4,8 +4,8 @@
  * same. When this fails, run `deno task build:viewer` and commit dist/.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { buildViewer, DIST_FILES, VIEWER_DIST } from "../../scripts/build_viewer.ts";
+import { dirname, join } from "node:path";
+import { buildViewer, DIST_FILES, VIEWER_DIST, VIEWER_SRC } from "../../scripts/build_viewer.ts";
 import { tempDir } from "../../scripts/testing/util.ts";
 
 Deno.test("viewer build: the committed dist/ is what the sources build to", async () => {
@@ -31,5 +31,25 @@ Deno.test("viewer build: a changed source makes the check fail (the build is not
   assert.ok(!/\bimport\s*[{(*"']|\bfrom\s*["']/.test(built), "the bundle still imports modules");
   assert.ok(!built.includes("\n//"), "comments survived minifying");
   const committed = Deno.readTextFileSync(join(VIEWER_DIST, "vnc.js"));
-  assert.notEqual(committed + " ", built, "a changed byte must compare unequal");
+  assert.equal(built, committed, "the unchanged sources build to the committed bundle");
+
+  // Negative: one string changed in a copy of the sources builds to something else. The
+  // copy sits beside the sources (a hidden directory) so their node_modules paths resolve.
+  const copyPath = Deno.makeTempDirSync({ dir: dirname(VIEWER_SRC), prefix: ".viewer_copy_" });
+  using copy = {
+    path: copyPath,
+    [Symbol.dispose]: () => Deno.removeSync(copyPath, { recursive: true }),
+  };
+  for (const entry of Deno.readDirSync(VIEWER_SRC)) {
+    if (entry.isFile) Deno.copyFileSync(join(VIEWER_SRC, entry.name), join(copy.path, entry.name));
+  }
+  const reasons = join(copy.path, "reasons.js");
+  const source = Deno.readTextFileSync(reasons);
+  assert.ok(source.includes("vncws is shutting down"), "the string to change is in reasons.js");
+  Deno.writeTextFileSync(reasons, source.replace("vncws is shutting down", "vncws is going down"));
+  using out = tempDir();
+  await buildViewer(out.path, copy.path);
+  const changed = Deno.readTextFileSync(join(out.path, "vnc.js"));
+  assert.ok(changed.includes("vncws is going down"), "the copy's change is in its bundle");
+  assert.notEqual(changed, committed, "a changed source must not build to the committed bundle");
 });

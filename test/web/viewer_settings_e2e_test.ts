@@ -98,6 +98,14 @@ Deno.test("e2e: a missing, non-JSON or wrongly shaped settings file stops the st
     [["--viewer-defaults", write("list.json", '["scale"]')], /must hold a JSON object/],
     [["--viewer-mandatory", write("deep.json", '{"a": {"b": 1}}')], /"a" must be a string/],
     [
+      ["--viewer-mandatory", write("high.json", '{"quality": "high"}')],
+      /"quality" is "high", which the viewer cannot read; give an integer from 0 to 9/,
+    ],
+    [
+      ["--viewer-defaults", write("fit.json", '{"resize": "fit"}')],
+      /"resize" is "fit".*one of "off", "scale", "remote"/,
+    ],
+    [
       ["--viewer-defaults", write("ok.json", "{}"), "--web", "none"],
       /needs the web server \(drop --web none\)/,
     ],

@@ -48,6 +48,28 @@ Deno.test("viewer settings: not JSON, not an object, or another value type is re
   assert.throws(() => parseViewerSettings('{"a": [1]}', "f"), { message: /"a".*not an array/ });
 });
 
+Deno.test("viewer settings: a panel value the page cannot read is refused, naming the key and what it takes", () => {
+  assert.throws(() => parseViewerSettings('{"quality": "high"}', "--viewer-mandatory m.json"), {
+    message:
+      /--viewer-mandatory m\.json: "quality" is "high", which the viewer cannot read; give an integer from 0 to 9/,
+  });
+  assert.throws(() => parseViewerSettings('{"resize": "fit"}', "f"), {
+    message: /"resize" is "fit".*one of "off", "scale", "remote"/,
+  });
+  assert.throws(() => parseViewerSettings('{"view_only": ""}', "f"), {
+    message: /"view_only" is "".*true or false/,
+  });
+  // Negatives: readable forms pass (numbers as text, noVNC's "none" for resize, any flag),
+  // and keys that are not panel settings keep any text.
+  assert.deepEqual(
+    parseViewerSettings(
+      '{"quality": "7", "resize": "none", "view_only": "yes", "host": "x", "toString": "y"}',
+      "f",
+    ),
+    { quality: "7", resize: "none", view_only: "yes", host: "x", toString: "y" },
+  );
+});
+
 Deno.test("viewer settings: a missing file names the option and the path", () => {
   using dir = tempDir();
   assert.throws(() => readViewerSettings(`${dir.path}/none.json`, "--viewer-mandatory"), {
