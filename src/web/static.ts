@@ -57,15 +57,46 @@ function gzipTag(etag: string): string {
   return etag.replace(/"$/, '-gz"');
 }
 
-/** Content-Security-Policy of the bundled viewer (no inline code; any ws/wss host). */
-export function viewerCsp(frameOptions: string): string {
+/** A host or port as the operator's settings give it, if it is safe in a CSP source. */
+function cspPart(v: string | number | boolean | undefined, re: RegExp): string | undefined {
+  return v === undefined || typeof v === "boolean" || !re.test(String(v)) ? undefined : String(v);
+}
+
+/**
+ * The other endpoint the operator's viewer settings send the page to
+ * (`host`, `port` in the mandatory, else the default, settings), as CSP
+ * sources for the WebSocket and its probe; none when they name none.
+ */
+export function operatorConnectSources(settings: ViewerSettingsPair | undefined): string[] {
+  if (settings === undefined) return [];
+  const pick = (key: string) => settings.mandatory[key] ?? settings.defaults[key];
+  const raw = cspPart(
+    pick("host"),
+    /^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+|[A-Za-z0-9.-]+)$/,
+  );
+  const port = cspPart(pick("port"), /^[0-9]{1,5}$/);
+  if (raw === undefined && port === undefined) return [];
+  // Without a host the page's own host is meant: 'self' cannot say "another port".
+  if (raw === undefined) return ["ws:", "wss:"].map((p) => `${p}//*:${port}`);
+  const host = raw.includes(":") && !raw.startsWith("[") ? `[${raw}]` : raw;
+  return ["ws:", "wss:", "http:", "https:"].map((p) => `${p}//${host}:${port ?? "*"}`);
+}
+
+/**
+ * Content-Security-Policy of the bundled viewer: no inline code, and
+ * connections to its own origin only ('self' covers ws:/wss: to it), plus
+ * the endpoint the operator's settings name (`extraConnect`).
+ */
+export function viewerCsp(frameOptions: string, extraConnect: readonly string[] = []): string {
   const ancestors = frameOptions.toUpperCase() === "DENY"
     ? "; frame-ancestors 'none'"
     : frameOptions.toUpperCase() === "SAMEORIGIN"
     ? "; frame-ancestors 'self'"
     : "";
   return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
-    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'none'" +
+    `connect-src ${
+      ["'self'", ...extraConnect].join(" ")
+    }; object-src 'none'; base-uri 'none'; form-action 'none'` +
     ancestors;
 }
 
@@ -184,7 +215,16 @@ export function createWebHandler(options: WebHandlerOptions): WebHandler {
   }
 
   const bundled = root === "";
-  if (bundled) security["Content-Security-Policy"] = viewerCsp(frameOptions);
+  // Per answer: SIGHUP may change the operator's settings and so the endpoint allowed.
+  const csp = (): Record<string, string> =>
+    bundled
+      ? {
+        "Content-Security-Policy": viewerCsp(
+          frameOptions,
+          operatorConnectSources(options.viewerSettings?.()),
+        ),
+      }
+      : {};
 
   // Resolved once: the bundled file list, or the real path of the web root.
   const ready: Promise<{ files?: Map<string, string>; rootReal?: string }> = bundled
@@ -196,7 +236,7 @@ export function createWebHandler(options: WebHandlerOptions): WebHandler {
 
   const respond = (status: number, headers: Record<string, string>, body?: Uint8Array) => ({
     status,
-    headers: { ...security, ...headers },
+    headers: { ...security, ...csp(), ...headers },
     body,
   });
 

@@ -418,3 +418,105 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "browser: --max-per-token 1 with --view-only: the page probes before connecting, connects and shows view-only locked; a second page is told 429 and counts down",
+  ...common,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "vncws-viewer-" });
+    const demoPort = freePort();
+    const demo = await startVncws(["--demo", `127.0.0.1:${demoPort}`]);
+    await Deno.writeTextFile(`${dir}/tokens`, `desk: 127.0.0.1:${demoPort}\n`);
+    const args = [
+      "--token-plugin",
+      "TokenFile",
+      "--token-source",
+      `${dir}/tokens`,
+      "--max-per-token",
+      "1",
+      "--view-only",
+    ];
+    // The second page is refused (429) by the probe, before any WebSocket.
+    const expected = [/status of 429/];
+    try {
+      await withViewer(args, async ({ page, base }) => {
+        await page.goto(`${base}/vnc.html?autoconnect=1&token=desk`);
+        await waitForStatus(page, /^Connected$/);
+        await page.click("#settings-panel summary");
+        assert.deepEqual(await panel(page, "view_only"), {
+          value: "true",
+          disabled: true,
+          note: "enforced by the server",
+        });
+        await page.keyboard.press("Escape");
+
+        // Negative: while this session holds the token's one slot, a second page's probe is
+        // refused: it says so with a countdown and does not connect.
+        const second = await page.context().newPage();
+        collectErrors(second, expected);
+        await second.goto(`${base}/vnc.html?autoconnect=1&token=desk`);
+        const status = await waitForStatus(
+          second,
+          /^Failed: refused by the proxy \(HTTP 429\).*Reconnecting in \d+ s$/,
+        );
+        assert.match(status, /429/);
+        await second.close();
+        // The first session is still up.
+        assert.equal(await page.textContent("#status"), "Connected");
+      }, { expected });
+    } finally {
+      await demo.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "browser: the page connects to its own origin (CSP 'self' covers its WebSocket); a URL's host elsewhere is ignored unless the operator names it",
+  ...common,
+  ignore: ignore || !hasOperatorOptions,
+  async fn() {
+    const otherPort = freePort();
+    const other = await startVncws(["--demo", String(otherPort)]);
+    const dir = await Deno.makeTempDir({ prefix: "vncws-viewer-" });
+    try {
+      // A link pointing the page at another server (here another vncws on another port):
+      // the page connects to its own origin instead, and that WebSocket passes the CSP.
+      await withViewer(["--demo"], async ({ page, base }) => {
+        const warnings: string[] = [];
+        page.on("console", (m) => {
+          if (m.type() === "warning") warnings.push(m.text());
+        });
+        await page.goto(`${base}/vnc.html?autoconnect=1&host=localhost&port=${otherPort}`);
+        await waitForStatus(page, /^Connected$/);
+        assert.ok(warnings.some((w) => /ignoring host=localhost/.test(w)), warnings.join("\n"));
+        assert.ok(warnings.some((w) => new RegExp(`ignoring port=${otherPort}`).test(w)));
+        const csp = (await fetch(`${base}/vnc.html`)).headers.get("content-security-policy")!;
+        assert.match(csp, /connect-src 'self';/);
+      });
+      assert.doesNotMatch(other.output(), /session end/, "the other server was reached");
+
+      // Negative: the operator names the other server: the page goes there (the CSP lets
+      // it; that server, not started with --allow-origin, then refuses the foreign Origin).
+      await Deno.writeTextFile(
+        `${dir}/defaults.json`,
+        JSON.stringify({ host: "127.0.0.1", port: otherPort }),
+      );
+      const expected = [/CORS policy/, /ERR_FAILED/, /response code: 403/, /code: 1006/];
+      await withViewer(
+        ["--demo", "--viewer-defaults", `${dir}/defaults.json`],
+        async ({ page, base }) => {
+          await page.goto(`${base}/vnc.html?autoconnect=1`);
+          await waitForStatus(page, /^Failed/);
+          await other.waitFor(/refused .*kind=origin .*path=\/websockify/);
+        },
+        { expected },
+      );
+    } finally {
+      await other.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -1,6 +1,7 @@
 import { parseRequestHead } from "../../src/http/head.ts";
 import type { HttpResponse } from "../../src/http/response.ts";
 import { createWebHandler, type WebHandlerOptions } from "../../src/web/static.ts";
+import type { ViewerSettingsPair } from "../../src/web/viewer_settings.ts";
 
 function assert(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new Error(msg);
@@ -241,4 +242,24 @@ Deno.test("web: bundled viewer serves vnc.html, noVNC's core and vendor, and red
     const s = (await get(p)).status;
     assert(s === 404 || s === 403, `${p} answered ${s}`);
   }
+});
+
+Deno.test("static: the viewer's CSP lets it connect to its own origin only, unless the operator names another", async () => {
+  const cspOf = async (viewerSettings?: () => ViewerSettingsPair) => {
+    const h = createWebHandler({ root: "", dirListing: false, viewerSettings });
+    return (await h(head("GET", "/vnc.html"))).headers?.["Content-Security-Policy"] ?? "";
+  };
+  const own = await cspOf();
+  assert(own.includes("connect-src 'self';"), own);
+  assert(!/\bwss?:/.test(own), `no other WebSocket origin: ${own}`);
+  const named = await cspOf(() => ({
+    defaults: {},
+    mandatory: { host: "vnc.example", port: 6081 },
+  }));
+  assert(named.includes("connect-src 'self' ws://vnc.example:6081 wss://vnc.example:6081"), named);
+  const v6 = await cspOf(() => ({ defaults: { host: "::1" }, mandatory: {} }));
+  assert(v6.includes("wss://[::1]:*"), v6);
+  // Negative: a value that would change the policy's meaning is not put into it.
+  const bad = await cspOf(() => ({ defaults: { host: "x; script-src *" }, mandatory: {} }));
+  assert(bad.includes("connect-src 'self';") && !bad.includes("script-src *"), bad);
 });

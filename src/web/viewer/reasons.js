@@ -1,6 +1,7 @@
 // Why a connection ended, in words. A browser hides the HTTP status of a
 // refused WebSocket upgrade (the page sees close code 1006 and nothing else),
-// so after such a failure the page asks vncws: a plain GET of the same URL
+// so the page asks vncws (once before connecting, and after such a failure):
+// a plain GET of the same URL
 // with `X-Vncws-Probe: 1` gets the same routing decision as JSON,
 // `{"ok":true}` or `{"ok":false,"status":404,"reason":"..."}`, and may say
 // `"viewOnly":true` when the server enforces view-only for the session.

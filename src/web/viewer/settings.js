@@ -82,6 +82,11 @@ export class Settings {
     return PANEL[key]?.fallback ?? null;
   }
 
+  /** The operator's value of `key` (mandatory, else default) as text, or null. */
+  fromOperator(key) {
+    return asText(this.mandatory[key]) ?? asText(this.defaults[key]);
+  }
+
   /** True when `key` has a value from any source (connection parameters). */
   has(key) {
     return CONNECTION.includes(key) && this.get(key) !== null;

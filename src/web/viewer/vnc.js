@@ -32,6 +32,14 @@ let attempts = 0;
 let countdown = null;
 /** What the server last asked for ("password", maybe "username"), for a new prompt. */
 let lastTypes = ["password"];
+/**
+ * The route probe's answer before the first connection (it holds no slot,
+ * unlike a probe while a session is up): null until one was admitted or
+ * could not tell. It says whether vncws enforces view-only.
+ */
+let admitted = null;
+/** True while the probe before connecting is out. */
+let probing = false;
 
 const flag = (key, fallback) => {
   const v = settings.get(key);
@@ -43,7 +51,7 @@ const flag = (key, fallback) => {
 function setStatus(state, text) {
   statusEl.dataset.state = state;
   statusEl.textContent = text;
-  const live = rfb !== null;
+  const live = rfb !== null || probing;
   const waiting = countdown !== null;
   el("connect").disabled = live;
   el("disconnect").disabled = !live && !waiting;
@@ -79,11 +87,26 @@ function scheduleReconnect(why) {
 
 // ---- connection ---------------------------------------------------------
 
+/**
+ * `host` or `port` for the connection: the page's own, or another only when
+ * the operator's settings name it. A link's `host` could otherwise make
+ * this page (vncws's own origin) ask for a password on someone else's VNC
+ * server; the CSP (connect-src) refuses other origins the operator did not name.
+ */
+function endpoint(key, own) {
+  const bare = (v) => String(v).replace(/^\[|\]$/g, "").toLowerCase();
+  const value = settings.get(key);
+  const operator = settings.fromOperator(key);
+  if (value === null || bare(value) === bare(own) || value === operator) return value ?? own;
+  console.warn(`vncws viewer: ignoring ${key}=${value}: it points away from this page's server`);
+  return operator ?? own;
+}
+
 function websocketUrl() {
   const encrypt = flag("encrypt", location.protocol === "https:");
-  let host = settings.get("host") ?? location.hostname;
+  let host = endpoint("host", location.hostname);
   if (host.includes(":") && !host.startsWith("[")) host = `[${host}]`;
-  const port = settings.get("port") ?? location.port;
+  const port = endpoint("port", location.port);
   let path = (settings.get("path") ?? "websockify").replace(/^\/+/, "");
   const token = settings.get("token");
   if (token !== null && !/[?&]token=/.test(path)) {
@@ -111,12 +134,45 @@ function apply(key) {
   }
 }
 
-function connect() {
-  if (rfb !== null) return;
+/**
+ * Asks vncws once, before the first connection, what it would do with the
+ * URL: a refusal is shown (with the countdown when retrying can help) and
+ * nothing connects; an admission says whether view-only is enforced.
+ */
+async function probeFirst(url) {
+  probing = true;
+  setStatus("connecting", "Connecting");
+  const answer = await probe(url);
+  probing = false;
+  if (userDisconnect) {
+    setStatus("disconnected", "Disconnected");
+    return false;
+  }
+  if (answer !== null && !answer.ok) {
+    const words = `Failed: ${refusalWords(answer)}`;
+    setStatus("failed", words);
+    // Too many sessions or handshakes: it clears by itself, so the page tries again.
+    if (answer.status === 429 || (worthRetrying(answer) && settings.get("reconnect"))) {
+      scheduleReconnect(words);
+    }
+    return false;
+  }
+  admitted = answer ?? { ok: true, viewOnly: false };
+  if (admitted.viewOnly) {
+    settings.enforce("view_only", true);
+    showSetting("view_only");
+  }
+  return true;
+}
+
+async function connect() {
+  if (rfb !== null || probing) return;
   stopCountdown();
   userDisconnect = false;
   credentialsForm.hidden = true;
   const url = websocketUrl();
+  if (admitted === null && !await probeFirst(url)) return;
+  if (rfb !== null) return;
   const s = { url, connected: false, close: null, authFailure: null, gaveCredentials: false };
   session = s;
   const options = { shared: settings.get("shared") };
@@ -147,7 +203,6 @@ function connect() {
     attempts = 0;
     setStatus("connected", "Connected");
     if (!rfb.viewOnly) rfb.focus();
-    learnEnforcedViewOnly(s);
   });
   rfb.addEventListener("disconnect", (e) => ended(s, e.detail.clean));
   rfb.addEventListener("securityfailure", (e) => {
@@ -169,16 +224,6 @@ function connect() {
   });
   audio.attach(rfb);
   rfb.addEventListener("audioavailable", () => showAudio(true));
-}
-
-/** After connecting: does vncws enforce view-only for this session? */
-async function learnEnforcedViewOnly(s) {
-  const answer = await probe(s.url);
-  if (answer?.viewOnly && session === s) {
-    settings.enforce("view_only", true);
-    showSetting("view_only");
-    apply("view_only");
-  }
 }
 
 async function ended(s, clean) {
@@ -234,6 +279,7 @@ function askCredentials(types, problem) {
 
 function disconnect() {
   userDisconnect = true;
+  if (probing) return; // the probe's end shows it
   if (countdown !== null) {
     stopCountdown();
     setStatus("disconnected", "Disconnected");
