@@ -1,7 +1,8 @@
 /**
  * The demo desktop's picture: colour bars, a grey ramp, a ticker and a clock
  * that move once a second, a box that changes colour with every key press,
- * the last clipboard text, and dots where the pointer clicks. Listeners get
+ * the last clipboard text, the last power action asked for (xvp), and dots
+ * where the pointer clicks. Listeners get
  * the rectangles that changed, so RFB clients only receive what moved.
  * @module
  */
@@ -45,9 +46,14 @@ export const BAR_COLOURS: readonly number[] = [
 export const PANEL_COLOUR = 0x102040;
 /** Background of the key box before any key was pressed. */
 export const KEY_BOX_IDLE_COLOUR = 0x404040;
+/** Colour of the power line's text ("POWER: REBOOT"). */
+export const POWER_INK = 0xff6060;
 const TICKER_COLOUR = 0x202020;
 const TICKER_SLOTS = 16;
 const BUTTON_COLOURS = [0xff8000, 0x80ff80, 0x8080ff, 0xffffff, 0xffffff];
+
+/** The xvp power actions the demo shows (it never acts on them). */
+export type PowerAction = "shutdown" | "reboot" | "reset";
 
 /** Called with each rectangle that changed. */
 export type DamageListener = (rect: Rect) => void;
@@ -71,7 +77,14 @@ export class DemoDesktop {
   /** Pixels as 0xRRGGBB, row-major. */
   readonly pixels: Uint32Array;
   /** Text regions, exposed so tests can look at the right place. */
-  readonly layout: { clock: Rect; key: Rect; clip: Rect; ticker: Rect; bars: Rect };
+  readonly layout: {
+    clock: Rect;
+    key: Rect;
+    clip: Rect;
+    power: Rect;
+    ticker: Rect;
+    bars: Rect;
+  };
   #scale: number;
   #listeners = new Set<DamageListener>();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -81,6 +94,7 @@ export class DemoDesktop {
   #lastKeysym: number | undefined;
   #keyColour = KEY_BOX_IDLE_COLOUR;
   #clipText = "CLIPBOARD: (EMPTY)";
+  #power: PowerAction | undefined;
 
   /** A desktop of the given size and name, with the test picture drawn. */
   constructor(options: DemoDesktopOptions = {}) {
@@ -109,18 +123,21 @@ export class DemoDesktop {
     const clockY = titleY + line(small) + small;
     const keyY = clockY + line(s) + small;
     const clipY = keyY + line(small) + small * 3;
+    const powerY = clipY + line(small) + small;
     this.layout = {
       bars: { x: 0, y: 0, w, h: barsH },
       ticker: { x: 0, y: barsH + rampH, w, h: tickerH },
       clock: { x: 0, y: clockY, w, h: line(s) },
       key: { x: small * 4, y: keyY, w: Math.floor(w / 2), h: line(small) + small * 2 },
       clip: { x: 0, y: clipY, w, h: line(small) },
+      power: { x: 0, y: powerY, w, h: line(small) },
     };
     this.#drawStatic(barsH, rampH, panelY, titleY, small);
     this.#drawTicker();
     this.#drawClock(new Date());
     this.#drawKeyBox();
     this.#drawClip();
+    this.#drawPower();
   }
 
   /** Registers a damage listener; the clock runs while at least one is registered. */
@@ -175,6 +192,22 @@ export class DemoDesktop {
     this.#clipText = `CLIPBOARD: ${oneLine.length > 40 ? oneLine.slice(0, 40) + "..." : oneLine}`;
     this.#drawClip();
     this.#damage(this.layout.clip);
+  }
+
+  /** The last power action a viewer asked for (xvp); undefined before any. */
+  get lastPower(): PowerAction | undefined {
+    return this.#power;
+  }
+
+  /**
+   * A viewer asked to shut down, reboot or reset the machine: the demo only
+   * shows it ("POWER: REBOOT"), so a test sees the request arrived and the
+   * session goes on.
+   */
+  power(action: PowerAction): void {
+    this.#power = action;
+    this.#drawPower();
+    this.#damage(this.layout.power);
   }
 
   /** Advances the ticker and redraws the clock (the timer calls this once a second). */
@@ -298,10 +331,19 @@ export class DemoDesktop {
   }
 
   #drawClip(): void {
-    const c = this.layout.clip;
+    this.#drawLine(this.layout.clip, this.#clipText, 0xffd080);
+  }
+
+  #drawPower(): void {
+    const text = this.#power === undefined ? "" : `POWER: ${this.#power.toUpperCase()}`;
+    this.#drawLine(this.layout.power, text, POWER_INK);
+  }
+
+  /** One line of small text on the panel's colour, filling `r`. */
+  #drawLine(r: Rect, text: string, ink: number): void {
     const small = Math.max(1, Math.floor(this.#scale / 2));
-    this.#fill(c, PANEL_COLOUR);
-    this.#text(this.#clipText, { x: small * 4, y: c.y + small }, small, 0xffd080, c);
+    this.#fill(r, PANEL_COLOUR);
+    this.#text(text, { x: small * 4, y: r.y + small }, small, ink, r);
   }
 }
 

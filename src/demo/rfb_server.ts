@@ -4,7 +4,9 @@
  * pixel format. Incremental update requests wait until something changes and
  * then get only the changed rectangles, so an idle desktop costs one small
  * update a second. A viewer that asks for QEMU audio (pseudo-encoding -259)
- * hears a 440 Hz test tone (src/demo/audio.ts). It is also the RFB target
+ * hears a 440 Hz test tone (src/demo/audio.ts); one that lists xvp (-309)
+ * gets power actions, shown on the desktop and logged (src/demo/xvp.ts),
+ * never acted on. It is also the RFB target
  * for tests and benchmarks.
  * @module
  */
@@ -23,6 +25,7 @@ import {
 } from "../rfb/client_messages.ts";
 import { audioAnnouncement, audioFormatProblem, QEMU_AUDIO_ENCODING, ToneStream } from "./audio.ts";
 import { DemoDesktop, type Rect } from "./desktop.ts";
+import { XVP_ENCODING, xvpAction, XvpCode, xvpMessage } from "./xvp.ts";
 import {
   encodePixels,
   type PixelFormat,
@@ -106,6 +109,7 @@ class Session {
   /** The 440 Hz tone, for a viewer that asked for QEMU audio. */
   #tone = new ToneStream((data) => this.#write(data));
   #audioAnnounced = false;
+  #xvpAnnounced = false;
 
   constructor(stream: ByteStream, desktop: DemoDesktop) {
     this.#stream = stream;
@@ -179,6 +183,13 @@ class Session {
           this.#audioAnnounced = true;
           void this.#write(audioAnnouncement(this.#desktop.width, this.#desktop.height));
         }
+        if (!this.#xvpAnnounced && msg.encodings.includes(XVP_ENCODING)) {
+          this.#xvpAnnounced = true;
+          void this.#write(xvpMessage(XvpCode.Init));
+        }
+        return;
+      case "Xvp":
+        this.#xvp(msg);
         return;
       case "QemuAudio":
         this.#audio(msg);
@@ -192,6 +203,14 @@ class Session {
         // EnableContinuousUpdates, ClientFence: never offered, so ignored.
         // SetDesktopSize: the demo keeps its size.
     }
+  }
+
+  /** A power action: shown and logged, never done; what the demo cannot do fails. */
+  #xvp(msg: { version: number; code: number }): void {
+    const action = xvpAction(msg, this.#xvpAnnounced);
+    logDebug("demo: power", { action: action ?? "refused", version: msg.version, code: msg.code });
+    if (action === undefined) void this.#write(xvpMessage(XvpCode.Fail));
+    else this.#desktop.power(action);
   }
 
   /** A QEMU audio client message: the tone starts, stops or changes format. */
