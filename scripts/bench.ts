@@ -12,7 +12,13 @@ import { parseOptions, type Sizes, USAGE } from "./bench/options.ts";
 import { type PeerContext, PEERS, type RunningPeer, startPeer } from "./bench/peers.ts";
 import { spawn, type Spawned, stopAll } from "./bench/process.ts";
 import { checkGoals, keepAnalysis, renderMarkdown, Results } from "./bench/report.ts";
-import { idleCount, ticksCount, type WorkloadContext, WORKLOADS } from "./bench/workloads.ts";
+import {
+  idleCount,
+  ticksCount,
+  TOKEN_FILE_ENTRIES,
+  type WorkloadContext,
+  WORKLOADS,
+} from "./bench/workloads.ts";
 
 async function startTarget(path: string): Promise<{ proc: Spawned; port: number }> {
   const proc = spawn("bench_target", path, ["0"]);
@@ -66,6 +72,14 @@ function notes(peers: RunningPeer[], ctx: WorkloadContext): string[] {
     "wss compares like with like: `websockify wss` and `vncws wss` both run `--ssl-only` " +
     "with the same certificate, so each serves TLS clients only.",
     ticksNote(peers, s),
+    `fleet (issue 20): the ticks sessions with ${s.fleetSize}-byte updates, vncws with ` +
+    `\`--heartbeat ${s.fleetHeartbeat} --session-idle-timeout ${s.fleetIdle}\` and websockify ` +
+    `with \`--heartbeat ${s.fleetHeartbeat}\` (it has no per-session idle timeout), over a ` +
+    `window of ${Math.max(s.ticksSecs, s.fleetHeartbeat)} s; websockify forks a process per ` +
+    `session, so it holds ${s.ticksForking}.`,
+    `sessions/s with a token file: the burst again through a fresh instance started with ` +
+    `\`--token-plugin TokenFile --token-source FILE\` (${TOKEN_FILE_ENTRIES} lines), every ` +
+    "session asking for the last token (`/?token=…`).",
   ];
 }
 
@@ -114,6 +128,7 @@ async function main(): Promise<number> {
       cert: certs?.cert,
       key: certs?.key,
       cpuProfDir: opts.cpuProf,
+      vncwsMain: opts.vncwsMain,
     };
     const peers: RunningPeer[] = [];
     for (const spec of specs) {
