@@ -6,6 +6,7 @@
  * relay_framed.ts and relay_raw.ts; relay.ts is the entry point.
  * @module
  */
+import { type Deadline, deadlines } from "../base/deadlines.ts";
 import { raceTimeout, StopGroup, type STOPPED, type TIMEOUT } from "../base/time.ts";
 import type { ByteStream } from "../net/stream.ts";
 
@@ -171,7 +172,16 @@ export class RelayCore {
    * wait): without one, the pumps skip Date.now() on every read.
    */
   clock: boolean;
-  readonly #timers: ReturnType<typeof setTimeout>[] = [];
+  /**
+   * The session's pending timers, in the process's shared
+   * {@linkcode deadlines} (one native timer for every session): a slot per
+   * timer kind, each holding its next deadline; all cancelled by
+   * {@linkcode finish}. None is armed per read: a timer that fires early for
+   * a session that was active re-arms from `lastActivity`.
+   */
+  readonly #timers: (Deadline | undefined)[] = [];
+  /** {@linkcode finish} ran: timers that were due in the same turn do nothing. */
+  #done = false;
   /**
    * Ends every {@linkcode race} still waiting, at {@linkcode finish}: a
    * StopGroup, not an AbortController (one per session, its listeners and
@@ -216,7 +226,24 @@ export class RelayCore {
 
   /** Runs `fn` every `ms` until {@linkcode finish}. */
   every(ms: number, fn: () => void): void {
-    this.#timers.push(setInterval(fn, ms));
+    const slot = this.#timers.length;
+    const tick = () => {
+      if (this.#done) return;
+      this.#timers[slot] = deadlines.after(ms, tick);
+      fn();
+    };
+    this.#timers.push(deadlines.after(ms, tick));
+  }
+
+  /** Runs `fn` once, `ms` from now, unless {@linkcode finish} comes first. */
+  after(ms: number, fn: () => void): void {
+    // a slot that ran is reused: a timer armed again and again (one per ping) adds none
+    let slot = this.#timers.indexOf(undefined);
+    if (slot < 0) slot = this.#timers.length;
+    this.#timers[slot] = deadlines.after(ms, () => {
+      this.#timers[slot] = undefined;
+      if (!this.#done) fn();
+    });
   }
 
   /**
@@ -226,12 +253,23 @@ export class RelayCore {
   watch(onIdle: () => void, onAbort: () => void): void {
     const idle = this.options.idleTimeout;
     if (idle && idle > 0) {
+      // One deadline at lastActivity + the timeout: a session that moved data
+      // meanwhile re-arms from its last activity (at most once per timeout,
+      // where a check every second cost every session a wake-up a second).
       const ms = idle * 1000;
-      this.every(Math.min(ms, 1000), () => {
-        if (this.stopped || Date.now() - this.lastActivity <= ms) return;
+      const slot = this.#timers.length;
+      const check = () => {
+        if (this.stopped || this.#done) return;
+        const due = this.lastActivity + ms;
+        if (Date.now() < due) {
+          this.#timers[slot] = deadlines.at(due, check);
+          return;
+        }
+        this.#timers[slot] = undefined;
         this.timedOut = true;
         onIdle();
-      });
+      };
+      this.#timers.push(deadlines.after(ms, check));
     }
     const signal = this.options.signal;
     if (signal) {
@@ -243,11 +281,10 @@ export class RelayCore {
 
   /** Clears every timer and the abort listener, sets the outcome, returns the result. */
   finish(cleanEnd: "client_closed" | "target_closed" | undefined): RelayResult {
+    this.#done = true;
     this.#finished?.stop();
-    for (const t of this.#timers) {
-      clearInterval(t);
-      clearTimeout(t);
-    }
+    for (const t of this.#timers) deadlines.cancel(t);
+    this.#timers.length = 0;
     if (this.#onAbort) this.options.signal?.removeEventListener("abort", this.#onAbort);
     this.result.outcome = this.options.signal?.aborted
       ? this.options.signal.reason instanceof CloseRequest ? "ended" : "shutdown"

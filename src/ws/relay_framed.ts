@@ -67,7 +67,8 @@ export class FramedRelay extends RelayCore {
   #lastHeard = Date.now();
   /** The decode pump waits on the plain side: the peer is not being read, so not blamed. */
   #blocked = false;
-  #pongTimer?: ReturnType<typeof setTimeout>;
+  /** A ping timeout's deadline is armed (one at a time). */
+  #pongArmed = false;
   /**
    * A reused mask key (client role only) and header options: no allocation
    * per frame; none at all per idle server-role session.
@@ -139,8 +140,7 @@ export class FramedRelay extends RelayCore {
       // Whatever happened: both streams closed, the pumps done, every timer cleared.
       this.stopAll();
       await Promise.allSettled([decodeP, encodeP]);
-      clearTimeout(this.#pongTimer);
-      this.finish(cleanEnd);
+      this.finish(cleanEnd); // clears every timer, the ping timeout's too
     }
     return this.result;
   }
@@ -235,10 +235,11 @@ export class FramedRelay extends RelayCore {
       if (this.#closeWrite || this.stopped) return;
       const sentAt = Date.now();
       void this.#sendControl(Opcode.Ping, new Uint8Array(0));
-      if (timeout <= 0 || this.#pongTimer !== undefined) return;
-      // Not kept in the core's timer list (one per ping would pile up): cleared by run().
-      this.#pongTimer = setTimeout(() => {
-        this.#pongTimer = undefined;
+      if (timeout <= 0 || this.#pongArmed) return;
+      // One at a time (a deadline per ping would pile up); cleared by finish().
+      this.#pongArmed = true;
+      this.after(timeout, () => {
+        this.#pongArmed = false;
         if (this.stopped || this.#closeWrite || this.#lastHeard >= sentAt || this.#blocked) return;
         this.timedOut = true;
         this.#closeNow(
@@ -246,7 +247,7 @@ export class FramedRelay extends RelayCore {
           "ping timeout",
           this.#rules.text.pingTimeout(this.options.pingTimeout!),
         );
-      }, timeout);
+      });
     });
   }
 
