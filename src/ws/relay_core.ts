@@ -108,6 +108,15 @@ export class SerialWriter {
   readonly #stream: ByteStream;
   #tail: Promise<void> = Promise.resolve();
   #failed = false;
+  /** Writes queued or under way; at 0 a write starts at once. */
+  #pending = 0;
+  readonly #settled = () => {
+    this.#pending--;
+  };
+  readonly #failedNow = () => {
+    this.#failed = true;
+    this.#pending--;
+  };
 
   /** A writer for `stream`; every write goes through it from now on. */
   constructor(stream: ByteStream) {
@@ -116,13 +125,15 @@ export class SerialWriter {
 
   /** Queues `data` after earlier writes; rejects if the stream failed. */
   write(data: Uint8Array): Promise<void> {
-    const p = this.#tail.then(() => {
+    if (this.#failed) return Promise.reject(new Error("stream closed"));
+    // Nothing ahead (the usual case: the data pump awaits each write): start
+    // it now, without a turn through the queue's promise chain.
+    const p = this.#pending === 0 ? this.#stream.writeAll(data) : this.#tail.then(() => {
       if (this.#failed) throw new Error("stream closed");
       return this.#stream.writeAll(data);
     });
-    this.#tail = p.catch(() => {
-      this.#failed = true;
-    });
+    this.#pending++;
+    this.#tail = p.then(this.#settled, this.#failedNow);
     return p;
   }
 }
