@@ -180,6 +180,9 @@ export interface DecoderOptions {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** The payload of empty data frames (never written to). */
+const EMPTY = new Uint8Array(0);
+
 /**
  * Streaming frame decoder. Feed each chunk with {@linkcode push}, then call
  * {@linkcode next} until it returns null. Data payloads are returned as
@@ -209,6 +212,12 @@ export class FrameDecoder {
   readonly #ctrl = new Uint8Array(125);
   #ctrlLen = 0;
   #closed = false;
+  readonly #data: { kind: "data"; opcode: number; bytes: Uint8Array; fin: boolean } = {
+    kind: "data",
+    opcode: 0,
+    bytes: EMPTY,
+    fin: false,
+  };
 
   /** A decoder for one direction of one connection. */
   constructor(options: DecoderOptions) {
@@ -239,12 +248,7 @@ export class FrameDecoder {
           if (this.#fin) {
             this.#inMessage = false;
             this.#inFrame = false;
-            return {
-              kind: "data",
-              opcode: this.#messageOpcode,
-              bytes: new Uint8Array(0),
-              fin: true,
-            };
+            return this.#dataEvent(EMPTY, true);
           }
           this.#inFrame = false;
           continue;
@@ -267,8 +271,17 @@ export class FrameDecoder {
       if (done) this.#inFrame = false;
       const fin = done && this.#fin;
       if (fin) this.#inMessage = false;
-      return { kind: "data", opcode: this.#messageOpcode, bytes, fin };
+      return this.#dataEvent(bytes, fin);
     }
+  }
+
+  /** The one data event, refilled: a read of many frames allocates no event per frame. */
+  #dataEvent(bytes: Uint8Array, fin: boolean): FrameEvent {
+    const ev = this.#data;
+    ev.opcode = this.#messageOpcode;
+    ev.bytes = bytes;
+    ev.fin = fin;
+    return ev;
   }
 
   #isControl(): boolean {
