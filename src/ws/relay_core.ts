@@ -7,7 +7,7 @@
  * @module
  */
 import { type Deadline, deadlines } from "../base/deadlines.ts";
-import { raceTimeout, StopGroup, type STOPPED, type TIMEOUT } from "../base/time.ts";
+import { onAbort, raceTimeout, StopGroup, type STOPPED, type TIMEOUT } from "../base/time.ts";
 import type { ByteStream } from "../net/stream.ts";
 
 /** Read buffer size of a busy direction; websockify reads 64 KiB from the target too. */
@@ -200,7 +200,8 @@ export class RelayCore {
    * first race so an idle session holds none.
    */
   #finished?: StopGroup;
-  #onAbort?: () => void;
+  /** Cancels the shutdown callback (base/time.ts onAbort), set by {@linkcode watch}. */
+  #offAbort?: () => void;
 
   /** State for a session between `client` and `target`. */
   constructor(client: ByteStream, target: ByteStream, options: WsRelayOptions) {
@@ -259,9 +260,9 @@ export class RelayCore {
 
   /**
    * Starts the idle timeout (when configured) and the shutdown signal:
-   * `onIdle` and `onAbort` end the session their role's way.
+   * `onIdle` and `aborted` end the session their role's way.
    */
-  watch(onIdle: () => void, onAbort: () => void): void {
+  watch(onIdle: () => void, aborted: () => void): void {
     const idle = this.options.idleTimeout;
     if (idle && idle > 0) {
       // One deadline at lastActivity + the timeout: a session that moved data
@@ -283,11 +284,7 @@ export class RelayCore {
       this.#timers.push(deadlines.after(ms, check));
     }
     const signal = this.options.signal;
-    if (signal) {
-      this.#onAbort = onAbort;
-      signal.addEventListener("abort", onAbort, { once: true });
-      if (signal.aborted) onAbort();
-    }
+    if (signal) this.#offAbort = onAbort(signal, aborted);
   }
 
   /** Clears every timer and the abort listener, sets the outcome, returns the result. */
@@ -296,7 +293,7 @@ export class RelayCore {
     this.#finished?.stop();
     for (const t of this.#timers) deadlines.cancel(t);
     this.#timers.length = 0;
-    if (this.#onAbort) this.options.signal?.removeEventListener("abort", this.#onAbort);
+    this.#offAbort?.();
     this.result.outcome = this.options.signal?.aborted
       ? this.options.signal.reason instanceof CloseRequest ? "ended" : "shutdown"
       : this.timedOut
