@@ -41,6 +41,7 @@ import {
   type WsRelayOptions,
 } from "./relay_core.ts";
 import { type FramedRole, type RoleRules, ROLES } from "./relay_roles.ts";
+import { giveSlab, SLAB_BYTES, takeSlab } from "./unmask.ts";
 
 /** Header options of the server role: shared, never written to. */
 const NO_MASK: { mask?: Uint8Array } = Object.freeze({});
@@ -262,7 +263,8 @@ export class FramedRelay extends RelayCore {
     const writtenSymbol = up ? TRAFFIC.upWritten : TRAFFIC.downWritten;
     const copy = record && (up ? record.fromClient : record.toClient);
     const result = this.result;
-    const decoder = new FrameDecoder({ expectMasked: this.#rules.expectMasked, maxMessageBytes });
+    const masked = this.#rules.expectMasked;
+    const decoder = new FrameDecoder({ expectMasked: masked, maxMessageBytes });
     let buf = new Uint8Array(INITIAL_BUFFER);
     let chunk: Uint8Array | undefined = leftover?.length ? leftover : undefined;
     let current: Uint8Array = new Uint8Array(0);
@@ -300,7 +302,12 @@ export class FramedRelay extends RelayCore {
           chunk = buf.subarray(0, n);
           // The decoder is done with the old buffer once this chunk is consumed.
           const size = nextBufferSize(buf.length, n);
-          if (size !== buf.length) buf = new Uint8Array(size);
+          if (size !== buf.length) {
+            // Masked bulk input reads into the SIMD module's memory when a
+            // slab is free: unmasked there without a copy in or out.
+            const slab = masked && size === SLAB_BYTES ? takeSlab() : undefined;
+            buf = slab ?? new Uint8Array(size);
+          }
         }
         decoder.push(chunk);
         current = chunk;
@@ -347,6 +354,9 @@ export class FramedRelay extends RelayCore {
         return "protocol";
       }
       return this.stopped ? "stopped" : "peer-error";
+    } finally {
+      // Every read and write on it has settled: a lent slab goes back.
+      giveSlab(buf);
     }
   }
 

@@ -33,11 +33,27 @@ const MODULE = new Uint8Array([
   0x0c, 0x00, 0x0b, 0x0b, 0x0b, // br $next, end loop, end block, end func
 ]);
 
-/** Bytes per call into the module (its memory is twice this: room to round up). */
+/** Bytes per call into the module for data outside its memory (the scratch block is twice this). */
 export const SIMD_BLOCK = 64 * 1024;
+
+/** Size of a read buffer lent from the module's memory ({@linkcode takeSlab}). */
+export const SLAB_BYTES = 256 * 1024;
+
+/**
+ * Read buffers the module's memory holds besides its scratch block: the
+ * decode pumps of this many sessions in bulk transfer read straight into
+ * it and are unmasked where they lie, with no copy in or out. Pages are
+ * touched only when lent; later sessions take plain buffers and the copying
+ * path. The memory is sized once: growing it would detach every view.
+ */
+export const SLABS = 32;
 
 /** XORs `data` with the little-endian word `m` repeated; `data` may be any length. */
 export type Unmasker = (data: Uint8Array, m: number) => void;
+
+/** The free slabs, and the module's memory (undefined without SIMD). */
+const free: Uint8Array<ArrayBuffer>[] = [];
+let wasmBuffer: ArrayBuffer | undefined;
 
 function load(): Unmasker | undefined {
   try {
@@ -45,10 +61,25 @@ function load(): Unmasker | undefined {
     const instance = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
     const memory = instance.exports.memory as WebAssembly.Memory;
     const xor = instance.exports.xor as (p: number, n: number, m: number) => void;
-    // The memory never grows, so this view stays valid.
-    const scratch = new Uint8Array(memory.buffer, 0, SIMD_BLOCK);
+    const scratchBytes = 2 * SIMD_BLOCK;
+    memory.grow((scratchBytes + SLABS * SLAB_BYTES - memory.buffer.byteLength) / 65536);
+    // The memory never grows again, so these views stay valid.
+    const buffer = memory.buffer as ArrayBuffer;
+    wasmBuffer = buffer;
+    for (let i = SLABS - 1; i >= 0; i--) {
+      free.push(new Uint8Array(buffer, scratchBytes + i * SLAB_BYTES, SLAB_BYTES));
+    }
+    const scratch = new Uint8Array(buffer, 0, SIMD_BLOCK);
     return (data, m) => {
       const n = data.length;
+      if (data.buffer === buffer) {
+        // In a slab: in place, whole 16-byte lanes in the module (it must not
+        // touch the bytes after the data: the next frame), the rest here.
+        const lanes = n & ~15;
+        xor(data.byteOffset, lanes, m);
+        for (let i = lanes; i < n; i++) data[i] ^= m >>> ((i & 3) << 3);
+        return;
+      }
       for (let i = 0; i < n; i += SIMD_BLOCK) {
         const block = data.subarray(i, Math.min(n, i + SIMD_BLOCK));
         scratch.set(block);
@@ -66,3 +97,20 @@ function load(): Unmasker | undefined {
  * multiples of 16 bytes except the last, so the mask word stays aligned.
  */
 export const simdUnmasker: Unmasker | undefined = load();
+
+/**
+ * Lends a {@linkcode SLAB_BYTES} read buffer in the module's memory, or
+ * undefined when none is free (or there is no SIMD): data read into it is
+ * unmasked without copies. Give it back with {@linkcode giveSlab} once
+ * nothing reads, writes or keeps a view of it.
+ */
+export function takeSlab(): Uint8Array<ArrayBuffer> | undefined {
+  return free.pop();
+}
+
+/** Returns a buffer from {@linkcode takeSlab}; any other buffer is ignored. */
+export function giveSlab(buf: Uint8Array): void {
+  if (wasmBuffer !== undefined && buf.buffer === wasmBuffer && buf.length === SLAB_BYTES) {
+    free.push(buf as Uint8Array<ArrayBuffer>);
+  }
+}

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { SIMD_BLOCK, simdUnmasker } from "../../src/ws/unmask.ts";
+import {
+  giveSlab,
+  SIMD_BLOCK,
+  simdUnmasker,
+  SLAB_BYTES,
+  SLABS,
+  takeSlab,
+} from "../../src/ws/unmask.ts";
 import { maskInPlace } from "../../src/ws/frame.ts";
 
 const MASK = new Uint8Array([0x37, 0xfa, 0x21, 0x3d]);
@@ -53,4 +60,35 @@ Deno.test("maskInPlace at the wrong mask position does not give the byte-wise re
   const view = base.slice();
   maskInPlace(view, MASK, 1);
   assert.notDeepEqual(view, reference(base, 0));
+});
+
+Deno.test("data in a lent slab is unmasked in place, and the bytes after it are left alone", () => {
+  const slab = takeSlab();
+  assert.ok(slab, "no slab free");
+  try {
+    for (const n of [17, 255, 4096 + 3]) {
+      const base = pattern(n + 32);
+      slab.set(base);
+      const view = slab.subarray(5, 5 + n);
+      maskInPlace(view, MASK, 2);
+      assert.deepEqual(view, reference(base.subarray(5, 5 + n), 2), `n=${n}`);
+      // the next frame's bytes (the module works in 16-byte lanes) are untouched
+      assert.deepEqual(slab.subarray(5 + n, 5 + n + 27), base.subarray(5 + n, 5 + n + 27));
+    }
+  } finally {
+    giveSlab(slab);
+  }
+});
+
+Deno.test("slabs: lent until none is free, a plain buffer is never taken back", () => {
+  const taken: Uint8Array[] = [];
+  for (let s = takeSlab(); s; s = takeSlab()) taken.push(s);
+  assert.equal(taken.length, SLABS);
+  assert.equal(takeSlab(), undefined);
+  giveSlab(new Uint8Array(SLAB_BYTES)); // not one of them: ignored
+  assert.equal(takeSlab(), undefined);
+  for (const s of taken) giveSlab(s);
+  const again = takeSlab();
+  assert.ok(again);
+  giveSlab(again);
 });
