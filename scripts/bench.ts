@@ -78,7 +78,8 @@ function notes(peers: RunningPeer[], ctx: WorkloadContext): string[] {
     `window of ${Math.max(s.ticksSecs, s.fleetHeartbeat)} s; websockify forks a process per ` +
     `session, so it holds ${s.ticksForking}.`,
     `sessions/s with a token file: the burst again through a fresh instance started with ` +
-    `\`--token-plugin TokenFile --token-source FILE\` (${TOKEN_FILE_ENTRIES} lines), every ` +
+    `\`--token-plugin TokenFile --token-source FILE\` (${TOKEN_FILE_ENTRIES} lines, its mtime ` +
+    "a minute old: vncws re-parses a file changed in the last 2 s on every lookup), every " +
     "session asking for the last token (`/?token=…`).",
   ];
 }
