@@ -12,7 +12,13 @@ import { parseOptions, type Sizes, USAGE } from "./bench/options.ts";
 import { type PeerContext, PEERS, type RunningPeer, startPeer } from "./bench/peers.ts";
 import { spawn, type Spawned, stopAll } from "./bench/process.ts";
 import { checkGoals, keepAnalysis, renderMarkdown, Results } from "./bench/report.ts";
-import { idleCount, ticksCount, type WorkloadContext, WORKLOADS } from "./bench/workloads.ts";
+import {
+  idleCount,
+  ticksCount,
+  TOKEN_FILE_ENTRIES,
+  type WorkloadContext,
+  WORKLOADS,
+} from "./bench/workloads.ts";
 
 async function startTarget(
   path: string,
@@ -78,6 +84,15 @@ function notes(peers: RunningPeer[], ctx: WorkloadContext): string[] {
     "instances: plain, `--view-only` (the viewer's stream framed: its PointerEvents dropped) " +
     "and `--clipboard none` (both streams framed: every rectangle header read), in alternating " +
     "order; CPU is the instance's per GiB relayed.",
+    `fleet (issue 20): the ticks sessions with ${s.fleetSize}-byte updates, vncws with ` +
+    `\`--heartbeat ${s.fleetHeartbeat} --session-idle-timeout ${s.fleetIdle}\` and websockify ` +
+    `with \`--heartbeat ${s.fleetHeartbeat}\` (it has no per-session idle timeout), over a ` +
+    `window of ${Math.max(s.ticksSecs, s.fleetHeartbeat)} s; websockify forks a process per ` +
+    `session, so it holds ${s.ticksForking}.`,
+    `sessions/s with a token file: the burst again through a fresh instance started with ` +
+    `\`--token-plugin TokenFile --token-source FILE\` (${TOKEN_FILE_ENTRIES} lines, its mtime ` +
+    "a minute old: vncws re-parses a file changed in the last 2 s on every lookup), every " +
+    "session asking for the last token (`/?token=…`).",
   ];
 }
 
@@ -127,6 +142,7 @@ async function main(): Promise<number> {
       cert: certs?.cert,
       key: certs?.key,
       cpuProfDir: opts.cpuProf,
+      vncwsMain: opts.vncwsMain,
     };
     const peers: RunningPeer[] = [];
     for (const spec of specs) {

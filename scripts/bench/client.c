@@ -292,12 +292,15 @@ static const char WS_KEY[] = "dGhlIHNhbXBsZSBub25jZQ==";
 static const char WS_ACCEPT[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 static int ws_handshake(conn *c) {
-  char req[512];
+  char req[768];
+  /* BENCH_WS_PATH: the request path (default "/"), e.g. "/?token=t9999" for a token file */
+  const char *path = getenv("BENCH_WS_PATH");
+  if (!path || !*path || strlen(path) > 200) path = "/";
   int n = snprintf(req, sizeof req,
-                   "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                   "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                    "Sec-WebSocket-Version: 13\r\n\r\n",
-                   g_host, g_port, WS_KEY);
+                   path, g_host, g_port, WS_KEY);
   if (sock_write_all(c, (const uint8_t *)req, (size_t)n) < 0) {
     set_err("writing the WebSocket handshake failed: %s", strerror(errno));
     return -1;

@@ -19,6 +19,7 @@ export const WORKLOAD_NAMES = [
   "burst",
   "startup",
   "ticks",
+  "fleet",
 ] as const;
 
 /** One of {@linkcode WORKLOAD_NAMES}. */
@@ -53,6 +54,14 @@ export interface Sizes {
   ticksSize: number;
   /** vncws's `--heartbeat` in the second ticks run (its window lasts at least this long). */
   ticksHeartbeat: number;
+  /**
+   * The fleet workload (issue 20): ticking sessions with `--heartbeat` this
+   * many seconds and `--session-idle-timeout` {@linkcode Sizes.fleetIdle},
+   * each update {@linkcode Sizes.fleetSize} bytes; the window is one heartbeat.
+   */
+  fleetHeartbeat: number;
+  fleetIdle: number;
+  fleetSize: number;
 }
 
 const MiB = 1024 * 1024;
@@ -76,6 +85,9 @@ export const FULL: Sizes = {
   ticksSecs: 20,
   ticksSize: 100,
   ticksHeartbeat: 30,
+  fleetHeartbeat: 30,
+  fleetIdle: 3600,
+  fleetSize: 200,
 };
 
 /** Sizes of `--quick` (CI: proves the bench works, in seconds). */
@@ -97,6 +109,9 @@ export const QUICK: Sizes = {
   ticksSecs: 5,
   ticksSize: 100,
   ticksHeartbeat: 5,
+  fleetHeartbeat: 5,
+  fleetIdle: 3600,
+  fleetSize: 200,
 };
 
 /** Parsed command line. */
@@ -109,12 +124,15 @@ export interface BenchOptions {
   out?: string;
   /** Run vncws under `--cpu-prof`, writing profiles into this directory. */
   cpuProf?: string;
+  /** vncws's main.ts to run instead of this checkout's (A/B against another commit). */
+  vncwsMain?: string;
   help: boolean;
 }
 
 /** Usage text for `--help`. */
 export const USAGE = `usage: deno task bench [--quick] [--rounds N] [--out FILE]
                        [--peers a,b] [--workloads a,b] [--cpu-prof DIR]
+                       [--vncws-main PATH]
   --quick          small sizes, one round (seconds; what CI runs)
   --rounds N       rounds (default 5, quick 1); peers alternate order each round
   --out FILE       results file (default docs/bench.md for a full run of everything;
@@ -123,7 +141,9 @@ export const USAGE = `usage: deno task bench [--quick] [--rounds N] [--out FILE]
   --workloads LIST subset of: ${WORKLOAD_NAMES.join(", ")}
                    (policy: the RFB workload after a real RFB handshake, through vncws
                    plain, --view-only and --clipboard none; vncws only)
-  --cpu-prof DIR   run vncws with deno --cpu-prof (profiles land in DIR when it exits)`;
+  --cpu-prof DIR   run vncws with deno --cpu-prof (profiles land in DIR when it exits)
+  --vncws-main P   run vncws from P (another checkout's main.ts) for an A/B run;
+                   results then go nowhere unless --out is given`;
 
 function pickList<T extends string>(value: string | undefined, all: readonly T[], what: string) {
   if (value === undefined) return [...all];
@@ -148,6 +168,7 @@ export function parseOptions(args: string[]): BenchOptions {
       peers: { type: "string" },
       workloads: { type: "string" },
       "cpu-prof": { type: "string" },
+      "vncws-main": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -167,7 +188,10 @@ export function parseOptions(args: string[]): BenchOptions {
     workloads.length === WORKLOAD_NAMES.length;
   let out = values.out;
   if (out === "-") out = undefined;
-  else if (out === undefined && !values.quick && everything && !values["cpu-prof"]) {
+  else if (
+    out === undefined && !values.quick && everything && !values["cpu-prof"] &&
+    !values["vncws-main"]
+  ) {
     out = "docs/bench.md";
   }
   return {
@@ -177,6 +201,7 @@ export function parseOptions(args: string[]): BenchOptions {
     workloads,
     out,
     cpuProf: values["cpu-prof"],
+    vncwsMain: values["vncws-main"],
     help: values.help,
   };
 }

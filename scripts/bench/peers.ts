@@ -76,8 +76,12 @@ export interface PeerContext {
   key?: string;
   /** When set, vncws runs under `deno run --cpu-prof` writing profiles here. */
   cpuProfDir?: string;
+  /** vncws's main.ts when not this checkout's (`--vncws-main`, A/B runs). */
+  vncwsMain?: string;
   /** Extra vncws options for one instance (the ticks workload's `--heartbeat` run). */
   vncwsArgs?: string[];
+  /** Extra websockify options for one instance (the fleet workload's `--heartbeat`). */
+  websockifyArgs?: string[];
 }
 
 /** A started peer (or the reason it cannot run here). */
@@ -112,6 +116,8 @@ export function peerCommand(
   // over a Deno socket, not natively: README, TLS).
   const tlsArgs = tls ? ["--cert", ctx.cert!, "--key", ctx.key!] : [];
   if (tls && spec.name !== "vncws wss shared") tlsArgs.push("--ssl-only");
+  // a token plugin names the targets; a fixed one beside it is refused
+  const targetArg = (extra: string[]) => extra.includes("--token-plugin") ? [] : [target];
   switch (spec.name) {
     case "direct":
       return { unavailable: "no proxy" };
@@ -129,13 +135,16 @@ export function peerCommand(
         ],
       };
     case "websockify":
-    case "websockify wss":
-      return { cmd: "websockify", args: [...tlsArgs, listen, target] };
+    case "websockify wss": {
+      const extra = ctx.websockifyArgs ?? [];
+      return { cmd: "websockify", args: [...tlsArgs, ...extra, listen, ...targetArg(extra)] };
+    }
     case "vncws":
     case "vncws workers=2":
     case "vncws wss":
     case "vncws wss shared": {
-      if (!exists(VNCWS_MAIN)) return { unavailable: "main.ts not found" };
+      const main = ctx.vncwsMain ?? VNCWS_MAIN;
+      if (!exists(main)) return { unavailable: `${main} not found` };
       const prof = ctx.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${ctx.cpuProfDir}`] : [];
       // the default cap (1024 sessions, then 503) is below the 10 000 idle sessions asked for
       const limits = ["--max-connections", "20000"];
@@ -143,7 +152,17 @@ export function peerCommand(
       const extra = ctx.vncwsArgs ?? [];
       return {
         cmd: Deno.execPath(),
-        args: ["run", "-A", ...prof, VNCWS_MAIN, ...limits, ...tlsArgs, ...extra, listen, target],
+        args: [
+          "run",
+          "-A",
+          ...prof,
+          main,
+          ...limits,
+          ...tlsArgs,
+          ...extra,
+          listen,
+          ...targetArg(extra),
+        ],
       };
     }
   }

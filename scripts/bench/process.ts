@@ -160,9 +160,9 @@ export async function run(
   name: string,
   cmd: string,
   args: string[],
-  options: { timeoutMs: number },
+  options: { timeoutMs: number; env?: Record<string, string> },
 ): Promise<{ code: number; output: string }> {
-  const p = spawn(name, cmd, args);
+  const p = spawn(name, cmd, args, { env: options.env });
   const timer = setTimeout(() => p.stop(500), options.timeoutMs);
   try {
     const s = await p.status;

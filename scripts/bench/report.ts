@@ -22,6 +22,18 @@ const m = (id: string, label: string, workload: WorkloadName, digits = 0): Metri
   digits,
 });
 
+/** The metrics of one run of ticking sessions (workloads.ts ticksMeasured), under `prefix`. */
+function busyMetrics(prefix: "ticks" | "fleet", sessions: string): Metric[] {
+  return [
+    m(`${prefix}_n`, sessions, prefix),
+    m(`${prefix}_rate`, "updates/s", prefix),
+    m(`${prefix}_cpu`, "CPU % of a core", prefix, 1),
+    m(`${prefix}_us`, "CPU µs/update", prefix, 1),
+    m(`${prefix}_rss`, "RSS MiB", prefix),
+    m(`${prefix}_kib`, "RSS KiB/session", prefix, 1),
+  ];
+}
+
 /** Every metric the workloads produce. */
 export const METRICS: Record<string, Metric> = Object.fromEntries([
   m("down_mbs", "down MB/s", "down"),
@@ -41,6 +53,7 @@ export const METRICS: Record<string, Metric> = Object.fromEntries([
   m("idle_rss", "RSS KiB/session", "idle", 1),
   m("idle_pss", "PSS KiB/session", "idle", 1),
   m("burst_rate", "sessions/s", "burst"),
+  m("burst_tok_rate", "sessions/s, 10 000-token file", "burst"),
   m("startup_ms", "startup ms", "startup"),
   m("policy_plain_mbs", "RFB policy: plain relay MB/s", "policy"),
   m("policy_plain_cpu", "RFB policy: plain relay CPU s/GiB", "policy", 2),
@@ -48,16 +61,12 @@ export const METRICS: Record<string, Metric> = Object.fromEntries([
   m("policy_vo_cpu", "RFB policy: --view-only CPU s/GiB", "policy", 2),
   m("policy_clip_mbs", "RFB policy: --clipboard none MB/s", "policy"),
   m("policy_clip_cpu", "RFB policy: --clipboard none CPU s/GiB", "policy", 2),
-  m("ticks_n", "busy sessions", "ticks"),
-  m("ticks_rate", "updates/s", "ticks"),
-  m("ticks_cpu", "CPU % of a core", "ticks", 1),
-  m("ticks_us", "CPU µs/update", "ticks", 1),
-  m("ticks_rss", "RSS MiB", "ticks"),
-  m("ticks_kib", "RSS KiB/session", "ticks", 1),
+  ...busyMetrics("ticks", "busy sessions"),
   m("ticks_hb_rate", "heartbeat: updates/s", "ticks"),
   m("ticks_hb_cpu", "heartbeat: CPU %", "ticks", 1),
   m("ticks_hb_us", "heartbeat: CPU µs/update", "ticks", 1),
   m("ticks_hb_kib", "heartbeat: RSS KiB/session", "ticks", 1),
+  ...busyMetrics("fleet", "sessions"),
 ].map((x) => [x.id, x]));
 
 /** Columns of the busy-sessions table (the ticks workload). */
@@ -195,9 +204,24 @@ function ratioTable(r: Results, peers: PeerName[]): string {
       if (id.endsWith("_cpu") && !PEERS[p].proxy) return "–";
       return ratio(r, p, ref === "ws" ? websockifyFor(p) : "socat", id);
     }),
+    PEERS[p].proxy ? within(r, p, "up_cpu", "down_cpu") : "–",
+    within(r, p, "up_mbs", "down_mbs"),
     added(r, p),
   ]);
-  return table(["peer", ...cols.map((c) => c[0]), "added RTT p50 µs (vs direct)"], rows);
+  return table([
+    "peer",
+    ...cols.map((c) => c[0]),
+    "up CPU ÷ down CPU",
+    "up MB/s ÷ down MB/s",
+    "added RTT p50 µs (vs direct)",
+  ], rows);
+}
+
+/** One peer's `a` ÷ `b` (medians of the same run), e.g. up against down. */
+function within(r: Results, p: PeerName, a: string, b: string): string {
+  const x = r.median(p, a);
+  const y = r.median(p, b);
+  return x === undefined || y === undefined || y === 0 ? "–" : `${(x / y).toFixed(2)}×`;
 }
 
 function added(r: Results, p: PeerName): string {
@@ -214,17 +238,17 @@ export interface GoalCheck {
   status: "met" | "NOT met" | "n/a";
 }
 
-/** Checks the issue's goals against the medians of this run. */
-export function checkGoals(r: Results, sizes: Sizes): GoalCheck[] {
-  const med = (p: PeerName, id: string) => r.unavailable.has(p) ? undefined : r.median(p, id);
-  const out: GoalCheck[] = [];
-  const check = (
-    goal: string,
-    parts: Array<number | undefined>,
-    ok: (...v: number[]) => boolean,
-    measured: (...v: number[]) => string,
-    missing = "not measured",
-  ) => {
+/** A goal check: pushes the result of `ok` over the medians in `parts` onto a list. */
+type Check = (
+  goal: string,
+  parts: Array<number | undefined>,
+  ok: (...v: number[]) => boolean,
+  measured: (...v: number[]) => string,
+  missing?: string,
+) => void;
+
+function checker(out: GoalCheck[]): Check {
+  return (goal, parts, ok, measured, missing = "not measured") => {
     if (parts.some((x) => x === undefined)) {
       out.push({ goal, measured: missing, status: "n/a" });
       return;
@@ -232,6 +256,50 @@ export function checkGoals(r: Results, sizes: Sizes): GoalCheck[] {
     const v = parts as number[];
     out.push({ goal, measured: measured(...v), status: ok(...v) ? "met" : "NOT met" });
   };
+}
+
+/** Checks issue 20's goals (upstream cost, an idle fleet, handshakes) against this run. */
+export function checkGoals20(r: Results, sizes: Sizes): GoalCheck[] {
+  const med = (p: PeerName, id: string) => r.unavailable.has(p) ? undefined : r.median(p, id);
+  const out: GoalCheck[] = [];
+  const check = checker(out);
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+  check(
+    "up CPU s/GiB ≤ 1.15× down CPU s/GiB (same run)",
+    [med("vncws", "up_cpu"), med("vncws", "down_cpu")],
+    (u, d) => u <= 1.15 * d,
+    (u, d) => `${fmt(u, 2)} vs ${fmt(d, 2)} = ${x(u, d)}`,
+  );
+  check(
+    "up MB/s ≥ 0.9× down MB/s (same run)",
+    [med("vncws", "up_mbs"), med("vncws", "down_mbs")],
+    (u, d) => u >= 0.9 * d,
+    (u, d) => `${fmt(u, 0)} vs ${fmt(d, 0)} = ${x(u, d)}`,
+  );
+  const n = med("vncws", "fleet_n");
+  check(
+    `10 000 sessions, ${sizes.fleetSize} B/s each, --heartbeat ${sizes.fleetHeartbeat} ` +
+      `--session-idle-timeout ${sizes.fleetIdle}: ≤ 15 % of a core, ≤ 32 KiB RSS each`,
+    [n, med("vncws", "fleet_cpu"), med("vncws", "fleet_kib")],
+    (_n, cpu, kib) => cpu <= 15 && kib <= 32,
+    (count, cpu, kib) =>
+      `${fmt(cpu, 1)} % and ${fmt(kib, 1)} KiB at ${fmt(count, 0)} sessions` +
+      (count < 10_000 ? ` (fewer: ${sizes.ticks < 10_000 ? "--quick" : "fd limit"})` : ""),
+  );
+  check(
+    "≥ 5 000 sessions/s with a 10 000-entry token file",
+    [med("vncws", "burst_tok_rate"), med("websockify", "burst_tok_rate")],
+    (a) => a >= 5000,
+    (a, w) => `${fmt(a, 0)} sessions/s (websockify ${fmt(w, 0)})`,
+  );
+  return out;
+}
+
+/** Checks the issue's goals against the medians of this run. */
+export function checkGoals(r: Results, sizes: Sizes): GoalCheck[] {
+  const med = (p: PeerName, id: string) => r.unavailable.has(p) ? undefined : r.median(p, id);
+  const out: GoalCheck[] = [];
+  const check = checker(out);
   const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   check(
     "down ≥ 1.3× websockify (MB/s)",
@@ -349,10 +417,18 @@ export function renderMarkdown(r: Results, sizes: Sizes, info: RunInfo): string 
     "",
     "## Scale and startup",
     "",
-    metricTable(r, peers, ["idle_n", "idle_rss", "idle_pss", "burst_rate", "startup_ms"]),
+    metricTable(r, peers, [
+      "idle_n",
+      "idle_rss",
+      "idle_pss",
+      "burst_rate",
+      "burst_tok_rate",
+      "startup_ms",
+    ]),
     "",
     ...ticksSection(r, peers, sizes),
     ...policySection(r),
+    ...fleetSection(r, peers, sizes),
     "## Ratios (medians; wss rows compare to websockify wss)",
     "",
     ratioTable(r, peers),
@@ -362,6 +438,13 @@ export function renderMarkdown(r: Results, sizes: Sizes, info: RunInfo): string 
     table(
       ["goal", "measured", "status"],
       goals.map((g) => [g.goal, g.measured, g.status]),
+    ),
+    "",
+    "## Goals (issue 20)",
+    "",
+    table(
+      ["goal", "measured", "status"],
+      checkGoals20(r, sizes).map((g) => [g.goal, g.measured, g.status]),
     ),
     "",
   ];
@@ -420,6 +503,20 @@ export function policySection(r: Results): string[] {
         against(prefix, "cpu"),
       ]),
     ),
+    "",
+  ];
+}
+
+/** The mostly-idle-fleet table (fleet workload, issue 20), or nothing when it did not run. */
+export function fleetSection(r: Results, peers: PeerName[], sizes: Sizes): string[] {
+  const body = metricTable(r, peers, Object.keys(METRICS).filter((id) => id.startsWith("fleet_")));
+  if (body === "") return [];
+  return [
+    `## Mostly idle fleet (${sizes.fleetSize} bytes a second to each; vncws --heartbeat ` +
+    `${sizes.fleetHeartbeat} --session-idle-timeout ${sizes.fleetIdle}, websockify ` +
+    `--heartbeat ${sizes.fleetHeartbeat})`,
+    "",
+    body,
     "",
   ];
 }

@@ -28,10 +28,12 @@ async function client(
   ctx: WorkloadContext,
   peer: RunningPeer,
   args: (string | number)[],
+  path?: string,
 ): Promise<Record<string, number>> {
   const argv = [peer.spec.transport, "127.0.0.1", String(peer.port), ...args.map(String)];
   const { code, output } = await run("bench_client", ctx.tools.client, argv, {
     timeoutMs: ctx.sizes.timeoutMs,
+    env: path ? { BENCH_WS_PATH: path } : undefined,
   });
   const line = output.trim().split("\n").reverse().find((l) => l.startsWith("{"));
   const answer = line ? JSON.parse(line) : undefined;
@@ -109,16 +111,20 @@ export function ticksCount(peer: RunningPeer, sizes: Sizes): number {
 async function freshInstance(
   ctx: WorkloadContext,
   peer: RunningPeer,
-  vncwsArgs?: string[],
+  extra: { vncwsArgs?: string[]; websockifyArgs?: string[]; path?: string } = {},
 ): Promise<{ peer: RunningPeer; ms: number }> {
   const port = freePort();
-  const command = peerCommand(peer.spec, port, { ...ctx.peerContext, vncwsArgs });
+  const command = peerCommand(peer.spec, port, {
+    ...ctx.peerContext,
+    vncwsArgs: extra.vncwsArgs,
+    websockifyArgs: extra.websockifyArgs,
+  });
   if ("unavailable" in command) throw new Error(command.unavailable);
   const t0 = performance.now();
   const proc = spawn(`${peer.spec.name} (fresh)`, command.cmd, command.args);
   const fresh = { ...peer, port, proc };
   try {
-    await client(ctx, fresh, ["probe", 30_000]);
+    await client(ctx, fresh, ["probe", 30_000], extra.path);
   } catch (e) {
     await proc.stop();
     throw e;
@@ -170,7 +176,50 @@ async function idle(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured> 
 async function burst(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured> {
   const { burst, burstParallel } = ctx.sizes;
   const r = await client(ctx, peer, ["burst", burst, burstParallel]);
-  return { burst_rate: r.sessions / r.secs };
+  if (peer.spec.name !== "vncws" && peer.spec.name !== "websockify") {
+    return { burst_rate: r.sessions / r.secs };
+  }
+  return { burst_rate: r.sessions / r.secs, burst_tok_rate: await tokenBurst(ctx, peer) };
+}
+
+/** Entries in the token file of the handshake burst with tokens (issue 20). */
+export const TOKEN_FILE_ENTRIES = 10_000;
+
+/**
+ * Sessions/s of the burst through a fresh instance that routes by a token
+ * file of {@linkcode TOKEN_FILE_ENTRIES} lines (`--token-plugin TokenFile`,
+ * websockify's name and format, written a minute into the past), every
+ * session asking for the last token: a lookup that scans the file costs
+ * most there.
+ */
+async function tokenBurst(ctx: WorkloadContext, peer: RunningPeer): Promise<number> {
+  const { burst, burstParallel } = ctx.sizes;
+  const dir = await Deno.makeTempDir({ prefix: "vncws_bench_tokens_" });
+  try {
+    const file = `${dir}/tokens.conf`;
+    const target = `127.0.0.1:${ctx.peerContext.targetPort}`;
+    const lines = Array.from({ length: TOKEN_FILE_ENTRIES }, (_, i) => `t${i}: ${target}`);
+    await Deno.writeTextFile(file, lines.join("\n") + "\n");
+    // A file in service is older than the 2 s in which vncws re-parses a file it
+    // cannot tell from a same-timestamp rewrite (token_file.ts RACY_MS).
+    const past = new Date(Date.now() - 60_000);
+    await Deno.utime(file, past, past);
+    const args = ["--token-plugin", "TokenFile", "--token-source", file];
+    const path = `/?token=t${TOKEN_FILE_ENTRIES - 1}`;
+    const { peer: fresh } = await freshInstance(ctx, peer, {
+      vncwsArgs: args,
+      websockifyArgs: args,
+      path,
+    });
+    try {
+      const r = await client(ctx, fresh, ["burst", burst, burstParallel], path);
+      return r.sessions / r.secs;
+    } finally {
+      await fresh.proc!.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
 }
 
 /** Times spawn → first session through a fresh instance. */
@@ -221,13 +270,13 @@ async function ticksRun(
   peer: RunningPeer,
   prefix: string,
   secs: number,
-  vncwsArgs?: string[],
+  extra: { vncwsArgs?: string[]; websockifyArgs?: string[]; size?: number } = {},
 ): Promise<Measured> {
-  const { peer: fresh } = await freshInstance(ctx, peer, vncwsArgs);
+  const { peer: fresh } = await freshInstance(ctx, peer, extra);
   const pid = fresh.proc!.pid;
   const n = ticksCount(peer, ctx.sizes);
   const argv = [peer.spec.transport, "127.0.0.1", String(fresh.port), "ticks"]
-    .concat([n, secs, ctx.sizes.ticksSize].map(String));
+    .concat([n, secs, extra.size ?? ctx.sizes.ticksSize].map(String));
   let c: Spawned | undefined;
   try {
     const base = treeMemory(pid).rss;
@@ -266,10 +315,9 @@ async function ticks(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured>
   const plain = await ticksRun(ctx, peer, "ticks", ticksSecs);
   if (peer.spec.name !== "vncws") return plain;
   // a window of a whole period opened after the last session started sees each session ping once
-  const hb = await ticksRun(ctx, peer, "ticks_hb", Math.max(ticksSecs, ticksHeartbeat), [
-    "--heartbeat",
-    String(ticksHeartbeat),
-  ]);
+  const hb = await ticksRun(ctx, peer, "ticks_hb", Math.max(ticksSecs, ticksHeartbeat), {
+    vncwsArgs: ["--heartbeat", String(ticksHeartbeat)],
+  });
   return { ...plain, ...hb };
 }
 
@@ -327,6 +375,22 @@ async function policy(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured
   return out;
 }
 
+/**
+ * A mostly idle fleet (issue 20): the ticks sessions with heartbeats and an
+ * idle timeout, as deployments behind load balancers run, over one heartbeat
+ * period (every session pings once). websockify gets `--heartbeat` too (it
+ * has no per-session idle timeout); it forks, so it holds fewer sessions.
+ */
+async function fleet(ctx: WorkloadContext, peer: RunningPeer): Promise<Measured> {
+  const { fleetHeartbeat, fleetIdle, fleetSize, ticksSecs } = ctx.sizes;
+  const hb = ["--heartbeat", String(fleetHeartbeat)];
+  return await ticksRun(ctx, peer, "fleet", Math.max(ticksSecs, fleetHeartbeat), {
+    vncwsArgs: [...hb, "--session-idle-timeout", String(fleetIdle)],
+    websockifyArgs: hb,
+    size: fleetSize,
+  });
+}
+
 /** A workload: which peers it applies to and how to run it. */
 export interface Workload {
   name: WorkloadName;
@@ -350,4 +414,9 @@ export const WORKLOADS: Record<WorkloadName, Workload> = {
   burst: { name: "burst", appliesTo: plainOnly, run: burst },
   startup: { name: "startup", appliesTo: plainProxy, run: startup },
   ticks: { name: "ticks", appliesTo: (p) => p.spec.proxy, run: ticks },
+  fleet: {
+    name: "fleet",
+    appliesTo: (p) => p.spec.name === "vncws" || p.spec.name === "websockify",
+    run: fleet,
+  },
 };

@@ -83,3 +83,34 @@ export class StopGroup {
     if (callbacks) { for (const fn of callbacks) fn(); }
   }
 }
+
+/** One listener per signal that calls every callback in its set (see {@linkcode onAbort}). */
+const fanOuts = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Calls `fn` once when `signal` aborts (at once if it has); returns the
+ * function that cancels that. Many callbacks on one signal (every session
+ * on the server's shutdown signal) cost one listener on it and O(1) each to
+ * add and remove: `addEventListener` scans the signal's listeners for a
+ * duplicate on every call, so 10 000 sessions made each new one pay for all
+ * the others.
+ */
+export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    fn();
+    return () => {};
+  }
+  let set = fanOuts.get(signal);
+  if (!set) {
+    const callbacks = new Set<() => void>();
+    set = callbacks;
+    fanOuts.set(signal, callbacks);
+    signal.addEventListener("abort", () => {
+      fanOuts.delete(signal);
+      for (const cb of callbacks) cb();
+    }, { once: true });
+  }
+  set.add(fn);
+  const callbacks = set;
+  return () => callbacks.delete(fn);
+}

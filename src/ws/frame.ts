@@ -5,6 +5,8 @@
  * @module
  */
 
+import { simdUnmasker } from "./unmask.ts";
+
 /** Opcodes (RFC 6455 §5.2). */
 export const Opcode = {
   Continuation: 0x0,
@@ -116,12 +118,24 @@ export function closePayload(code: number, reason = ""): Uint8Array {
 }
 
 /**
+ * From this many bytes on, {@linkcode maskInPlace} hands the work to
+ * WebAssembly SIMD (unmask.ts); below it, copying in and out costs more
+ * than the JS loop saves.
+ */
+const SIMD_MIN = 256;
+
+/**
  * XORs `data` with the 4-byte `mask`, starting at mask position `pos` (0–3).
- * Returns the mask position after the data. Works 4 bytes at a time on the
- * aligned middle part, which is where the time goes for large frames.
+ * Returns the mask position after the data. Large spans go to WebAssembly
+ * SIMD when the runtime has it; otherwise, and for small spans, works 4
+ * bytes at a time on the aligned middle part.
  */
 export function maskInPlace(data: Uint8Array, mask: Uint8Array, pos: number): number {
   const n = data.length;
+  if (n >= SIMD_MIN && simdUnmasker) {
+    simdUnmasker(data, maskWord(mask, pos));
+    return (pos + n) & 3;
+  }
   let i = 0;
   // Head: until the buffer address is 4-byte aligned.
   while (i < n && ((data.byteOffset + i) & 3) !== 0) {
@@ -131,9 +145,7 @@ export function maskInPlace(data: Uint8Array, mask: Uint8Array, pos: number): nu
   const words = (n - i) >>> 2;
   if (words > 0) {
     const p = pos + i;
-    // Little-endian word of the mask rotated to the current position.
-    const m = mask[p & 3] | (mask[(p + 1) & 3] << 8) | (mask[(p + 2) & 3] << 16) |
-      (mask[(p + 3) & 3] << 24);
+    const m = maskWord(mask, p);
     const u32 = new Uint32Array(data.buffer, data.byteOffset + i, words);
     for (let w = 0; w < words; w++) u32[w] ^= m;
     i += words << 2;
@@ -143,6 +155,12 @@ export function maskInPlace(data: Uint8Array, mask: Uint8Array, pos: number): nu
     i++;
   }
   return (pos + n) & 3;
+}
+
+/** The little-endian word of `mask` rotated to mask position `p`. */
+function maskWord(mask: Uint8Array, p: number): number {
+  return mask[p & 3] | (mask[(p + 1) & 3] << 8) | (mask[(p + 2) & 3] << 16) |
+    (mask[(p + 3) & 3] << 24);
 }
 
 /** What {@linkcode FrameDecoder.next} yields. Objects are reused: copy what you keep. */
@@ -161,6 +179,9 @@ export interface DecoderOptions {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The payload of empty data frames (never written to). */
+const EMPTY = new Uint8Array(0);
 
 /**
  * Streaming frame decoder. Feed each chunk with {@linkcode push}, then call
@@ -191,6 +212,12 @@ export class FrameDecoder {
   readonly #ctrl = new Uint8Array(125);
   #ctrlLen = 0;
   #closed = false;
+  readonly #data: { kind: "data"; opcode: number; bytes: Uint8Array; fin: boolean } = {
+    kind: "data",
+    opcode: 0,
+    bytes: EMPTY,
+    fin: false,
+  };
 
   /** A decoder for one direction of one connection. */
   constructor(options: DecoderOptions) {
@@ -221,12 +248,7 @@ export class FrameDecoder {
           if (this.#fin) {
             this.#inMessage = false;
             this.#inFrame = false;
-            return {
-              kind: "data",
-              opcode: this.#messageOpcode,
-              bytes: new Uint8Array(0),
-              fin: true,
-            };
+            return this.#dataEvent(EMPTY, true);
           }
           this.#inFrame = false;
           continue;
@@ -249,8 +271,17 @@ export class FrameDecoder {
       if (done) this.#inFrame = false;
       const fin = done && this.#fin;
       if (fin) this.#inMessage = false;
-      return { kind: "data", opcode: this.#messageOpcode, bytes, fin };
+      return this.#dataEvent(bytes, fin);
     }
+  }
+
+  /** The one data event, refilled: a read of many frames allocates no event per frame. */
+  #dataEvent(bytes: Uint8Array, fin: boolean): FrameEvent {
+    const ev = this.#data;
+    ev.opcode = this.#messageOpcode;
+    ev.bytes = bytes;
+    ev.fin = fin;
+    return ev;
   }
 
   #isControl(): boolean {

@@ -6,7 +6,8 @@
  * relay_framed.ts and relay_raw.ts; relay.ts is the entry point.
  * @module
  */
-import { raceTimeout, StopGroup, type STOPPED, type TIMEOUT } from "../base/time.ts";
+import { type Deadline, deadlines } from "../base/deadlines.ts";
+import { onAbort, raceTimeout, StopGroup, type STOPPED, type TIMEOUT } from "../base/time.ts";
 import type { ByteStream } from "../net/stream.ts";
 
 /** Read buffer size of a busy direction; websockify reads 64 KiB from the target too. */
@@ -107,6 +108,15 @@ export class SerialWriter {
   readonly #stream: ByteStream;
   #tail: Promise<void> = Promise.resolve();
   #failed = false;
+  /** Writes queued or under way; at 0 a write starts at once. */
+  #pending = 0;
+  readonly #settled = () => {
+    this.#pending--;
+  };
+  readonly #failedNow = () => {
+    this.#failed = true;
+    this.#pending--;
+  };
 
   /** A writer for `stream`; every write goes through it from now on. */
   constructor(stream: ByteStream) {
@@ -115,13 +125,15 @@ export class SerialWriter {
 
   /** Queues `data` after earlier writes; rejects if the stream failed. */
   write(data: Uint8Array): Promise<void> {
-    const p = this.#tail.then(() => {
+    if (this.#failed) return Promise.reject(new Error("stream closed"));
+    // Nothing ahead (the usual case: the data pump awaits each write): start
+    // it now, without a turn through the queue's promise chain.
+    const p = this.#pending === 0 ? this.#stream.writeAll(data) : this.#tail.then(() => {
       if (this.#failed) throw new Error("stream closed");
       return this.#stream.writeAll(data);
     });
-    this.#tail = p.catch(() => {
-      this.#failed = true;
-    });
+    this.#pending++;
+    this.#tail = p.then(this.#settled, this.#failedNow);
     return p;
   }
 }
@@ -171,7 +183,16 @@ export class RelayCore {
    * wait): without one, the pumps skip Date.now() on every read.
    */
   clock: boolean;
-  readonly #timers: ReturnType<typeof setTimeout>[] = [];
+  /**
+   * The session's pending timers, in the process's shared
+   * {@linkcode deadlines} (one native timer for every session): a slot per
+   * timer kind, each holding its next deadline; all cancelled by
+   * {@linkcode finish}. None is armed per read: a timer that fires early for
+   * a session that was active re-arms from `lastActivity`.
+   */
+  readonly #timers: (Deadline | undefined)[] = [];
+  /** {@linkcode finish} ran: timers that were due in the same turn do nothing. */
+  #done = false;
   /**
    * Ends every {@linkcode race} still waiting, at {@linkcode finish}: a
    * StopGroup, not an AbortController (one per session, its listeners and
@@ -179,7 +200,8 @@ export class RelayCore {
    * first race so an idle session holds none.
    */
   #finished?: StopGroup;
-  #onAbort?: () => void;
+  /** Cancels the shutdown callback (base/time.ts onAbort), set by {@linkcode watch}. */
+  #offAbort?: () => void;
 
   /** State for a session between `client` and `target`. */
   constructor(client: ByteStream, target: ByteStream, options: WsRelayOptions) {
@@ -216,39 +238,62 @@ export class RelayCore {
 
   /** Runs `fn` every `ms` until {@linkcode finish}. */
   every(ms: number, fn: () => void): void {
-    this.#timers.push(setInterval(fn, ms));
+    const slot = this.#timers.length;
+    const tick = () => {
+      if (this.#done) return;
+      this.#timers[slot] = deadlines.after(ms, tick);
+      fn();
+    };
+    this.#timers.push(deadlines.after(ms, tick));
+  }
+
+  /** Runs `fn` once, `ms` from now, unless {@linkcode finish} comes first. */
+  after(ms: number, fn: () => void): void {
+    // a slot that ran is reused: a timer armed again and again (one per ping) adds none
+    let slot = this.#timers.indexOf(undefined);
+    if (slot < 0) slot = this.#timers.length;
+    this.#timers[slot] = deadlines.after(ms, () => {
+      this.#timers[slot] = undefined;
+      if (!this.#done) fn();
+    });
   }
 
   /**
    * Starts the idle timeout (when configured) and the shutdown signal:
-   * `onIdle` and `onAbort` end the session their role's way.
+   * `onIdle` and `aborted` end the session their role's way.
    */
-  watch(onIdle: () => void, onAbort: () => void): void {
+  watch(onIdle: () => void, aborted: () => void): void {
     const idle = this.options.idleTimeout;
     if (idle && idle > 0) {
+      // One deadline at lastActivity + the timeout: a session that moved data
+      // meanwhile re-arms from its last activity (at most once per timeout,
+      // where a check every second cost every session a wake-up a second).
       const ms = idle * 1000;
-      this.every(Math.min(ms, 1000), () => {
-        if (this.stopped || Date.now() - this.lastActivity <= ms) return;
+      const slot = this.#timers.length;
+      const check = () => {
+        if (this.stopped || this.#done) return;
+        const due = this.lastActivity + ms;
+        if (Date.now() < due) {
+          this.#timers[slot] = deadlines.at(due, check);
+          return;
+        }
+        this.#timers[slot] = undefined;
         this.timedOut = true;
         onIdle();
-      });
+      };
+      this.#timers.push(deadlines.after(ms, check));
     }
     const signal = this.options.signal;
-    if (signal) {
-      this.#onAbort = onAbort;
-      signal.addEventListener("abort", onAbort, { once: true });
-      if (signal.aborted) onAbort();
-    }
+    if (signal) this.#offAbort = onAbort(signal, aborted);
   }
 
   /** Clears every timer and the abort listener, sets the outcome, returns the result. */
   finish(cleanEnd: "client_closed" | "target_closed" | undefined): RelayResult {
+    this.#done = true;
     this.#finished?.stop();
-    for (const t of this.#timers) {
-      clearInterval(t);
-      clearTimeout(t);
-    }
-    if (this.#onAbort) this.options.signal?.removeEventListener("abort", this.#onAbort);
+    for (const t of this.#timers) deadlines.cancel(t);
+    this.#timers.length = 0;
+    this.#offAbort?.();
     this.result.outcome = this.options.signal?.aborted
       ? this.options.signal.reason instanceof CloseRequest ? "ended" : "shutdown"
       : this.timedOut

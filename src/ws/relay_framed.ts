@@ -41,6 +41,7 @@ import {
   type WsRelayOptions,
 } from "./relay_core.ts";
 import { type FramedRole, type RoleRules, ROLES } from "./relay_roles.ts";
+import { giveSlab, SLAB_BYTES, takeSlab } from "./unmask.ts";
 
 /** Header options of the server role: shared, never written to. */
 const NO_MASK: { mask?: Uint8Array } = Object.freeze({});
@@ -67,7 +68,8 @@ export class FramedRelay extends RelayCore {
   #lastHeard = Date.now();
   /** The decode pump waits on the plain side: the peer is not being read, so not blamed. */
   #blocked = false;
-  #pongTimer?: ReturnType<typeof setTimeout>;
+  /** A ping timeout's deadline is armed (one at a time). */
+  #pongArmed = false;
   /**
    * A reused mask key (client role only) and header options: no allocation
    * per frame; none at all per idle server-role session.
@@ -139,8 +141,7 @@ export class FramedRelay extends RelayCore {
       // Whatever happened: both streams closed, the pumps done, every timer cleared.
       this.stopAll();
       await Promise.allSettled([decodeP, encodeP]);
-      clearTimeout(this.#pongTimer);
-      this.finish(cleanEnd);
+      this.finish(cleanEnd); // clears every timer, the ping timeout's too
     }
     return this.result;
   }
@@ -235,10 +236,11 @@ export class FramedRelay extends RelayCore {
       if (this.#closeWrite || this.stopped) return;
       const sentAt = Date.now();
       void this.#sendControl(Opcode.Ping, new Uint8Array(0));
-      if (timeout <= 0 || this.#pongTimer !== undefined) return;
-      // Not kept in the core's timer list (one per ping would pile up): cleared by run().
-      this.#pongTimer = setTimeout(() => {
-        this.#pongTimer = undefined;
+      if (timeout <= 0 || this.#pongArmed) return;
+      // One at a time (a deadline per ping would pile up); cleared by finish().
+      this.#pongArmed = true;
+      this.after(timeout, () => {
+        this.#pongArmed = false;
         if (this.stopped || this.#closeWrite || this.#lastHeard >= sentAt || this.#blocked) return;
         this.timedOut = true;
         this.#closeNow(
@@ -246,7 +248,7 @@ export class FramedRelay extends RelayCore {
           "ping timeout",
           this.#rules.text.pingTimeout(this.options.pingTimeout!),
         );
-      }, timeout);
+      });
     });
   }
 
@@ -261,7 +263,8 @@ export class FramedRelay extends RelayCore {
     const writtenSymbol = up ? TRAFFIC.upWritten : TRAFFIC.downWritten;
     const copy = record && (up ? record.fromClient : record.toClient);
     const result = this.result;
-    const decoder = new FrameDecoder({ expectMasked: this.#rules.expectMasked, maxMessageBytes });
+    const masked = this.#rules.expectMasked;
+    const decoder = new FrameDecoder({ expectMasked: masked, maxMessageBytes });
     let buf = new Uint8Array(INITIAL_BUFFER);
     let chunk: Uint8Array | undefined = leftover?.length ? leftover : undefined;
     let current: Uint8Array = new Uint8Array(0);
@@ -299,7 +302,12 @@ export class FramedRelay extends RelayCore {
           chunk = buf.subarray(0, n);
           // The decoder is done with the old buffer once this chunk is consumed.
           const size = nextBufferSize(buf.length, n);
-          if (size !== buf.length) buf = new Uint8Array(size);
+          if (size !== buf.length) {
+            // Masked bulk input reads into the SIMD module's memory when a
+            // slab is free: unmasked there without a copy in or out.
+            const slab = masked && size === SLAB_BYTES ? takeSlab() : undefined;
+            buf = slab ?? new Uint8Array(size);
+          }
         }
         decoder.push(chunk);
         current = chunk;
@@ -346,6 +354,9 @@ export class FramedRelay extends RelayCore {
         return "protocol";
       }
       return this.stopped ? "stopped" : "peer-error";
+    } finally {
+      // Every read and write on it has settled: a lent slab goes back.
+      giveSlab(buf);
     }
   }
 

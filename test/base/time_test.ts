@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { raceTimeout, StopGroup, STOPPED, TIMEOUT } from "../../src/base/time.ts";
+import { onAbort, raceTimeout, StopGroup, STOPPED, TIMEOUT } from "../../src/base/time.ts";
 
 const never = new Promise<never>(() => {});
 
@@ -33,4 +33,24 @@ Deno.test("StopGroup: a settled race leaves nothing behind; stop runs once", asy
   group2.stop();
   group2.stop();
   assert.equal(calls, 1);
+});
+
+Deno.test("onAbort: every callback runs once on abort; a cancelled one does not", () => {
+  const ac = new AbortController();
+  const ran: string[] = [];
+  const offs = ["a", "b", "c"].map((k) => onAbort(ac.signal, () => ran.push(k)));
+  offs[1](); // cancelled before the abort
+  ac.abort();
+  ac.abort(); // a second abort runs nothing again
+  assert.deepEqual(ran, ["a", "c"]);
+  offs[0](); // after the abort: harmless
+});
+
+Deno.test("onAbort on a signal already aborted runs at once; on one never aborted, never", () => {
+  const ran: string[] = [];
+  onAbort(AbortSignal.abort(), () => ran.push("now"));
+  assert.deepEqual(ran, ["now"]);
+  const off = onAbort(new AbortController().signal, () => ran.push("never"));
+  off();
+  assert.deepEqual(ran, ["now"]);
 });

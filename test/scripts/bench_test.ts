@@ -8,13 +8,14 @@ import { MAIN, skipUnless } from "../../scripts/testing/util.ts";
 import {
   ANALYSIS_HEADING,
   checkGoals,
+  checkGoals20,
   keepAnalysis,
   policySection,
   Results,
   ticksSection,
 } from "../../scripts/bench/report.ts";
 import { ticksMeasured } from "../../scripts/bench/workloads.ts";
-import { QUICK } from "../../scripts/bench/options.ts";
+import { FULL, QUICK } from "../../scripts/bench/options.ts";
 import { PEER_NAMES } from "../../scripts/bench/peers.ts";
 import { selfTimes } from "../../scripts/bench/profile_summary.ts";
 
@@ -151,6 +152,23 @@ Deno.test("bench goals: met and missed from medians, n/a when a peer is missing"
   assert.equal(byGoal.get("≥")?.status, "n/a"); // no handshake rate measured
   r.unavailable.set("vncws", "main.ts not found");
   assert.ok(checkGoals(r, QUICK).every((g) => g.status === "n/a"));
+});
+
+Deno.test("bench issue 20 goals: up against down in the same run, fleet and token handshakes", () => {
+  const r = new Results();
+  r.add("vncws", { down_cpu: 0.5, up_cpu: 0.55, down_mbs: 1000, up_mbs: 950 });
+  r.add("vncws", { fleet_n: 10_000, fleet_cpu: 12, fleet_kib: 30, burst_tok_rate: 6000 });
+  r.add("websockify", { burst_tok_rate: 60 });
+  const met = checkGoals20(r, FULL);
+  assert.deepEqual(met.map((g) => g.status), ["met", "met", "met", "met"]);
+  assert.match(met[3].measured, /websockify 60/);
+  // the same run with upstream at 1.3× the CPU, a fleet above 15 % and fewer handshakes
+  r.add("vncws", { up_cpu: 0.65, fleet_cpu: 20, burst_tok_rate: 4000 });
+  r.add("vncws", { up_cpu: 0.65, fleet_cpu: 20, burst_tok_rate: 4000 });
+  const missed = checkGoals20(r, FULL);
+  assert.deepEqual(missed.map((g) => g.status), ["NOT met", "met", "NOT met", "NOT met"]);
+  r.unavailable.set("vncws", "main.ts not found");
+  assert.ok(checkGoals20(r, FULL).every((g) => g.status === "n/a"));
 });
 
 Deno.test("bench results file keeps the hand-written analysis across runs", () => {
