@@ -106,7 +106,12 @@ Deno.test({
       await page.keyboard.press("Tab");
       await page.keyboard.press("Tab");
       assert.equal(await focused(), "summary#", "Tab does not walk the bar (to Clipboard)");
-      await page.keyboard.press("Tab"); // Settings (Power is hidden: the demo has no xvp)
+      await page.keyboard.press("Tab"); // Power (the demo offers xvp), then Settings
+      const summary = () =>
+        page.evaluate(() => (globalThis as any).document.activeElement?.textContent ?? "");
+      assert.equal(await summary(), "Power", "Tab does not reach the Power menu");
+      await page.keyboard.press("Tab");
+      assert.equal(await summary(), "Settings", "Tab does not reach the Settings menu");
       await page.keyboard.press("Enter");
       assert(await page.isVisible("#set-quality"), "the settings panel opens from the keyboard");
       await pageScreenshot(page, "viewer-settings-open");
