@@ -84,7 +84,10 @@ export class DenoStream implements ByteStream {
   }
 
   async writeAll(data: Uint8Array): Promise<void> {
-    let off = 0;
+    // The first write takes `data` itself: a small update (most of a fleet's
+    // traffic) goes out in one write, with no view allocated for it.
+    if (data.length === 0) return;
+    let off = await this.conn.write(data);
     while (off < data.length) off += await this.conn.write(data.subarray(off));
   }
 
