@@ -82,7 +82,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const background = 0x33aa66;
-    const x = await startXvnc({ background, displays: [70, 79] });
+    const x = await startXvnc({ background });
     try {
       await withViewer([], async ({ page, base }) => {
         await page.goto(`${base}/vnc.html?autoconnect=1&path=websockify`);

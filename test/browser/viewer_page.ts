@@ -1,7 +1,7 @@
 /**
  * Helpers of the bundled viewer's browser tests: console errors that matter,
  * whether this vncws serves the viewer's optional endpoints (operator settings,
- * the route probe), Xtigervnc on the displays these tests may use (:60-:69),
+ * the route probe), Xtigervnc with a painted root window,
  * and a silent target that keeps the viewer at "Connecting".
  * @module
  */
@@ -9,9 +9,9 @@ import type { Page } from "playwright-core";
 import {
   freePort,
   hasCommand,
-  type Proc,
-  startProcess,
   startVncws,
+  startXtigervnc,
+  writeVncPasswordFile,
 } from "../../scripts/testing/util.ts";
 import { hex, launchBrowser } from "./_browser.ts";
 
@@ -61,7 +61,7 @@ export async function vncwsHasOption(main: string, option: string): Promise<bool
   return text.includes(option);
 }
 
-/** An Xtigervnc on one of the displays :60-:69. */
+/** A running Xtigervnc (util.ts startXtigervnc). */
 export interface Xvnc {
   display: number;
   rfbPort: number;
@@ -71,86 +71,37 @@ export interface Xvnc {
 /** The programs {@linkcode startXvnc} needs. */
 export const XVNC_PROGRAMS = ["Xtigervnc", "tigervncpasswd", "xsetroot"];
 
-/** A VNC password file for `password` (tigervncpasswd -f). */
+/** A VNC password file for `password` in `dir` (util.ts writeVncPasswordFile). */
 export async function vncPasswordFile(dir: string, password: string): Promise<string> {
-  const p = new Deno.Command("tigervncpasswd", { args: ["-f"], stdin: "piped", stdout: "piped" })
-    .spawn();
-  const w = p.stdin.getWriter();
-  await w.write(new TextEncoder().encode(password + "\n"));
-  await w.close();
-  const out = await p.output();
-  if (!out.success) throw new Error("tigervncpasswd -f failed");
-  await Deno.writeFile(`${dir}/passwd`, out.stdout, { mode: 0o600 });
+  await writeVncPasswordFile(`${dir}/passwd`, password);
   return `${dir}/passwd`;
 }
 
 /**
- * Starts Xtigervnc with VncAuth (`passwordFile`) or no security on the first
- * free display of `displays` (:60-:69 unless told), RFB on a free port of 127.0.0.1, and paints the
- * root window `background`.
+ * Starts Xtigervnc (util.ts startXtigervnc: a free display, RFB on a free
+ * port of 127.0.0.1) with VncAuth (`passwordFile`) or no security, and paints
+ * the root window `background`.
  */
 export async function startXvnc(
-  options: {
-    passwordFile?: string;
-    geometry?: string;
-    background: number;
-    /** First and last X display to try (default :60-:69). */
-    displays?: [number, number];
-  },
+  options: { passwordFile?: string; geometry?: string; background: number },
 ): Promise<Xvnc> {
   if (!hasCommand("Xtigervnc")) {
     throw new Error("Xtigervnc missing: apt-get install tigervnc-standalone-server");
   }
-  const security = options.passwordFile
-    ? ["-SecurityTypes", "VncAuth", "-rfbauth", options.passwordFile]
-    : ["-SecurityTypes", "None"];
-  const [first, last] = options.displays ?? [60, 69];
-  for (let display = first; display <= last; display++) {
-    // Another test's server (or a stale lock) holds this display: try the next.
-    try {
-      Deno.statSync(`/tmp/.X${display}-lock`);
-      continue;
-    } catch { /* free */ }
-    const rfbPort = freePort();
-    const proc: Proc = startProcess("Xtigervnc", [
-      `:${display}`,
-      "-rfbport",
-      String(rfbPort),
-      "-localhost",
-      ...security,
-      "-geometry",
-      options.geometry ?? "640x480",
-      "-depth",
-      "24",
-      "-noreset",
-      "-nolisten",
-      "tcp",
-    ]);
-    const stop = async () => {
-      await proc.stop();
-      for (const f of [`/tmp/.X${display}-lock`, `/tmp/.X11-unix/X${display}`]) {
-        try {
-          Deno.removeSync(f);
-        } catch { /* Xtigervnc removed it */ }
-      }
-    };
-    try {
-      await proc.waitFor(/Listening for VNC connections/, 20000);
-    } catch {
-      await proc.stop();
-      continue; // lost the race for this display
-    }
-    const st = await new Deno.Command("xsetroot", {
-      args: ["-solid", hex(options.background)],
-      env: { DISPLAY: `:${display}` },
-    }).output();
-    if (!st.success) {
-      await stop();
-      throw new Error(`xsetroot failed: ${new TextDecoder().decode(st.stderr)}`);
-    }
-    return { display, rfbPort, stop };
+  const x = await startXtigervnc({
+    passwordFile: options.passwordFile,
+    geometry: options.geometry ?? "640x480",
+    depth: 24,
+  });
+  const st = await new Deno.Command("xsetroot", {
+    args: ["-solid", hex(options.background)],
+    env: { DISPLAY: `:${x.display}` },
+  }).output();
+  if (!st.success) {
+    await x.stop();
+    throw new Error(`xsetroot failed: ${new TextDecoder().decode(st.stderr)}`);
   }
-  throw new Error(`no free X display in :${first}-:${last} (stale /tmp/.X*-lock files?)`);
+  return x;
 }
 
 /** A TCP server on 127.0.0.1 that hands each connection to `serve`; `close()` ends them all. */

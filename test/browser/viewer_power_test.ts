@@ -95,7 +95,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const background = 0x6633aa;
-    const x = await startXvnc({ background, displays: [80, 84] });
+    const x = await startXvnc({ background });
     try {
       await withViewer([], async ({ page, base }) => {
         await page.goto(`${base}/vnc.html?autoconnect=1&path=websockify`);

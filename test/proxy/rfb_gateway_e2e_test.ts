@@ -22,6 +22,7 @@ import {
   startXtigervnc,
   waitUntil,
   writeAll,
+  writeVncPasswordFile,
 } from "../../scripts/testing/util.ts";
 import { CHROMIUM, hex, launchBrowser, samplePixels, waitForStatus } from "../browser/_browser.ts";
 
@@ -39,14 +40,7 @@ const ignoreX11vnc = ignore || skipUnless(["x11vnc", "Xvfb"], "apt-get install x
 
 /** A VNC password file (`tigervncpasswd -f`) in `dir`. */
 async function vncPasswordFile(dir: string, password: string): Promise<string> {
-  const p = new Deno.Command("tigervncpasswd", { args: ["-f"], stdin: "piped", stdout: "piped" })
-    .spawn();
-  const w = p.stdin.getWriter();
-  await w.write(enc.encode(password + "\n"));
-  await w.close();
-  const out = await p.output();
-  if (!out.success) throw new Error("tigervncpasswd -f failed");
-  await Deno.writeFile(`${dir}/vncpasswd`, out.stdout, { mode: 0o600 });
+  await writeVncPasswordFile(`${dir}/vncpasswd`, password);
   return `${dir}/vncpasswd`;
 }
 

@@ -153,7 +153,7 @@ Deno.test("JSONTokenApi: settings as fields beside host and port; none for a pla
       host: "127.0.0.1",
       port: 5901,
       password: secret,
-      view_only: true,
+      "view_only": true,
       clipboard: "to-server",
       max_duration: "120",
       expires: 4102444800,

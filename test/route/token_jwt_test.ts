@@ -338,7 +338,7 @@ Deno.test("JWT settings claims: every setting; exp and expires both kept; misspe
     const full = await hs256(secret, {
       password: pw,
       username: "ann",
-      view_only: true,
+      "view_only": true,
       clipboard: "to-client",
       max_duration: 300,
       expires,

@@ -112,7 +112,7 @@ Deno.test("user token module: { target, ...settings } answers; a bad field is a 
       `${dir}/settings.ts`,
       `export function lookup(token: string) {
   if (token === "full") {
-    return { target: "127.0.0.1:5901", password: "${secret}", view_only: true, max_duration: 60 };
+    return { target: "127.0.0.1:5901", password: "${secret}", "view_only": true, max_duration: 60 };
   }
   if (token === "object") return { target: { kind: "unix", path: "/run/v.sock" } };
   if (token === "plain") return "127.0.0.1:5902";
