@@ -10,7 +10,7 @@
 import { logInfo, logWarn } from "../base/log.ts";
 import type { ByteStream } from "../net/stream.ts";
 import { CloseRequest } from "../ws/relay_core.ts";
-import type { RfbPolicy } from "./policy.ts";
+import { framesClientStream, framesServerStream, type RfbPolicy } from "./policy.ts";
 import { type DropKind, RfbPolicyFramer } from "./policy_framer.ts";
 import { RfbProtocolError } from "./reader.ts";
 
@@ -19,9 +19,9 @@ export type { DropKind } from "./policy_framer.ts";
 /** WebSocket close code of a session the filter ended (1008: policy violation). */
 const CLOSE_POLICY = 1008;
 
-/** True when `policy` needs the filter: view-only or a clipboard limit. */
+/** True when `policy` needs the filter: one of its streams is framed (policy.ts decides which). */
 export function needsRfbFilter(policy: RfbPolicy | undefined): policy is RfbPolicy {
-  return policy !== undefined && (policy.viewOnly || policy.clipboard !== "both");
+  return policy !== undefined && (framesClientStream(policy) || framesServerStream(policy));
 }
 
 /** Options of {@linkcode RfbFilter}. */
