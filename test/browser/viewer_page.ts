@@ -13,6 +13,7 @@ import {
   startXtigervnc,
   writeVncPasswordFile,
 } from "../../scripts/testing/util.ts";
+import { listenTcp } from "../../scripts/testing/targets.ts";
 import { hex, launchBrowser } from "./_browser.ts";
 
 /**
@@ -104,36 +105,22 @@ export async function startXvnc(
   return x;
 }
 
-/** A TCP server on 127.0.0.1 that hands each connection to `serve`; `close()` ends them all. */
+/**
+ * A TCP server on 127.0.0.1 that hands each connection to `serve`
+ * (targets.ts listenTcp: closed when `serve` settles); `close()` ends them all.
+ */
 export function tcpServer(serve: (conn: Deno.Conn) => Promise<void>): {
   port: number;
   close(): void;
 } {
-  const port = freePort();
-  const listener = Deno.listen({ hostname: "127.0.0.1", port });
-  const conns: Deno.Conn[] = [];
-  (async () => {
-    for await (const c of listener) {
-      conns.push(c);
-      serve(c).catch(() => {}); // the test ends the connection
-    }
-  })().catch(() => {});
-  return {
-    port,
-    close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-    },
-  };
+  const server = listenTcp(serve);
+  return { port: server.port, close: () => void server.close() };
 }
 
 /** A TCP server that accepts and never speaks: the viewer stays at "Connecting". */
 export function silentTarget(): { port: number; close(): void } {
-  return tcpServer(() => Promise.resolve());
+  const server = listenTcp(); // no handler: connections are held open, unread
+  return { port: server.port, close: () => void server.close() };
 }
 
 /** Whether the page scrolls sideways (its content is wider than the window). */
